@@ -1,0 +1,92 @@
+"""gencomp: generative programs on pluggable backends.
+
+Build programs from components (:class:`Instruction`, :class:`Message`, :class:`Requirement`),
+run them with :func:`start_session`, and extend gencomp with plugins (:mod:`gencomp.hookspecs`).
+"""
+
+from gencomp.backend import Backend, FormatterBackend, default_formatter
+from gencomp.base import (
+    BaseModelSubclass,
+    CBlock,
+    Component,
+    Context,
+    GenerateLog,
+    LinearContext,
+    ModelOutputThunk,
+    ModelToolCall,
+    SimpleContext,
+    TemplateRepresentation,
+)
+from gencomp.cache import Cache, LRUCache
+from gencomp.components import (
+    ALoraRequirement,
+    Instruction,
+    LLMaJRequirement,
+    Message,
+    Query,
+    Requirement,
+    ToolMessage,
+    Transform,
+    ValidationResult,
+    simple_validate,
+)
+from gencomp.errors import (
+    BackendConflictError,
+    ConfigError,
+    GencompError,
+    PluginLoadError,
+    TemplateNotFoundError,
+    UnknownBackendError,
+    UnknownModelOptionError,
+)
+from gencomp.formatter import Formatter
+from gencomp.model_ids import ModelIdentifier
+from gencomp.model_options import ModelOption
+from gencomp.plugins import hookimpl
+from gencomp.selection import make_backend
+from gencomp.session import SamplingResult, Session, start_session
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALoraRequirement",
+    "Backend",
+    "BackendConflictError",
+    "BaseModelSubclass",
+    "CBlock",
+    "Cache",
+    "Component",
+    "ConfigError",
+    "Context",
+    "Formatter",
+    "FormatterBackend",
+    "GencompError",
+    "GenerateLog",
+    "Instruction",
+    "LLMaJRequirement",
+    "LRUCache",
+    "LinearContext",
+    "Message",
+    "ModelIdentifier",
+    "ModelOption",
+    "ModelOutputThunk",
+    "ModelToolCall",
+    "PluginLoadError",
+    "Query",
+    "Requirement",
+    "SamplingResult",
+    "Session",
+    "SimpleContext",
+    "TemplateNotFoundError",
+    "TemplateRepresentation",
+    "ToolMessage",
+    "Transform",
+    "UnknownBackendError",
+    "UnknownModelOptionError",
+    "ValidationResult",
+    "default_formatter",
+    "hookimpl",
+    "make_backend",
+    "simple_validate",
+    "start_session",
+]

@@ -1,0 +1,67 @@
+"""Core's own hook implementations: the fallbacks every plugin can override (all ``trylast``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from gencomp.base import ModelToolCall
+from gencomp.cache import Cache, LRUCache
+from gencomp.model_options import ModelOption
+from gencomp.plugins import hookimpl
+
+
+@hookimpl(trylast=True)
+def gencomp_make_cache() -> Cache:
+    return LRUCache(3)
+
+
+@hookimpl(trylast=True)
+def gencomp_merge_model_options(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    return ModelOption.merge_model_options(defaults, overrides)
+
+
+@hookimpl(trylast=True)
+def gencomp_extract_tool_calls(tools: Mapping[str, Callable[..., Any]], text: str) -> dict[str, ModelToolCall]:
+    return scan_json_tool_calls(tools, text)
+
+
+def _call_candidates(obj: Any) -> Iterator[Mapping[str, Any]]:
+    if isinstance(obj, Mapping):
+        yield obj
+        for v in obj.values():
+            yield from _call_candidates(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _call_candidates(v)
+
+
+def scan_json_tool_calls(tools: Mapping[str, Callable[..., Any]], text: str) -> dict[str, ModelToolCall]:
+    """Find JSON objects in ``text`` of the form ``{"name": TOOL, "arguments": {...}}``.
+
+    ``parameters`` is accepted for ``arguments``, and arguments given as a JSON string are decoded.
+    Objects may stand anywhere in the text and be nested (``{"function": {...}}``); names that are
+    not among ``tools`` are ignored.
+    """
+    decoder = json.JSONDecoder()
+    calls: dict[str, ModelToolCall] = {}
+    i = text.find("{")
+    while i != -1:
+        try:
+            obj, end = decoder.raw_decode(text, i)
+        except ValueError:
+            i = text.find("{", i + 1)
+            continue
+        for cand in _call_candidates(obj):
+            name = cand.get("name")
+            args = cand.get("arguments", cand.get("parameters", {}))
+            if isinstance(args, str):
+                try:
+                    args = json.loads(args)
+                except ValueError:
+                    continue
+            if isinstance(name, str) and name in tools and isinstance(args, Mapping):
+                calls[name] = ModelToolCall(name, tools[name], dict(args))
+        i = text.find("{", end)
+    return calls

@@ -1,0 +1,332 @@
+"""The standard components: messages, instructions, requirements, queries and transforms."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from gencomp.base import CBlock, Component, Context, ModelOutputThunk, TemplateRepresentation
+
+if TYPE_CHECKING:
+    from gencomp.backend import Backend
+    from gencomp.base import GenerateLog
+
+__all__ = [
+    "ALoraRequirement",
+    "Instruction",
+    "LLMaJRequirement",
+    "Message",
+    "Query",
+    "Requirement",
+    "ToolMessage",
+    "Transform",
+    "ValidationResult",
+    "as_requirement",
+    "bool_from_text",
+    "simple_validate",
+]
+
+Role = Literal["system", "user", "assistant", "tool"]
+_ROLES = ("system", "user", "assistant", "tool")
+
+
+def _blockify(v: str | CBlock | Component | None) -> CBlock | Component | None:
+    return CBlock(v) if isinstance(v, str) else v
+
+
+class Message:
+    """One chat message: a role and its content."""
+
+    def __init__(self, role: Role, content: str, *, images: list[Any] | None = None) -> None:
+        if role not in _ROLES:
+            raise ValueError(f"unknown message role {role!r}; use one of {', '.join(_ROLES)}")
+        self.role = role
+        self.content = content
+        self.images = images
+
+    def parts(self) -> list[Component | CBlock]:
+        return []
+
+    def format_for_llm(self) -> TemplateRepresentation:
+        return TemplateRepresentation(
+            obj=self,
+            args={"role": self.role, "content": self.content, "images": self.images},
+            template_order=["*", "Message"],
+        )
+
+    def __repr__(self) -> str:
+        return f"Message(role={self.role!r}, content={self.content!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Message)
+            and type(other) is type(self)
+            and (other.role, other.content) == (self.role, self.content)
+        )
+
+    __hash__ = object.__hash__
+
+
+class ToolMessage(Message):
+    """The output of a tool call, sent back to the model."""
+
+    def __init__(
+        self,
+        role: Role,
+        content: str,
+        tool_output: Any,
+        name: str,
+        args: Mapping[str, Any],
+        tool: Any = None,
+    ) -> None:
+        super().__init__(role, content)
+        self.tool_output = tool_output
+        self.name = name
+        self.args = dict(args)
+        self.tool = tool
+
+    def format_for_llm(self) -> TemplateRepresentation:
+        rep = super().format_for_llm()
+        rep.args.update(name=self.name, args=self.args)
+        rep.template_order = ["*", "ToolMessage", "Message"]
+        return rep
+
+    def __repr__(self) -> str:
+        return f"ToolMessage(name={self.name!r}, content={self.content!r})"
+
+
+@dataclass
+class ValidationResult:
+    """A requirement's verdict: pass or fail, with an optional reason, score and the judge's output."""
+
+    result: bool
+    reason: str | None = None
+    score: float | None = None
+    thunk: ModelOutputThunk | None = None
+
+    def __bool__(self) -> bool:
+        return self.result
+
+    def as_bool(self) -> bool:
+        """The verdict."""
+        return self.result
+
+
+ValidationFn = Callable[[Context], ValidationResult | bool]
+
+
+def bool_from_text(text: str | None) -> bool:
+    """Read a yes/no verdict: true when the first word is yes (or ``true``/``pass``)."""
+    m = re.search(r"[A-Za-z]+", text or "")
+    return bool(m) and m.group(0).lower() in {"yes", "y", "true", "pass", "passed", "correct"}
+
+
+class Requirement:
+    """A property the output must have, checked by ``validation_fn`` or by a model.
+
+    ``check_only`` requirements are validated but not shown to the model in the instruction.
+    """
+
+    def __init__(
+        self,
+        description: str | None = None,
+        validation_fn: ValidationFn | None = None,
+        *,
+        check_only: bool = False,
+    ) -> None:
+        if description is None and validation_fn is None:
+            raise ValueError("a Requirement needs a description, a validation_fn, or both")
+        self.description = description
+        self.validation_fn = validation_fn
+        self.check_only = check_only
+        self._output: str | None = None
+
+    def parts(self) -> list[Component | CBlock]:
+        return []
+
+    def format_for_llm(self) -> TemplateRepresentation:
+        return TemplateRepresentation(
+            obj=self,
+            args={"description": self.description, "output": self._output},
+            template_order=["*", "Requirement"],
+        )
+
+    def validate(
+        self,
+        backend: Backend,
+        ctx: Context,
+        *,
+        format: type[Any] | None = None,
+        model_options: dict[str, Any] | None = None,
+        generate_logs: list[GenerateLog] | None = None,
+    ) -> ValidationResult:
+        """Check the last output in ``ctx``: with ``validation_fn`` when set, else by asking ``backend``."""
+        if self.validation_fn is not None:
+            verdict = self.validation_fn(ctx)
+            return verdict if isinstance(verdict, ValidationResult) else ValidationResult(bool(verdict))
+        last = ctx.last_output()
+        self._output = last.value if last is not None else None
+        try:
+            thunk = backend.generate_from_context(
+                self, ctx, format=format, model_options=model_options, generate_logs=generate_logs
+            )
+        finally:
+            self._output = None
+        score = thunk.meta.get("p_yes") if thunk.meta else None
+        verdict = thunk.meta.get("verdict") if thunk.meta else None
+        result = bool(verdict) if verdict is not None else bool_from_text(thunk.value)
+        return ValidationResult(result, reason=thunk.value, score=score, thunk=thunk)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.description!r})"
+
+
+class LLMaJRequirement(Requirement):
+    """A requirement that is always judged by prompting the model, never by an adapter."""
+
+
+class ALoraRequirement(Requirement):
+    """A requirement checked by an aLoRA adapter: ``alora`` names it (``None`` means ``"constraint"``)."""
+
+    def __init__(self, description: str, alora: str | None = None) -> None:
+        super().__init__(description)
+        self.alora = alora
+
+
+def simple_validate(fn: Callable[[str], bool | tuple[bool, str]]) -> ValidationFn:
+    """Turn a check of the last output's text into a ``validation_fn``.
+
+    ``fn`` returns a bool, or a ``(bool, reason)`` pair.
+    """
+
+    def validate(ctx: Context) -> ValidationResult:
+        last = ctx.last_output()
+        if last is None or last.value is None:
+            return ValidationResult(False, reason="there is no output to validate")
+        verdict = fn(last.value)
+        if isinstance(verdict, tuple):
+            return ValidationResult(bool(verdict[0]), reason=verdict[1])
+        return ValidationResult(bool(verdict))
+
+    return validate
+
+
+def as_requirement(r: str | Requirement) -> Requirement:
+    """A requirement from a string or a requirement."""
+    return Requirement(r) if isinstance(r, str) else r
+
+
+_VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def _substitute(text: str, variables: Mapping[str, str] | None) -> str:
+    if not variables:
+        return text
+
+    def repl(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in variables:
+            raise KeyError(f"user_variables has no {name!r} for {{{{{name}}}}} in {text!r}")
+        return str(variables[name])
+
+    return _VAR.sub(repl, text)
+
+
+class Instruction:
+    """A task for the model: a description, requirements, examples and grounding context.
+
+    ``user_variables`` fill ``{{name}}`` placeholders in the description, prefix and requirements.
+    ``repair`` carries the failures of an earlier attempt, for a retry.
+    """
+
+    def __init__(
+        self,
+        description: str | CBlock | None = None,
+        *,
+        requirements: list[Requirement | str] | None = None,
+        icl_examples: list[str | CBlock] | None = None,
+        grounding_context: Mapping[str, str | CBlock | Component] | None = None,
+        user_variables: Mapping[str, str] | None = None,
+        prefix: str | CBlock | None = None,
+        output_prefix: str | CBlock | None = None,
+        repair: str | None = None,
+    ) -> None:
+        sub = (lambda s: _substitute(s, user_variables)) if user_variables else (lambda s: s)
+        self.description = _blockify(sub(description) if isinstance(description, str) else description)
+        self.requirements = [Requirement(sub(r)) if isinstance(r, str) else r for r in (requirements or [])]
+        self.icl_examples = [_blockify(e) for e in (icl_examples or [])]
+        self.grounding_context = {k: _blockify(v) for k, v in (grounding_context or {}).items()}
+        self.prefix = _blockify(sub(prefix) if isinstance(prefix, str) else prefix)
+        self.output_prefix = _blockify(output_prefix)
+        self.repair = repair
+
+    def parts(self) -> list[Component | CBlock]:
+        items: list[Any] = [self.description, self.prefix, *self.icl_examples]
+        items += list(self.grounding_context.values())
+        return [p for p in items if p is not None]
+
+    def format_for_llm(self) -> TemplateRepresentation:
+        return TemplateRepresentation(
+            obj=self,
+            args={
+                "description": self.description,
+                "requirements": [r.description for r in self.requirements if r.description and not r.check_only],
+                "icl_examples": self.icl_examples,
+                "grounding_context": self.grounding_context,
+                "prefix": self.prefix,
+                "output_prefix": self.output_prefix,
+                "repair": self.repair,
+            },
+            template_order=["*", "Instruction"],
+        )
+
+    def with_repair(self, repair: str) -> Instruction:
+        """A copy of this instruction carrying ``repair`` feedback."""
+        new = object.__new__(Instruction)
+        new.__dict__.update(self.__dict__)
+        new.repair = repair
+        return new
+
+    def __repr__(self) -> str:
+        return f"Instruction({str(self.description)!r})"
+
+
+class Query:
+    """A question about an object: ``obj`` is rendered, then ``query`` is asked of it."""
+
+    def __init__(self, obj: Component | CBlock | str, query: str) -> None:
+        self.obj = _blockify(obj)
+        self.query = query
+
+    def parts(self) -> list[Component | CBlock]:
+        return [self.obj] if self.obj is not None else []
+
+    def format_for_llm(self) -> TemplateRepresentation:
+        rep = self.obj.format_for_llm() if isinstance(self.obj, Component) else None
+        tools = rep.tools if isinstance(rep, TemplateRepresentation) else None
+        return TemplateRepresentation(
+            obj=self,
+            args={"content": self.obj, "query": self.query},
+            tools=tools,
+            template_order=["*", "Query"],
+        )
+
+
+class Transform:
+    """A request to transform an object: ``obj`` is rendered, then ``transformation`` is asked for."""
+
+    def __init__(self, obj: Component | CBlock | str, transformation: str) -> None:
+        self.obj = _blockify(obj)
+        self.transformation = transformation
+
+    def parts(self) -> list[Component | CBlock]:
+        return [self.obj] if self.obj is not None else []
+
+    def format_for_llm(self) -> TemplateRepresentation:
+        return TemplateRepresentation(
+            obj=self,
+            args={"content": self.obj, "transformation": self.transformation},
+            template_order=["*", "Transform"],
+        )

@@ -1,0 +1,41 @@
+"""The errors gencomp raises; each message says what was wrong and what to do."""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendConflictError",
+    "ConfigError",
+    "GencompError",
+    "PluginLoadError",
+    "TemplateNotFoundError",
+    "UnknownBackendError",
+    "UnknownModelOptionError",
+]
+
+
+class GencompError(Exception):
+    """Base class of gencomp's errors."""
+
+
+class PluginLoadError(GencompError):
+    """A plugin could not be loaded or registered (raised only with ``GENCOMP_STRICT_PLUGINS=1``)."""
+
+
+class BackendConflictError(GencompError):
+    """Two plugins registered the same backend, model or formatter name."""
+
+
+class UnknownBackendError(GencompError, LookupError):
+    """No installed plugin provides the backend asked for."""
+
+
+class ConfigError(GencompError, ValueError):
+    """A configuration file or variable is invalid."""
+
+
+class TemplateNotFoundError(GencompError, LookupError):
+    """No template was found for a component."""
+
+
+class UnknownModelOptionError(GencompError, ValueError):
+    """A model option that the backend does not accept."""

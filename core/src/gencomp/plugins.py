@@ -1,0 +1,414 @@
+"""The plugin manager: discovers plugin distributions through entry points and builds the registries.
+
+Environment variables, read when the manager is first built:
+
+``GENCOMP_PLUGINS``
+    Comma-separated allowlist of entry-point names; set but empty loads no plugin.
+``GENCOMP_DISABLE_PLUGINS``
+    Comma-separated blocklist of entry-point names.
+``GENCOMP_STRICT_PLUGINS=1``
+    A plugin that fails to load or register raises instead of being recorded and skipped.
+``GENCOMP_TRACE_PLUGINS=1``
+    Print every hook call and its result to standard error.
+
+Both lists apply before any plugin module is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import importlib_metadata
+import pluggy
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from gencomp import hookspecs
+from gencomp.errors import BackendConflictError, PluginLoadError
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "BackendSpec",
+    "FormatterSpec",
+    "ModelSpec",
+    "PluginRecord",
+    "Registry",
+    "get_plugin_manager",
+    "hook",
+    "hookimpl",
+    "plugin_records",
+    "register_plugin",
+    "registry",
+    "reset",
+    "unregister_plugin",
+]
+
+ENTRY_POINT_GROUP = "gencomp"
+hookimpl = pluggy.HookimplMarker("gencomp")
+"""Marks a function as the implementation of a hook in :mod:`gencomp.hookspecs`."""
+
+CORE_DISTRIBUTION = "gencomp"
+
+
+@dataclass
+class PluginRecord:
+    """What discovery did with one plugin: ``loaded``, ``failed``, ``skipped`` or ``disabled``."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    module: str
+    status: str = "loaded"
+    error: str | None = None
+    hooks: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "module": self.module,
+            "status": self.status,
+            "hooks": self.hooks,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """A registered backend: ``factory(model_id, **kwargs)`` builds it."""
+
+    name: str
+    factory: Callable[..., Any]
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+    default_model: str | None = None
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: ``resolve()`` returns the id or path the backend loads."""
+
+    name: str
+    backend: str
+    resolve: Callable[[], str]
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class FormatterSpec:
+    """A registered formatter: ``factory(model_id, **kwargs)`` builds it."""
+
+    name: str
+    factory: Callable[..., Any]
+    description: str = ""
+    plugin: str = ""
+
+
+@dataclass
+class Registry:
+    """Everything plugins registered: backends, models and formatters, each by name and alias."""
+
+    backends: dict[str, BackendSpec] = field(default_factory=dict)
+    models: dict[str, ModelSpec] = field(default_factory=dict)
+    formatters: dict[str, FormatterSpec] = field(default_factory=dict)
+
+    def backend(self, name: str) -> BackendSpec | None:
+        """The backend registered under ``name`` or an alias of it."""
+        return _lookup(self.backends, name)
+
+    def model(self, name: str) -> ModelSpec | None:
+        """The model registered under ``name`` or an alias of it."""
+        return _lookup(self.models, name)
+
+
+def _lookup(table: dict[str, Any], name: str) -> Any:
+    if name in table:
+        return table[name]
+    for spec in table.values():
+        if name in getattr(spec, "aliases", ()):
+            return spec
+    return None
+
+
+_lock = threading.RLock()
+_pm: pluggy.PluginManager | None = None
+_records: list[PluginRecord] = []
+_registry: Registry | None = None
+
+
+def _env_names(var: str) -> set[str] | None:
+    raw = os.environ.get(var)
+    if raw is None:
+        return None
+    return {n.strip() for n in raw.split(",") if n.strip()}
+
+
+def _strict() -> bool:
+    return os.environ.get("GENCOMP_STRICT_PLUGINS", "") not in ("", "0", "false", "no")
+
+
+def _core_version() -> Version | None:
+    try:
+        return Version(importlib_metadata.version(CORE_DISTRIBUTION))
+    except importlib_metadata.PackageNotFoundError:
+        return None
+
+
+def _core_range_problem(dist: importlib_metadata.Distribution | None) -> str | None:
+    """Why ``dist`` cannot run with this core, or ``None`` when its declared range admits it."""
+    core = _core_version()
+    if dist is None or core is None:
+        return None
+    for line in dist.requires or []:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if canonicalize_name(req.name) != CORE_DISTRIBUTION or (req.marker and not req.marker.evaluate()):
+            continue
+        if req.specifier and not req.specifier.contains(core, prereleases=True):
+            return (
+                f"requires gencomp{req.specifier} but gencomp {core} is installed; "
+                f"upgrade one of them so that they match"
+            )
+    return None
+
+
+def _hooks_of(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    return sorted(hc.name for hc in pm.get_hookcallers(plugin) or [])
+
+
+def _fail(record: PluginRecord, error: BaseException | str) -> None:
+    record.status = "failed"
+    record.error = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    if _strict():
+        raise PluginLoadError(
+            f"plugin {record.name!r} ({record.distribution} {record.version}) failed: {record.error}"
+        ) from (error if isinstance(error, BaseException) else None)
+
+
+def _unknown_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    return sorted(hc.name for hc in pm.get_hookcallers(plugin) or [] if not hc.has_spec())
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> list[PluginRecord]:
+    allow = _env_names("GENCOMP_PLUGINS")
+    deny = _env_names("GENCOMP_DISABLE_PLUGINS") or set()
+    records: list[PluginRecord] = []
+    seen: set[tuple[str, str]] = set()
+    for ep in importlib_metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist
+        dist_name = canonicalize_name(dist.metadata["Name"]) if dist is not None else None
+        key = (dist_name or "", ep.name)
+        if key in seen:
+            continue
+        seen.add(key)
+        record = PluginRecord(ep.name, dist_name, dist.version if dist else None, ep.value)
+        records.append(record)
+        if allow is not None and ep.name not in allow:
+            record.status, record.error = "disabled", "not listed in GENCOMP_PLUGINS"
+            continue
+        if ep.name in deny:
+            record.status, record.error = "disabled", "listed in GENCOMP_DISABLE_PLUGINS"
+            continue
+        if pm.has_plugin(ep.name):
+            record.status = "skipped"
+            record.error = f"another plugin is already registered as {ep.name!r}"
+            continue
+        problem = _core_range_problem(dist)
+        if problem:
+            record.status, record.error = "skipped", problem
+            if _strict():
+                raise PluginLoadError(f"plugin {ep.name!r} ({dist_name} {record.version}) {problem}")
+            continue
+        try:
+            plugin = ep.load()
+            pm.register(plugin, name=ep.name)
+        except Exception as exc:  # a broken plugin must not take the host down
+            _fail(record, exc)
+            continue
+        unknown = _unknown_hooks(pm, plugin)
+        if unknown:
+            pm.unregister(plugin)
+            _fail(record, f"implements unknown hooks {', '.join(unknown)} (a typo? see gencomp.hookspecs)")
+            continue
+        record.hooks = _hooks_of(pm, plugin)
+    return records
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, built (and plugins discovered) on first use."""
+    global _pm, _records
+    with _lock:
+        if _pm is not None:
+            return _pm
+        pm = pluggy.PluginManager("gencomp")
+        pm.add_hookspecs(hookspecs)
+        from gencomp import _defaults
+
+        pm.register(_defaults, name="gencomp.defaults")
+        records = _load_entry_points(pm)
+        if os.environ.get("GENCOMP_TRACE_PLUGINS", "") not in ("", "0"):
+            pm.trace.root.setwriter(sys.stderr.write)
+            pm.enable_tracing()
+        _pm, _records = pm, records
+        return pm
+
+
+def hook() -> Any:
+    """The hook relay: ``hook().gencomp_<name>(**kwargs)`` calls every implementation."""
+    return get_plugin_manager().hook
+
+
+def plugin_records() -> list[PluginRecord]:
+    """What discovery did with each entry point, plus plugins registered in-process."""
+    pm = get_plugin_manager()
+    with _lock:
+        records = list(_records)
+        known = {r.name for r in records}
+        for name, plugin in pm.list_name_plugin():
+            if name not in known and name != "gencomp.defaults" and plugin is not None:
+                records.append(
+                    PluginRecord(
+                        name, None, None, getattr(plugin, "__name__", repr(plugin)), hooks=_hooks_of(pm, plugin)
+                    )
+                )
+        return records
+
+
+def register_plugin(plugin: object, name: str | None = None) -> str:
+    """Register an in-process plugin (a module or object with hook implementations); returns its name."""
+    pm = get_plugin_manager()
+    with _lock:
+        registered = pm.register(plugin, name=name)
+        if registered is None:
+            raise ValueError(f"plugin {name or plugin!r} is blocked or already registered")
+        unknown = _unknown_hooks(pm, plugin)
+        if unknown:
+            pm.unregister(plugin)
+            raise PluginLoadError(f"plugin {registered!r} implements unknown hooks {', '.join(unknown)}")
+        _invalidate()
+        return registered
+
+
+def unregister_plugin(plugin: object | None = None, name: str | None = None) -> None:
+    """Unregister a plugin registered with :func:`register_plugin`."""
+    pm = get_plugin_manager()
+    with _lock:
+        pm.unregister(plugin=plugin, name=name)
+        _invalidate()
+
+
+def _invalidate() -> None:
+    global _registry
+    _registry = None
+
+
+def reset() -> None:
+    """Forget the plugin manager and registries; the next use rediscovers plugins."""
+    global _pm, _records, _registry
+    with _lock:
+        _pm, _records, _registry = None, [], None
+
+
+def _record_for(plugin_name: str) -> PluginRecord | None:
+    return next((r for r in _records if r.name == plugin_name), None)
+
+
+def _collect(hook_name: str, make_register: Callable[[str], Callable[..., None]]) -> None:
+    """Call a registration hook plugin by plugin, so that one failing plugin is recorded, not fatal."""
+    pm = get_plugin_manager()
+    caller = getattr(pm.hook, hook_name)
+    for impl in reversed(caller.get_hookimpls()):
+        try:
+            impl.function(**{a: make_register(impl.plugin_name) for a in impl.argnames})
+        except BackendConflictError:
+            raise
+        except Exception as exc:
+            record = _record_for(impl.plugin_name)
+            if record is None:
+                raise
+            _fail(record, exc)
+
+
+def _add(table: dict[str, Any], kind: str, spec: Any) -> None:
+    names = (spec.name, *getattr(spec, "aliases", ()))
+    for existing in table.values():
+        taken = {existing.name, *getattr(existing, "aliases", ())}
+        clash = taken.intersection(names)
+        if clash:
+            raise BackendConflictError(
+                f"{kind} name {sorted(clash)[0]!r} is registered by two plugins: "
+                f"{_describe(existing.plugin)} and {_describe(spec.plugin)}; "
+                f"uninstall one or disable it with GENCOMP_DISABLE_PLUGINS"
+            )
+    table[spec.name] = spec
+
+
+def _describe(plugin_name: str) -> str:
+    record = _record_for(plugin_name)
+    if record is None or record.distribution is None:
+        return repr(plugin_name)
+    return f"{plugin_name!r} (distribution {record.distribution} {record.version})"
+
+
+def registry() -> Registry:
+    """The registry of backends, models and formatters, built from the registration hooks on first use."""
+    global _registry
+    with _lock:
+        if _registry is not None:
+            return _registry
+        reg = Registry()
+
+        def backends(plugin: str) -> Callable[..., None]:
+            def register(
+                name: str,
+                factory: Callable[..., Any],
+                *,
+                aliases: Iterable[str] = (),
+                description: str = "",
+                default_model: str | None = None,
+            ) -> None:
+                _add(
+                    reg.backends,
+                    "backend",
+                    BackendSpec(name, factory, tuple(aliases), description, default_model, plugin),
+                )
+
+            return register
+
+        def models(plugin: str) -> Callable[..., None]:
+            def register(
+                name: str,
+                *,
+                backend: str,
+                resolve: Callable[[], str],
+                aliases: Iterable[str] = (),
+                description: str = "",
+            ) -> None:
+                _add(reg.models, "model", ModelSpec(name, backend, resolve, tuple(aliases), description, plugin))
+
+            return register
+
+        def formatters(plugin: str) -> Callable[..., None]:
+            def register(name: str, factory: Callable[..., Any], *, description: str = "") -> None:
+                _add(reg.formatters, "formatter", FormatterSpec(name, factory, description, plugin))
+
+            return register
+
+        _collect("gencomp_register_backends", backends)
+        _collect("gencomp_register_models", models)
+        _collect("gencomp_register_formatters", formatters)
+        _registry = reg
+        return reg

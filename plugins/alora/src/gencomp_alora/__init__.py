@@ -1,0 +1,1 @@
+"""alora plugin."""

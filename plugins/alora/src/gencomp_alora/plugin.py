@@ -1,0 +1,1 @@
+"""Entry-point module of the alora plugin (loaded at discovery: keep it light)."""

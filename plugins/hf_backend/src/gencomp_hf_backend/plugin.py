@@ -1,0 +1,1 @@
+"""Entry-point module of the hf_backend plugin (loaded at discovery: keep it light)."""

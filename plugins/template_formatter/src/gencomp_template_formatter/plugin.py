@@ -1,0 +1,1 @@
+"""Entry-point module of the template_formatter plugin (loaded at discovery: keep it light)."""
