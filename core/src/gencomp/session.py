@@ -64,7 +64,10 @@ class Session:
         self.last_logs = []
         sampling = None
         current = action
-        for _ in range(loop_budget):
+        for attempt in range(loop_budget):
+            if attempt and isinstance(action, Instruction):
+                failed = [r for r, v in sampling.sample_validations[-1] if not v.result]  # type: ignore[union-attr]
+                current = action.with_repair(repair_feedback(failed))
             out = self.backend.generate_from_context(
                 current,
                 self.ctx,
@@ -84,8 +87,6 @@ class Session:
             sampling.sample_validations.append(results)
             if success:
                 break
-            if isinstance(action, Instruction):
-                current = action.with_repair(repair_feedback([r for r, v in results if not v.result]))
         assert sampling is not None
         self.ctx.insert_turn(current, sampling.result)
         return sampling if return_sampling_results else sampling.result

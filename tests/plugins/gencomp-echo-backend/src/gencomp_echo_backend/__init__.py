@@ -51,8 +51,10 @@ class EchoBackend(Backend):
     def _generate_from_raw(self, actions, format=None, model_options=None, generate_logs=None):
         outs = [ModelOutputThunk(self._reply(plain_text(a))) for a in actions]
         if generate_logs is not None:
-            generate_logs.extend(GenerateLog(prompt=plain_text(a), backend="echo", action=a, result=o)
-                                 for a, o in zip(actions, outs, strict=True))
+            generate_logs.extend(
+                GenerateLog(prompt=plain_text(a), backend="echo", action=a, result=o)
+                for a, o in zip(actions, outs, strict=True)
+            )
         return outs
 
 

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Prove that the core and the template formatter build as wheels and work on their own: install each
+# wheel, with only its declared dependencies, into a clean venv (no torch, no transformers) and run
+# its tests there; the core first, alone (no jinja2 either).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=.venv-isolated
+WHEELS=dist/isolated
+rm -rf "$VENV" "$WHEELS"
+.venv/bin/python -m pip wheel --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+  -w "$WHEELS" ./core ./plugins/template_formatter
+python3 -m venv "$VENV"
+pip=("$VENV/bin/python" -m pip --disable-pip-version-check --quiet)
+"${pip[@]}" install "$WHEELS"/gencomp-*.whl pytest hatchling
+echo "isolated: gencomp alone" >&2
+GENCOMP_TEST_ENV=core-only "$VENV/bin/python" -m pytest -p no:cacheprovider -q tests/core
+"${pip[@]}" install "$WHEELS"/gencomp_template_formatter-*.whl
+echo "isolated: gencomp + gencomp-template-formatter" >&2
+GENCOMP_TEST_ENV=core+template "$VENV/bin/python" -m pytest -p no:cacheprovider -q tests/core tests/template_formatter

@@ -1,0 +1,26 @@
+"""What importing gencomp costs, and what an isolated install really contains."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("torch", "transformers", "jinja2", "peft")
+
+
+def test_import_gencomp_imports_no_heavy_library():
+    code = f"import sys, gencomp; print([m for m in {HEAVY!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.skipif(os.environ.get("GENCOMP_TEST_ENV") != "core-only", reason="runs in the core-only venv")
+def test_the_core_only_environment_really_lacks_torch_transformers_and_jinja2():
+    assert [m for m in HEAVY if importlib.util.find_spec(m) is not None] == []
+    import gencomp
+
+    assert "site-packages" in gencomp.__file__  # the installed wheel, not the source tree

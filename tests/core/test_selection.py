@@ -1,0 +1,97 @@
+"""Choosing a backend at runtime: argument, environment, gencomp.toml, default; and the errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gencomp import ConfigError, UnknownBackendError, hookimpl, plugins, start_session
+from gencomp.selection import load_config
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_the_backend_comes_from_the_environment(install, monkeypatch):
+    install("gencomp-echo-backend")
+    monkeypatch.setenv("GENCOMP_BACKEND", "parrot")
+    assert type(start_session(script=["x"]).backend).__name__ == "EchoBackend"
+
+
+def test_gencomp_toml_in_the_working_directory_selects_backend_model_and_options(install, tmp_path):
+    install("gencomp-echo-backend")
+    write_config(tmp_path / "gencomp.toml", 'backend = "echo"\nmodel_id = "m1"\n[model_options]\nseed = 3\n')
+    backend = start_session().backend
+    assert (backend.model_id, backend.model_options) == ("m1", {"seed": 3})
+
+
+def test_the_user_config_folder_is_read_when_the_working_directory_has_none(install, tmp_path):
+    install("gencomp-echo-backend")
+    write_config(tmp_path / "xdg-config" / "gencomp" / "gencomp.toml", 'backend = "echo"\nmodel_id = "user-level"\n')
+    assert start_session().backend.model_id == "user-level"
+
+
+def test_arguments_win_over_environment_and_environment_over_config(install, tmp_path, monkeypatch):
+    install("gencomp-echo-backend")
+    write_config(tmp_path / "gencomp.toml", 'backend = "echo"\nmodel_id = "from-config"\n')
+    monkeypatch.setenv("GENCOMP_MODEL", "from-env")
+    assert start_session().backend.model_id == "from-env"
+    assert start_session(model_id="from-arg").backend.model_id == "from-arg"
+
+
+def test_a_config_model_for_another_backend_is_not_used(install, tmp_path):
+    install("gencomp-echo-backend")
+    write_config(tmp_path / "gencomp.toml", 'backend = "hf"\nmodel_id = "some/hf-model"\n')
+    assert start_session(backend="echo").backend.model_id == "echo"
+
+
+def test_a_bad_config_key_is_named_with_its_file(tmp_path):
+    path = write_config(tmp_path / "gencomp.toml", 'backend = "echo"\nmodle_id = "typo"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config()
+    assert str(path) in str(err.value) and "modle_id" in str(err.value) and "allowed keys" in str(err.value)
+
+
+def test_invalid_toml_is_reported_with_its_file(tmp_path):
+    write_config(tmp_path / "gencomp.toml", "backend = \n")
+    with pytest.raises(ConfigError, match="gencomp.toml: not valid TOML"):
+        load_config()
+
+
+def test_an_import_path_in_config_is_not_imported_only_names_are_accepted(install, tmp_path):
+    install("gencomp-echo-backend")
+    write_config(tmp_path / "gencomp.toml", 'backend = "os:system"\n')
+    with pytest.raises(UnknownBackendError, match="unknown backend 'os:system'"):
+        start_session()
+
+
+def test_an_unknown_backend_lists_installed_ones_and_where_a_known_one_comes_from(install, monkeypatch):
+    install("gencomp-echo-backend")
+    monkeypatch.setenv("GENCOMP_PLUGINS", "echo")
+    with pytest.raises(UnknownBackendError) as err:
+        start_session(backend="hf")
+    msg = str(err.value)
+    assert "Installed backends: echo (aliases: parrot)" in msg
+    assert "pip install gencomp-hf-backend" in msg
+
+
+def test_a_registered_model_name_resolves_and_picks_its_backend(install):
+    install("gencomp-echo-backend")
+    resolved = []
+
+    class Models:
+        @hookimpl
+        def gencomp_register_models(self, register):
+            register("tiny", backend="echo", resolve=lambda: resolved.append(1) or "/models/tiny", aliases=["t"])
+
+    models = Models()
+    plugins.register_plugin(models, name="models")
+    try:
+        assert resolved == []  # resolving (downloading, converting) happens only when the model is used
+        assert start_session(model_id="t").backend.model_id == "/models/tiny"
+    finally:
+        plugins.unregister_plugin(models)

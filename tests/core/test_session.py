@@ -1,0 +1,104 @@
+"""Sessions on a scripted backend: instruct with validation and retries, chat, validate, logs."""
+
+from __future__ import annotations
+
+import pytest
+
+from gencomp import (
+    LLMaJRequirement,
+    Message,
+    ModelOutputThunk,
+    Requirement,
+    SamplingResult,
+    simple_validate,
+    start_session,
+)
+
+
+@pytest.fixture
+def echo(install):
+    install("gencomp-echo-backend")
+
+    def session(script):
+        return start_session("echo", script=script)
+
+    return session
+
+
+def upper() -> Requirement:
+    return Requirement("Use capitals.", simple_validate(str.isupper))
+
+
+def test_instruct_returns_the_first_answer_that_passes_and_keeps_only_that_turn(echo):
+    s = echo(["quiet", "LOUD"])
+    result = s.instruct("Shout.", requirements=[upper()], return_sampling_results=True)
+    assert isinstance(result, SamplingResult)
+    assert result.success and result.result.value == "LOUD"
+    assert [o.value for o in result.sample_generations] == ["quiet", "LOUD"]
+    assert [[v.result for _, v in checks] for checks in result.sample_validations] == [[False], [True]]
+    assert len(s.ctx) == 2 and s.ctx.last_output() is result.result
+
+
+def test_a_retry_carries_the_failed_requirements_as_repair_feedback(echo):
+    s = echo(["quiet", "LOUD"])
+    s.instruct("Shout.", requirements=[upper(), Requirement("Be brief.", simple_validate(lambda t: True))])
+    first, second = s.backend.prompts
+    assert "failed these requirements" not in first
+    assert "failed these requirements:\n- Use capitals." in second
+    assert "Be brief" not in second.split("requirements:")[-1]
+
+
+def test_the_loop_budget_bounds_attempts_and_the_last_answer_is_returned_on_failure(echo):
+    s = echo(["a", "b", "c", "d"])
+    result = s.instruct("Shout.", requirements=[upper()], loop_budget=3, return_sampling_results=True)
+    assert not result.success and result.result.value == "c" and len(s.backend.prompts) == 3
+    with pytest.raises(ValueError, match="loop_budget"):
+        s.instruct("x", loop_budget=0)
+
+
+def test_a_requirement_without_a_function_is_judged_by_the_model(echo):
+    s = echo(["Paris is the capital.", "Yes, it does.", "No."])
+    result = s.instruct(
+        "Capital of France?",
+        requirements=[LLMaJRequirement("Mentions Paris."), "Is in German."],
+        loop_budget=1,
+        return_sampling_results=True,
+    )
+    verdicts = [(r.description, v.result, v.reason) for r, v in result.sample_validations[0]]
+    assert verdicts == [("Mentions Paris.", True, "Yes, it does."), ("Is in German.", False, "No.")]
+    judge_prompt = s.backend.prompts[1]
+    assert "Capital of France?" in judge_prompt and "Paris is the capital." in judge_prompt
+    assert "Mentions Paris." in judge_prompt
+
+
+def test_last_logs_hold_the_generation_and_every_check_of_the_last_call(echo):
+    s = echo(["answer", "Yes", "No", "hi"])
+    s.instruct("q", requirements=["r1", "r2"], loop_budget=1)
+    assert [log.result.value for log in s.last_logs] == ["answer", "Yes", "No"]
+    assert "failed these requirements" not in str(s.ctx.linearize()[0].format_for_llm().args["repair"])
+    s.chat("hello")
+    assert [log.result.value for log in s.last_logs] == ["hi"]
+
+
+def test_chat_returns_an_assistant_message_and_grows_the_context(echo):
+    s = echo(["Hi!", "Fine."])
+    assert s.chat("Hello") == Message("assistant", "Hi!")
+    s.chat("How are you?")
+    assert len(s.ctx) == 4
+    assert "Hello" in s.backend.prompts[1] and "Hi!" in s.backend.prompts[1]
+
+
+def test_validate_checks_a_given_output_without_changing_the_context(echo):
+    s = echo([])
+    results = s.validate([upper()], output="NOT QUIET")
+    assert [v.result for v in results] == [True]
+    assert len(s.ctx) == 0
+    s.ctx.insert(ModelOutputThunk("quiet"))
+    assert s.validate(upper())[0].result is False
+
+
+def test_reset_forgets_the_conversation(echo):
+    s = echo(["a"])
+    s.chat("x")
+    s.reset()
+    assert len(s.ctx) == 0 and s.last_logs == []
