@@ -1,1 +1,31 @@
-"""alora plugin."""
+"""gencomp-alora: activated LoRA (aLoRA) adapters on gencomp's Hugging Face backend.
+
+``HFAlora`` loads a PEFT aLoRA adapter into a ``LocalHFBackend``; requirement checks are routed to
+it through the ``gencomp_generate`` hook (see :mod:`gencomp_alora.plugin`) and reuse the base
+model's KV cache of the checked conversation (see :mod:`gencomp_alora.generate`). Importing this
+package is light: torch and peft are imported when an adapter is loaded or used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gencomp_alora.errors import AloraError
+
+if TYPE_CHECKING:
+    from gencomp_alora.alora import HFAlora
+    from gencomp_alora.generate import CheckResult, check_requirement
+
+__all__ = ["AloraError", "CheckResult", "HFAlora", "check_requirement"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "HFAlora":
+        from gencomp_alora.alora import HFAlora
+
+        return HFAlora
+    if name in ("CheckResult", "check_requirement"):
+        from gencomp_alora import generate
+
+        return getattr(generate, name)
+    raise AttributeError(f"module 'gencomp_alora' has no attribute {name!r}")
