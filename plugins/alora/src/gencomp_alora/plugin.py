@@ -1,1 +1,107 @@
-"""Entry-point module of the alora plugin (loaded at discovery: keep it light)."""
+"""Entry-point module of the alora plugin (loaded at discovery: keep it light).
+
+Routes requirement checks on a ``LocalHFBackend`` to aLoRA adapters through ``gencomp_generate``:
+
+- an :class:`~gencomp.LLMaJRequirement` never goes to an adapter;
+- an :class:`~gencomp.ALoraRequirement` always does (its ``alora``, else ``"constraint"``);
+- any other :class:`~gencomp.Requirement` without a ``validation_fn`` goes to the ``"constraint"``
+  aLoRA when one is loaded and the backend's ``default_to_constraint_checking_alora`` is true.
+
+When the adapter is missing or fails, a warning is issued and the check falls back to the
+backend's own generation (LLM-as-a-judge); ``thunk.meta["check_path"]`` says which path ran.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import warnings
+import weakref
+from typing import Any
+
+from gencomp import ALoraRequirement, LLMaJRequirement, Requirement, hookimpl
+
+__all__ = ["FALLBACK_PATH", "alora_name_for", "gencomp_after_generate", "gencomp_generate"]
+
+FALLBACK_PATH = "llm-as-a-judge"
+"""``meta["check_path"]`` of a requirement check answered by the backend's own generation."""
+
+_fallbacks: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+_fallbacks_lock = threading.Lock()
+
+
+def _is_hf_backend(backend: Any) -> bool:
+    # The HF backend module is imported once such a backend exists; never import it (and torch) here.
+    module = sys.modules.get("gencomp_hf_backend")
+    cls = getattr(module, "LocalHFBackend", None) if module is not None else None
+    return isinstance(cls, type) and isinstance(backend, cls)
+
+
+def alora_name_for(backend: Any, action: Any) -> str | None:
+    """The aLoRA that should check ``action`` on ``backend``, or ``None`` when the check is not an aLoRA's.
+
+    An ``ALoraRequirement`` names its adapter even when it is not loaded (the caller warns).
+    """
+    if not isinstance(action, Requirement) or isinstance(action, LLMaJRequirement):
+        return None
+    if action.validation_fn is not None or not action.description:
+        return None
+    if isinstance(action, ALoraRequirement):
+        return action.alora or "constraint"
+    if getattr(backend, "default_to_constraint_checking_alora", False) and backend.get_alora("constraint"):
+        return "constraint"
+    return None
+
+
+def _note_fallback(action: Any, reason: str) -> None:
+    with _fallbacks_lock:
+        _fallbacks[action] = reason
+
+
+@hookimpl
+def gencomp_generate(
+    backend: Any,
+    action: Any,
+    ctx: Any,
+    format: Any,
+    model_options: dict[str, Any] | None,
+    generate_logs: list[Any],
+) -> Any:
+    """Answer a requirement check with an aLoRA adapter, or pass (``None``)."""
+    if not _is_hf_backend(backend):
+        return None
+    name = alora_name_for(backend, action)
+    if name is None:
+        return None
+    if backend.get_alora(name) is None:
+        reason = f"no aLoRA named {name!r} is loaded"
+        warnings.warn(f"{action!r}: {reason}; checking it with the model as a judge instead", stacklevel=3)
+        _note_fallback(action, reason)
+        return None
+    try:
+        return backend._generate_from_context_alora(
+            action, ctx, format, model_options=dict(model_options or {}), generate_logs=generate_logs
+        )
+    except Exception as exc:
+        reason = f"aLoRA {name!r} failed: {type(exc).__name__}: {exc}"
+        warnings.warn(f"{action!r}: {reason}; checking it with the model as a judge instead", stacklevel=3)
+        _note_fallback(action, reason)
+        return None
+
+
+@hookimpl
+def gencomp_after_generate(backend: Any, action: Any, result: Any, log: Any) -> None:
+    """Label requirement checks that the backend itself answered with ``check_path`` (and why)."""
+    if not isinstance(action, Requirement) or result is None or not _is_hf_backend(backend):
+        return
+    with _fallbacks_lock:
+        reason = _fallbacks.pop(action, None)
+    if "check_path" in result.meta:
+        return
+    result.meta["check_path"] = FALLBACK_PATH
+    if reason is not None:
+        result.meta["alora_fallback"] = reason
+    if log is not None:
+        log.extra.setdefault("check_path", FALLBACK_PATH)
+        if reason is not None:
+            log.extra["alora_fallback"] = reason
