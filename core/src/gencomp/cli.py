@@ -49,7 +49,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 def cmd_backends(args: argparse.Namespace) -> int:
     reg = plugins.registry()
-    items = [
+    items: list[dict[str, Any]] = [
         {
             "name": s.name,
             "aliases": list(s.aliases),
@@ -59,7 +59,7 @@ def cmd_backends(args: argparse.Namespace) -> int:
         }
         for s in reg.backends.values()
     ]
-    models = [
+    models: list[dict[str, Any]] = [
         {
             "name": m.name,
             "aliases": list(m.aliases),

@@ -120,7 +120,7 @@ ValidationFn = Callable[[Context], ValidationResult | bool]
 def bool_from_text(text: str | None) -> bool:
     """Read a yes/no verdict: true when the first word is yes (or ``true``/``pass``)."""
     m = re.search(r"[A-Za-z]+", text or "")
-    return bool(m) and m.group(0).lower() in {"yes", "y", "true", "pass", "passed", "correct"}
+    return m is not None and m.group(0).lower() in {"yes", "y", "true", "pass", "passed", "correct"}
 
 
 class Requirement:
@@ -164,8 +164,8 @@ class Requirement:
     ) -> ValidationResult:
         """Check the last output in ``ctx``: with ``validation_fn`` when set, else by asking ``backend``."""
         if self.validation_fn is not None:
-            verdict = self.validation_fn(ctx)
-            return verdict if isinstance(verdict, ValidationResult) else ValidationResult(bool(verdict))
+            checked = self.validation_fn(ctx)
+            return checked if isinstance(checked, ValidationResult) else ValidationResult(bool(checked))
         last = ctx.last_output()
         self._output = last.value if last is not None else None
         try:

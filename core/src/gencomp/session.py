@@ -62,11 +62,12 @@ class Session:
             raise ValueError(f"loop_budget must be at least 1, got {loop_budget}")
         reqs = [as_requirement(r) for r in requirements or []]
         self.last_logs = []
-        sampling = None
+        generations: list[ModelOutputThunk] = []
+        validations: list[list[tuple[Requirement, ValidationResult]]] = []
         current = action
         for attempt in range(loop_budget):
             if attempt and isinstance(action, Instruction):
-                failed = [r for r, v in sampling.sample_validations[-1] if not v.result]  # type: ignore[union-attr]
+                failed = [r for r, v in validations[-1] if not v.result]
                 current = action.with_repair(repair_feedback(failed))
             out = self.backend.generate_from_context(
                 current,
@@ -78,16 +79,12 @@ class Session:
             )
             checked = self.ctx.copy()
             checked.insert_turn(current, out)
-            results = [(r, r.validate(self.backend, checked, generate_logs=self.last_logs)) for r in reqs]
-            success = all(v.result for _, v in results)
-            if sampling is None:
-                sampling = SamplingResult(out, success)
-            sampling.result, sampling.success = out, success
-            sampling.sample_generations.append(out)
-            sampling.sample_validations.append(results)
-            if success:
+            generations.append(out)
+            validations.append([(r, r.validate(self.backend, checked, generate_logs=self.last_logs)) for r in reqs])
+            if all(v.result for _, v in validations[-1]):
                 break
-        assert sampling is not None
+        success = all(v.result for _, v in validations[-1])
+        sampling = SamplingResult(generations[-1], success, generations, validations)
         self.ctx.insert_turn(current, sampling.result)
         return sampling if return_sampling_results else sampling.result
 
