@@ -1,0 +1,91 @@
+"""Fixtures of the aLoRA tests: a tiny random chat model and non-zero aLoRA adapters, built and saved once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+GENERATION_PROMPT = "<|im_start|>check\n"
+"""The tests' generation prompt; the adapters' invocation tokens are its tokens."""
+
+
+def _save_adapter(model_path: str, out: Path, invocation: list[int], seed: int) -> str:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(model_path)
+    config = LoraConfig(
+        task_type="CAUSAL_LM",
+        r=8,
+        lora_alpha=16,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        alora_invocation_tokens=invocation,
+        init_lora_weights=False,  # the default init is a no-op: every "equals base" check would pass vacuously
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        peft_model = get_peft_model(base, config)
+    peft_model.save_pretrained(out)
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny Llama chat model folder (BPE tokenizer, ChatML template), built with the real save code."""
+    from gencomp_hf_backend.testing import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tiny_model_path: str) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_model_path)
+
+
+@pytest.fixture(scope="session")
+def invocation_tokens(tokenizer: Any) -> list[int]:
+    return list(tokenizer(GENERATION_PROMPT, add_special_tokens=False)["input_ids"])
+
+
+@pytest.fixture(scope="session")
+def adapter_path(tiny_model_path: str, invocation_tokens: list[int], tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A saved aLoRA adapter with random, non-zero weights, invoked by ``GENERATION_PROMPT``."""
+    return _save_adapter(tiny_model_path, tmp_path_factory.mktemp("alora"), invocation_tokens, seed=1)
+
+
+@pytest.fixture(scope="session")
+def second_adapter_path(
+    tiny_model_path: str, invocation_tokens: list[int], tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """Another non-zero aLoRA adapter with the same invocation (different weights)."""
+    return _save_adapter(tiny_model_path, tmp_path_factory.mktemp("alora2"), invocation_tokens, seed=2)
+
+
+@pytest.fixture(scope="session")
+def other_invocation_adapter_path(
+    tiny_model_path: str, tokenizer: Any, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """A non-zero aLoRA adapter whose invocation (``<|im_start|>verify\\n``) the tests' prompts never contain."""
+    ids = list(tokenizer("<|im_start|>verify\n", add_special_tokens=False)["input_ids"])
+    return _save_adapter(tiny_model_path, tmp_path_factory.mktemp("alora-other"), ids, seed=3)
+
+
+@pytest.fixture(scope="session")
+def plain_lora_path(tiny_model_path: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A plain LoRA adapter (no invocation tokens), which ``HFAlora`` must refuse."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_path)
+    model = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", r=4, target_modules=["q_proj"]))
+    out = tmp_path_factory.mktemp("lora")
+    model.save_pretrained(out)
+    return str(out)
