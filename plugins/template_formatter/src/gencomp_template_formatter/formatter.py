@@ -56,6 +56,7 @@ from typing import Any
 
 import jinja2
 import jinja2.sandbox
+from jinja2.runtime import LoopContext
 
 from gencomp import plugins
 from gencomp.base import CBlock, Component, Context, ModelOutputThunk, TemplateRepresentation
@@ -186,6 +187,15 @@ class LookupResult:
         return "\n".join(lines)
 
 
+class _PromptSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with a fast path for ``loop.*`` (jinja's own loop object is always safe to read)."""
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if type(obj) is LoopContext:
+            return not attr.startswith("_")
+        return super().is_safe_attribute(obj, attr, value)
+
+
 class _PathLoader(jinja2.BaseLoader):
     """Loads templates by absolute POSIX path; reloads a file when its modification time changes."""
 
@@ -282,14 +292,14 @@ class TemplateFormatter(Formatter):
         self._inline_cache: dict[str, jinja2.Template] = {}
         self._component_types: dict[type, bool] = {}
         self._hook_dirs: tuple[tuple[Any, ...], list[TemplateRoot]] | None = None
-        self._env = jinja2.sandbox.ImmutableSandboxedEnvironment(
+        self._env = _PromptSandbox(
             loader=_PathLoader(),
             trim_blocks=True,
             lstrip_blocks=True,
             autoescape=False,
             auto_reload=True,
         )
-        self._inline_env = jinja2.sandbox.ImmutableSandboxedEnvironment(autoescape=False)
+        self._inline_env = _PromptSandbox(autoescape=False)
 
     # -- Formatter API ---------------------------------------------------------------------------
 
@@ -394,7 +404,7 @@ class TemplateFormatter(Formatter):
         try:
             return template.render(args)
         except jinja2.TemplateError as exc:
-            where = template.filename or "inline template"
+            where = template.filename if template.filename not in (None, "<template>") else "its inline template"
             raise TemplateError(
                 f"rendering {type(rep.obj).__name__} with {where} failed: {type(exc).__name__}: {exc}"
             ) from exc
