@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from gencomp_alora.errors import AloraError
@@ -96,7 +97,8 @@ class HFAlora:
             )
         yes_id = self._single_token(tokenizer, self.yes_text, "yes_text")
         no_id = self._single_token(tokenizer, self.no_text, "no_text")
-        with backend._lock:
+        with backend._lock, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
             model = backend.alora_model
             try:
                 if model is None:

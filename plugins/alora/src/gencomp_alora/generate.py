@@ -11,7 +11,6 @@ invocation start), else computed under ``disable_adapter()``.
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -111,13 +110,15 @@ def score_ids(
     )
 
 
-def _conversation(backend: Any, ctx: Context, model_options: dict[str, Any] | None) -> list[dict[str, str]]:
+def _conversation(backend: Any, ctx: Context, model_options: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The checked conversation as chat messages, rendered the way the backend renders its prompts."""
     msgs = backend.formatter.to_chat_messages(ctx.render_for_generation())
-    conv = [{"role": m.role, "content": m.content} for m in msgs]
-    system = (model_options or {}).get(ModelOption.SYSTEM_PROMPT)
-    if system is None:
-        system = (getattr(backend, "model_options", None) or {}).get(ModelOption.SYSTEM_PROMPT)
-    if system and not (conv and conv[0]["role"] == "system"):
+    to_dict = getattr(backend, "_message_dict", None) or (lambda m: {"role": m.role, "content": m.content})
+    conv = [to_dict(m) for m in msgs]
+    merge = getattr(backend, "_simplify_and_merge", None)
+    options = merge(model_options) if merge is not None else dict(model_options or {})
+    system = options.get(ModelOption.SYSTEM_PROMPT)
+    if system:
         conv.insert(0, {"role": "system", "content": str(system)})
     return conv
 
@@ -154,7 +155,9 @@ def check_requirement(
     t0 = time.perf_counter()
     key = last.meta.get("hf_cache_key") if last.meta else None
     info = backend.cache_get(key) if key is not None else None
-    if info is not None:
+    if info is not None and not ctx.is_chat_context:
+        notes.append("cached ids not used: the context is not a chat context")
+    elif info is not None:
         merged = [int(t) for t in info.merged_token_ids[0].tolist()]
         try:
             suffix = check_suffix_ids(tokenizer, conv, requirement, adapter.generation_prompt, merged[info.q_end :])
@@ -221,8 +224,6 @@ def generate_from_context_alora(
             "computed_tokens": result.computed_tokens,
         },
     )
-    for note in result.notes:
-        warnings.warn(f"aLoRA check {name!r}: {note}", stacklevel=2)
     log = GenerateLog(
         prompt=backend._tokenizer.decode(result.prompt_ids),
         backend=backend_name(backend),

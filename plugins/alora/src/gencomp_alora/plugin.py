@@ -7,8 +7,9 @@ Routes requirement checks on a ``LocalHFBackend`` to aLoRA adapters through ``ge
 - any other :class:`~gencomp.Requirement` without a ``validation_fn`` goes to the ``"constraint"``
   aLoRA when one is loaded and the backend's ``default_to_constraint_checking_alora`` is true.
 
-When the adapter is missing or fails, a warning is issued and the check falls back to the
-backend's own generation (LLM-as-a-judge); ``thunk.meta["check_path"]`` says which path ran.
+When the adapter is missing or fails, a warning is issued and the check is answered by the
+backend's standard generation (LLM-as-a-judge); ``thunk.meta["check_path"]`` says which path ran
+(``"alora:<name>"`` or ``"llm-as-a-judge"``, with the reason in ``meta["alora_fallback"]``).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ _fallbacks_lock = threading.Lock()
 
 
 def _is_hf_backend(backend: Any) -> bool:
-    # The HF backend module is imported once such a backend exists; never import it (and torch) here.
-    module = sys.modules.get("gencomp_hf_backend")
+    # The module defining LocalHFBackend is imported once such a backend exists; never import it (torch) here.
+    module = sys.modules.get("gencomp_hf_backend.backend")
     cls = getattr(module, "LocalHFBackend", None) if module is not None else None
     return isinstance(cls, type) and isinstance(backend, cls)
 
@@ -66,6 +67,7 @@ def gencomp_generate(
     format: Any,
     model_options: dict[str, Any] | None,
     generate_logs: list[Any],
+    tool_calls: bool,
 ) -> Any:
     """Answer a requirement check with an aLoRA adapter, or pass (``None``)."""
     if not _is_hf_backend(backend):
@@ -84,9 +86,12 @@ def gencomp_generate(
         )
     except Exception as exc:
         reason = f"aLoRA {name!r} failed: {type(exc).__name__}: {exc}"
-        warnings.warn(f"{action!r}: {reason}; checking it with the model as a judge instead", stacklevel=3)
-        _note_fallback(action, reason)
-        return None
+    warnings.warn(f"{action!r}: {reason}; checking it with the model as a judge instead", stacklevel=3)
+    _note_fallback(action, reason)
+    # The backend's own generation would route this check to the adapter again: take the judge path here.
+    return backend._generate_from_context_standard(
+        action, ctx, format, model_options=dict(model_options or {}), generate_logs=generate_logs, tool_calls=tool_calls
+    )
 
 
 @hookimpl
