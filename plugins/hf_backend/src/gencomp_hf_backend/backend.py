@@ -201,7 +201,7 @@ class LocalHFBackend(FormatterBackend):
     # -- options --------------------------------------------------------------------------------
 
     def _to_gencomp_map(self) -> dict[str, str]:
-        """``{backend_key: ModelOption key}``: this backend's map, then other plugins' (``gencomp_model_option_map``)."""
+        """``{backend_key: ModelOption key}``: this backend's map, then other plugins' answers."""
         if self._option_map is None:
             merged = dict(HF_OPTION_MAP)
             for answer in plugins.hook().gencomp_model_option_map(backend=self):
@@ -310,7 +310,11 @@ class LocalHFBackend(FormatterBackend):
         generate_logs: list[GenerateLog] | None = None,
         tool_calls: bool = False,
     ) -> ModelOutputThunk:
-        """Generate for ``action`` after ``ctx`` with the base model: chat template for chat contexts, raw text otherwise."""
+        """Generate for ``action`` after ``ctx`` with the base model.
+
+        Chat contexts go through the formatter's messages and the tokenizer's chat template; other
+        contexts are rendered as plain text (``print_context``, then the action).
+        """
         start = time.perf_counter()
         options, gen, tpl = self._prepare(model_options)
         tools: dict[str, Callable[..., Any]] = {}
@@ -454,7 +458,7 @@ class LocalHFBackend(FormatterBackend):
 
     @staticmethod
     def _collect_tools(option: Any, items: list[Component | CBlock]) -> dict[str, Callable[..., Any]]:
-        """Tools offered to the model: the context's and the action's (``TemplateRepresentation.tools``), then ``ModelOption.TOOLS``."""
+        """Tools offered: context's and action's ``TemplateRepresentation.tools``, then ``ModelOption.TOOLS``."""
         tools: dict[str, Callable[..., Any]] = {}
         for c in items:
             if isinstance(c, CBlock):
