@@ -126,8 +126,9 @@ def _package_dirs(package: str) -> list[Path]:
     locations: Iterable[str] | None = None
     if mod is not None:
         locations = getattr(mod, "__path__", None)
-        if locations is None and getattr(mod, "__file__", None):
-            locations = [os.path.dirname(mod.__file__)]  # type: ignore[type-var]
+        file = getattr(mod, "__file__", None)
+        if locations is None and file:
+            locations = [os.path.dirname(file)]
     else:
         try:
             spec = importlib.util.find_spec(package)
