@@ -102,3 +102,21 @@ def test_unregistering_a_template_dirs_plugin_restores_the_defaults(tmp_path, wr
     finally:
         plugins.unregister_plugin(name=name)
     assert f.print(Message("user", "hi")) == "hi"
+
+
+def test_a_cache_hit_returns_the_same_compiled_template(widget, granite_tree):
+    f = TemplateFormatter(GRANITE_ID, template_path=str(granite_tree))
+    rep = widget("x").format_for_llm()
+    assert f._load_template(rep) is f._load_template(widget("y").format_for_llm())
+    uncached = TemplateFormatter(GRANITE_ID, template_path=str(granite_tree), use_template_cache=False)
+    assert uncached.print(widget("x")) == f.print(widget("x"))
+
+
+def test_the_cache_stays_bounded(tmp_path, write_template, widget, monkeypatch):
+    monkeypatch.setattr(formatter_module, "_CACHE_SIZE", 3)
+    write_template(tmp_path, "prompts/default/Widget.jinja2", "{{ text }}")
+    f = TemplateFormatter("m", template_path=str(tmp_path))
+    for i in range(10):
+        f.model_id = f"model-{i}"
+        assert f.print(widget(str(i))) == str(i)
+    assert len(f._template_cache) == 3

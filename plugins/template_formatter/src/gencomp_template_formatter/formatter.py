@@ -45,6 +45,7 @@ the objects it is given.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
@@ -186,6 +187,15 @@ class LookupResult:
             lines.append(f"  {root.path}  [{root.source}]")
             lines.extend(f"    {f}" for f in entered[1:])
         return "\n".join(lines)
+
+
+def _bounded_put(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    """Store ``value``, first dropping the oldest entry when the cache is full."""
+    if len(cache) >= _CACHE_SIZE:
+        # another thread may have emptied or changed the cache meanwhile
+        with contextlib.suppress(StopIteration, RuntimeError, KeyError):
+            del cache[next(iter(cache))]
+    cache[key] = value
 
 
 class _PromptSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
@@ -443,9 +453,7 @@ class TemplateFormatter(Formatter):
             raise TemplateNotFoundError(self._not_found_message(repr, result))
         template = self._compile_file(result.path, cls.__name__)
         if self._use_template_cache:
-            if len(self._template_cache) >= _CACHE_SIZE:
-                del self._template_cache[next(iter(self._template_cache))]
-            self._template_cache[key] = template
+            _bounded_put(self._template_cache, key, template)
         return template
 
     def _get_template(self, root_path: str, template_name: str) -> str:
@@ -570,9 +578,7 @@ class TemplateFormatter(Formatter):
                 raise TemplateSyntaxError(
                     f"<inline template of {type(rep.obj).__name__}>:{exc.lineno}: jinja syntax error: {exc.message}"
                 ) from exc
-            if len(self._inline_cache) >= _CACHE_SIZE:
-                del self._inline_cache[next(iter(self._inline_cache))]
-            self._inline_cache[source] = template
+            _bounded_put(self._inline_cache, source, template)
         return template
 
     def _not_found_message(self, rep: TemplateRepresentation, result: LookupResult) -> str:
