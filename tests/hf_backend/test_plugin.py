@@ -1,0 +1,134 @@
+"""The plugin's registrations, its light entry point, and the backend's construction-time hooks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from gencomp import GencompError, ModelOption, hookimpl, make_backend, plugins
+from gencomp.plugins import registry
+
+
+def test_entry_point_module_imports_no_torch_or_transformers() -> None:
+    code = (
+        "import sys, gencomp, gencomp_hf_backend.plugin, gencomp_hf_backend;"
+        "from gencomp import plugins; plugins.registry();"
+        "print(sorted(m for m in ('torch', 'transformers', 'llguidance') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_hf_backend_is_registered_with_alias_and_default_model() -> None:
+    reg = registry()
+    spec = reg.backend("hf")
+    assert spec is not None and reg.backend("huggingface") is spec
+    assert spec.default_model == "smollm2-135m-instruct"
+    model = reg.model("smollm2-135m-instruct")
+    assert model is not None and model.backend == "hf"
+
+
+def test_make_backend_builds_a_local_hf_backend(tiny_model_path, formatter) -> None:
+    from gencomp_hf_backend import LocalHFBackend
+
+    b = make_backend("huggingface", tiny_model_path, formatter=formatter)
+    assert isinstance(b, LocalHFBackend) and b.formatter is formatter
+    assert b._device == torch.device("cpu") and not b._model.training
+
+
+def test_option_map_hook_answers_for_local_hf_backends_only(backend) -> None:
+    from gencomp_hf_backend import plugin
+
+    assert plugin.gencomp_model_option_map(backend)["max_new_tokens"] == ModelOption.MAX_NEW_TOKENS
+    assert plugin.gencomp_model_option_map(object()) is None
+
+
+def test_custom_config_overrides_loading(backend, formatter) -> None:
+    from gencomp_hf_backend import LocalHFBackend, TransformersTorchConfig
+
+    cfg = TransformersTorchConfig(tokenizer=backend._tokenizer, model=backend._model, device="cpu")
+    b = LocalHFBackend("no/such-model-anywhere", formatter=formatter, custom_config=cfg)
+    assert b._model is backend._model and b._tokenizer is backend._tokenizer
+    assert b.model_id == "no/such-model-anywhere"
+
+
+def test_backend_created_hook_sees_every_new_backend_and_default_formatter_comes_from_the_hook(
+    tiny_model_path, formatter
+) -> None:
+    from gencomp_hf_backend import LocalHFBackend
+
+    seen = []
+
+    class Observer:
+        @hookimpl
+        def gencomp_backend_created(self, backend):
+            seen.append(backend)
+
+        @hookimpl(tryfirst=True)
+        def gencomp_default_formatter(self, model_id):
+            return formatter
+
+    p = Observer()
+    plugins.register_plugin(p, name="test-observer")
+    try:
+        b = LocalHFBackend(tiny_model_path)
+    finally:
+        plugins.unregister_plugin(p)
+    assert seen == [b] and b.formatter is formatter
+
+
+class _Adapter:
+    """The aLoRA protocol the backend calls: a name and ``load_into(backend)``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.loaded_into = None
+
+    def load_into(self, backend) -> None:
+        self.loaded_into = backend
+
+
+def test_alora_registry_methods(backend) -> None:
+    assert backend.get_aloras() == [] and backend.get_alora("constraint") is None
+    a = _Adapter("constraint")
+    backend.add_alora(a)
+    assert a.loaded_into is backend and backend.get_alora("constraint") is a and backend.get_aloras() == [a]
+    with pytest.raises(GencompError, match="'constraint' is already loaded"):
+        backend.add_alora(_Adapter("constraint"))
+
+
+def test_alora_model_can_be_set_once(backend) -> None:
+    assert backend.alora_model is None
+    marker = object()
+    backend.alora_model = marker
+    assert backend.alora_model is marker
+    with pytest.raises(GencompError, match="only once"):
+        backend.alora_model = object()
+
+
+def test_alora_generation_without_the_alora_plugin_names_the_install_command(backend, monkeypatch) -> None:
+    from gencomp import Requirement, SimpleContext
+
+    monkeypatch.setitem(sys.modules, "gencomp_alora.generate", None)
+    with pytest.raises(GencompError, match="pip install gencomp-alora"):
+        backend._generate_from_context_alora(Requirement("ok"), SimpleContext(), model_options={})
+
+
+def test_requirement_checks_route_to_the_constraint_alora_when_one_is_loaded(make_backend, monkeypatch) -> None:
+    from gencomp import ALoraRequirement, LLMaJRequirement, Message, Requirement, SimpleContext
+
+    monkeypatch.setitem(sys.modules, "gencomp_alora.generate", None)
+    b = make_backend()
+    b.add_alora(_Adapter("constraint"))
+    opts = {"max_new_tokens": 2}
+    for action in (Requirement("be short"), ALoraRequirement("be short")):
+        with pytest.raises(GencompError, match="gencomp-alora"):
+            b._generate_from_context(action, SimpleContext(), model_options=opts)
+    assert b._generate_from_context(LLMaJRequirement("be short"), SimpleContext(), model_options=opts).value is not None
+    assert b._generate_from_context(Message("user", "hi"), SimpleContext(), model_options=opts).value is not None
+    off = make_backend(default_to_constraint_checking_alora=False)
+    off.add_alora(_Adapter("constraint"))
+    assert off._generate_from_context(Requirement("be short"), SimpleContext(), model_options=opts).value is not None

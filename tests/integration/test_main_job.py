@@ -1,0 +1,80 @@
+"""The main job end to end on the embedded default model (SmolLM2-135M-Instruct), offline, nothing configured."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+import gencomp
+
+pytestmark = pytest.mark.embedded
+
+
+def _clean_env(mp: pytest.MonkeyPatch, cwd) -> None:
+    for name in list(os.environ):
+        if name.startswith("GENCOMP_") and name not in ("GENCOMP_MODELS_DIR",):
+            mp.delenv(name)
+    mp.setenv("HF_HUB_OFFLINE", "1")
+    mp.chdir(cwd)
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[gencomp.Session]:
+    """``start_session()`` with no configuration at all, in an empty working directory."""
+    with pytest.MonkeyPatch.context() as mp:
+        _clean_env(mp, tmp_path_factory.mktemp("cwd"))
+        yield gencomp.start_session()
+
+
+def test_capital_of_france_with_nothing_configured(session: gencomp.Session) -> None:
+    from gencomp_hf_backend import LocalHFBackend
+
+    assert isinstance(session.backend, LocalHFBackend)
+    assert "smollm2-135m-instruct" in str(session.backend.model_id)
+    out = session.instruct("What is the capital of France?")
+    assert "Paris" in out.value
+
+
+def test_instruct_returns_the_same_tokens_as_raw_generate_greedy(session: gencomp.Session) -> None:
+    s = gencomp.Session(session.backend)
+    instruction = "Write one sentence about the Eiffel Tower."
+    s.instruct(instruction, model_options={gencomp.ModelOption.MAX_NEW_TOKENS: 24}, loop_budget=1)
+    log = s.last_logs[0]
+    backend = session.backend
+    user_text = backend.formatter.print(gencomp.Instruction(instruction))
+    prompt = backend._tokenizer.apply_chat_template(
+        [{"role": "user", "content": user_text}], tokenize=False, add_generation_prompt=True
+    )
+    assert log.prompt == prompt
+    ids = backend._tokenizer(prompt, add_special_tokens=False, return_tensors="pt").input_ids
+    with torch.no_grad():
+        raw = backend._model.generate(
+            input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=24, do_sample=False
+        )
+    assert log.model_output.tolist() == raw[0, ids.shape[1] :].tolist()
+
+
+def test_cli_instruct_prints_the_answer_each_verdict_and_the_time(tmp_path, monkeypatch, capsys) -> None:
+    from gencomp.cli import main
+
+    _clean_env(monkeypatch, tmp_path)
+    code = main(
+        [
+            "instruct",
+            "What is the capital of France?",
+            "--req",
+            "The answer mentions Paris.",
+            "--loop-budget",
+            "1",
+            "--max-new-tokens",
+            "32",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert "Paris" in out
+    assert "The answer mentions Paris." in out and ("[pass]" in out or "[FAIL]" in out)
+    assert "model loaded in" in out and "answered in" in out
+    assert code in (0, 1)
