@@ -1,0 +1,96 @@
+"""Helpers shared by the benchmark workers of both sides (stdlib only: it runs in both venvs)."""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+class Skip(Exception):
+    """Raised by a side operation that cannot run here; the message says what is missing."""
+
+
+def threads() -> int:
+    """The thread count the harness pinned for this run."""
+    return int(os.environ.get("BENCH_THREADS", "1"))
+
+
+def torch_pinned() -> Any:
+    """Import torch with its intra-op threads pinned to the harness's count."""
+    import torch
+
+    n = threads()
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return torch
+
+
+def rss_mb() -> float:
+    """This process's resident set size in MiB (after a garbage collection)."""
+    gc.collect()
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Run ``fn`` once; return (seconds, result)."""
+    t0 = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t0, result
+
+
+FILLER = (
+    "The river town kept its old stone bridge, a market on Thursdays, and a library that opened late in "
+    "summer. Farmers brought apples, cheese and bread; children ran along the quay while boats waited for "
+    "the tide. In the evening the bells of the church rang seven times and the lamps were lit one by one. "
+)
+"""Neutral text used to grow a conversation to a target number of tokens."""
+
+
+def filler_text(tokenizer: Any, n_tokens: int) -> str:
+    """Filler text of about ``n_tokens`` tokens for ``tokenizer`` (whole words, never more)."""
+    if n_tokens <= 0:
+        return ""
+    words = (FILLER * (n_tokens // 20 + 4)).split()
+    lo, hi = 0, len(words)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if len(tokenizer.encode(" ".join(words[:mid]), add_special_tokens=False)) <= n_tokens:
+            lo = mid
+        else:
+            hi = mid - 1
+    return " ".join(words[:lo])
+
+
+PROMPT = "What is the capital of France?"
+"""The question of the instruct case (greedy answer of the embedded model: 'The capital of France is Paris.')."""
+
+REQUIREMENTS = [
+    "The answer is written in English.",
+    "The answer is at most three sentences long.",
+    "The answer names the town's market day.",
+    "The answer does not use bullet points.",
+    "The answer mentions the stone bridge.",
+]
+"""Five requirements for the rendering case; the first is the one checked in the requirement-check case."""
+
+GROUNDING = {
+    "town": FILLER,
+    "notes": "The library opens at ten. The bridge was rebuilt in 1820 after a flood.",
+}
+"""Grounding context of the rendering case."""
+
+CHAT_TURN = (
+    "Here is a note about the town: the market opens on Thursdays, the bridge is old and made of stone, and the "
+    "library stays open late in summer. Add one short remark about it."
+)
+"""The user message of every turn of the chat case."""
+
+RAW_PROMPTS = [f"Item {i}: the river town has {i + 2} bridges and" for i in range(16)]
+"""The 16 prompts of the raw-generation case."""
