@@ -86,7 +86,8 @@ def score_ids(
             reused_here = start
         else:
             reused_here = reused
-        model.set_adapter(adapter_name)
+        if model.active_adapter != adapter_name:  # set_adapter walks every module: skip it when already active
+            model.set_adapter(adapter_name)
         out = model(
             input_ids=torch.tensor([ids[reused_here:]], device=device),
             past_key_values=past,
