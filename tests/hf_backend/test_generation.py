@@ -217,3 +217,16 @@ def test_generate_from_raw_with_format_validates_every_output(backend) -> None:
 
 def test_generate_from_raw_with_no_actions_returns_nothing(backend) -> None:
     assert backend._generate_from_raw([]) == []
+
+
+def test_chat_context_on_a_model_without_chat_template_is_a_clear_error(tmp_path, formatter) -> None:
+    from gencomp_hf_backend import LocalHFBackend
+    from gencomp_hf_backend.testing import build_tiny_model
+
+    b = LocalHFBackend(build_tiny_model(tmp_path / "base", chat_template=False), formatter=formatter)
+    with pytest.raises(GencompError, match="no chat template"):
+        b.generate_from_context(Message("user", "hi"), LinearContext())
+    out = b.generate_from_context(
+        CBlock("Once upon a time"), LinearContext(is_chat_context=False), model_options={"max_new_tokens": 3}
+    )
+    assert out.value is not None

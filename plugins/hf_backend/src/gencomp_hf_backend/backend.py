@@ -70,9 +70,17 @@ def best_device() -> torch.device:
 
 
 def _load(path: str, device: torch.device) -> tuple[Any, Any]:
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    from transformers.utils import logging as hf_logging
+
     dtype: Any = torch.float32 if device.type == "cpu" else "auto"
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a per-load "Loading weights" bar is noise in a CLI
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     return tokenizer, model.to(device).eval()
 
 
@@ -326,6 +334,11 @@ class LocalHFBackend(FormatterBackend):
             system = options.get(ModelOption.SYSTEM_PROMPT)
             if system:
                 messages.insert(0, {"role": "system", "content": str(system)})
+            if not self._tokenizer.chat_template:
+                raise GencompError(
+                    f"model {self.model_id_str!r} has no chat template, so it cannot run a chat context; "
+                    f"use a non-chat context (LinearContext(is_chat_context=False)) or a chat model"
+                )
             prompt = self._tokenizer.apply_chat_template(
                 messages,
                 tools=[self._schema(t) for t in tools.values()] or None,
