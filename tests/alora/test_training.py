@@ -1,0 +1,287 @@
+"""Training requirement-check adapters: label functions, data loading, `gencomp alora train`, shared-prefix scoring."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gencomp_alora.training.data import DataError, load_examples
+from gencomp_alora.training.datagen import build_examples, edit_response, write_dataset
+from gencomp_alora.training.families import FAMILIES, HELD_OUT_FAMILIES, TRAINED_FAMILIES
+
+GENERATION_PROMPT = "<|im_start|>check\n"
+
+RESPONSES = [
+    {"instruction": "Explain tea in one sentence.", "response": "Tea is a drink made from the leaves of a plant."},
+    {
+        "instruction": "List three facts about the moon.",
+        "response": "1. The moon orbits Earth.\n2. It has no air.\n3. It is about 4 billion years old.",
+    },
+    {
+        "instruction": "Write a short paragraph about coffee.",
+        "response": "Coffee is brewed from roasted beans. Many people drink it every morning. It contains caffeine.",
+    },
+    {"instruction": "Why is sleep important?", "response": "Sleep restores the body and the mind, and helps memory."},
+    {
+        "instruction": "Write a bulleted list of reasons to learn about chess.",
+        "response": "- Chess trains planning.\n- It teaches patience.\n- It is fun to play with friends.",
+    },
+    {
+        "instruction": "What is the most interesting thing about penguins?",
+        "response": "Penguins cannot fly but swim fast.",
+    },
+]
+
+# (family, response, parameter, expected label): hand-written positives and negatives for every family.
+LABEL_CASES = [
+    ("mentions_word", "Paris is the capital of France.", "paris", True),
+    ("mentions_word", "Parisian cafes are famous.", "Paris", False),
+    ("avoids_word", "Rome is old.", "Paris", True),
+    ("avoids_word", "I love PARIS in spring.", "paris", False),
+    ("all_capitals", "HELLO, WORLD! 42", None, True),
+    ("all_capitals", "HELLO, World!", None, False),
+    ("all_capitals", "123 456", None, False),
+    ("bulleted_list", "- one\n- two\n* three", None, True),
+    ("bulleted_list", "Here are the points:\n• one\n• two", None, True),
+    ("bulleted_list", "- only one item", None, False),
+    ("bulleted_list", "- one\ntwo without bullet\n- three", None, False),
+    ("numbered_list", "1. first\n2) second", None, True),
+    ("numbered_list", "Steps:\n1. wake up\n2. eat", None, True),
+    ("numbered_list", "- first\n- second", None, False),
+    ("valid_json", '{"answer": "yes", "n": 2}', None, True),
+    ("valid_json", '```json\n["a", "b"]\n```', None, True),
+    ("valid_json", '{"answer": "yes"', None, False),
+    ("valid_json", '"just a string"', None, False),
+    ("valid_json", 'Here it is: {"a": 1}', None, False),
+    ("starts_with_word", "Sure, here you go.", "sure", True),
+    ("starts_with_word", "  Yes! It works.", "Yes", True),
+    ("starts_with_word", "Surely not.", "Sure", False),
+    ("contains_number", "It costs 5 euros.", None, True),
+    ("contains_number", "It costs five euros.", None, False),
+    ("single_sentence", "The sky is blue because of scattering.", None, True),
+    ("single_sentence", "It weighs 3.5 kg in total.", None, True),
+    ("single_sentence", "The sky is blue. Grass is green.", None, False),
+    ("single_sentence", "- first item\n- second item", None, False),
+    ("shorter_than", "one two three four", 5, True),
+    ("shorter_than", "one two three four five", 5, False),
+    ("all_lowercase", "all lower case, 123.", None, True),
+    ("all_lowercase", "not All lower.", None, False),
+    ("ends_with_question", "Do you want more?  ", None, True),
+    ("ends_with_question", "Is it? No.", None, False),
+    ("at_least_words", "one two three", 3, True),
+    ("at_least_words", "one two", 3, False),
+]
+
+
+@pytest.mark.parametrize(("family", "response", "param", "expected"), LABEL_CASES)
+def test_family_checkers_label_hand_written_examples(family: str, response: str, param: Any, expected: bool) -> None:
+    assert FAMILIES[family].label(response, param) is expected
+
+
+def test_every_family_has_a_positive_and_a_negative_hand_written_case() -> None:
+    seen = {(f, e) for f, _, _, e in LABEL_CASES}
+    assert all((name, True) in seen and (name, False) in seen for name in FAMILIES)
+
+
+def test_edits_are_labelled_by_the_checkers_and_balanced_per_family() -> None:
+    examples = build_examples(RESPONSES, list(FAMILIES), 6, random.Random(0), variants=8)
+    by_family: dict[str, list[bool]] = {}
+    for ex in examples:
+        param_free = FAMILIES[ex["family"]].param is None
+        if param_free:  # the stored label is the checker's verdict on the stored response
+            assert FAMILIES[ex["family"]].label(ex["response"], None) is ex["label"]
+        by_family.setdefault(ex["family"], []).append(ex["label"])
+    assert set(by_family) == set(FAMILIES)
+    for labels in by_family.values():
+        assert labels.count(True) == labels.count(False) > 0
+
+
+def test_edit_response_makes_the_named_edit() -> None:
+    rng = random.Random(3)
+    edits = [edit_response(RESPONSES[2]["response"], rng) for _ in range(60)]
+    uppers = [t for t, e, _ in edits if e.endswith("+upper")]
+    assert uppers and all(FAMILIES["all_capitals"].label(t, None) for t in uppers)
+    jsons = [t for t, e, _ in edits if e.split("+")[0] in {"json_object", "json_list"} and "+" not in e]
+    assert jsons and all(FAMILIES["valid_json"].label(t, None) for t in jsons)
+    broken = [t for t, e, _ in edits if e.split("+")[0] == "broken_json"]
+    assert broken and not any(FAMILIES["valid_json"].label(t, None) for t in broken)
+
+
+def test_dataset_splits_share_no_response_and_hold_out_whole_families(tmp_path: Path) -> None:
+    many = [
+        {"instruction": f"{r['instruction']} ({i})", "response": r["response"].replace("It", f"It{i}")}
+        for i in range(5)
+        for r in RESPONSES
+    ]
+    counts = write_dataset(many, tmp_path, per_label=(4, 2, 2), heldout_per_label=2)
+    rows = {s: [json.loads(x) for x in (tmp_path / f"{s}.jsonl").read_text().splitlines()] for s in counts}
+    assert all(counts[s] == len(rows[s]) > 0 for s in counts)
+    instr = {s: {r["instruction"].split("\n")[0] for r in rows[s]} for s in ("train", "val", "test")}
+    assert not (instr["train"] & instr["val"]) and not (instr["train"] & instr["test"])
+    assert {r["family"] for r in rows["train"]} <= set(TRAINED_FAMILIES)
+    assert {r["family"] for r in rows["heldout"]} <= set(HELD_OUT_FAMILIES)
+
+
+def test_bad_data_lines_are_reported_with_their_line_numbers(tmp_path: Path) -> None:
+    good = {"instruction": "Say hi.", "response": "Hi.", "requirement": "Be short.", "label": True}
+    path = tmp_path / "data.jsonl"
+    path.write_text(
+        "\n".join(
+            [
+                json.dumps(good),
+                "{not json",
+                json.dumps({**good, "label": "maybe"}),
+                "",
+                json.dumps({k: v for k, v in good.items() if k != "requirement"}),
+                json.dumps({"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}],
+                            "requirement": "R", "label": "N"}),
+            ]
+        )
+    )  # fmt: skip
+    with pytest.raises(DataError) as err:
+        load_examples(path)
+    message = str(err.value)
+    assert "3 bad line(s)" in message
+    assert f"{path}:2: not valid JSON" in message
+    assert f"{path}:3: 'label' must be" in message
+    assert f"{path}:5: missing field(s) 'requirement'" in message
+    assert ":1:" not in message and ":6:" not in message
+
+
+def test_messages_lines_load_as_instruction_and_response(tmp_path: Path) -> None:
+    path = tmp_path / "data.jsonl"
+    msgs = [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}]
+    path.write_text(json.dumps({"messages": msgs, "requirement": "R", "label": "Y", "family": "f"}) + "\n")
+    (ex,) = load_examples(path)
+    assert (ex.instruction, ex.response, ex.requirement, ex.label, ex.family, ex.line) == (
+        "Q?",
+        "A.",
+        "R",
+        True,
+        "f",
+        1,
+    )
+
+
+def test_shared_prefix_scoring_equals_the_uncached_adapter_forward(tiny_model_path: str) -> None:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from gencomp_alora.training.prompts import check_ids, conversation_ids
+    from gencomp_alora.training.scoring import encode_groups, group_logits
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_path)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_path)
+    inv = tok.encode(GENERATION_PROMPT, add_special_tokens=False)
+    cfg = LoraConfig(task_type="CAUSAL_LM", r=4, target_modules=["q_proj", "v_proj"], alora_invocation_tokens=inv,
+                     init_lora_weights=False)  # fmt: skip
+    model = get_peft_model(base, cfg).eval()
+    items = [
+        (conversation_ids(tok, "Say hi.", r), check_ids(tok, "Say hi.", r, q, GENERATION_PROMPT))
+        for r in ("Hello there.", "HI")
+        for q in ("Mention hi.", "Use capitals only, please.", "Be short.")
+    ]
+    groups = encode_groups(items)
+    assert len(groups) == 2 and all(len(g.prefix) > 10 for g in groups)
+    with torch.no_grad():
+        shared = {i: row for g in groups for i, row in zip(g.indices, group_logits(model, g, pad_id=0), strict=True)}
+        for i, (_, ids) in enumerate(items):
+            full = model(input_ids=torch.tensor([ids])).logits[0, -1]
+            with model.disable_adapter():
+                plain = model(input_ids=torch.tensor([ids])).logits[0, -1]
+            assert torch.allclose(shared[i], full, atol=1e-4)
+            assert not torch.allclose(plain, full, atol=1e-3)  # the adapter really acts after the invocation
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("tiny-data")
+    examples = build_examples(RESPONSES, ["all_capitals", "contains_number", "valid_json"], 8, random.Random(1))
+    path = folder / "train.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in examples))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained_adapter(tiny_model_path: str, tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from gencomp.cli import main
+
+    out = tmp_path_factory.mktemp("trained") / "adapter"
+    start = time.perf_counter()
+    code = main(["alora", "train", str(tiny_dataset), "--base-model", tiny_model_path, "--out", str(out),
+                 "--epochs", "2", "--lr", "5e-3", "--rank", "4", "--threads", "1", "--quiet"])  # fmt: skip
+    assert code == 0
+    assert time.perf_counter() - start < 60
+    return out
+
+
+def test_gencomp_alora_train_writes_an_alora_folder_with_its_generation_prompt(
+    trained_adapter: Path, tiny_model_path: str
+) -> None:
+    from transformers import AutoTokenizer
+
+    config = json.loads((trained_adapter / "adapter_config.json").read_text())
+    tok = AutoTokenizer.from_pretrained(tiny_model_path)
+    assert config["alora_invocation_tokens"] == tok.encode(GENERATION_PROMPT, add_special_tokens=False)
+    meta = json.loads((trained_adapter / "gencomp_alora.json").read_text())
+    assert meta["generation_prompt"] == GENERATION_PROMPT and (meta["yes"], meta["no"]) == ("Y", "N")
+    assert len(meta["history"]) == 3 and meta["best_epoch"] in (1, 2)
+    assert meta["val_accuracy"] == max(h["val_accuracy"] for h in meta["history"][1:])
+
+
+def test_the_trained_adapter_loads_with_hfalora_and_changes_only_what_follows_the_invocation(
+    trained_adapter: Path, tiny_model_path: str
+) -> None:
+    import torch
+
+    from gencomp_alora import HFAlora
+    from gencomp_alora.training.prompts import check_ids
+    from gencomp_hf_backend import LocalHFBackend
+
+    backend = LocalHFBackend(tiny_model_path)
+    backend.add_alora(HFAlora("constraint", str(trained_adapter), GENERATION_PROMPT, backend))
+    model = backend.alora_model
+    ids = check_ids(backend._tokenizer, "Say hi.", "HELLO 42", "Write in all caps.", GENERATION_PROMPT)
+    start = len(ids) - len(backend._tokenizer.encode(GENERATION_PROMPT, add_special_tokens=False))
+    with torch.no_grad():
+        adapted = model(input_ids=torch.tensor([ids])).logits[0]
+        with model.disable_adapter():
+            base = model(input_ids=torch.tensor([ids])).logits[0]
+    assert torch.equal(adapted[:start], base[:start])
+    assert not torch.allclose(adapted[start:], base[start:], atol=1e-4)
+
+
+def test_gencomp_alora_train_lora_writes_a_plain_lora(tiny_model_path: str, tiny_dataset: Path, tmp_path: Path) -> None:
+    from gencomp.cli import main
+
+    out = tmp_path / "lora"
+    args = ["--adapter", "lora", "--epochs", "1", "--max-examples", "20", "--threads", "1", "--quiet"]
+    code = main(["alora", "train", str(tiny_dataset), "--base-model", tiny_model_path, "--out", str(out), *args])
+    assert code == 0
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert not config.get("alora_invocation_tokens")
+
+
+def test_gencomp_alora_train_reports_bad_lines_and_exits_with_an_error(
+    tiny_model_path: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gencomp.cli import main
+
+    data = tmp_path / "bad.jsonl"
+    data.write_text('{"instruction": "a", "response": "b", "requirement": "c", "label": true}\n[1, 2]\n')
+    code = main(["alora", "train", str(data), "--base-model", tiny_model_path, "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert f"{data}:2: expected a JSON object" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_shipped_adapter_is_not_loaded_on_another_model(tiny_model_path: str) -> None:
+    from gencomp_hf_backend import LocalHFBackend
+
+    assert LocalHFBackend(tiny_model_path).get_alora("constraint") is None
