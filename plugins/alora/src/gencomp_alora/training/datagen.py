@@ -254,8 +254,8 @@ def edit_response(response: str, rng: random.Random) -> tuple[str, str, dict[str
     facts: dict[str, str] = {}
     items = _items(response)
     structure = rng.choice(
-        ["orig", "orig", "bullets", "numbered", "intro_bullets", "intro_numbered", "json_object", "json_list",
-         "broken_json", "first_sentence", "first_words", "paragraph", "question"]
+        ["orig", "orig", "bullets", "bullets", "numbered", "numbered", "intro_bullets", "intro_numbered", "json_object",
+         "json_object", "json_list", "broken_json", "first_sentence", "first_words", "paragraph", "question"]
     )  # fmt: skip
     text = response
     if structure in {"bullets", "intro_bullets"} and len(items) >= 2:
@@ -344,20 +344,23 @@ def _number_params(text: str, rng: random.Random) -> list[int]:
     return [rng.choice(side) for side in (below, above) if side]
 
 
-def _with_requirements(instruction: str, requirement: str, rng: random.Random) -> str:
-    """Sometimes the instruction as the default template renders it with requirements (the checked one among them)."""
-    if rng.random() >= 0.35:
-        return instruction
-    others = [
-        FAMILIES[n].requirement(
-            rng.choice(INSERT_WORDS) if FAMILIES[n].param == "word" else rng.choice([10, 20, 50]), rng
-        )
-        for n in rng.sample(TRAINED_FAMILIES, rng.randint(0, 2))
-    ]
-    reqs = [requirement, *others]
-    rng.shuffle(reqs)
-    listed = "\n".join(f"- {r}" for r in reqs)
-    return f"{instruction}\n\nYour answer must meet all of these requirements:\n{listed}"
+def _list_requirements(examples: list[dict[str, Any]], rng: random.Random, share: float = 0.35) -> None:
+    """In a ``share`` of the conversations, show some of their checked requirements in the instruction.
+
+    That is how the default template renders an instruction with requirements; every check on that
+    conversation sees the same instruction, so checks of one conversation still share its tokens.
+    """
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for ex in examples:
+        groups[(ex["instruction"], ex["response"])].append(ex)
+    for (instruction, _), members in sorted(groups.items()):
+        if rng.random() >= share:
+            continue
+        reqs = sorted({m["requirement"] for m in members})
+        shown = rng.sample(reqs, min(len(reqs), rng.randint(1, 3)))
+        listed = "\n".join(f"- {r}" for r in shown)
+        for m in members:
+            m["instruction"] = f"{instruction}\n\nYour answer must meet all of these requirements:\n{listed}"
 
 
 def build_examples(
@@ -394,7 +397,7 @@ def build_examples(
                 requirement = family.requirement(value, rng)
                 by_label[label].append(
                     {
-                        "instruction": _with_requirements(instruction, requirement, rng),
+                        "instruction": instruction,
                         "response": text,
                         "requirement": requirement,
                         "label": label,
@@ -405,6 +408,7 @@ def build_examples(
         k = min(per_label, len(by_label[True]), len(by_label[False]))
         for label in (True, False):
             examples.extend(rng.sample(by_label[label], k))
+    _list_requirements(examples, rng)
     rng.shuffle(examples)
     return examples
 
@@ -414,8 +418,9 @@ def write_dataset(
     out_dir: str | Path,
     *,
     seed: int = 0,
-    per_label: tuple[int, int, int] = (150, 20, 50),
-    heldout_per_label: int = 50,
+    per_label: tuple[int, int, int] = (70, 10, 30),
+    heldout_per_label: int = 30,
+    variants: int = 4,
 ) -> dict[str, int]:
     """Split ``responses`` by instruction 70/10/20 and write ``train/val/test/heldout.jsonl``; returns line counts.
 
@@ -436,7 +441,7 @@ def write_dataset(
     out.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     for split, (part, fams, k) in splits.items():
-        examples = build_examples(part, fams, k, random.Random(f"{seed}-{split}"))
+        examples = build_examples(part, fams, k, random.Random(f"{seed}-{split}"), variants=variants)
         with (out / f"{split}.jsonl").open("w", encoding="utf-8") as f:
             for ex in examples:
                 f.write(json.dumps(ex, ensure_ascii=False) + "\n")

@@ -184,7 +184,7 @@ def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  
     p.add_argument("--instructions", type=int, default=240)
     p.add_argument("--max-new-tokens", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=24)
-    p.add_argument("--per-label", type=int, nargs=3, default=[150, 20, 50], metavar=("TRAIN", "VAL", "TEST"))
+    p.add_argument("--per-label", type=int, nargs=3, default=[70, 10, 30], metavar=("TRAIN", "VAL", "TEST"))
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_datagen)

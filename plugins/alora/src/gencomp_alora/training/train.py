@@ -11,13 +11,15 @@ adapter (``adapter_config.json`` with ``alora_invocation_tokens`` for an aLoRA) 
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import random
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from gencomp_alora.training.prompts import (
     YES,
     check_ids,
     conversation_ids,
+    read_metadata,
     write_metadata,
 )
 from gencomp_alora.training.scoring import Group, encode_groups, group_logits
@@ -139,19 +142,33 @@ def _bar(total: int, desc: str, enabled: bool) -> Any:
 
 
 def evaluate_groups(
-    model: Any, groups: Sequence[Group], labels: Sequence[bool], yes_id: int, no_id: int, *, pad_id: int, **kw: Any
+    logits_of: Callable[[int], torch.Tensor], groups: Sequence[Group], labels: Sequence[bool], yes_id: int, no_id: int
 ) -> tuple[float, float]:
-    """``(accuracy, mean loss)`` of the verdicts on ``groups``; ``labels`` indexed like the examples."""
+    """``(accuracy, mean loss)`` of the verdicts; ``logits_of(i)`` gives group ``i``'s verdict logits."""
     correct, loss, n = 0, 0.0, 0
     with torch.no_grad():
-        for g in groups:
-            logits = group_logits(model, g, pad_id=pad_id, **kw).float()
+        for gi, g in enumerate(groups):
+            logits = logits_of(gi).float()
             target = torch.tensor([yes_id if labels[i] else no_id for i in g.indices], device=logits.device)
             loss += torch.nn.functional.cross_entropy(logits, target, reduction="sum").item()
             pred = logits[:, yes_id] > logits[:, no_id]
             correct += sum(int(p) == int(labels[i]) for p, i in zip(pred.tolist(), g.indices, strict=True))
             n += len(g.indices)
     return correct / max(n, 1), loss / max(n, 1)
+
+
+def _save(model: Any, out: Path, facts: dict[str, Any]) -> None:
+    """Save the adapter and its metadata into ``out`` (written to a temporary folder first, then moved in)."""
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=out))
+    try:
+        model.save_pretrained(tmp)
+        write_metadata(tmp, **facts)
+        for f in tmp.iterdir():
+            if f.is_file():
+                os.replace(f, out / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
@@ -201,6 +218,34 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     val_groups = encode_groups(check_items(tok, val_ex, cfg.invocation), share_prefix=share, max_group=64)
     train_labels = [e.label for e in train_ex]
     val_labels = [e.label for e in val_ex]
+    top = cfg.adapter == "alora" and layers is not None
+    if top:
+        from gencomp_alora.training.toplayers import only_top_layers, precompute, top_logits
+
+        t0 = time.time()
+        print(f"precomputing the frozen bottom {n_layers - cfg.top_layers} layers once ...", file=sys.stderr)
+        train_pre = precompute(model, train_groups, cfg.top_layers, lora_kwargs["alora_invocation_tokens"], pad_id)
+        val_pre = precompute(model, val_groups, cfg.top_layers, lora_kwargs["alora_invocation_tokens"], pad_id)
+        print(f"precomputed in {time.time() - t0:.0f}s", file=sys.stderr)
+
+        def train_logits(gi: int) -> torch.Tensor:
+            return top_logits(model, train_pre[gi])
+
+        def val_logits(gi: int) -> torch.Tensor:
+            return top_logits(model, val_pre[gi])
+
+        def scope() -> contextlib.AbstractContextManager[Any]:
+            return only_top_layers(model, cfg.top_layers)
+    else:
+
+        def train_logits(gi: int) -> torch.Tensor:
+            return group_logits(model, train_groups[gi], pad_id=pad_id)
+
+        def val_logits(gi: int) -> torch.Tensor:
+            return group_logits(model, val_groups[gi], pad_id=pad_id)
+
+        def scope() -> contextlib.AbstractContextManager[Any]:
+            return contextlib.nullcontext()
 
     params = [p for p in model.parameters() if p.requires_grad]
     optim = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
@@ -209,9 +254,23 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         optim, lambda s: min(1.0, (s + 1) / max(1, steps_total // 20)) * max(0.05, 1 - s / steps_total)
     )
     out = Path(cfg.out)
-    tmp = Path(tempfile.mkdtemp(prefix="gencomp-alora-"))
+    facts_base = {
+        "base_model": cfg.base_model,
+        "adapter": cfg.adapter,
+        "generation_prompt": cfg.invocation,
+        "train_examples": len(train_ex),
+        "val_examples": len(val_ex),
+        "rank": cfg.rank,
+        "alpha": cfg.alpha,
+        "layers": layers,
+        "target_modules": list(cfg.target_modules),
+        "epochs": cfg.epochs,
+        "lr": cfg.lr,
+        **cfg.extra_metadata,
+    }
     model.eval()
-    acc0, loss0 = evaluate_groups(model, val_groups, val_labels, yes_id, no_id, pad_id=pad_id)
+    with scope():
+        acc0, loss0 = evaluate_groups(val_logits, val_groups, val_labels, yes_id, no_id)
     print(f"before training: val accuracy {acc0:.3f}, val loss {loss0:.3f}", file=sys.stderr)
     history: list[dict[str, float]] = [{"epoch": 0, "val_accuracy": acc0, "val_loss": loss0}]
     best = (-1.0, 0)
@@ -224,7 +283,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         pending, run_loss, run_n, run_ok = 0, 0.0, 0, 0
         for gi in order:
             g = train_groups[gi]
-            logits = group_logits(model, g, pad_id=pad_id)
+            with scope():
+                logits = train_logits(gi)
             target = torch.tensor([yes_id if train_labels[i] else no_id for i in g.indices], device=logits.device)
             loss = torch.nn.functional.cross_entropy(logits.float(), target, reduction="sum")
             (loss / cfg.batch_size).backward()
@@ -248,7 +308,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             optim.zero_grad(set_to_none=True)
         bar.close()
         model.eval()
-        acc, vloss = evaluate_groups(model, val_groups, val_labels, yes_id, no_id, pad_id=pad_id)
+        with scope():
+            acc, vloss = evaluate_groups(val_logits, val_groups, val_labels, yes_id, no_id)
         history.append(
             {"epoch": epoch, "train_loss": run_loss / run_n, "train_accuracy": run_ok / run_n,
              "val_accuracy": acc, "val_loss": vloss}
@@ -261,29 +322,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         )
         if kept:
             best = (acc, epoch)
-            model.save_pretrained(tmp)
-    facts = {
-        "base_model": cfg.base_model,
-        "adapter": cfg.adapter,
-        "generation_prompt": cfg.invocation,
-        "best_epoch": best[1],
-        "val_accuracy": best[0],
-        "train_examples": len(train_ex),
-        "val_examples": len(val_ex),
-        "rank": cfg.rank,
-        "alpha": cfg.alpha,
-        "layers": layers,
-        "target_modules": list(cfg.target_modules),
-        "epochs": cfg.epochs,
-        "lr": cfg.lr,
-        "seconds": round(time.time() - started, 1),
-        "history": history,
-        **cfg.extra_metadata,
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    for f in tmp.iterdir():
-        shutil.copy2(f, out / f.name)
-    shutil.rmtree(tmp, ignore_errors=True)
-    write_metadata(out, **facts)
-    print(f"saved the adapter of epoch {best[1]} (val accuracy {best[0]:.3f}) to {out}", file=sys.stderr)
+            _save(model, out, {**facts_base, "best_epoch": epoch, "val_accuracy": acc, "history": history,
+                               "seconds": round(time.time() - started, 1)})  # fmt: skip
+    print(f"saved the adapter of epoch {best[1]} (val accuracy {best[0]:.3f}) in {out}", file=sys.stderr)
+    facts = read_metadata(out)
+    facts["history"] = history
+    write_metadata(out, **{k: v for k, v in facts.items() if k not in {"yes", "no"}})
     return facts
