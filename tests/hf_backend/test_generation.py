@@ -108,6 +108,33 @@ def test_format_output_always_validates_even_when_sampling_from_a_random_model(b
     assert isinstance(Person.model_validate_json(out.value), Person)
 
 
+class Inner(pydantic.BaseModel):
+    text: str
+    values: list[float]
+
+
+class Unbounded(pydantic.BaseModel):
+    title: str
+    score: float
+    inner: Inner
+    tags: list[str]
+
+
+@pytest.mark.parametrize("budget", [8, 20, 40])
+def test_format_output_validates_even_with_unbounded_fields_and_a_small_budget(backend, budget: int) -> None:
+    for seed in range(3):
+        logs = []
+        out = backend.generate_from_context(
+            Message("user", "JSON please."),
+            SimpleContext(),
+            format=Unbounded,
+            model_options={"max_new_tokens": budget, "temperature": 1.0, ModelOption.SEED: seed},
+            generate_logs=logs,
+        )
+        assert isinstance(Unbounded.model_validate_json(out.value), Unbounded)
+        assert logs[-1].extra["new_tokens"] <= budget + 64
+
+
 def get_weather(city: str) -> str:
     """Get the weather of a city.
 

@@ -44,10 +44,13 @@ from gencomp_hf_backend.options import HF_OPTION_MAP, generate_keys, template_va
 if typing.TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-__all__ = ["DEFAULT_MAX_NEW_TOKENS", "LocalHFBackend", "TransformersTorchConfig", "best_device"]
+__all__ = ["DEFAULT_MAX_NEW_TOKENS", "FORMAT_SLACK_TOKENS", "LocalHFBackend", "TransformersTorchConfig", "best_device"]
 
 DEFAULT_MAX_NEW_TOKENS = 256
 """``max_new_tokens`` when neither the options nor the model's generation config set a limit."""
+
+FORMAT_SLACK_TOKENS = 64
+"""With ``format=``, how many tokens past ``max_new_tokens`` may be spent closing the JSON so that it parses."""
 
 
 @dataclass
@@ -155,6 +158,7 @@ class LocalHFBackend(FormatterBackend):
                 self._cache.on_evict = _chain(self._cache.on_evict, self._release)
         self._option_map: dict[str, str] | None = None
         self._ll_tok: Any = None
+        self._closing: Any = None
         self._grammars: dict[type, str] = {}
         self._tool_schemas: dict[Callable[..., Any], dict[str, Any]] = {}
         eos = self._model.generation_config.eos_token_id
@@ -414,7 +418,22 @@ class LocalHFBackend(FormatterBackend):
         if format is not None:
             from gencomp_hf_backend.constrained import GrammarLogitsProcessor
 
-            processors.append(GrammarLogitsProcessor(self._ll_tokenizer(), self._grammar(format), *ids.shape))
+            budget = gen.get("max_new_tokens")
+            close_from = None
+            if budget is not None:
+                # Steer to the grammar's end over the budget's last tokens, with some slack past it,
+                # so that a format= output always parses.
+                close_from = max(0, budget - max(1, min(16, budget // 4)))
+                gen = {**gen, "max_new_tokens": budget + FORMAT_SLACK_TOKENS}
+            processors.append(
+                GrammarLogitsProcessor(
+                    self._ll_tokenizer(),
+                    self._grammar(format),
+                    *ids.shape,
+                    close_from=close_from,
+                    classes=self._closing_classes(),
+                )
+            )
         with self._lock, torch.no_grad(), self._seeded(seed):
             return self._model.generate(
                 input_ids=ids,
@@ -444,6 +463,13 @@ class LocalHFBackend(FormatterBackend):
             n_vocab = self._model.get_output_embeddings().weight.shape[0]
             self._ll_tok = make_ll_tokenizer(self._tokenizer, n_vocab)
         return self._ll_tok
+
+    def _closing_classes(self) -> Any:
+        if self._closing is None:
+            from gencomp_hf_backend.constrained import closing_token_classes
+
+            self._closing = closing_token_classes(self._ll_tokenizer())
+        return self._closing
 
     def _grammar(self, format: type[Any]) -> str:
         grammar = self._grammars.get(format)

@@ -28,12 +28,16 @@ def make_ll_tokenizer(tokenizer: Any, n_vocab: int) -> Any:
     return llguidance.hf.from_tokenizer(tokenizer, n_vocab=n_vocab)
 
 
+_JSON_STYLE = {"whitespace_flexible": False, "key_separator": ": ", "item_separator": ", "}
+"""One JSON layout, the one models see most (``json.dumps``'s): no free whitespace to ramble in."""
+
+
 def json_schema_grammar(format: type[Any]) -> str:
     """The llguidance grammar of ``format``'s JSON schema (a pydantic model class)."""
     from llguidance import LLMatcher
 
     schema = _closed(format.model_json_schema())
-    grammar = LLMatcher.grammar_from_json_schema(json.dumps(schema), defaults={"whitespace_flexible": False})
+    grammar = LLMatcher.grammar_from_json_schema(json.dumps(schema), defaults=_JSON_STYLE)
     is_error, messages = LLMatcher.validate_grammar_with_warnings(grammar)
     if is_error:
         raise GencompError(
@@ -59,14 +63,46 @@ def _closed(schema: Any) -> Any:
     return schema
 
 
+def closing_token_classes(ll_tokenizer: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two vocabulary masks: tokens that only close (``"``, ``}``, ``]``), and those that also separate (``,:``).
+
+    Whitespace around the characters is allowed. Used to steer a grammar to its end when the token
+    budget runs out (about 25 ms for a 50k vocabulary; computed once per backend).
+    """
+    n = ll_tokenizer.vocab_size
+    closers = torch.zeros(n, dtype=torch.bool)
+    separators = torch.zeros(n, dtype=torch.bool)
+    for i in range(n):
+        text = ll_tokenizer.decode_bytes([i]).strip()
+        if not text:
+            continue
+        if all(c in b'"}]' for c in text):
+            closers[i] = True
+        elif all(c in b'"}],:' for c in text):
+            separators[i] = True
+    return closers, separators
+
+
 class GrammarLogitsProcessor(LogitsProcessor):
     """Masks, at each step and for each row of the batch, every token the row's grammar does not allow.
 
     ``prompt_len`` is the (padded) prompt width: tokens after it are the generated ones each matcher
-    consumes. When a row's grammar is complete only EOS stays allowed, so the output always parses.
+    consumes. When a row's grammar is complete only EOS stays allowed. From step ``close_from`` on
+    (set when the token budget nears its end), the row is steered to finish: EOS when allowed, else
+    tokens that close a string, object or array, else separators, else whatever the grammar allows;
+    the model still chooses within that set. So outputs parse even when the model would ramble.
     """
 
-    def __init__(self, ll_tokenizer: Any, grammar: str, batch_size: int, prompt_len: int) -> None:
+    def __init__(
+        self,
+        ll_tokenizer: Any,
+        grammar: str,
+        batch_size: int,
+        prompt_len: int,
+        *,
+        close_from: int | None = None,
+        classes: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> None:
         from llguidance import LLMatcher
 
         self.matchers = [LLMatcher(ll_tokenizer, grammar, log_level=0) for _ in range(batch_size)]
@@ -74,11 +110,13 @@ class GrammarLogitsProcessor(LogitsProcessor):
             if m.is_error():
                 raise ValueError(f"format= grammar is invalid: {m.get_error()}")
         self.prompt_len = prompt_len
-        self.n_vocab = ll_tokenizer.vocab_size
         self.eos = ll_tokenizer.eos_token
+        self.close_from = close_from
+        self.classes = classes
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         step = input_ids.shape[1] - self.prompt_len
+        closing = self.close_from is not None and self.classes is not None and step >= self.close_from
         allowed = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
         for row, matcher in enumerate(self.matchers):
             if step > 0 and not matcher.is_stopped():
@@ -88,5 +126,20 @@ class GrammarLogitsProcessor(LogitsProcessor):
                 continue
             bias = torch.frombuffer(bytearray(matcher.compute_logit_bias()), dtype=torch.uint8)
             n = min(bias.shape[0], scores.shape[1])
-            allowed[row, :n] = bias[:n].to(scores.device) > 0
+            mask = bias[:n] > 0
+            if closing:
+                mask = self._steer_to_end(mask)
+            allowed[row, :n] = mask.to(scores.device)
         return scores.masked_fill(~allowed, float("-inf"))
+
+    def _steer_to_end(self, mask: torch.Tensor) -> torch.Tensor:
+        assert self.classes is not None
+        if self.eos < mask.shape[0] and mask[self.eos]:
+            only = torch.zeros_like(mask)
+            only[self.eos] = True
+            return only
+        for cls in self.classes:
+            narrowed = mask & cls[: mask.shape[0]]
+            if narrowed.any():
+                return narrowed
+        return mask
