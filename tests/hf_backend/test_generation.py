@@ -229,8 +229,9 @@ def test_generate_from_raw_is_one_left_padded_batch_matching_single_prompts(back
     assert all(log.extra["batch_size"] == 2 for log in logs)
     for action, out, log in zip(actions, outs, logs, strict=True):
         single = _raw_greedy(backend, action.value, 6, special=True)
-        assert log.model_output == single[: len(log.model_output)]
-        assert out.value == backend._tokenizer.decode(log.model_output, skip_special_tokens=True)
+        produced = log.model_output.tolist()
+        assert produced and produced == single[: len(produced)]
+        assert out.value == backend._tokenizer.decode(produced, skip_special_tokens=True)
 
 
 def test_generate_from_raw_with_format_validates_every_output(backend) -> None:

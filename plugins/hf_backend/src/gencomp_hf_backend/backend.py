@@ -401,7 +401,10 @@ class LocalHFBackend(FormatterBackend):
                 past = clone_cache(info.kv_cache)
                 extra = past.get_seq_length() - reused
                 if extra > 0:
-                    past.crop(-extra)
+                    try:
+                        past.crop(-extra)
+                    except (RuntimeError, ValueError):  # e.g. a sliding-window layer past its window
+                        past, reused = None, 0
         out = self._run_generate(ids, torch.ones_like(ids), gen, format, seed, past)
         return out.sequences, (out.past_key_values if self._cache is not None else None), reused
 
@@ -552,7 +555,7 @@ class LocalHFBackend(FormatterBackend):
                     prompt=prompt,
                     backend=backend_name(self),
                     model_options=options,
-                    model_output=self._until_eos(row),
+                    model_output=torch.tensor(self._until_eos(row), dtype=torch.long),
                     action=action,
                     result=thunk,
                     extra={"prompt_tokens": len(n), "batch_size": len(actions), "seconds": seconds},
