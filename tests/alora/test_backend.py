@@ -323,3 +323,18 @@ def test_session_instruct_checks_every_requirement_with_the_alora_on_one_cache(b
     for _, v in validations:
         assert v.thunk.meta["check_path"] == "alora:constraint" and v.score == v.thunk.meta["p_yes"]
     assert info.kv_cache.get_seq_length() == kv_len
+
+
+def test_checks_between_turns_do_not_change_the_next_turn(tiny_model_path, adapter_path):
+    def two_turns(check: bool) -> str | None:
+        b = make_backend(tiny_model_path)
+        b.add_alora(HFAlora("constraint", adapter_path, GP, b))
+        s, _ = instructed(b)
+        if check:
+            s.validate(["Mentions Paris.", "Is one sentence."])
+            assert [log.extra.get("check_path") for log in s.last_logs] == ["alora:constraint"] * 2
+        second = s.instruct("And of Italy?", loop_budget=1)
+        assert s.last_logs[0].extra["reused_tokens"] > 0  # the second turn extends the first turn's base cache
+        return second.value
+
+    assert two_turns(check=True) == two_turns(check=False)
