@@ -95,10 +95,14 @@ def instruct_setup(model_dir: str, max_new_tokens: int) -> dict[str, Any]:
     return {"prompt_tokens": len(prompt_ids), "text": out.value, "generated_ids": gen_ids}
 
 
-def instruct_run() -> dict[str, Any]:
+def instruct_run(empty_cache: bool = True) -> dict[str, Any]:
+    """One instruct in a fresh session; ``empty_cache`` first drops the backend's KV-cache entries (untimed),
+    so the call cannot reuse the previous call's prompt and does the same work as raw ``generate``."""
     from gencomp import Session
 
     backend = S["backend"]
+    if empty_cache and backend._cache is not None:
+        backend._cache.clear()
     session = Session(backend)
     t0 = time.perf_counter()
     out = session.instruct(PROMPT, loop_budget=1, model_options=_opts(S["n"]))

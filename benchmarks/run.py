@@ -42,37 +42,37 @@ import assets  # noqa: E402
 CASES = ["cold_start", "instruct", "checks", "chat", "render", "raw_batch", "memory"]
 
 FULL = {
-    "repeat": 9,
-    "cold_repeat": 9,
+    "instruct_repeat": 15,
+    "cold_repeat": 7,
     "instruct_tokens": 32,
     "check_lengths": [128, 512, 2048],
-    "check_repeat": 5,
+    "check_repeat": 4,
     "check_tokens": 8,
     "chat_turns": 10,
     "chat_repeat": 3,
-    "chat_tokens": 16,
-    "render_repeat": 15,
-    "render_calls": 500,
+    "chat_tokens": 8,
+    "render_repeat": 11,
+    "render_calls": 200,
     "raw_repeat": 3,
     "raw_tokens": 8,
     "mem_calls": 1000,
     "mem_tokens": 4,
 }
 QUICK = {
-    "repeat": 3,
-    "cold_repeat": 3,
+    "instruct_repeat": 3,
+    "cold_repeat": 1,
     "instruct_tokens": 16,
     "check_lengths": [128, 512],
     "check_repeat": 2,
     "check_tokens": 4,
     "chat_turns": 10,
     "chat_repeat": 1,
-    "chat_tokens": 4,
+    "chat_tokens": 2,
     "render_repeat": 5,
-    "render_calls": 200,
+    "render_calls": 100,
     "raw_repeat": 1,
-    "raw_tokens": 4,
-    "mem_calls": 200,
+    "raw_tokens": 2,
+    "mem_calls": 100,
     "mem_tokens": 4,
 }
 
@@ -105,6 +105,9 @@ class Worker:
         self.side, self.python, self.module, self.env, self.tag = side, python, module, env, tag
         self.proc: subprocess.Popen[str] | None = None
         self.dead: str | None = None
+        """Why the process cannot serve requests (it could not start or it exited)."""
+        self.disabled: str | None = None
+        """Why the current case skips this side (its setup failed); reset for every case."""
         self.log_path = LOGS / f"{tag}-{side}.log"
 
     def start(self) -> None:
@@ -122,18 +125,27 @@ class Worker:
             cwd=str(ROOT),
         )
 
-    def call(self, op: str, **args: Any) -> Reply:
+    def send(self, op: str, **args: Any) -> bool:
+        """Send a request; False when the worker is dead (then :meth:`recv` returns why)."""
         if self.proc is None and self.dead is None:
             self.start()
-        if self.dead is not None:
-            return Reply(False, skip=self.dead)
-        assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
+        if self.dead is not None or self.disabled is not None:
+            return False
+        assert self.proc is not None and self.proc.stdin is not None
         try:
             self.proc.stdin.write(json.dumps({"op": op, "args": args}) + "\n")
             self.proc.stdin.flush()
-            line = self.proc.stdout.readline()
         except BrokenPipeError:
-            line = ""
+            self.dead = f"{self.side} worker exited (see {self.log_path.relative_to(ROOT)}): {self._tail()}"
+            return False
+        return True
+
+    def recv(self, op: str = "") -> Reply:
+        """The reply to the request sent last."""
+        if self.dead is not None or self.disabled is not None:
+            return Reply(False, skip=self.dead or self.disabled)
+        assert self.proc is not None and self.proc.stdout is not None
+        line = self.proc.stdout.readline()
         if not line:
             self.dead = f"{self.side} worker exited (see {self.log_path.relative_to(ROOT)}): {self._tail()}"
             return Reply(False, error=self.dead)
@@ -143,6 +155,10 @@ class Worker:
         if data.get("skip"):
             return Reply(False, skip=data["skip"])
         return Reply(False, error=f"{op}: {data.get('error')}")
+
+    def call(self, op: str, **args: Any) -> Reply:
+        self.send(op, **args)
+        return self.recv(op)
 
     def _tail(self) -> str:
         try:
@@ -294,6 +310,7 @@ class Harness:
         self.versions: dict[str, dict[str, Any]] = {}
         self.started = time.perf_counter()
         self.setup_seconds = 0.0
+        self.shared: tuple[Worker, Worker] | None = None
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -314,38 +331,78 @@ class Harness:
         env.pop("PYTHONPATH", None)
         return env
 
-    def workers(self, tag: str) -> tuple[Worker, Worker]:
+    def workers(self, tag: str, fresh: bool = False) -> tuple[Worker, Worker]:
+        """A gencomp and a peer worker for one case: new ones, or in ``--quick`` one shared pair (unless ``fresh``)."""
+        if self.args.quick and not fresh:
+            if self.shared is None:
+                self.shared = self._new_workers("shared")
+            pair = self.shared
+        else:
+            pair = self._new_workers(tag)
+        for w in pair:
+            w.disabled = None
+        return pair
+
+    def _new_workers(self, tag: str) -> tuple[Worker, Worker]:
         g = Worker("gencomp", GENCOMP_PY, HERE / "gencomp_side.py", self.env, tag)
         p = Worker("mellea", PEER_PY, HERE / "peer" / "mellea_side.py", self.env, tag)
         if self.peer_problem:
             p.dead = self.peer_problem
         return g, p
 
+    def release(self, g: Worker, p: Worker) -> None:
+        """Stop a case's workers (the shared pair stays up until the end of the run)."""
+        if self.shared is not None and g is self.shared[0]:
+            return
+        g.close()
+        p.close()
+
+    @staticmethod
+    def setup_both(res: CaseResult, workers: tuple[Worker, Worker], op: str, **args: Any) -> dict[str, Reply]:
+        """Run an (untimed) setup operation on both workers at once; a side that fails is marked dead."""
+        for w in workers:
+            w.send(op, **args)
+        replies = {w.side: w.recv(op) for w in workers}
+        for w in workers:
+            r = replies[w.side]
+            if not r.ok:
+                w.disabled = r.problem
+                res.notes.append(f"{w.side}: {r.problem}")
+        return replies
+
     # -- setup ----------------------------------------------------------------------------------
 
     def setup(self) -> None:
+        """Set up the peer's venv (in the background) while the model folders are located or built."""
         t0 = time.perf_counter()
         BENCH.mkdir(exist_ok=True)
         LOGS.mkdir(parents=True, exist_ok=True)
-        log("setting up the peer venv (.bench/mellea-venv; first run about 2 minutes)")
+        log("setting up the peer venv in the background (.bench/mellea-venv; first run about 2 minutes)")
         with (LOGS / "setup_peer.log").open("w") as f:
-            rc = subprocess.run([str(HERE / "setup_peer.sh")], stdout=f, stderr=subprocess.STDOUT, cwd=ROOT).returncode
-        if rc != 0:
-            self.peer_problem = f"not available: setup_peer.sh failed (exit {rc}, see .bench/logs/setup_peer.log)"
-            log(self.peer_problem)
-        needs_model = set(self.args.cases) & {"instruct", "checks", "chat", "raw_batch"}
-        if needs_model:
+            peer = subprocess.Popen([str(HERE / "setup_peer.sh")], stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
+        if set(self.args.cases) & {"instruct", "checks", "chat", "raw_batch"}:
             log("locating the embedded default model")
             self.model_dir, self.model_source = assets.embedded_model_dir()
             log(f"model: {self.model_dir} ({self.model_source})")
+        if "memory" in self.args.cases:
+            try:
+                assets.tiny_model_dir()
+            except ImportError as exc:
+                log(f"tiny model not available yet: {exc}")
+        rc = peer.wait()
+        if rc != 0:
+            self.peer_problem = f"not available: setup_peer.sh failed (exit {rc}, see .bench/logs/setup_peer.log)"
+            log(self.peer_problem)
         self.setup_seconds = time.perf_counter() - t0
 
     def collect_versions(self) -> None:
         g, p = self.workers("versions")
         for w in (g, p):
-            r = w.call("versions")
+            w.send("versions")
+        for w in (g, p):
+            r = w.recv("versions")
             self.versions[w.side] = r.result if r.ok else {"error": r.problem}
-            w.close()
+        self.release(g, p)
 
     # -- cases ----------------------------------------------------------------------------------
 
@@ -437,24 +494,23 @@ class Harness:
             f"greedy, at most {n} new tokens, a fresh context each call (gencomp `loop_budget=1`, mellea "
             "`strategy=None`). Raw = `model.generate(input_ids=<the exact prompt ids that side used>, "
             "do_sample=False)` on the same loaded model in the same process. Overhead = instruct time minus raw "
-            "time of the same repetition (paired), so each side is compared with raw transformers in its own venv.",
+            "time of the same repetition (paired), so each side is compared with raw transformers in its own venv. "
+            "gencomp's backend cache is emptied (untimed) before each measured call, so the call cannot reuse "
+            "the previous call's identical prompt; the last row shows the same call when it can.",
         )
         g, p = self.workers("instruct")
         try:
-            for w in (g, p):
-                r = w.call("instruct_setup", model_dir=str(self.model_dir), max_new_tokens=n)
-                if not r.ok:
-                    w.dead = r.problem
+            self.setup_both(res, (g, p), "instruct_setup", model_dir=str(self.model_dir), max_new_tokens=n)
             variants = [
-                ("gencomp instruct", lambda: g.call("instruct_run")),
+                ("gencomp instruct", lambda: g.call("instruct_run", empty_cache=True)),
                 ("raw generate (gencomp venv)", lambda: g.call("raw_instruct_run")),
                 ("mellea instruct", lambda: p.call("instruct_run")),
                 ("raw generate (mellea venv)", lambda: p.call("raw_instruct_run")),
+                ("gencomp instruct, same prompt cached", lambda: g.call("instruct_run", empty_cache=False)),
             ]
-            results, problems = interleave(self.p["repeat"], variants)
+            results, problems = interleave(self.p["instruct_repeat"], variants)
         finally:
-            g.close()
-            p.close()
+            self.release(g, p)
         st = {name: Stats.of(secs(v)) for name, v in results.items()}
         over: dict[str, Stats | None] = {}
         for side, inst, raw in (
@@ -521,20 +577,19 @@ class Harness:
         table_rows: list[Row] = []
         summary: dict[int, dict[str, Stats | None]] = {}
         try:
-            for w in (g, p):
-                r = w.call(
-                    "check_setup",
-                    model_dir=str(self.model_dir),
-                    adapter_dir=str(adapter),
-                    lengths=lengths,
-                    max_new_tokens=n,
-                )
-                if not r.ok:
-                    w.dead = r.problem
-                    res.notes.append(f"{w.side}: {r.problem}")
-                else:
+            replies = self.setup_both(
+                res,
+                (g, p),
+                "check_setup",
+                model_dir=str(self.model_dir),
+                adapter_dir=str(adapter),
+                lengths=lengths,
+                max_new_tokens=n,
+            )
+            for side, r in replies.items():
+                if r.ok:
                     res.notes.append(
-                        f"{w.side}: conversation tokens per target length: {r.result['conversation_tokens']}."
+                        f"{side}: conversation tokens per target length: {r.result['conversation_tokens']}."
                     )
             for length in lengths:
                 variants = [
@@ -573,8 +628,7 @@ class Harness:
                 if mp:
                     res.notes.append(f"{length}: mellea's check output: {mp[0]['value']!r} (path: {mp[0]['path']}).")
         finally:
-            g.close()
-            p.close()
+            self.release(g, p)
         res.sections.append(table(table_rows))
         bars = {512: 5.0, 2048: 20.0}
         for length, st in summary.items():
@@ -614,11 +668,7 @@ class Harness:
         )
         g, p = self.workers("chat")
         try:
-            for w in (g, p):
-                r = w.call("chat_setup", model_dir=str(self.model_dir), max_new_tokens=n)
-                if not r.ok:
-                    w.dead = r.problem
-                    res.notes.append(f"{w.side}: {r.problem}")
+            self.setup_both(res, (g, p), "chat_setup", model_dir=str(self.model_dir), max_new_tokens=n)
             variants = [
                 ("gencomp, prefix reuse", lambda: g.call("chat_run", turns=turns, reuse=True)),
                 ("gencomp, no reuse", lambda: g.call("chat_run", turns=turns, reuse=False)),
@@ -626,8 +676,7 @@ class Harness:
             ]
             results, problems = interleave(self.p["chat_repeat"], variants)
         finally:
-            g.close()
-            p.close()
+            self.release(g, p)
         names = [v[0] for v in variants]
         per_turn = {
             name: [
@@ -674,13 +723,9 @@ class Harness:
         )
         g, p = self.workers("render")
         try:
-            for w in (g, p):
-                r = w.call("render_setup", model_id=model_id)
-                if not r.ok:
-                    w.dead = r.problem
-                    res.notes.append(f"{w.side}: {r.problem}")
-                else:
-                    res.notes.append(f"{w.side}: rendered {r.result['chars']} characters.")
+            for side, r in self.setup_both(res, (g, p), "render_setup", model_id=model_id).items():
+                if r.ok:
+                    res.notes.append(f"{side}: rendered {r.result['chars']} characters.")
             variants = [
                 ("gencomp, template cache on", lambda: g.call("render_run", calls=calls, cache=True)),
                 ("gencomp, template cache off", lambda: g.call("render_run", calls=calls, cache=False)),
@@ -689,8 +734,7 @@ class Harness:
             ]
             results, problems = interleave(self.p["render_repeat"], variants)
         finally:
-            g.close()
-            p.close()
+            self.release(g, p)
         st = {name: Stats.of(secs(v)) for name, v in results.items()}
         base = st["gencomp, template cache on"]
         rows = [
@@ -723,11 +767,7 @@ class Harness:
         )
         g, p = self.workers("raw")
         try:
-            for w in (g, p):
-                r = w.call("raw_setup", model_dir=str(self.model_dir), max_new_tokens=n)
-                if not r.ok:
-                    w.dead = r.problem
-                    res.notes.append(f"{w.side}: {r.problem}")
+            self.setup_both(res, (g, p), "raw_setup", model_dir=str(self.model_dir), max_new_tokens=n)
             variants = [
                 ("gencomp, 1 batched call", lambda: g.call("raw_run", batched=True)),
                 ("gencomp, 16 single calls", lambda: g.call("raw_run", batched=False)),
@@ -736,8 +776,7 @@ class Harness:
             ]
             results, problems = interleave(self.p["raw_repeat"], variants)
         finally:
-            g.close()
-            p.close()
+            self.release(g, p)
         st = {name: Stats.of(secs(v)) for name, v in results.items()}
         base = st["gencomp, 1 batched call"]
         rows = [
@@ -779,32 +818,27 @@ class Harness:
         except ImportError as exc:
             res.notes.append(f"not available yet: gencomp_hf_backend.testing.build_tiny_model ({exc})")
             return res
-        g, p = self.workers("memory")
+        g, p = self.workers("memory", fresh=True)
         chunks = 5
         curve: dict[str, list[float]] = {"gencomp": [], "mellea": []}
         per_call: dict[str, list[float]] = {"gencomp": [], "mellea": []}
         try:
-            for w in (g, p):
-                r = w.call("mem_setup", model_dir=str(tiny), max_new_tokens=n)
-                if not r.ok:
-                    w.dead = r.problem
-                    res.notes.append(f"{w.side}: {r.problem}")
-                else:
-                    curve[w.side].append(r.result["rss_mb"])
+            for side, r in self.setup_both(res, (g, p), "mem_setup", model_dir=str(tiny), max_new_tokens=n).items():
+                if r.ok:
+                    curve[side].append(r.result["rss_mb"])
             for i in range(chunks):
                 for w in (g, p) if i % 2 == 0 else (p, g):
-                    if w.dead:
+                    if w.dead or w.disabled:
                         continue
                     r = w.call("mem_run", calls=calls // chunks)
                     if not r.ok:
-                        w.dead = r.problem
+                        w.disabled = r.problem
                         res.notes.append(f"{w.side}: {r.problem}")
                         continue
                     curve[w.side].append(r.result["rss_after_mb"])
                     per_call[w.side].append(r.result["seconds"])
         finally:
-            g.close()
-            p.close()
+            self.release(g, p)
         lines = [
             "| side | RSS after warm-up | "
             + " | ".join(f"after {calls * (i + 1) // chunks}" for i in range(chunks))
@@ -912,6 +946,9 @@ class Harness:
             self.results.append(res)
             print(res.markdown(), flush=True)
             RESULTS.write_text(self.report(final=False))
+        if self.shared is not None:
+            for w in self.shared:
+                w.close()
         text = self.report(final=True)
         RESULTS.write_text(text)
         print("\n## Headline\n")
@@ -935,6 +972,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown case(s) {', '.join(unknown)}; pick from {', '.join(CASES)}")
     if args.threads < 1:
         ap.error("--threads must be at least 1")
+    # This process builds model folders and adapters (assets.py): keep transformers quiet and offline.
+    os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error", TQDM_DISABLE="1", PYTHONWARNINGS="ignore")
     if not GENCOMP_PY.exists():
         ap.error(f"{GENCOMP_PY} is missing: run `make bootstrap` first")
     return Harness(args).run()
