@@ -338,3 +338,16 @@ def test_checks_between_turns_do_not_change_the_next_turn(tiny_model_path, adapt
         return second.value
 
     assert two_turns(check=True) == two_turns(check=False)
+
+
+def test_concurrent_checks_on_one_backend_match_sequential_ones(backend, second_adapter_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    backend.add_alora(HFAlora("second", second_adapter_path, GP, backend))
+    s, _ = instructed(backend)
+    jobs = [("Mentions Paris.", "constraint"), ("Is short.", "second")] * 3
+    sequential = [check_requirement(backend, req, check_ctx(s), alora=name) for req, name in jobs]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        parallel = list(pool.map(lambda job: check_requirement(backend, job[0], check_ctx(s), alora=job[1]), jobs))
+    for a, b in zip(sequential, parallel, strict=True):
+        assert abs(a.yes_logit - b.yes_logit) < 1e-5 and abs(a.no_logit - b.no_logit) < 1e-5

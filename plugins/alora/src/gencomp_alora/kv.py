@@ -24,14 +24,14 @@ def prefix_view(cache: Any, n: int, config: Any = None) -> Any:
     layers = getattr(cache, "layers", None)
     if layers is not None and all(type(layer) is DynamicLayer for layer in layers):
         view = DynamicCache(config=config) if config is not None else DynamicCache()
-        if len(view.layers) != len(layers):
-            view.layers = [DynamicLayer() for _ in layers]
-        for src, dst in zip(layers, view.layers, strict=True):
+        new_layers: list[Any] = [DynamicLayer() for _ in layers]
+        for src, dst in zip(layers, new_layers, strict=True):
             if not src.is_initialized or src.keys is None:
                 continue
             dst.lazy_initialization(src.keys, src.values)
             dst.keys = src.keys[..., :n, :]
             dst.values = src.values[..., :n, :]
+        view.layers = new_layers
         return view
     clone = copy.deepcopy(cache)
     if n < length:
