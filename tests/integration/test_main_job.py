@@ -78,3 +78,12 @@ def test_cli_instruct_prints_the_answer_each_verdict_and_the_time(tmp_path, monk
     assert "The answer mentions Paris." in out and ("[pass]" in out or "[FAIL]" in out)
     assert "model loaded in" in out and "answered in" in out
     assert code in (0, 1)
+
+
+def test_cli_chat_answers_each_message_on_the_default_model(tmp_path, monkeypatch, capsys) -> None:
+    from gencomp.cli import main
+
+    _clean_env(monkeypatch, tmp_path)
+    code = main(["chat", "-M", "What is the capital of France?", "--max-new-tokens", "16"])
+    assert code == 0
+    assert "Paris" in capsys.readouterr().out

@@ -84,7 +84,7 @@ def _load(path: str, device: torch.device) -> tuple[Any, Any]:
     finally:
         if bars:
             hf_logging.enable_progress_bar()
-    return tokenizer, model.to(device).eval()
+    return tokenizer, model.to(device).eval()  # type: ignore[arg-type]
 
 
 def _tool_schema(func: Callable[..., Any]) -> dict[str, Any]:
@@ -141,7 +141,7 @@ class LocalHFBackend(FormatterBackend):
         else:
             self._device = torch.device(custom_config.device)
             self._tokenizer = custom_config.tokenizer
-            self._model = custom_config.model.to(self._device).eval()
+            self._model = custom_config.model.to(self._device).eval()  # type: ignore[arg-type]
         if formatter is None:
             formatter = default_formatter(model_id)
         super().__init__(model_id, formatter, model_options)

@@ -28,7 +28,7 @@ def make_ll_tokenizer(tokenizer: Any, n_vocab: int) -> Any:
     return llguidance.hf.from_tokenizer(tokenizer, n_vocab=n_vocab)
 
 
-_JSON_STYLE = {"whitespace_flexible": False, "key_separator": ": ", "item_separator": ", "}
+_JSON_STYLE: Any = {"whitespace_flexible": False, "key_separator": ": ", "item_separator": ", "}
 """One JSON layout, the one models see most (``json.dumps``'s): no free whitespace to ramble in."""
 
 
@@ -130,7 +130,7 @@ class GrammarLogitsProcessor(LogitsProcessor):
             if closing:
                 mask = self._steer_to_end(mask)
             allowed[row, :n] = mask.to(scores.device)
-        return scores.masked_fill(~allowed, float("-inf"))
+        return scores.masked_fill(~allowed, float("-inf"))  # type: ignore[return-value]
 
     def _steer_to_end(self, mask: torch.Tensor) -> torch.Tensor:
         assert self.classes is not None

@@ -158,7 +158,7 @@ def convert_gguf(gguf: Path, out: Path) -> None:
         bar.update(1)
         # A GGUF-loaded model refuses save_pretrained ("quantized with gguf and is not serializable")
         # while it still carries its quantizer; its weights are already dequantized.
-        model.hf_quantizer = None
+        model.hf_quantizer = None  # type: ignore[assignment]
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         model.save_pretrained(out)
