@@ -102,3 +102,26 @@ def test_reset_forgets_the_conversation(echo):
     s.chat("x")
     s.reset()
     assert len(s.ctx) == 0 and s.last_logs == []
+
+
+def test_a_model_judge_answers_briefly_unless_the_caller_says_otherwise(echo):
+    from gencomp import ModelOption, hookimpl, plugins
+    from gencomp.components import JUDGE_MAX_NEW_TOKENS
+
+    seen = []
+
+    class Spy:
+        @hookimpl
+        def gencomp_generate(self, action, model_options):
+            if isinstance(action, Requirement):
+                seen.append(dict(model_options))
+
+    spy = Spy()
+    plugins.register_plugin(spy, name="spy")
+    try:
+        s = echo(["answer", "Yes", "Yes"])
+        s.instruct("q", requirements=["r"], loop_budget=1)
+        Requirement("r").validate(s.backend, s.ctx, model_options={ModelOption.MAX_NEW_TOKENS: 64})
+    finally:
+        plugins.unregister_plugin(spy)
+    assert seen == [{ModelOption.MAX_NEW_TOKENS: JUDGE_MAX_NEW_TOKENS}, {ModelOption.MAX_NEW_TOKENS: 64}]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from gencomp.base import CBlock, Component, Context, ModelOutputThunk, TemplateRepresentation
+from gencomp.model_options import ModelOption
 
 if TYPE_CHECKING:
     from gencomp.backend import Backend
@@ -30,6 +31,8 @@ __all__ = [
 
 Role = Literal["system", "user", "assistant", "tool"]
 _ROLES = ("system", "user", "assistant", "tool")
+JUDGE_MAX_NEW_TOKENS = 8
+"""How many tokens a model judging a requirement may answer with by default (the verdict is its first word)."""
 
 
 def _blockify(v: str | CBlock | Component | None) -> CBlock | Component | None:
@@ -162,15 +165,20 @@ class Requirement:
         model_options: dict[str, Any] | None = None,
         generate_logs: list[GenerateLog] | None = None,
     ) -> ValidationResult:
-        """Check the last output in ``ctx``: with ``validation_fn`` when set, else by asking ``backend``."""
+        """Check the last output in ``ctx``: with ``validation_fn`` when set, else by asking ``backend``.
+
+        A model judge answers within ``JUDGE_MAX_NEW_TOKENS`` tokens unless ``model_options`` say otherwise;
+        its verdict is ``thunk.meta["verdict"]`` when a plugin set it, else the first word of its answer.
+        """
         if self.validation_fn is not None:
             checked = self.validation_fn(ctx)
             return checked if isinstance(checked, ValidationResult) else ValidationResult(bool(checked))
         last = ctx.last_output()
         self._output = last.value if last is not None else None
+        options = {ModelOption.MAX_NEW_TOKENS: JUDGE_MAX_NEW_TOKENS, **(model_options or {})}
         try:
             thunk = backend.generate_from_context(
-                self, ctx, format=format, model_options=model_options, generate_logs=generate_logs
+                self, ctx, format=format, model_options=options, generate_logs=generate_logs
             )
         finally:
             self._output = None
