@@ -132,3 +132,35 @@ def test_requirement_checks_route_to_the_constraint_alora_when_one_is_loaded(mak
     off = make_backend(default_to_constraint_checking_alora=False)
     off.add_alora(_Adapter("constraint"))
     assert off._generate_from_context(Requirement("be short"), SimpleContext(), model_options=opts).value is not None
+
+
+def test_standard_generation_stays_the_base_model_once_an_alora_model_wraps_it(backend) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    from gencomp import Message, SimpleContext
+
+    def ask():
+        logs = []
+        backend.generate_from_context(
+            Message("user", "Is the sky blue?"),
+            SimpleContext(),
+            model_options={"max_new_tokens": 8},
+            generate_logs=logs,
+        )
+        return logs[-1].model_output.tolist()
+
+    before = ask()
+    invocation = backend._tokenizer.encode("<|im_start|>check", add_special_tokens=False)
+    config = LoraConfig(
+        task_type="CAUSAL_LM", r=4, target_modules=["q_proj", "v_proj"], alora_invocation_tokens=invocation,
+        init_lora_weights=False,
+    )  # fmt: skip
+    peft_model = get_peft_model(backend._model, config)
+    backend.alora_model = peft_model
+    ids = torch.tensor([backend._tokenizer.encode("Is the sky blue?", add_special_tokens=False) + invocation + [5, 6]])
+    with torch.no_grad():
+        adapted = peft_model(input_ids=ids).logits[0, -1]
+        with peft_model.disable_adapter():
+            base = peft_model(input_ids=ids).logits[0, -1]
+    assert not torch.allclose(adapted, base)  # the adapter is real, not a no-op
+    assert ask() == before

@@ -49,11 +49,16 @@ def test_instruct_returns_the_same_tokens_as_raw_generate_greedy(session: gencom
         [{"role": "user", "content": user_text}], tokenize=False, add_generation_prompt=True
     )
     assert log.prompt == prompt
-    ids = backend._tokenizer(prompt, add_special_tokens=False, return_tensors="pt").input_ids
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from gencomp_hf_backend.default_model import default_model_dir
+
+    # The raw side loads its own copy of the model folder with plain transformers.
+    tokenizer = AutoTokenizer.from_pretrained(default_model_dir())
+    model = AutoModelForCausalLM.from_pretrained(default_model_dir(), dtype=torch.float32).eval()
+    ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").input_ids
     with torch.no_grad():
-        raw = backend._model.generate(
-            input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=24, do_sample=False
-        )
+        raw = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=24, do_sample=False)
     assert log.model_output.tolist() == raw[0, ids.shape[1] :].tolist()
 
 

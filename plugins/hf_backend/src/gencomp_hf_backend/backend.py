@@ -437,7 +437,7 @@ class LocalHFBackend(FormatterBackend):
                     classes=self._closing_classes(),
                 )
             )
-        with self._lock, torch.no_grad(), self._seeded(seed):
+        with self._lock, torch.no_grad(), self._seeded(seed), self._base_only():
             return self._model.generate(
                 input_ids=ids,
                 attention_mask=attention,
@@ -447,6 +447,11 @@ class LocalHFBackend(FormatterBackend):
                 use_cache=True,
                 **gen,
             )
+
+    def _base_only(self) -> contextlib.AbstractContextManager[Any]:
+        """Skip the adapter layers an aLoRA model injected into ``_model`` (they would only add work)."""
+        disable = getattr(self._alora_model, "disable_adapter", None)
+        return disable() if disable is not None else contextlib.nullcontext()
 
     @contextlib.contextmanager
     def _seeded(self, seed: Any) -> Iterator[None]:
