@@ -92,3 +92,14 @@ def test_cli_chat_answers_each_message_on_the_default_model(tmp_path, monkeypatc
     code = main(["chat", "-M", "What is the capital of France?", "--max-new-tokens", "16"])
     assert code == 0
     assert "Paris" in capsys.readouterr().out
+
+
+def test_local_hf_backend_accepts_the_registered_default_model_name(session: gencomp.Session) -> None:
+    from pathlib import Path
+
+    from gencomp_hf_backend import LocalHFBackend
+    from gencomp_hf_backend.default_model import default_model_dir
+
+    b = LocalHFBackend("smollm2-135m-instruct", formatter=session.backend.formatter)
+    assert Path(b._model.name_or_path).resolve() == default_model_dir().resolve()
+    assert b.model_id == "smollm2-135m-instruct"

@@ -179,7 +179,11 @@ class LocalHFBackend(FormatterBackend):
         return info if info is None or info.kv_cache is not None else None
 
     def cache_put(self, id: str, v: HFAloraCacheInfo) -> None:
-        """Put into cache (nothing happens when caching is off)."""
+        """Put into cache (nothing happens when caching is off).
+
+        The entry also becomes a candidate for prefix reuse, so its ``kv_cache`` must hold base-model
+        keys and values for ``merged_token_ids``.
+        """
         if self._cache is None:
             return
         with self._lock:
