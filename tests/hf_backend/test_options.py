@@ -136,3 +136,15 @@ def test_option_map_hook_adds_names_other_plugins_know(make_backend) -> None:
         assert logs[-1].extra["new_tokens"] == 3
     finally:
         plugins.unregister_plugin(plugin)
+
+
+def test_template_variables_come_from_the_template_as_transformers_renders_it() -> None:
+    from gencomp_hf_backend.options import template_variables
+
+    template = (
+        "{% for m in messages %}{% generation %}{{ m['content'] }}{% endgeneration %}{% endfor %}"
+        "{% if custom_flag %}{{ raise_exception('no') }}{% endif %}{{ strftime_now('%Y') }}"
+        "{% set ns = namespace(x=1) %}{% for t in tools or [] %}{% break %}{% endfor %}"
+    )
+    assert template_variables(template) == {"custom_flag"}
+    assert template_variables(None) == frozenset()

@@ -59,14 +59,20 @@ def template_variables(chat_template: str | None) -> frozenset[str]:
     if not chat_template:
         return frozenset()
     import jinja2
+    import jinja2.ext
     import jinja2.meta
 
+    try:  # the environment transformers renders chat templates in (its extensions and globals)
+        from transformers.utils.chat_template_utils import _compile_jinja_template
+
+        env = _compile_jinja_template(chat_template).environment
+    except Exception:
+        env = jinja2.Environment(extensions=[jinja2.ext.loopcontrols])
     try:
-        ast = jinja2.Environment().parse(chat_template)
+        names = jinja2.meta.find_undeclared_variables(env.parse(chat_template))
     except jinja2.TemplateSyntaxError:
         return frozenset()
-    names = jinja2.meta.find_undeclared_variables(ast)
-    return frozenset(n for n in names if n not in _TEMPLATE_OWN and not n.startswith("_"))
+    return frozenset(n for n in names if n not in _TEMPLATE_OWN and n not in env.globals and not n.startswith("_"))
 
 
 def unknown_option_error(key: str, known: Iterable[str]) -> UnknownModelOptionError:
