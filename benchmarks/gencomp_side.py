@@ -6,6 +6,7 @@ An operation whose gencomp part is not installed yet raises ``Skip("not availabl
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -76,8 +77,12 @@ def _raw_generate(model: Any, ids: list[int], max_new_tokens: int) -> tuple[floa
     return dt, [int(t) for t in out[0, len(ids) :].tolist()]
 
 
-def _strip_eos(ids: list[int], eos: set[int]) -> list[int]:
-    return [t for t in ids if t not in eos]
+def _clean_model(model_dir: str) -> Any:
+    """A separate copy of the model, loaded with plain transformers (no adapter layers ever injected)."""
+    torch = torch_pinned()
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
 
 
 def _time_generate(model: Any) -> None:
@@ -106,9 +111,15 @@ def instruct_setup(model_dir: str, max_new_tokens: int) -> dict[str, Any]:
     out = Session(backend).instruct(PROMPT, loop_budget=1, model_options=_opts(max_new_tokens))
     prompt_ids, gen_ids = _ids_of(backend, out)
     S["prompt_ids"] = prompt_ids
-    _raw_generate(backend._model, prompt_ids, max_new_tokens)
+    S["raw_model"] = _clean_model(model_dir)
+    _raw_generate(S["raw_model"], prompt_ids, max_new_tokens)
     _time_generate(backend._model)
-    return {"prompt_tokens": len(prompt_ids), "text": out.value, "generated_ids": gen_ids}
+    return {
+        "prompt_tokens": len(prompt_ids),
+        "text": out.value,
+        "generated_ids": gen_ids,
+        "aloras": [a.name for a in backend.get_aloras()],
+    }
 
 
 def instruct_run(empty_cache: bool = True) -> dict[str, Any]:
@@ -136,7 +147,7 @@ def instruct_run(empty_cache: bool = True) -> dict[str, Any]:
 
 def raw_instruct_run() -> dict[str, Any]:
     backend = S["backend"]
-    dt, gen = _raw_generate(backend._model, S["prompt_ids"], S["n"])
+    dt, gen = _raw_generate(S["raw_model"], S["prompt_ids"], S["n"])
     return {"seconds": dt, "generated_ids": gen, "text": backend._tokenizer.decode(gen, skip_special_tokens=True)}
 
 
@@ -144,6 +155,8 @@ def raw_instruct_run() -> dict[str, Any]:
 
 CHECK_GENERATION_PROMPT = "<|im_start|>assistant\n"
 """The string between the checked conversation and the verdict; the adapter's invocation tokens."""
+CHECK_ALORA = "bench-check"
+"""The benchmark adapter's name (not ``constraint``: that one may be the plugin's shipped adapter)."""
 
 
 def _conversation_for(tokenizer: Any, length: int, max_new_tokens: int) -> tuple[str, dict[str, str]]:
@@ -163,7 +176,7 @@ def check_setup(model_dir: str, adapter_dir: str, lengths: list[int], max_new_to
     hf_alora = _need("gencomp_alora.HFAlora", hfalora)
     backend = _backend(model_dir, cache=LRUCache(len(lengths) + 4))
     _need("LocalHFBackend.add_alora", lambda: backend.add_alora)
-    backend.add_alora(hf_alora("constraint", adapter_dir, CHECK_GENERATION_PROMPT, backend))
+    backend.add_alora(hf_alora(CHECK_ALORA, adapter_dir, CHECK_GENERATION_PROMPT, backend))
     S.update(backend=backend, ctx={}, conv_tokens={})
     for length in lengths:
         desc, grounding = _conversation_for(backend._tokenizer, length, max_new_tokens)
@@ -191,14 +204,14 @@ def _detached(ctx: Any) -> Any:
 
 def check_run(length: int, mode: str) -> dict[str, Any]:
     """One requirement check (``cached``: the instruct's cache entry; ``recompute``: none) or three (``cached3``)."""
-    from gencomp import Requirement
+    from gencomp import ALoraRequirement
 
     backend, ctx = S["backend"], S["ctx"][length]
     if mode == "recompute":
         ctx = _detached(ctx)
     reqs = REQUIREMENTS[:3] if mode == "cached3" else REQUIREMENTS[:1]
     t0 = time.perf_counter()
-    results = [Requirement(r).validate(backend, ctx) for r in reqs]
+    results = [ALoraRequirement(r, alora=CHECK_ALORA).validate(backend, ctx) for r in reqs]
     dt = time.perf_counter() - t0
     meta = results[0].thunk.meta if results[0].thunk is not None else {}
     return {
@@ -217,7 +230,8 @@ def prefill_run(length: int) -> dict[str, Any]:
     backend = S["backend"]
     info = backend.cache_get(S["ctx"][length].last_output().meta["hf_cache_key"])
     ids = info.merged_token_ids
-    with torch.no_grad():
+    peft = backend.alora_model
+    with torch.no_grad(), peft.disable_adapter() if peft is not None else contextlib.nullcontext():
         t0 = time.perf_counter()
         backend._model(input_ids=ids, use_cache=True, logits_to_keep=1)
         dt = time.perf_counter() - t0
@@ -232,32 +246,23 @@ def chat_setup(model_dir: str, max_new_tokens: int) -> dict[str, Any]:
 
     backend = _backend(model_dir)
     S.update(backend=backend, n=max_new_tokens)
-    nocache = _backend_shared(backend, use_caches=False)
-    S["backend_nocache"] = nocache
     Session(backend).chat("Hello!", model_options=_opts(2))
+    if backend._cache is None:
+        raise Skip("the backend keeps no cache: prefix reuse cannot be switched off and on")
     return {}
 
 
-def _backend_shared(backend: Any, **kwargs: Any) -> Any:
-    """A second backend on the same loaded model and tokenizer (``custom_config``)."""
-
-    def cfg() -> Any:
-        from gencomp_hf_backend import TransformersTorchConfig
-
-        return TransformersTorchConfig
-
-    config = _need("gencomp_hf_backend.TransformersTorchConfig", cfg)
-    tc = config(tokenizer=backend._tokenizer, model=backend._model, device=str(backend._device))
-    return _hf_backend_cls()(backend.model_id, custom_config=tc, **kwargs)
-
-
 def chat_run(turns: int, reuse: bool) -> dict[str, Any]:
+    """A chat of ``turns`` turns; without ``reuse`` the backend's cache is emptied (untimed) before each turn."""
     from gencomp import Session
 
-    backend = S["backend"] if reuse else S["backend_nocache"]
+    backend = S["backend"]
+    backend._cache.clear()
     session = Session(backend)
     times, texts, reused = [], [], []
     for i in range(turns):
+        if not reuse:
+            backend._cache.clear()
         t0 = time.perf_counter()
         reply = session.chat(f"({i + 1}) {CHAT_TURN}", model_options=_opts(S["n"]))
         times.append(time.perf_counter() - t0)

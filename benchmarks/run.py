@@ -494,8 +494,9 @@ class Harness:
             f"({self.model_source}), "
             f"greedy, at most {n} new tokens, a fresh context each call (gencomp `loop_budget=1`, mellea "
             "`strategy=None`). Raw = `model.generate(input_ids=<the exact prompt ids that side used>, "
-            "do_sample=False)` on the same loaded model in the same process. Overhead = instruct time minus raw "
-            "time of the same repetition (paired), so each side is compared with raw transformers in its own venv; "
+            "do_sample=False)` on a separate plain copy of the same model folder, in the same process. "
+            "Overhead = instruct time minus raw time of the same repetition (paired), so each side is compared "
+            "with raw transformers in its own venv; "
             "since that difference is noisy on a shared machine, each call also measures the time it spent inside "
             "`model.generate` (a timing wrapper on the model), and overhead outside it is instruct minus that. "
             "gencomp's backend cache is emptied (untimed) before each measured call, so the call cannot reuse "
@@ -503,7 +504,14 @@ class Harness:
         )
         g, p = self.workers("instruct")
         try:
-            self.setup_both(res, (g, p), "instruct_setup", model_dir=str(self.model_dir), max_new_tokens=n)
+            setup = self.setup_both(res, (g, p), "instruct_setup", model_dir=str(self.model_dir), max_new_tokens=n)
+            if setup["gencomp"].ok:
+                loaded = setup["gencomp"].result.get("aloras") or []
+                res.notes.append(
+                    "gencomp's backend on this model had these aLoRA adapters loaded by plugins at creation: "
+                    + (", ".join(loaded) if loaded else "none")
+                    + "."
+                )
             variants = [
                 ("gencomp instruct", lambda: g.call("instruct_run", empty_cache=True)),
                 ("raw generate (gencomp venv)", lambda: g.call("raw_instruct_run")),
@@ -582,9 +590,10 @@ class Harness:
             "checks",
             "Requirement checks after an `instruct`, by conversation length",
             "An instruction with a grounding document sized so that the conversation (prompt + answer of at "
-            f"most {n} tokens) is about 128 / 512 / 2048 tokens, then `Requirement(...).validate(...)` on it. "
+            f"most {n} tokens) is about 128 / 512 / 2048 tokens, then a requirement is validated on it. "
             "gencomp: a random non-zero PEFT aLoRA adapter (rank 8 on q/k/v, invoked by "
-            "`<|im_start|>assistant\\n`) loaded as the `constraint` aLoRA, one forward pass per check; "
+            "`<|im_start|>assistant\\n`) loaded as the aLoRA `bench-check` and checked with "
+            "`ALoraRequirement(..., alora='bench-check')`, one forward pass per check; "
             "*cached* reuses the instruct call's KV cache, *recompute* checks a copy of the output with no "
             "cache entry (the same adapter computes the prefix). mellea: the same adapter files loaded as its "
             "`requirement-check` intrinsic from the local folder (an `IntrinsicAdapter` whose weights path is "
@@ -683,7 +692,7 @@ class Harness:
             f"A {turns}-turn chat: latency per turn",
             f"`chat(...)` {turns} times in one session, each user turn about 45 tokens and each answer at most "
             f"{n} new tokens (greedy). gencomp with prefix reuse (the default: the next prompt extends the cached "
-            "ids of the previous turn) and without (a second backend on the same model with `use_caches=False`); "
+            "ids of the previous turn) and without (the same backend, its cache emptied, untimed, before each turn); "
             "mellea with its defaults. Medians per turn over the repetitions.",
         )
         g, p = self.workers("chat")
