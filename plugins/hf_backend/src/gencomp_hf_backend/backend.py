@@ -49,6 +49,9 @@ __all__ = ["DEFAULT_MAX_NEW_TOKENS", "FORMAT_SLACK_TOKENS", "LocalHFBackend", "T
 DEFAULT_MAX_NEW_TOKENS = 256
 """``max_new_tokens`` when neither the options nor the model's generation config set a limit."""
 
+_MEMO_SIZE = 128
+"""At most this many compiled grammars and tool schemas are kept per backend."""
+
 FORMAT_SLACK_TOKENS = 64
 """With ``format=``, how many tokens past ``max_new_tokens`` may be spent closing the JSON so that it parses."""
 
@@ -490,12 +493,16 @@ class LocalHFBackend(FormatterBackend):
 
             if not hasattr(format, "model_json_schema"):
                 raise TypeError(f"format= must be a pydantic BaseModel subclass, got {format!r}")
+            if len(self._grammars) >= _MEMO_SIZE:  # classes made on the fly must not pile up
+                self._grammars.clear()
             grammar = self._grammars[format] = json_schema_grammar(format)
         return grammar
 
     def _schema(self, func: Callable[..., Any]) -> dict[str, Any]:
         schema = self._tool_schemas.get(func)
         if schema is None:
+            if len(self._tool_schemas) >= _MEMO_SIZE:
+                self._tool_schemas.clear()
             schema = self._tool_schemas[func] = _tool_schema(func)
         return schema
 
