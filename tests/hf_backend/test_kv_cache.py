@@ -173,3 +173,13 @@ def test_repeating_a_prompt_reuses_all_but_its_last_token(backend) -> None:
     b = _ask(backend, "Same prompt", n=5, logs=logs)
     assert a.value == b.value
     assert logs[1].extra["reused_tokens"] == logs[1].extra["prompt_tokens"] - 1
+
+
+def test_putting_a_new_entry_under_an_existing_key_releases_the_old_one_and_keeps_the_new(backend) -> None:
+    key = _ask(backend, "first", n=2).meta["hf_cache_key"]
+    old = backend.cache_get(key)
+    other = backend.cache_get(_ask(backend, "second", n=2).meta["hf_cache_key"])
+    new = HFAloraCacheInfo(clone_cache(other.kv_cache), other.merged_token_ids, other.merged_attention, other.q_end)
+    backend.cache_put(key, new)
+    assert old.kv_cache is None and backend.cache_get(key) is new
+    assert backend._index[key]() is new

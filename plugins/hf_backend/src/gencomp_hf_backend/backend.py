@@ -195,7 +195,9 @@ class LocalHFBackend(FormatterBackend):
 
     def _release(self, key: str, value: Any) -> None:
         """Eviction callback: drop the entry's KV tensors so their memory is freed."""
-        self._index.pop(key, None)
+        ref = self._index.get(key)
+        if ref is not None and ref() in (value, None):  # not a newer entry put under the same key
+            self._index.pop(key, None)
         if isinstance(value, HFAloraCacheInfo):
             value.kv_cache = None
 
