@@ -41,7 +41,7 @@ def test_capital_of_france_with_nothing_configured(session: gencomp.Session) -> 
 def test_instruct_returns_the_same_tokens_as_raw_generate_greedy(session: gencomp.Session) -> None:
     s = gencomp.Session(session.backend)
     instruction = "Write one sentence about the Eiffel Tower."
-    s.instruct(instruction, model_options={gencomp.ModelOption.MAX_NEW_TOKENS: 24}, loop_budget=1)
+    s.instruct(instruction, model_options={gencomp.ModelOption.MAX_NEW_TOKENS: 16}, loop_budget=1)
     log = s.last_logs[0]
     backend = session.backend
     user_text = backend.formatter.print(gencomp.Instruction(instruction))
@@ -58,7 +58,7 @@ def test_instruct_returns_the_same_tokens_as_raw_generate_greedy(session: gencom
     model = AutoModelForCausalLM.from_pretrained(default_model_dir(), dtype=torch.float32).eval()
     ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").input_ids
     with torch.no_grad():
-        raw = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=24, do_sample=False)
+        raw = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=16, do_sample=False)
     assert log.model_output.tolist() == raw[0, ids.shape[1] :].tolist()
 
 
