@@ -258,3 +258,24 @@ def test_chat_context_on_a_model_without_chat_template_is_a_clear_error(tmp_path
         CBlock("Once upon a time"), LinearContext(is_chat_context=False), model_options={"max_new_tokens": 3}
     )
     assert out.value is not None
+
+
+def test_a_requirement_judged_by_the_model_gets_its_verdict_from_the_yes_and_no_logits(backend):
+    import torch
+
+    from gencomp import Instruction, LinearContext, ModelOutputThunk, Requirement
+
+    ctx = LinearContext()
+    ctx.insert_turn(Instruction("Name a city."), ModelOutputThunk("Paris"))
+    logs: list = []
+    result = Requirement("The answer names a city.").validate(backend, ctx, generate_logs=logs)
+    thunk = result.thunk
+    assert thunk.meta["check_path"] == "llm-as-a-judge"
+    ids = backend._tokenizer(logs[-1].prompt, add_special_tokens=False, return_tensors="pt").input_ids
+    with torch.no_grad():
+        last = backend._model(input_ids=ids).logits[0, -1]
+    yes_ids, no_ids = backend._judge_tokens
+    pair = torch.stack([torch.logsumexp(last[yes_ids], 0), torch.logsumexp(last[no_ids], 0)])
+    expected = float(torch.softmax(pair, 0)[0])
+    assert abs(result.score - expected) < 1e-4
+    assert result.result is (expected > 0.5) is thunk.meta["verdict"]

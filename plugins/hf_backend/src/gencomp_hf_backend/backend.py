@@ -47,6 +47,8 @@ if typing.TYPE_CHECKING:
 __all__ = ["DEFAULT_MAX_NEW_TOKENS", "FORMAT_SLACK_TOKENS", "LocalHFBackend", "TransformersTorchConfig", "best_device"]
 
 DEFAULT_MAX_NEW_TOKENS = 256
+JUDGE_WORDS = (("Yes", "yes", "YES"), ("No", "no", "NO"))
+"""The first answer tokens compared when the model judges a requirement (yes words, no words)."""
 """``max_new_tokens`` when neither the options nor the model's generation config set a limit."""
 
 _MEMO_SIZE = 128
@@ -151,6 +153,7 @@ class LocalHFBackend(FormatterBackend):
         self.default_to_constraint_checking_alora = default_to_constraint_checking_alora
         self._lock = threading.RLock()
         self._aloras: dict[str, Any] = {}
+        self._judge_tokens: tuple[list[int], list[int]] | None = None
         self._alora_model: Any = None
         self._use_caches = use_caches
         self._index: dict[str, weakref.ref[HFAloraCacheInfo]] = {}
@@ -366,10 +369,13 @@ class LocalHFBackend(FormatterBackend):
             special = True
         with self._lock:
             ids = self._tokenizer(prompt, add_special_tokens=special, return_tensors="pt").input_ids.to(self._device)
-            seq, past, reused = self._generate_one(ids, gen, format, options.get(ModelOption.SEED))
+            judging = isinstance(action, Requirement) and format is None
+            if judging:
+                gen = {**gen, "output_logits": True}
+            seq, past, reused, first_logits = self._generate_one(ids, gen, format, options.get(ModelOption.SEED))
             n = ids.shape[1]
             text = self._tokenizer.decode(seq[0, n:], skip_special_tokens=True)
-            meta: dict[str, Any] = {}
+            meta: dict[str, Any] = self._judge_verdict(first_logits) if judging else {}
             if self._cache is not None and past is not None:
                 key = uuid.uuid4().hex
                 self.cache_put(key, HFAloraCacheInfo(past, seq, torch.ones_like(seq), n))
@@ -399,10 +405,31 @@ class LocalHFBackend(FormatterBackend):
             generate_logs.append(log)
         return thunk
 
+    def _judge_verdict(self, first_logits: torch.Tensor | None) -> dict[str, Any]:
+        """A requirement judge's verdict from its first answer token: ``Yes`` against ``No`` logits.
+
+        Small models often start a correct verdict with another word ("The answer meets..."), so the
+        comparison of the two answer tokens reads the model's judgement more reliably than its text.
+        """
+        if first_logits is None:
+            return {}
+        if self._judge_tokens is None:
+            yes, no = ({self._tokenizer.encode(w, add_special_tokens=False)[0] for w in words} for words in JUDGE_WORDS)
+            self._judge_tokens = (sorted(yes), sorted(no))
+        yes_ids, no_ids = self._judge_tokens
+        row = first_logits[0].float()
+        pair = torch.stack([torch.logsumexp(row[yes_ids], 0), torch.logsumexp(row[no_ids], 0)])
+        p_yes = float(torch.softmax(pair, 0)[0])
+        return {"verdict": p_yes > 0.5, "p_yes": p_yes, "check_path": "llm-as-a-judge"}
+
     def _generate_one(
         self, ids: torch.Tensor, gen: dict[str, Any], format: type[Any] | None, seed: Any
-    ) -> tuple[torch.Tensor, Any, int]:
-        """Generate after one prompt (1, n), reusing the best cached prefix; ``(sequences, KV cache, reused)``."""
+    ) -> tuple[torch.Tensor, Any, int, torch.Tensor | None]:
+        """Generate after one prompt (1, n), reusing the best cached prefix.
+
+        Returns the sequences, the KV cache, the number of reused tokens and, when ``gen`` asks for
+        ``output_logits``, the first step's logits.
+        """
         past, reused = None, 0
         if self._cache is not None:
             info, reused = self._best_prefix(ids[0])
@@ -415,7 +442,8 @@ class LocalHFBackend(FormatterBackend):
                     except (RuntimeError, ValueError):  # e.g. a sliding-window layer past its window
                         past, reused = None, 0
         out = self._run_generate(ids, torch.ones_like(ids), gen, format, seed, past)
-        return out.sequences, (out.past_key_values if self._cache is not None else None), reused
+        first = out.logits[0] if getattr(out, "logits", None) else None
+        return out.sequences, (out.past_key_values if self._cache is not None else None), reused, first
 
     def _run_generate(
         self,
