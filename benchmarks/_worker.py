@@ -42,6 +42,8 @@ def main() -> int:
         except Exception as exc:
             traceback.print_exc()
             skip = getattr(side, "skip_reason", lambda e: None)(exc)
+            if skip is None and isinstance(exc, ImportError):
+                skip = f"not available yet: {type(exc).__name__}: {exc}"
             if skip:
                 reply = {"ok": False, "skip": skip}
             else:

@@ -32,6 +32,15 @@ def _need(what: str, fn: Any) -> Any:
         raise Skip(f"not available yet: {what} ({type(exc).__name__}: {exc})") from exc
 
 
+def skip_reason(exc: BaseException) -> str | None:
+    """A failure that means a gencomp part is not installed yet (no formatter or backend plugin), or ``None``."""
+    from gencomp import GencompError, UnknownBackendError
+
+    if isinstance(exc, UnknownBackendError) or (isinstance(exc, GencompError) and "pip install" in str(exc)):
+        return f"not available yet: {exc}"
+    return None
+
+
 def _hf_backend_cls() -> Any:
     def load() -> Any:
         from gencomp_hf_backend import LocalHFBackend

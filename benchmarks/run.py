@@ -889,6 +889,9 @@ class Harness:
             line += f"({gp[-1] - gp[0]:+.1f} MB)"
             if len(mp) > 1:
                 line += f", mellea {mp[0]:.0f} -> {mp[-1]:.0f} MB ({mp[-1] - mp[0]:+.1f} MB)"
+            if per_call["gencomp"] and per_call["mellea"]:
+                gt, mt = statistics.median(per_call["gencomp"]), statistics.median(per_call["mellea"])
+                line += f"; time per call {fmt_time(gt)} vs {fmt_time(mt)}"
             res.headline.append(line + ".")
         return res
 
