@@ -4,7 +4,8 @@ Usage: ``.venv/bin/python benchmarks/run.py [--quick] [--cases a,b] [--repeat N]
 (``make bench`` / ``make bench-quick``). Sets up the peer's venv (``benchmarks/setup_peer.sh``) and the
 model folders (``benchmarks/assets.py``), pins torch threads identically on both sides, runs every
 case with repetitions while interleaving gencomp and the peer (the order rotates every repetition so
-machine noise hits both), prints a table per case and writes ``benchmarks/RESULTS.md``.
+machine noise hits both), prints a table per case and writes ``benchmarks/RESULTS.md`` (a full run of every
+case; ``--quick`` or a subset of cases writes ``.bench/RESULTS-partial.md`` unless ``--output`` says otherwise).
 
 Each side runs in its own long-lived worker process (``_worker.py``) in its own venv; timings are
 taken inside the workers around the measured work only, after warm-up, except cold start, which
@@ -312,6 +313,8 @@ class Harness:
         self.started = time.perf_counter()
         self.setup_seconds = 0.0
         self.shared: tuple[Worker, Worker] | None = None
+        complete = not args.quick and args.cases == CASES and not args.repeat
+        self.output = Path(args.output) if args.output else RESULTS if complete else BENCH / "RESULTS-partial.md"
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -977,17 +980,17 @@ class Harness:
             res.seconds = time.perf_counter() - t0
             self.results.append(res)
             print(res.markdown(), flush=True)
-            RESULTS.write_text(self.report(final=False))
+            self.output.write_text(self.report(final=False))
         if self.shared is not None:
             for w in self.shared:
                 w.close()
         text = self.report(final=True)
-        RESULTS.write_text(text)
+        self.output.write_text(text)
         print("\n## Headline\n")
         for r in self.results:
             for h in r.headline:
                 print(f"- {h}")
-        log(f"done in {(time.perf_counter() - self.started) / 60:.1f} min; wrote {RESULTS.relative_to(ROOT)}")
+        log(f"done in {(time.perf_counter() - self.started) / 60:.1f} min; wrote {self.output}")
         return 0
 
 
@@ -997,6 +1000,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of: {', '.join(CASES)}")
     ap.add_argument("--repeat", type=int, default=0, help="repetitions per variant (overrides the mode's defaults)")
     ap.add_argument("--threads", type=int, default=1, help="torch/OpenMP threads on both sides (default 1)")
+    ap.add_argument(
+        "--output",
+        help="where to write the results (default: benchmarks/RESULTS.md for a full run of every case, "
+        "else .bench/RESULTS-partial.md)",
+    )
     args = ap.parse_args(argv)
     args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = [c for c in args.cases if c not in CASES]
