@@ -124,6 +124,7 @@ def instruct_setup(model_dir: str, max_new_tokens: int) -> dict[str, Any]:
     _raw_generate(S["raw_model"], prompt_ids, max_new_tokens)
     _time_generate(backend._model)
     return {
+        "torch_threads": __import__("torch").get_num_threads(),  # as the libraries left it
         "prompt_tokens": len(prompt_ids),
         "text": out.value,
         "generated_ids": gen_ids,

@@ -508,6 +508,8 @@ class Harness:
         g, p = self.workers("instruct")
         try:
             setup = self.setup_both(res, (g, p), "instruct_setup", model_dir=str(self.model_dir), max_new_tokens=n)
+            threads = {s: r.result.get("torch_threads") for s, r in setup.items() if r.ok}
+            res.notes.append(f"torch threads in the workers after loading the model: {threads}.")
             if setup["gencomp"].ok:
                 loaded = setup["gencomp"].result.get("aloras") or []
                 res.notes.append(

@@ -121,7 +121,12 @@ def instruct_setup(model_dir: str, max_new_tokens: int) -> dict[str, Any]:
     S["raw_model"] = _clean_model(model_dir)
     _raw_generate(S["raw_model"], prompt_ids, max_new_tokens)
     _time_generate(backend._model)
-    return {"prompt_tokens": len(prompt_ids), "text": out.value, "generated_ids": gen_ids}
+    return {
+        "torch_threads": __import__("torch").get_num_threads(),  # as the libraries left it
+        "prompt_tokens": len(prompt_ids),
+        "text": out.value,
+        "generated_ids": gen_ids,
+    }
 
 
 def instruct_run() -> dict[str, Any]:
