@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import os
 import platform
+import select
 import statistics
 import subprocess
 import sys
@@ -36,6 +37,8 @@ GENCOMP_PY = ROOT / ".venv" / "bin" / "python"
 PEER_VENV = BENCH / "mellea-venv"
 PEER_PY = PEER_VENV / "bin" / "python"
 RESULTS = HERE / "RESULTS.md"
+OP_TIMEOUT = 900
+"""Seconds a worker may take for one operation before it is stopped (the run goes on without it)."""
 
 sys.path.insert(0, str(HERE))
 import assets  # noqa: E402
@@ -146,6 +149,12 @@ class Worker:
         if self.dead is not None or self.disabled is not None:
             return Reply(False, skip=self.dead or self.disabled)
         assert self.proc is not None and self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], OP_TIMEOUT)
+        if not ready:
+            self.proc.kill()
+            self.proc.wait()
+            self.dead = f"{self.side} worker gave no answer to {op!r} within {OP_TIMEOUT} s and was stopped"
+            return Reply(False, error=self.dead)
         line = self.proc.stdout.readline()
         if not line:
             self.dead = f"{self.side} worker exited (see {self.log_path.relative_to(ROOT)}): {self._tail()}"
