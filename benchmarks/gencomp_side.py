@@ -184,7 +184,8 @@ def check_setup(model_dir: str, adapter_dir: str, lengths: list[int], max_new_to
         return HFAlora
 
     hf_alora = _need("gencomp_alora.HFAlora", hfalora)
-    backend = _backend(model_dir, cache=LRUCache(len(lengths) + 4))
+    # Room for every conversation plus the judge calls' own entries, so no conversation is evicted mid-case.
+    backend = _backend(model_dir, cache=LRUCache(32))
     _need("LocalHFBackend.add_alora", lambda: backend.add_alora)
     backend.add_alora(hf_alora(CHECK_ALORA, adapter_dir, CHECK_GENERATION_PROMPT, backend))
     S.update(backend=backend, ctx={}, conv_tokens={})
@@ -213,23 +214,39 @@ def _detached(ctx: Any) -> Any:
 
 
 def check_run(length: int, mode: str) -> dict[str, Any]:
-    """One requirement check (``cached``: the instruct's cache entry; ``recompute``: none) or three (``cached3``)."""
-    from gencomp import ALoraRequirement
+    """One requirement check on the conversation of about ``length`` tokens.
+
+    ``cached``: the aLoRA reuses the instruct call's cache entry; ``recompute``: the aLoRA on a copy of
+    the output without one; ``cached3``: three aLoRA checks; ``llmaj``: an ``LLMaJRequirement``, judged
+    by the model's own generation of at most 4 tokens (which may reuse the conversation's cached prefix).
+    """
+    from gencomp import ALoraRequirement, LLMaJRequirement
 
     backend, ctx = S["backend"], S["ctx"][length]
     if mode == "recompute":
         ctx = _detached(ctx)
-    reqs = REQUIREMENTS[:3] if mode == "cached3" else REQUIREMENTS[:1]
+    descs = REQUIREMENTS[:3] if mode == "cached3" else REQUIREMENTS[:1]
+    if mode == "llmaj":
+        reqs = [LLMaJRequirement(d) for d in descs]
+    else:
+        reqs = [ALoraRequirement(d, alora=CHECK_ALORA) for d in descs]
     t0 = time.perf_counter()
-    results = [ALoraRequirement(r, alora=CHECK_ALORA).validate(backend, ctx) for r in reqs]
+    opts = _opts(4) if mode == "llmaj" else None
+    results = [r.validate(backend, ctx, model_options=opts) for r in reqs]
     dt = time.perf_counter() - t0
-    meta = results[0].thunk.meta if results[0].thunk is not None else {}
+    thunk = results[0].thunk
+    meta = dict(thunk.meta) if thunk is not None and thunk.meta else {}
+    log = thunk.generate_log if thunk is not None else None
+    extra = (log.extra or {}) if log is not None else {}
+    computed = meta.get("computed_tokens")
+    if computed is None and extra.get("prompt_tokens") is not None:
+        computed = extra["prompt_tokens"] - (extra.get("reused_tokens") or 0)
     return {
         "seconds": dt,
         "p_yes": results[0].score,
         "path": meta.get("check_path"),
-        "reused_tokens": meta.get("reused_tokens"),
-        "computed_tokens": meta.get("computed_tokens"),
+        "reused_tokens": meta.get("reused_tokens", extra.get("reused_tokens")),
+        "computed_tokens": computed,
         "conversation_tokens": S["conv_tokens"][length],
     }
 

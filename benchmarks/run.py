@@ -612,7 +612,8 @@ class Harness:
             "cache entry (the same adapter computes the prefix). mellea: the same adapter files loaded as its "
             "`requirement-check` intrinsic from the local folder (an `IntrinsicAdapter` whose weights path is "
             "the folder, with an io.yaml config for a Y/N answer scored by its likelihood), so its aLoRA path "
-            "runs; its LLM-as-a-judge path (`LLMaJRequirement`, at most 4 new tokens) is shown too. "
+            "runs. Full runs also time both sides' LLM-as-a-judge path (`LLMaJRequirement`, at most 4 new tokens; "
+            "gencomp's judge call can reuse the conversation's cached prefix like any other generation). "
             "*prefill* is one plain forward pass of the whole conversation on the base model.",
         )
         adapter = assets.alora_adapter_dir(self.model_dir.resolve(), "<|im_start|>assistant\n")
@@ -643,9 +644,10 @@ class Harness:
                     ("mellea aLoRA path", lambda L=length: p.call("check_run", length=L, mode="alora")),
                 ]
                 if not self.args.quick:
-                    variants.append(
-                        ("mellea LLM-as-a-judge", lambda L=length: p.call("check_run", length=L, mode="llmaj"))
-                    )
+                    variants += [
+                        ("gencomp LLM-as-a-judge", lambda L=length: g.call("check_run", length=L, mode="llmaj")),
+                        ("mellea LLM-as-a-judge", lambda L=length: p.call("check_run", length=L, mode="llmaj")),
+                    ]
                 results, problems = interleave(self.p["check_repeat"], variants)
                 st = {name: Stats.of(secs(v)) for name, v in results.items()}
                 summary[length] = st
@@ -687,6 +689,9 @@ class Harness:
             m = ratio(st.get("mellea aLoRA path"), c)
             if m is not None:
                 line += f"; mellea's aLoRA check takes {m:.1f}x gencomp's cached check"
+            gj, mj = st.get("gencomp LLM-as-a-judge"), st.get("mellea LLM-as-a-judge")
+            if gj is not None and mj is not None:
+                line += f"; LLM-as-a-judge: gencomp {fmt_time(gj.median)} vs mellea {fmt_time(mj.median)}"
             three, pre = st.get("gencomp aLoRA, 3 checks cached"), st.get("base-model prefill of the conversation")
             if three is not None and pre is not None:
                 line += f"; 3 cached checks = {three.median / pre.median:.2f} of one prefill"
