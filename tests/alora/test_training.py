@@ -199,6 +199,38 @@ def test_shared_prefix_scoring_equals_the_uncached_adapter_forward(tiny_model_pa
             assert not torch.allclose(plain, full, atol=1e-3)  # the adapter really acts after the invocation
 
 
+def test_training_only_the_top_layers_from_precomputed_states_is_exact(tiny_model_path: str) -> None:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from gencomp_alora.training.prompts import check_ids, conversation_ids
+    from gencomp_alora.training.scoring import encode_groups, group_logits
+    from gencomp_alora.training.toplayers import only_top_layers, precompute, top_logits
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_path)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_path)
+    inv = tok.encode(GENERATION_PROMPT, add_special_tokens=False)
+    modules = ["q_proj", "v_proj", "down_proj"]
+    cfg = LoraConfig(task_type="CAUSAL_LM", r=4, target_modules=modules, layers_to_transform=[1],
+                     alora_invocation_tokens=inv, init_lora_weights=False)  # fmt: skip
+    model = get_peft_model(base, cfg).eval()
+    items = [
+        (conversation_ids(tok, "Say hi.", r), check_ids(tok, "Say hi.", r, q, GENERATION_PROMPT))
+        for r in ("Hello there.", "HI")
+        for q in ("Mention hi.", "Use capitals only, please.", "Be short.")
+    ]
+    groups = encode_groups(items)
+    pre = precompute(model, groups, 1, inv, pad_id=0)
+    with torch.no_grad():
+        full = torch.cat([group_logits(model, g, pad_id=0) for g in groups])
+        plain = torch.cat([group_logits(model, g, pad_id=0, use_adapter=False) for g in groups])
+        with only_top_layers(model, 1):
+            top = torch.cat([top_logits(model, x) for x in pre])
+    assert torch.allclose(top, full, atol=1e-4) and not torch.allclose(top, plain, atol=1e-3)
+    assert len(model.get_base_model().model.layers) == 2  # the layers are restored after the block
+
+
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("tiny-data")
@@ -214,8 +246,8 @@ def trained_adapter(tiny_model_path: str, tiny_dataset: Path, tmp_path_factory: 
 
     out = tmp_path_factory.mktemp("trained") / "adapter"
     start = time.perf_counter()
-    code = main(["alora", "train", str(tiny_dataset), "--base-model", tiny_model_path, "--out", str(out),
-                 "--epochs", "2", "--lr", "5e-3", "--rank", "4", "--threads", "1", "--quiet"])  # fmt: skip
+    options = ["--epochs", "2", "--lr", "5e-3", "--rank", "4", "--top-layers", "1", "--threads", "1", "--quiet"]
+    code = main(["alora", "train", str(tiny_dataset), "--base-model", tiny_model_path, "--out", str(out), *options])
     assert code == 0
     assert time.perf_counter() - start < 60
     return out

@@ -224,8 +224,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
         t0 = time.time()
         print(f"precomputing the frozen bottom {n_layers - cfg.top_layers} layers once ...", file=sys.stderr)
-        train_pre = precompute(model, train_groups, cfg.top_layers, lora_kwargs["alora_invocation_tokens"], pad_id)
-        val_pre = precompute(model, val_groups, cfg.top_layers, lora_kwargs["alora_invocation_tokens"], pad_id)
+        invocation = lora_kwargs["alora_invocation_tokens"]
+        train_pre = precompute(model, train_groups, cfg.top_layers, invocation, pad_id, progress=cfg.progress)
+        val_pre = precompute(model, val_groups, cfg.top_layers, invocation, pad_id, progress=cfg.progress)
         print(f"precomputed in {time.time() - t0:.0f}s", file=sys.stderr)
 
         def train_logits(gi: int) -> torch.Tensor:
