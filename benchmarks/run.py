@@ -372,7 +372,7 @@ class Harness:
 
     @staticmethod
     def setup_both(res: CaseResult, workers: tuple[Worker, Worker], op: str, **args: Any) -> dict[str, Reply]:
-        """Run an (untimed) setup operation on both workers at once; a side that fails is marked dead."""
+        """Run an (untimed) setup operation on both workers at once; a side that fails is disabled for the case."""
         for w in workers:
             w.send(op, **args)
         replies = {w.side: w.recv(op) for w in workers}
@@ -395,8 +395,12 @@ class Harness:
             peer = subprocess.Popen([str(HERE / "setup_peer.sh")], stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
         if set(self.args.cases) & {"instruct", "checks", "chat", "raw_batch"}:
             log("locating the embedded default model")
-            self.model_dir, self.model_source = assets.embedded_model_dir()
-            log(f"model: {self.model_dir} ({self.model_source})")
+            try:
+                self.model_dir, self.model_source = assets.embedded_model_dir()
+                log(f"model: {self.model_dir} ({self.model_source})")
+            except Exception as exc:
+                self.model_source = f"not available: no embedded model folder ({type(exc).__name__}: {exc})"
+                log(self.model_source)
         if "memory" in self.args.cases:
             try:
                 assets.tiny_model_dir()
@@ -514,6 +518,9 @@ class Harness:
             "gencomp's backend cache is emptied (untimed) before each measured call, so the call cannot reuse "
             "the previous call's identical prompt; the last row shows the same call when it can.",
         )
+        if self.model_dir is None:
+            res.notes.append(self.model_source)
+            return res
         g, p = self.workers("instruct")
         try:
             setup = self.setup_both(res, (g, p), "instruct_setup", model_dir=str(self.model_dir), max_new_tokens=n)
@@ -616,6 +623,9 @@ class Harness:
             "gencomp's judge call can reuse the conversation's cached prefix like any other generation). "
             "*prefill* is one plain forward pass of the whole conversation on the base model.",
         )
+        if self.model_dir is None:
+            res.notes.append(self.model_source)
+            return res
         adapter = assets.alora_adapter_dir(self.model_dir.resolve(), "<|im_start|>assistant\n")
         g, p = self.workers("checks")
         table_rows: list[Row] = []
@@ -714,6 +724,9 @@ class Harness:
             "ids of the previous turn) and without (the same backend, its cache emptied, untimed, before each turn); "
             "mellea with its defaults. Medians per turn over the repetitions.",
         )
+        if self.model_dir is None:
+            res.notes.append(self.model_source)
+            return res
         g, p = self.workers("chat")
         try:
             self.setup_both(res, (g, p), "chat_setup", model_dir=str(self.model_dir), max_new_tokens=n)
@@ -813,6 +826,9 @@ class Harness:
             "with all 16 (left-padded), single = 16 calls with one prompt each. Same for mellea's "
             "`_generate_from_raw`.",
         )
+        if self.model_dir is None:
+            res.notes.append(self.model_source)
+            return res
         g, p = self.workers("raw")
         try:
             self.setup_both(res, (g, p), "raw_setup", model_dir=str(self.model_dir), max_new_tokens=n)
