@@ -317,3 +317,19 @@ def test_shipped_adapter_is_not_loaded_on_another_model(tiny_model_path: str) ->
     from gencomp_hf_backend import LocalHFBackend
 
     assert LocalHFBackend(tiny_model_path).get_alora("constraint") is None
+
+
+def test_gencomp_alora_eval_prints_accuracy_per_family_for_each_method(
+    trained_adapter: Path, tiny_model_path: str, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gencomp.cli import main
+
+    md = tmp_path / "results.md"
+    args = ["--adapter", str(trained_adapter), "--base-model", tiny_model_path, "--quiet", "--markdown", str(md)]
+    assert main(["alora", "eval", str(tiny_dataset), *args]) == 0
+    table = capsys.readouterr().out
+    assert table.strip() == md.read_text().strip()
+    assert table.splitlines()[0] == "| data | family | n | alora | judge | majority |"
+    rows = {line.split("|")[2].strip(): line.split("|")[3:-1] for line in table.splitlines()[2:]}
+    assert set(rows) == {"all_capitals", "contains_number", "valid_json", "**all**"}
+    assert all(cells[-1].strip().strip("*") == "50.0" for cells in rows.values())  # balanced labels

@@ -105,7 +105,7 @@ def evaluate(
                     progress=progress,
                 )  # fmt: skip
             elif method == "judge":
-                yes, no = verdict_ids(tok, JUDGE_YES, JUDGE_NO)
+                yes, no = (tok.encode(w, add_special_tokens=False)[0] for w in (JUDGE_YES, JUDGE_NO))  # first tokens
                 items = [
                     (conversation_ids(tok, e.instruction, e.response),
                      judge_ids(tok, e.instruction, e.response, e.requirement))

@@ -96,12 +96,12 @@ def load_base(name: str, device: str = "cpu") -> tuple[Any, Any]:
 
 
 def verdict_ids(tokenizer: Any, yes: str = YES, no: str = NO) -> tuple[int, int]:
-    """Token ids of the verdicts; raises ``ValueError`` when either is not a single token."""
+    """Token ids of the verdicts; raises :class:`DataError` when either is not a single token."""
     ids = []
     for word in (yes, no):
         toks = tokenizer.encode(word, add_special_tokens=False)
         if len(toks) != 1:
-            raise ValueError(f"verdict {word!r} is {len(toks)} tokens for this tokenizer; it must be one token")
+            raise DataError(f"verdict {word!r} is {len(toks)} tokens for this tokenizer; it must be one token")
         ids.append(toks[0])
     return ids[0], ids[1]
 
