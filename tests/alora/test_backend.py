@@ -169,7 +169,7 @@ def test_an_llmaj_requirement_never_goes_to_an_adapter(backend):
     s, _ = instructed(backend)
     result, _ = _validate(backend, LLMaJRequirement("Mentions Paris."), check_ctx(s))
     assert result.thunk.meta["check_path"] == "llm-as-a-judge"
-    assert "verdict" not in result.thunk.meta
+    assert "yes_logit" not in result.thunk.meta and "alora_fallback" not in result.thunk.meta
     assert "hf_cache_key" in result.thunk.meta  # a standard generation answered it
 
 
@@ -205,10 +205,15 @@ def test_a_requirement_with_a_validation_fn_is_not_sent_to_a_model(backend):
     assert result.result is True and result.thunk is None and logs == []
 
 
-def test_a_failing_adapter_falls_back_to_the_judge_with_a_warning(backend):
+def test_a_failing_adapter_falls_back_to_the_judge_with_a_warning(backend, monkeypatch):
+    import gencomp_alora.generate
+
+    def out_of_memory(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("CPU out of memory")
+
     s, _ = instructed(backend)
-    backend.alora_model.delete_adapter("constraint")  # the adapter is gone from the PEFT model: set_adapter fails
-    with pytest.warns(UserWarning, match="aLoRA 'constraint' failed"):
+    monkeypatch.setattr(gencomp_alora.generate, "generate_from_context_alora", out_of_memory)
+    with pytest.warns(UserWarning, match="aLoRA 'constraint' failed: RuntimeError: CPU out of memory"):
         result, logs = _validate(backend, Requirement("Mentions Paris."), check_ctx(s))
     assert result.thunk.meta["check_path"] == "llm-as-a-judge"
     assert "failed" in result.thunk.meta["alora_fallback"]

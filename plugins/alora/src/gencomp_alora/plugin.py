@@ -102,9 +102,9 @@ def gencomp_after_generate(backend: Any, action: Any, result: Any, log: Any) -> 
         return
     with _fallbacks_lock:
         reason = _fallbacks.pop(action, None)
-    if "check_path" in result.meta:
+    if "check_path" in result.meta and reason is None:
         return
-    result.meta["check_path"] = FALLBACK_PATH
+    result.meta.setdefault("check_path", FALLBACK_PATH)
     if reason is not None:
         result.meta["alora_fallback"] = reason
     if log is not None:
