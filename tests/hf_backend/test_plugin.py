@@ -117,21 +117,16 @@ def test_alora_generation_without_the_alora_plugin_names_the_install_command(bac
         backend._generate_from_context_alora(Requirement("ok"), SimpleContext(), model_options={})
 
 
-def test_requirement_checks_route_to_the_constraint_alora_when_one_is_loaded(make_backend, monkeypatch) -> None:
-    from gencomp import ALoraRequirement, LLMaJRequirement, Message, Requirement, SimpleContext
+def test_the_backend_itself_judges_requirement_checks_with_the_base_model(make_backend, monkeypatch) -> None:
+    """Routing checks to adapters is the gencomp-alora plugin's (its gencomp_generate hook), not the backend's."""
+    from gencomp import ALoraRequirement, Requirement, SimpleContext
 
-    monkeypatch.setitem(sys.modules, "gencomp_alora.generate", None)
+    monkeypatch.setitem(sys.modules, "gencomp_alora.generate", None)  # an adapter call would raise
     b = make_backend()
     b.add_alora(_Adapter("constraint"))
-    opts = {"max_new_tokens": 2}
     for action in (Requirement("be short"), ALoraRequirement("be short")):
-        with pytest.raises(GencompError, match="gencomp-alora"):
-            b._generate_from_context(action, SimpleContext(), model_options=opts)
-    assert b._generate_from_context(LLMaJRequirement("be short"), SimpleContext(), model_options=opts).value is not None
-    assert b._generate_from_context(Message("user", "hi"), SimpleContext(), model_options=opts).value is not None
-    off = make_backend(default_to_constraint_checking_alora=False)
-    off.add_alora(_Adapter("constraint"))
-    assert off._generate_from_context(Requirement("be short"), SimpleContext(), model_options=opts).value is not None
+        out = b._generate_from_context(action, SimpleContext(), model_options={"max_new_tokens": 2})
+        assert out.meta["check_path"] == "llm-as-a-judge" and 0.0 <= out.meta["p_yes"] <= 1.0
 
 
 def test_standard_generation_stays_the_base_model_once_an_alora_model_wraps_it(backend) -> None:

@@ -89,10 +89,7 @@ def gencomp_generate(
         reason = f"aLoRA {name!r} failed: {type(exc).__name__}: {exc}"
     warnings.warn(f"{action!r}: {reason}; checking it with the model as a judge instead", stacklevel=3)
     _note_fallback(action, reason)
-    # The backend's own generation would route this check to the adapter again: take the judge path here.
-    return backend._generate_from_context_standard(
-        action, ctx, format, model_options=dict(model_options or {}), generate_logs=generate_logs, tool_calls=tool_calls
-    )
+    return None  # the backend's own generation answers: the model as a judge
 
 
 @hookimpl

@@ -17,7 +17,6 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessorList
 
 from gencomp import (
-    ALoraRequirement,
     CBlock,
     Component,
     Context,
@@ -25,7 +24,6 @@ from gencomp import (
     FormatterBackend,
     GencompError,
     GenerateLog,
-    LLMaJRequirement,
     LRUCache,
     ModelOption,
     ModelOutputThunk,
@@ -303,10 +301,8 @@ class LocalHFBackend(FormatterBackend):
         generate_logs: list[GenerateLog] | None = None,
         tool_calls: bool = False,
     ) -> ModelOutputThunk:
-        if self._alora_for(action) is not None:
-            return self._generate_from_context_alora(
-                action, ctx, format=format, model_options=model_options or {}, generate_logs=generate_logs
-            )
+        # Requirement checks reach an aLoRA through the gencomp-alora plugin's gencomp_generate hook,
+        # before this method; what arrives here is the base model's work.
         return self._generate_from_context_standard(
             action,
             ctx,
@@ -315,14 +311,6 @@ class LocalHFBackend(FormatterBackend):
             generate_logs=generate_logs,
             tool_calls=tool_calls,
         )
-
-    def _alora_for(self, action: Component | CBlock) -> Any:
-        """The loaded aLoRA that should answer ``action`` (a requirement check), or ``None``."""
-        if not self._aloras or not isinstance(action, Requirement) or isinstance(action, LLMaJRequirement):
-            return None
-        if isinstance(action, ALoraRequirement):
-            return self._aloras.get(action.alora or "constraint")
-        return self._aloras.get("constraint") if self.default_to_constraint_checking_alora else None
 
     def _generate_from_context_standard(
         self,
