@@ -333,3 +333,38 @@ def test_gencomp_alora_eval_prints_accuracy_per_family_for_each_method(
     rows = {line.split("|")[2].strip(): line.split("|")[3:-1] for line in table.splitlines()[2:]}
     assert set(rows) == {"all_capitals", "contains_number", "valid_json", "**all**"}
     assert all(cells[-1].strip().strip("*") == "50.0" for cells in rows.values())  # balanced labels
+
+
+def test_train_from_init_adapter_starts_from_its_weights(
+    trained_adapter: Path, tiny_model_path: str, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    from safetensors.torch import load_file
+
+    from gencomp.cli import main
+
+    out = tmp_path / "resumed"
+    options = ["--epochs", "0", "--rank", "4", "--top-layers", "1", "--threads", "1", "--quiet"]
+    args = ["alora", "train", str(tiny_dataset), "--base-model", tiny_model_path, "--out", str(out), *options]
+    assert main([*args, "--init-adapter", str(trained_adapter)]) == 0
+    before = load_file(str(trained_adapter / "adapter_model.safetensors"))
+    after = load_file(str(out / "adapter_model.safetensors"))
+    assert before.keys() == after.keys() and all(before[k].equal(after[k]) for k in before)
+    meta = json.loads((out / "gencomp_alora.json").read_text())
+    init_meta = json.loads((trained_adapter / "gencomp_alora.json").read_text())
+    assert meta["best_epoch"] == 0 and meta["init_adapter"] == str(trained_adapter)
+    assert meta["history"][0]["val_accuracy"] == init_meta["val_accuracy"]  # same split (seed 0), same weights
+
+
+def test_train_from_init_adapter_of_another_shape_is_an_error(
+    trained_adapter: Path, tiny_model_path: str, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gencomp.cli import main
+
+    out = tmp_path / "o"
+    options = ["--epochs", "0", "--rank", "8", "--top-layers", "1", "--quiet", "--init-adapter", str(trained_adapter)]
+    assert (
+        main(["alora", "train", str(tiny_dataset), "--base-model", tiny_model_path, "--out", str(out), *options]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "does not match the training options" in err and "r: adapter has 4, options give 8" in err
+    assert not out.exists()

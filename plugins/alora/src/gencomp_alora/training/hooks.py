@@ -93,7 +93,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             val_data=args.val, val_fraction=args.val_fraction, epochs=args.epochs, lr=args.lr, rank=args.rank,
             alpha=args.alpha or 2 * args.rank, top_layers=args.top_layers, target_modules=args.target_modules,
             batch_size=args.batch_size, max_examples=args.max_examples, seed=args.seed, threads=args.threads,
-            device=args.device, progress=not args.quiet,
+            device=args.device, progress=not args.quiet, init_adapter=args.init_adapter,
         )
     )  # fmt: skip
     return 0
@@ -164,6 +164,10 @@ def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--init-adapter", metavar="DIR",
+        help="start from this adapter's weights (its rank, alpha, targets, top layers and invocation must match)",
+    )  # fmt: skip
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("eval", help="accuracy per family: aLoRA vs the base model as judge vs majority class")

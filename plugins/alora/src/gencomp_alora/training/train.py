@@ -38,7 +38,7 @@ from gencomp_alora.training.prompts import (
 )
 from gencomp_alora.training.scoring import Group, encode_groups, group_logits
 
-__all__ = ["TrainConfig", "load_base", "resolve_base_model", "train", "verdict_ids"]
+__all__ = ["TrainConfig", "check_init_adapter", "load_base", "resolve_base_model", "train", "verdict_ids"]
 
 ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
 
@@ -68,6 +68,7 @@ class TrainConfig:
     threads: int = 0
     device: str = "auto"
     progress: bool = True
+    init_adapter: str | None = None
     extra_metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -157,6 +158,34 @@ def evaluate_groups(
     return correct / max(n, 1), loss / max(n, 1)
 
 
+def check_init_adapter(folder: str, lora_kwargs: dict[str, Any]) -> None:
+    """Raise :class:`DataError` unless the adapter in ``folder`` has the shape ``lora_kwargs`` asks for."""
+    import json
+
+    path = Path(folder) / "adapter_config.json"
+    if not path.is_file():
+        raise DataError(f"--init-adapter {folder}: no adapter_config.json there; give a folder written by training")
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    wanted = {
+        "r": lora_kwargs["r"],
+        "lora_alpha": lora_kwargs["lora_alpha"],
+        "target_modules": sorted(lora_kwargs["target_modules"]),
+        "layers_to_transform": lora_kwargs["layers_to_transform"],
+        "alora_invocation_tokens": lora_kwargs.get("alora_invocation_tokens"),
+    }
+    have = {k: saved.get(k) for k in wanted}
+    if isinstance(have["target_modules"], list):
+        have["target_modules"] = sorted(have["target_modules"])
+    if isinstance(have["layers_to_transform"], int):
+        have["layers_to_transform"] = [have["layers_to_transform"]]
+    diff = [f"{k}: adapter has {have[k]!r}, options give {wanted[k]!r}" for k in wanted if have[k] != wanted[k]]
+    if diff:
+        raise DataError(
+            f"--init-adapter {folder} does not match the training options ({'; '.join(diff)}); pass the adapter's "
+            "--rank, --alpha, --target-modules, --top-layers, --adapter and --invocation"
+        )
+
+
 def _save(model: Any, out: Path, facts: dict[str, Any]) -> None:
     """Save the adapter and its metadata into ``out`` (written to a temporary folder first, then moved in)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -210,7 +239,13 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if not invocation:
             raise DataError("--invocation must not be empty")
         lora_kwargs["alora_invocation_tokens"] = invocation
-    model = get_peft_model(base, LoraConfig(**lora_kwargs))
+    if cfg.init_adapter:
+        from peft import PeftModel
+
+        check_init_adapter(cfg.init_adapter, lora_kwargs)
+        model = PeftModel.from_pretrained(base, cfg.init_adapter, is_trainable=True)
+    else:
+        model = get_peft_model(base, LoraConfig(**lora_kwargs))
     share = cfg.adapter == "alora"
     train_groups = encode_groups(
         check_items(tok, train_ex, cfg.invocation), share_prefix=share, max_group=cfg.max_group
@@ -267,6 +302,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         "target_modules": list(cfg.target_modules),
         "epochs": cfg.epochs,
         "lr": cfg.lr,
+        **({"init_adapter": str(cfg.init_adapter)} if cfg.init_adapter else {}),
         **cfg.extra_metadata,
     }
     model.eval()
@@ -276,6 +312,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     history: list[dict[str, float]] = [{"epoch": 0, "val_accuracy": acc0, "val_loss": loss0}]
     best = (-1.0, 0)
     started = time.time()
+    if cfg.init_adapter:  # the starting weights are a candidate too: training never ends worse than it began
+        best = (acc0, 0)
+        _save(model, out, {**facts_base, "best_epoch": 0, "val_accuracy": acc0, "history": history, "seconds": 0.0})
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         order = list(range(len(train_groups)))
