@@ -153,7 +153,7 @@ class LocalHFBackend(FormatterBackend):
         self._aloras: dict[str, Any] = {}
         self._judge_tokens: tuple[list[int], list[int]] | None = None
         self._alora_model: Any = None
-        self._adapter_layers: list[Any] | None = None  # the PEFT layers in _model, found on first use
+        self._adapter_layers: list[tuple[Any, str, Any]] | None = None  # PEFT wrappers in _model, found on first use
         self._use_caches = use_caches
         self._index: dict[str, weakref.ref[HFAloraCacheInfo]] = {}
         self._cache: Cache | None = None
@@ -475,16 +475,17 @@ class LocalHFBackend(FormatterBackend):
             )
 
     def _base_only(self) -> contextlib.AbstractContextManager[Any]:
-        """Skip the adapter layers an aLoRA model injected into ``_model`` (they would only add work).
+        """Run ``_model`` without the adapter layers an aLoRA model injected into it.
 
-        Flips the layers' own off switch instead of entering PEFT's ``disable_adapter()``, which walks
-        every module and checks the model's status on exit (tens of milliseconds per call).
+        Puts the original modules back in place of PEFT's wrappers for the duration (a few hundred
+        attribute swaps), so base generation neither pays the wrappers' per-call cost nor PEFT's
+        ``disable_adapter()``, which walks every module and checks the model's status on exit.
         """
         if self._alora_model is None:
             return contextlib.nullcontext()
         if self._adapter_layers is None:
-            self._adapter_layers = [m for m in self._model.modules() if hasattr(m, "_disable_adapters")]
-        return _adapters_off(self._adapter_layers)
+            self._adapter_layers = _injected_layers(self._model)
+        return _unwrapped(self._adapter_layers)
 
     @contextlib.contextmanager
     def _seeded(self, seed: Any) -> Iterator[None]:
@@ -667,17 +668,26 @@ class LocalHFBackend(FormatterBackend):
         )
 
 
+def _injected_layers(model: Any) -> list[tuple[Any, str, Any]]:
+    """``(parent, attribute, wrapper)`` for every PEFT adapter wrapper in ``model``."""
+    found = []
+    for name, module in model.named_modules():
+        if name and hasattr(module, "base_layer") and hasattr(module, "_disable_adapters"):
+            parent_name, _, attr = name.rpartition(".")
+            found.append((model.get_submodule(parent_name), attr, module))
+    return found
+
+
 @contextlib.contextmanager
-def _adapters_off(layers: list[Any]) -> Iterator[None]:
-    """Turn off PEFT adapter layers for the duration, restoring each one's own state after."""
-    states = [layer._disable_adapters for layer in layers]
-    for layer in layers:
-        layer._disable_adapters = True
+def _unwrapped(layers: list[tuple[Any, str, Any]]) -> Iterator[None]:
+    """Swap each wrapper for the module it wraps for the duration."""
+    for parent, attr, wrapper in layers:
+        setattr(parent, attr, wrapper.base_layer)
     try:
         yield
     finally:
-        for layer, state in zip(layers, states, strict=True):
-            layer._disable_adapters = state
+        for parent, attr, wrapper in layers:
+            setattr(parent, attr, wrapper)
 
 
 def _chain(first: Callable[[str, Any], None] | None, second: Callable[[str, Any], None]) -> Callable[[str, Any], None]:
