@@ -244,6 +244,17 @@ class Row:
     fmt: Callable[[float | None], str] = fmt_time
 
 
+def rows_against_first(
+    variants: list[tuple[str, Any]], st: dict[str, Stats], problems: dict[str, str], label: str
+) -> list[Row]:
+    """One row per variant, each after the first with its ratio to the first (called ``label``)."""
+    base = st[variants[0][0]]
+    return [
+        Row(name, st[name], f"{fmt_ratio(ratio(st[name], base))} of {label}" if i else "", problems.get(name, ""))
+        for i, (name, _) in enumerate(variants)
+    ]
+
+
 def table(rows: list[Row]) -> str:
     out = ["| variant | median | IQR | min .. max | n | ratio | note |", "|---|---:|---:|---:|---:|---:|---|"]
     for r in rows:
@@ -798,15 +809,7 @@ class Harness:
             self.release(g, p)
         st = {name: Stats.of(secs(v)) for name, v in results.items()}
         base = st["gencomp, template cache on"]
-        rows = [
-            Row(
-                name,
-                st[name],
-                f"{fmt_ratio(ratio(st[name], base))} of gencomp cached" if name != variants[0][0] else "",
-                problems.get(name, ""),
-            )
-            for name, _ in variants
-        ]
+        rows = rows_against_first(variants, st, problems, "gencomp cached")
         res.sections.append(table(rows))
         x = ratio(st["mellea, template cache on"], base)
         if x is not None:
@@ -843,15 +846,7 @@ class Harness:
             self.release(g, p)
         st = {name: Stats.of(secs(v)) for name, v in results.items()}
         base = st["gencomp, 1 batched call"]
-        rows = [
-            Row(
-                name,
-                st[name],
-                f"{fmt_ratio(ratio(st[name], base))} of gencomp batched" if name != variants[0][0] else "",
-                problems.get(name, ""),
-            )
-            for name, _ in variants
-        ]
+        rows = rows_against_first(variants, st, problems, "gencomp batched")
         res.sections.append(table(rows))
         for side in ("gencomp", "mellea"):
             b, s = results[f"{side}, 1 batched call"], results[f"{side}, 16 single calls"]
