@@ -199,7 +199,10 @@ def test_shared_prefix_scoring_equals_the_uncached_adapter_forward(tiny_model_pa
             assert not torch.allclose(plain, full, atol=1e-3)  # the adapter really acts after the invocation
 
 
-def test_training_only_the_top_layers_from_precomputed_states_is_exact(tiny_model_path: str) -> None:
+@pytest.mark.parametrize("top", [1, 2], ids=["top-layer", "all-layers"])
+def test_training_from_precomputed_base_states_runs_only_the_invocation_and_is_exact(
+    tiny_model_path: str, top: int
+) -> None:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -210,10 +213,11 @@ def test_training_only_the_top_layers_from_precomputed_states_is_exact(tiny_mode
 
     tok = AutoTokenizer.from_pretrained(tiny_model_path)
     base = AutoModelForCausalLM.from_pretrained(tiny_model_path)
+    n_layers = base.config.num_hidden_layers
     inv = tok.encode(GENERATION_PROMPT, add_special_tokens=False)
-    modules = ["q_proj", "v_proj", "down_proj"]
-    cfg = LoraConfig(task_type="CAUSAL_LM", r=4, target_modules=modules, layers_to_transform=[1],
-                     alora_invocation_tokens=inv, init_lora_weights=False)  # fmt: skip
+    layers = list(range(n_layers - top, n_layers)) if top < n_layers else None
+    cfg = LoraConfig(task_type="CAUSAL_LM", r=4, target_modules=["q_proj", "v_proj", "down_proj"],
+                     layers_to_transform=layers, alora_invocation_tokens=inv, init_lora_weights=False)  # fmt: skip
     model = get_peft_model(base, cfg).eval()
     items = [
         (conversation_ids(tok, "Say hi.", r), check_ids(tok, "Say hi.", r, q, GENERATION_PROMPT))
@@ -221,14 +225,17 @@ def test_training_only_the_top_layers_from_precomputed_states_is_exact(tiny_mode
         for q in ("Mention hi.", "Use capitals only, please.", "Be short.")
     ]
     groups = encode_groups(items)
-    pre = precompute(model, groups, 1, inv, pad_id=0)
+    pre = precompute(model, groups, top, inv, pad_id=0)
+    assert all(x.hidden.shape[1] == len(inv) for x in pre)  # a step runs only the invocation tokens
     with torch.no_grad():
         full = torch.cat([group_logits(model, g, pad_id=0) for g in groups])
         plain = torch.cat([group_logits(model, g, pad_id=0, use_adapter=False) for g in groups])
-        with only_top_layers(model, 1):
-            top = torch.cat([top_logits(model, x) for x in pre])
-    assert torch.allclose(top, full, atol=1e-4) and not torch.allclose(top, plain, atol=1e-3)
-    assert len(model.get_base_model().model.layers) == 2  # the layers are restored after the block
+        with only_top_layers(model, top):
+            fast = torch.cat([top_logits(model, x) for x in pre])
+            fast_plain = torch.cat([top_logits(model, x, use_adapter=False) for x in pre])
+    assert torch.allclose(fast, full, atol=1e-4) and not torch.allclose(fast, plain, atol=1e-3)
+    assert torch.allclose(fast_plain, plain, atol=1e-4)
+    assert len(model.get_base_model().model.layers) == n_layers  # the layers are restored after the block
 
 
 @pytest.fixture(scope="module")

@@ -421,11 +421,14 @@ def write_dataset(
     per_label: tuple[int, int, int] = (70, 10, 30),
     heldout_per_label: int = 30,
     variants: int = 4,
+    train_variants: int | None = None,
 ) -> dict[str, int]:
     """Split ``responses`` by instruction 70/10/20 and write ``train/val/test/heldout.jsonl``; returns line counts.
 
     ``per_label`` is the number of true (and of false) examples per trained family in train, val, test;
-    ``heldout.jsonl`` holds the held-out families on test instructions.
+    ``heldout.jsonl`` holds the held-out families on test instructions. Each split draws from its
+    own seeded generator, so changing the training split's size (``per_label[0]``,
+    ``train_variants`` edited variants per response) leaves the other files unchanged.
     """
     rng = random.Random(seed)
     items = sorted(responses, key=lambda d: d["instruction"])
@@ -441,7 +444,8 @@ def write_dataset(
     out.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     for split, (part, fams, k) in splits.items():
-        examples = build_examples(part, fams, k, random.Random(f"{seed}-{split}"), variants=variants)
+        n_variants = train_variants if split == "train" and train_variants else variants
+        examples = build_examples(part, fams, k, random.Random(f"{seed}-{split}"), variants=n_variants)
         with (out / f"{split}.jsonl").open("w", encoding="utf-8") as f:
             for ex in examples:
                 f.write(json.dumps(ex, ensure_ascii=False) + "\n")

@@ -130,7 +130,9 @@ def _cmd_datagen(args: argparse.Namespace) -> int:
             resolve_base_model(args.base_model), instructions(args.instructions, seed=args.seed), responses_path,
             max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, threads=args.threads,
         )  # fmt: skip
-    counts = write_dataset(responses, out, seed=args.seed, per_label=tuple(args.per_label))  # type: ignore[arg-type]
+    counts = write_dataset(
+        responses, out, seed=args.seed, per_label=tuple(args.per_label), train_variants=args.train_variants,  # type: ignore[arg-type]
+    )
     print(json.dumps(counts))
     return 0
 
@@ -189,6 +191,7 @@ def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  
     p.add_argument("--max-new-tokens", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=24)
     p.add_argument("--per-label", type=int, nargs=3, default=[70, 10, 30], metavar=("TRAIN", "VAL", "TEST"))
+    p.add_argument("--train-variants", type=int, default=4, help="edited variants per training response")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_datagen)

@@ -1,11 +1,12 @@
-"""Training only the top layers of a decoder: precompute the frozen bottom once, then run only the top.
+"""Training an aLoRA from precomputed base-model states: only the invocation tokens run per step.
 
-When the adapter touches only the top ``k`` decoder layers, the hidden states entering layer
-``n - k`` are the base model's for every position (an aLoRA changes nothing before its invocation,
-and nothing below its lowest adapted layer). :func:`precompute` runs the whole base model once per
-example group and keeps those states; :func:`top_logits` then runs only the top ``k`` layers (with
-the adapter) on each example's own suffix, from those states and the prefix's keys and values of
-the top layers (the base model's too), so an epoch costs a small fraction of a forward pass.
+An aLoRA changes nothing before its invocation, and an adapter on the top ``k`` layers changes
+nothing below layer ``n - k``. So for every example, the keys and values of every position before
+the invocation (the shared conversation and the example's own requirement turn) and the hidden
+states entering layer ``n - k`` at the invocation tokens are the base model's, whatever the adapter
+weights. :func:`precompute` computes them once with the base model; :func:`top_logits` then runs only
+the invocation tokens through the top ``k`` layers (with the adapter), attending to those stored
+keys and values, so a training step costs a few tokens' forward and backward pass.
 """
 
 from __future__ import annotations
@@ -22,16 +23,31 @@ from gencomp_alora.training.scoring import Group
 
 __all__ = ["Precomputed", "only_top_layers", "precompute", "top_logits"]
 
+KV = list[tuple[torch.Tensor, torch.Tensor]]
+
 
 @dataclass
 class Precomputed:
-    """A group's top-layer prefix keys/values and the suffixes' hidden states ``[k, S, D]`` entering the top layers."""
+    """A group's base-model states, for the top ``k`` layers.
+
+    The cache a row attends to is ``prefix_kv`` (the shared conversation) followed by its row of
+    ``rows_kv`` (its own tokens before the invocation, right-padded to a common width); ``mask``
+    marks the real positions of that cache and of ``hidden``.
+    """
 
     group: Group
-    prefix_kv: list[tuple[torch.Tensor, torch.Tensor]] | None
-    suffix: torch.Tensor
-    offsets: list[int]
-    """aLoRA offsets of the suffix rows (positions from the invocation start to the row's padded end)."""
+    prefix_kv: KV | None
+    """Per top layer, keys and values ``[1, kv_heads, p, head_dim]`` of the shared prefix."""
+    rows_kv: KV | None
+    """Per top layer, keys and values ``[rows, kv_heads, R, head_dim]`` of each row's tokens before its invocation."""
+    hidden: torch.Tensor
+    """``[rows, m, hidden]``: the states entering the top layers at each row's invocation tokens (right-padded)."""
+    mask: torch.Tensor
+    """``[rows, p + R + m]``: 1 on real cache positions and real invocation tokens."""
+    positions: torch.Tensor
+    """``[rows, m]``: position ids of the invocation tokens."""
+    last: list[int]
+    """Index in ``hidden`` of each row's last token (where the verdict is read)."""
 
 
 def _decoder(model: Any) -> Any:
@@ -61,76 +77,99 @@ def only_top_layers(model: Any, k: int) -> Iterator[None]:
         config.num_hidden_layers = n
 
 
-def _padded(group: Group, pad_id: int, device: Any) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-    k, width = len(group.suffixes), max(len(s) for s in group.suffixes)
+def _padded(group: Group, pad_id: int, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    k, width, p = len(group.suffixes), max(len(s) for s in group.suffixes), len(group.prefix)
     ids = torch.full((k, width), pad_id, dtype=torch.long, device=device)
-    for row, suffix in enumerate(group.suffixes):
-        ids[row, : len(suffix)] = torch.tensor(suffix, device=device)
-    return ids, _mask(group, width, device), [len(s) for s in group.suffixes]
-
-
-def _mask(group: Group, width: int, device: Any) -> torch.Tensor:
-    p = len(group.prefix)
-    mask = torch.zeros((len(group.suffixes), p + width), dtype=torch.long, device=device)
+    mask = torch.zeros((k, p + width), dtype=torch.long, device=device)
     mask[:, :p] = 1
     for row, suffix in enumerate(group.suffixes):
+        ids[row, : len(suffix)] = torch.tensor(suffix, device=device)
         mask[row, p : p + len(suffix)] = 1
-    return mask
+    return ids, mask
+
+
+def _precompute_group(model: Any, g: Group, n: int, k: int, invocation: Sequence[int], pad_id: int) -> Precomputed:
+    from transformers import DynamicCache
+
+    device = next(model.parameters()).device
+    rows, p = len(g.suffixes), len(g.prefix)
+    starts = [find_last(s, invocation) for s in g.suffixes]
+    if min(starts) < 0:
+        raise ValueError(f"a check prompt of this group lacks the invocation tokens {list(invocation)}")
+    cache = DynamicCache(config=model.config)
+    prefix_kv = None
+    if p:
+        model(input_ids=torch.tensor([g.prefix], device=device), past_key_values=cache, use_cache=True)
+        prefix_kv = [(cache.layers[i].keys.clone(), cache.layers[i].values.clone()) for i in range(n - k, n)]
+        if rows > 1:
+            cache.batch_repeat_interleave(rows)
+    ids, mask = _padded(g, pad_id, device)
+    pos = torch.arange(p, p + ids.shape[1], device=device).unsqueeze(0).expand(rows, -1)
+    res = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True,
+                output_hidden_states=True)  # fmt: skip
+    width_r = max(starts)
+    rows_kv = None
+    if width_r:
+        layers = res.past_key_values.layers
+        rows_kv = [(layers[i].keys[:, :, p : p + width_r].clone(), layers[i].values[:, :, p : p + width_r].clone())
+                   for i in range(n - k, n)]  # fmt: skip
+    lengths = [len(s) - st for s, st in zip(g.suffixes, starts, strict=True)]
+    m = max(lengths)
+    entering = res.hidden_states[n - k]
+    hidden = entering.new_zeros((rows, m, entering.shape[-1]))
+    out_mask = torch.zeros((rows, p + width_r + m), dtype=torch.long, device=device)
+    out_mask[:, :p] = 1
+    positions = torch.empty((rows, m), dtype=torch.long, device=device)
+    for r, (st, length) in enumerate(zip(starts, lengths, strict=True)):
+        hidden[r, :length] = entering[r, st : st + length]
+        out_mask[r, p : p + st] = 1
+        out_mask[r, p + width_r : p + width_r + length] = 1
+        positions[r] = torch.arange(p + st, p + st + m, device=device)
+    return Precomputed(g, prefix_kv, rows_kv, hidden, out_mask, positions, [length - 1 for length in lengths])
 
 
 def precompute(
     model: Any, groups: Sequence[Group], k: int, invocation: Sequence[int], pad_id: int, *, progress: bool = False
 ) -> list[Precomputed]:
-    """Hidden states entering layer ``n - k`` for every group, from the base model (adapter disabled)."""
+    """The base model's states of every group for training the top ``k`` layers (adapter disabled)."""
     import sys
 
     from tqdm import tqdm
 
-    device = next(model.parameters()).device
     n = len(_decoder(model).layers)
     disable = model.disable_adapter() if hasattr(model, "disable_adapter") else contextlib.nullcontext()
-    out: list[Precomputed] = []
     with torch.no_grad(), disable:
-        for g in tqdm(groups, desc="precompute", disable=not progress, file=sys.stderr, unit="conversation"):
-            p = len(g.prefix)
-            cache = None
-            prefix_kv = None
-            if p:
-                res = model(input_ids=torch.tensor([g.prefix], device=device), use_cache=True)
-                cache = res.past_key_values
-                prefix_kv = [(cache.layers[i].keys.clone(), cache.layers[i].values.clone()) for i in range(n - k, n)]
-                if len(g.suffixes) > 1:
-                    cache.batch_repeat_interleave(len(g.suffixes))
-            ids, mask, lengths = _padded(g, pad_id, device)
-            width = ids.shape[1]
-            pos = torch.arange(p, p + width, device=device).unsqueeze(0).expand(len(lengths), -1)
-            res = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
-                        use_cache=cache is not None, output_hidden_states=True)  # fmt: skip
-            starts = [find_last(s, invocation) for s in g.suffixes]
-            offsets = [width - s if s >= 0 else 0 for s in starts]
-            out.append(Precomputed(g, prefix_kv, res.hidden_states[n - k], offsets))
-    return out
+        bar = tqdm(groups, desc="precompute", disable=not progress, file=sys.stderr, unit="conversation")
+        return [_precompute_group(model, g, n, k, invocation, pad_id) for g in bar]
+
+
+def _cache(item: Precomputed) -> Any:
+    from transformers import DynamicCache
+
+    rows = item.hidden.shape[0]
+    parts = [kv for kv in (item.prefix_kv, item.rows_kv) if kv is not None]
+    if not parts:
+        return None
+    layers = []
+    for per_layer in zip(*parts, strict=True):
+        keys = [key.expand(rows, -1, -1, -1) for key, _ in per_layer]
+        values = [value.expand(rows, -1, -1, -1) for _, value in per_layer]
+        layers.append((torch.cat(keys, dim=2), torch.cat(values, dim=2)))
+    return DynamicCache(ddp_cache_data=layers)
 
 
 def top_logits(model: Any, item: Precomputed, *, use_adapter: bool = True) -> torch.Tensor:
-    """Next-token logits after each suffix, running only the top layers (call inside :func:`only_top_layers`)."""
-    g = item.group
-    device = item.suffix.device
-    p = len(g.prefix)
-    kk, width = item.suffix.shape[0], item.suffix.shape[1]
+    """Next-token logits after each row's last token, running only the top layers (inside :func:`only_top_layers`)."""
+    rows, m = item.hidden.shape[0], item.hidden.shape[1]
+    cache = _cache(item)
+    same_end = all(last == m - 1 for last in item.last)
     disable = contextlib.nullcontext() if use_adapter else model.disable_adapter()
-    cache = None
-    if item.prefix_kv is not None:
-        from transformers import DynamicCache
-
-        rows = [(key.expand(kk, -1, -1, -1).contiguous(), val.expand(kk, -1, -1, -1).contiguous())
-                for key, val in item.prefix_kv]  # fmt: skip
-        cache = DynamicCache(ddp_cache_data=rows)
-    pos = torch.arange(p, p + width, device=device).unsqueeze(0).expand(kk, -1)
     with disable:
         res = model(
-            inputs_embeds=item.suffix, attention_mask=_mask(g, width, device), position_ids=pos,
-            past_key_values=cache, use_cache=cache is not None, alora_offsets=item.offsets if use_adapter else None,
+            inputs_embeds=item.hidden, attention_mask=item.mask, position_ids=item.positions,
+            past_key_values=cache, use_cache=cache is not None, alora_offsets=[m] * rows if use_adapter else None,
+            logits_to_keep=1 if same_end else 0,
         )  # fmt: skip
-    last = torch.tensor([len(s) - 1 for s in g.suffixes], device=device)
-    return res.logits[torch.arange(kk, device=device), last]
+    if same_end:
+        return res.logits[:, -1]
+    return res.logits[torch.arange(rows, device=item.hidden.device), torch.tensor(item.last, device=item.hidden.device)]

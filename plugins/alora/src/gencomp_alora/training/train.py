@@ -2,9 +2,11 @@
 
 The loss is the cross-entropy of the verdict token (``Y`` or ``N``) right after the generation
 prompt, so training targets exactly the ``Y``-versus-``N`` logit comparison made at inference.
-Examples that share a conversation run its tokens once through the base model (see
-:mod:`.scoring`). The best epoch by held-out accuracy is kept; the output folder holds the PEFT
-adapter (``adapter_config.json`` with ``alora_invocation_tokens`` for an aLoRA) and
+An aLoRA's examples compute everything before their invocation once with the base model, and a
+training step runs only the invocation tokens (see :mod:`.toplayers`); a plain LoRA's examples
+that share a conversation run its tokens once through the base model (see :mod:`.scoring`). The
+best epoch by held-out accuracy is kept; the output folder holds the PEFT adapter
+(``adapter_config.json`` with ``alora_invocation_tokens`` for an aLoRA) and
 ``gencomp_alora.json`` (generation prompt, verdict tokens, training facts), and loads with
 ``HFAlora(name, out_dir, generation_prompt, backend)``.
 """
@@ -253,15 +255,15 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     val_groups = encode_groups(check_items(tok, val_ex, cfg.invocation), share_prefix=share, max_group=64)
     train_labels = [e.label for e in train_ex]
     val_labels = [e.label for e in val_ex]
-    top = cfg.adapter == "alora" and layers is not None
-    if top:
+    if cfg.adapter == "alora":  # everything before the invocation is the base model's: compute it once
         from gencomp_alora.training.toplayers import only_top_layers, precompute, top_logits
 
+        k = len(layers) if layers is not None else n_layers
         t0 = time.time()
-        print(f"precomputing the frozen bottom {n_layers - cfg.top_layers} layers once ...", file=sys.stderr)
+        print("precomputing the base model's states before each invocation once ...", file=sys.stderr)
         invocation = lora_kwargs["alora_invocation_tokens"]
-        train_pre = precompute(model, train_groups, cfg.top_layers, invocation, pad_id, progress=cfg.progress)
-        val_pre = precompute(model, val_groups, cfg.top_layers, invocation, pad_id, progress=cfg.progress)
+        train_pre = precompute(model, train_groups, k, invocation, pad_id, progress=cfg.progress)
+        val_pre = precompute(model, val_groups, k, invocation, pad_id, progress=cfg.progress)
         print(f"precomputed in {time.time() - t0:.0f}s", file=sys.stderr)
 
         def train_logits(gi: int) -> torch.Tensor:
@@ -271,7 +273,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             return top_logits(model, val_pre[gi])
 
         def scope() -> contextlib.AbstractContextManager[Any]:
-            return only_top_layers(model, cfg.top_layers)
+            return only_top_layers(model, k)
     else:
 
         def train_logits(gi: int) -> torch.Tensor:
