@@ -130,9 +130,8 @@ def _cmd_datagen(args: argparse.Namespace) -> int:
             resolve_base_model(args.base_model), instructions(args.instructions, seed=args.seed), responses_path,
             max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, threads=args.threads,
         )  # fmt: skip
-    counts = write_dataset(
-        responses, out, seed=args.seed, per_label=tuple(args.per_label), train_variants=args.train_variants,  # type: ignore[arg-type]
-    )
+    per_label = tuple(args.per_label)
+    counts = write_dataset(responses, out, seed=args.seed, per_label=per_label, train_variants=args.train_variants)  # type: ignore[arg-type]
     print(json.dumps(counts))
     return 0
 
