@@ -36,6 +36,7 @@ from gencomp.base import backend_name
 from gencomp.cache import Cache
 from gencomp.model_ids import ModelIdentifier, model_id_string
 from gencomp.selection import resolve_model_id
+from gencomp_hf_backend import attention as gqa_attention
 from gencomp_hf_backend.kv import HFAloraCacheInfo, clone_cache, common_prefix_length
 from gencomp_hf_backend.options import HF_OPTION_MAP, generate_keys, template_variables, unknown_option_error
 
@@ -75,18 +76,26 @@ def best_device() -> torch.device:
     return torch.device("cpu")
 
 
-def _load(path: str, device: torch.device) -> tuple[Any, Any]:
+def _load(path: str, device: torch.device, attn_implementation: str | None = None) -> tuple[Any, Any]:
+    """The tokenizer and model of ``path`` on ``device``, in eval mode.
+
+    ``attn_implementation`` goes to ``from_pretrained``; when it is ``None`` and the model resolves
+    to ``"sdpa"``, the model uses :data:`~gencomp_hf_backend.attention.ATTN_IMPLEMENTATION` instead.
+    """
     from transformers.utils import logging as hf_logging
 
+    gqa = gqa_attention.register()  # before from_pretrained: the caller may name it
     dtype: Any = torch.float32 if device.type == "cpu" else "auto"
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # a per-load "Loading weights" bar is noise in a CLI
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation=attn_implementation)
     finally:
         if bars:
             hf_logging.enable_progress_bar()
+    if attn_implementation is None and model.config._attn_implementation == "sdpa":
+        model.set_attn_implementation(gqa)
     return tokenizer, model.to(device).eval()  # type: ignore[arg-type]
 
 
@@ -123,6 +132,11 @@ class LocalHFBackend(FormatterBackend):
     under a fresh key put in ``thunk.meta["hf_cache_key"]``; a later prompt that extends a stored
     one reuses its KV cache. ``model_options`` are the defaults merged under each call's options.
 
+    ``attn_implementation`` (``"sdpa"``, ``"eager"``...) selects the model's attention. By default a
+    loaded model that would use ``"sdpa"`` uses :data:`gencomp_hf_backend.attention.ATTN_IMPLEMENTATION`
+    (the same attention without copying grouped key/value heads); a ``custom_config`` model keeps its
+    own unless this is given.
+
     Attributes other plugins (the aLoRA plugin) rely on: ``_model`` (the base transformers model),
     ``_tokenizer``, ``_device``, ``_lock`` (an ``RLock`` held around every use of the model and the
     caches), ``formatter``, ``default_to_constraint_checking_alora`` and ``_aloras`` (name -> aLoRA).
@@ -137,14 +151,20 @@ class LocalHFBackend(FormatterBackend):
         custom_config: TransformersTorchConfig | None = None,
         default_to_constraint_checking_alora: bool = True,
         model_options: dict[str, Any] | None = None,
+        *,
+        attn_implementation: str | None = None,
     ) -> None:
         if custom_config is None:
             self._device = best_device()
-            self._tokenizer, self._model = _load(resolve_model_id(model_id_string(model_id)), self._device)
+            path = resolve_model_id(model_id_string(model_id))
+            self._tokenizer, self._model = _load(path, self._device, attn_implementation)
         else:
             self._device = torch.device(custom_config.device)
             self._tokenizer = custom_config.tokenizer
             self._model = custom_config.model.to(self._device).eval()  # type: ignore[arg-type]
+            if attn_implementation is not None:
+                gqa_attention.register()
+                self._model.set_attn_implementation(attn_implementation)
         if formatter is None:
             formatter = default_formatter(model_id)
         super().__init__(model_id, formatter, model_options)
