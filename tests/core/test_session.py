@@ -5,11 +5,16 @@ from __future__ import annotations
 import pytest
 
 from gencomp import (
+    GencompError,
+    GenerateLog,
     LLMaJRequirement,
     Message,
+    ModelOption,
     ModelOutputThunk,
     Requirement,
     SamplingResult,
+    hookimpl,
+    plugins,
     simple_validate,
     start_session,
 )
@@ -105,7 +110,6 @@ def test_reset_forgets_the_conversation(echo):
 
 
 def test_a_model_judge_answers_briefly_unless_the_caller_says_otherwise(echo):
-    from gencomp import ModelOption, hookimpl, plugins
     from gencomp.components import JUDGE_MAX_NEW_TOKENS
 
     seen = []
@@ -125,3 +129,82 @@ def test_a_model_judge_answers_briefly_unless_the_caller_says_otherwise(echo):
     finally:
         plugins.unregister_plugin(spy)
     assert seen == [{ModelOption.MAX_NEW_TOKENS: JUDGE_MAX_NEW_TOKENS}, {ModelOption.MAX_NEW_TOKENS: 64}]
+
+
+class Batcher:
+    """Answers every check whose description starts with ``batch:`` at once; observes finished generations."""
+
+    def __init__(self) -> None:
+        self.offered: list[list[str | None]] = []
+        self.observed: list[tuple[str | None, str | None]] = []
+
+    @hookimpl
+    def gencomp_check_requirements(self, requirements, ctx, model_options, generate_logs):
+        self.offered.append([r.description for r in requirements])
+        answers = []
+        for r in requirements:
+            if not (r.description or "").startswith("batch:"):
+                answers.append(None)
+                continue
+            verdict = r.description.endswith("yes")
+            thunk = ModelOutputThunk(
+                "Y" if verdict else "N", meta={"verdict": verdict, "p_yes": 0.9 if verdict else 0.2}
+            )
+            generate_logs.append(GenerateLog(action=r, result=thunk, model_options=dict(model_options)))
+            answers.append(thunk)
+        return answers
+
+    @hookimpl
+    def gencomp_after_generate(self, action, result, log):
+        self.observed.append((getattr(action, "description", None), log.result.value if log else None))
+
+
+@pytest.fixture
+def batcher():
+    plugin = Batcher()
+    plugins.register_plugin(plugin, name="batcher")
+    yield plugin
+    plugins.unregister_plugin(plugin)
+
+
+def test_validate_offers_the_model_checks_to_one_plugin_at_once_and_keeps_their_order(echo, batcher):
+    s = echo(["No."])
+    s.ctx.insert(ModelOutputThunk("the answer"))
+    reqs = [Requirement("batch: a yes"), Requirement("judged"), upper(), Requirement("batch: b no")]
+    results = s.validate(reqs)
+    assert batcher.offered == [["batch: a yes", "judged", "batch: b no"]]  # not the validation_fn one
+    assert [(v.result, v.score, v.reason) for v in results] == [
+        (True, 0.9, "Y"),
+        (False, None, "No."),
+        (False, None, None),
+        (False, 0.2, "N"),
+    ]
+    assert [log.result.value for log in s.last_logs] == ["Y", "No.", "N"]
+    assert results[0].thunk.generate_log is s.last_logs[0]
+    assert batcher.observed == [("batch: a yes", "Y"), ("judged", "No."), ("batch: b no", "N")]
+    assert len(s.backend.prompts) == 1  # only the judged requirement reached the backend
+
+
+def test_instruct_validates_through_the_batch_hook_with_the_judges_options(echo, batcher):
+    from gencomp.components import JUDGE_MAX_NEW_TOKENS
+
+    s = echo(["answer"])
+    result = s.instruct("q", requirements=[Requirement("batch: yes")], loop_budget=1, return_sampling_results=True)
+    assert result.success and result.sample_validations[0][0][1].score == 0.9
+    assert s.last_logs[-1].model_options == {ModelOption.MAX_NEW_TOKENS: JUDGE_MAX_NEW_TOKENS}
+
+
+def test_a_batch_answer_of_the_wrong_length_is_an_error(echo):
+    class Short:
+        @hookimpl
+        def gencomp_check_requirements(self, requirements):
+            return []
+
+    plugin = Short()
+    plugins.register_plugin(plugin, name="short")
+    try:
+        s = echo([])
+        with pytest.raises(GencompError, match="one entry"):
+            s.validate([Requirement("r")], output="x")
+    finally:
+        plugins.unregister_plugin(plugin)

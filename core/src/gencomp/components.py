@@ -26,6 +26,7 @@ __all__ = [
     "ValidationResult",
     "as_requirement",
     "bool_from_text",
+    "judge_options",
     "simple_validate",
 ]
 
@@ -120,6 +121,11 @@ class ValidationResult:
 ValidationFn = Callable[[Context], ValidationResult | bool]
 
 
+def judge_options(model_options: dict[str, Any] | None) -> dict[str, Any]:
+    """The options of a model's requirement check: ``model_options`` over ``MAX_NEW_TOKENS=JUDGE_MAX_NEW_TOKENS``."""
+    return {ModelOption.MAX_NEW_TOKENS: JUDGE_MAX_NEW_TOKENS, **(model_options or {})}
+
+
 def bool_from_text(text: str | None) -> bool:
     """Read a yes/no verdict: true when the first word is yes (or ``true``/``pass``)."""
     m = re.search(r"[A-Za-z]+", text or "")
@@ -175,13 +181,19 @@ class Requirement:
             return checked if isinstance(checked, ValidationResult) else ValidationResult(bool(checked))
         last = ctx.last_output()
         self._output = last.value if last is not None else None
-        options = {ModelOption.MAX_NEW_TOKENS: JUDGE_MAX_NEW_TOKENS, **(model_options or {})}
         try:
             thunk = backend.generate_from_context(
-                self, ctx, format=format, model_options=options, generate_logs=generate_logs
+                self, ctx, format=format, model_options=judge_options(model_options), generate_logs=generate_logs
             )
         finally:
             self._output = None
+        return self.result_from(thunk)
+
+    def result_from(self, thunk: ModelOutputThunk) -> ValidationResult:
+        """The verdict of a model's answer to this check: ``thunk.meta["verdict"]`` when set, else its first word.
+
+        ``score`` is ``thunk.meta["p_yes"]`` when set.
+        """
         score = thunk.meta.get("p_yes") if thunk.meta else None
         verdict = thunk.meta.get("verdict") if thunk.meta else None
         result = bool(verdict) if verdict is not None else bool_from_text(thunk.value)

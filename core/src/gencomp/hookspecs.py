@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from gencomp.backend import Backend
     from gencomp.base import CBlock, Component, Context, GenerateLog, ModelOutputThunk, ModelToolCall
     from gencomp.cache import Cache
+    from gencomp.components import Requirement
     from gencomp.formatter import Formatter
     from gencomp.model_ids import ModelIdentifier
 
@@ -144,6 +145,28 @@ def gencomp_generate(
     :class:`~gencomp.ModelOutputThunk` to answer the call (append a ``GenerateLog`` to
     ``generate_logs``), or ``None`` to pass. First result wins; the backend's own generation runs
     when nobody answers. The aLoRA plugin uses this to route requirement checks to adapters.
+    """
+
+
+@hookspec(firstresult=True)
+def gencomp_check_requirements(
+    backend: Backend,
+    requirements: list[Requirement],
+    ctx: Context,
+    model_options: dict[str, Any] | None,
+    generate_logs: list[GenerateLog],
+) -> list[ModelOutputThunk | None] | None:
+    """Answer several requirement checks of one output at once (for example in one forward pass).
+
+    Called by :meth:`Session.validate <gencomp.Session.validate>` and :meth:`Session.act
+    <gencomp.Session.act>` before they validate requirements one by one, with the requirements that
+    have no ``validation_fn``, in order; ``ctx`` ends with the output under test and
+    ``model_options`` are the options :meth:`Requirement.validate <gencomp.Requirement.validate>`
+    would pass. Return a list as long as ``requirements``: a :class:`~gencomp.ModelOutputThunk` for
+    each check answered (with ``meta["verdict"]``, read as by ``Requirement.validate``, and a
+    ``GenerateLog`` whose ``result`` is the thunk appended to ``generate_logs``) and ``None`` for
+    each left to ``Requirement.validate``; or ``None`` to answer none. Each answered check is then
+    reported to ``gencomp_after_generate``. First result wins.
     """
 
 
