@@ -6,6 +6,10 @@ adapter's yes and no tokens at the last position. Before its invocation tokens a
 exactly the base model, so the positions up to the invocation come from the base model: from the
 cache the backend stored with the output under test when there is one (read-only, never past the
 invocation start), else computed under ``disable_adapter()``.
+
+Several checks of one output with one adapter run in a single forward pass (:func:`score_batch`):
+their own tokens follow the shared prefix in one row, with position ids and a 4D attention mask
+that give each check exactly the view it has alone.
 """
 
 from __future__ import annotations
@@ -24,7 +28,16 @@ if TYPE_CHECKING:
     from gencomp import CBlock, Component, Context
     from gencomp_alora.alora import HFAlora
 
-__all__ = ["CheckResult", "check_requirement", "generate_from_context_alora", "score_ids"]
+__all__ = [
+    "CheckResult",
+    "batch_visibility",
+    "check_requirement",
+    "check_requirements",
+    "generate_checks_alora",
+    "generate_from_context_alora",
+    "score_batch",
+    "score_ids",
+]
 
 
 @dataclass
@@ -43,6 +56,10 @@ class CheckResult:
     """Positions this check ran through the model (base prefix and adapter part)."""
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    batch_size: int = 1
+    """Checks scored in the same forward pass as this one."""
+    batch_computed_tokens: int | None = None
+    """With ``batch_size > 1``: the positions the batch's forward passes ran in all (shared ones once)."""
 
 
 def score_ids(
@@ -111,6 +128,141 @@ def score_ids(
     )
 
 
+def batch_visibility(positions: Any, groups: Any) -> Any:
+    """Which new tokens of a check batch each new token attends to: a ``(q, q)`` boolean tensor.
+
+    ``positions`` are the tokens' position ids, ``groups`` the index of their check (``-1`` for
+    tokens shared by every check). A token sees the tokens of its own check and the shared ones at
+    positions up to its own.
+    """
+    earlier = positions[None, :] <= positions[:, None]
+    related = (groups[None, :] == groups[:, None]) | (groups[None, :] == -1)
+    return earlier & related
+
+
+def _attention_mask(visible: Any, past: int, config: Any, dtype: Any) -> Any:
+    """The ``(1, 1, q, past + q)`` mask of a batch after ``past`` cached positions, in the model attention's form."""
+    import torch
+
+    from gencomp_hf_backend.attention import ATTN_IMPLEMENTATION
+
+    q = visible.shape[0]
+    full = torch.cat([torch.ones(q, past, dtype=torch.bool, device=visible.device), visible], dim=1)[None, None]
+    implementation = getattr(config, "_attn_implementation", None)
+    if implementation in ("sdpa", ATTN_IMPLEMENTATION):
+        return full
+    if implementation == "eager":  # eager attention adds the mask to the scores
+        return torch.zeros(full.shape, dtype=dtype, device=visible.device).masked_fill(~full, torch.finfo(dtype).min)
+    raise AloraError(
+        f"batched aLoRA checks need an attention implementation that takes a 4D mask (sdpa or eager), "
+        f"the model uses {implementation!r}"
+    )
+
+
+def _common_prefix(rows: Sequence[Sequence[int]], limit: int) -> int:
+    n = min(limit, *(len(r) for r in rows))
+    first = rows[0]
+    for k in range(n):
+        if any(r[k] != first[k] for r in rows[1:]):
+            return k
+    return n
+
+
+def score_batch(
+    model: Any,
+    adapter_name: str,
+    checks: Sequence[Sequence[int]],
+    invocation_tokens: Sequence[int],
+    yes_id: int,
+    no_id: int,
+    *,
+    base_cache: Any = None,
+) -> list[CheckResult]:
+    """Score several check prompts with the aLoRA ``adapter_name`` in one forward pass of their new tokens.
+
+    The prompts' common prefix (up to the earliest invocation start) is the base model's: read from
+    ``base_cache`` as in :func:`score_ids`, else computed once with the adapter disabled. One row
+    then holds the uncached rest of that prefix, each check's tokens before its invocation, and
+    every check's part from its invocation on (PEFT's aLoRA adapts the last ``alora_offsets``
+    positions of a row); position ids and a 4D mask (:func:`batch_visibility`) give every token
+    the positions and the context it has in its own prompt. Each result equals :func:`score_ids`'s
+    within float rounding. The caller holds the model's lock.
+    """
+    import torch
+    from transformers import DynamicCache
+
+    from gencomp_alora.kv import prefix_view
+
+    rows = [list(ids) for ids in checks]
+    if not rows:
+        return []
+    starts = [find_last(ids, invocation_tokens) for ids in rows]
+    if min(starts) < 0:
+        raise AloraError(f"a check prompt does not contain the invocation tokens {list(invocation_tokens)}")
+    common = _common_prefix(rows, min(starts))
+    base = model.get_base_model()
+    config = base.config
+    device = next(model.parameters()).device
+    reused = 0
+    if base_cache is not None and base_cache.get_seq_length() > 0:
+        reused = min(base_cache.get_seq_length(), common)
+        past = prefix_view(base_cache, reused, config)
+    else:
+        past = DynamicCache(config=config)
+    with torch.inference_mode():
+        cached = reused
+        if reused == 0 and common > 0:
+            with model.disable_adapter():
+                model(input_ids=torch.tensor([rows[0][:common]], device=device), past_key_values=past, use_cache=True)
+            cached = common
+        ids, positions, groups = rows[0][cached:common], list(range(cached, common)), [-1] * (common - cached)
+        for i, (row, start) in enumerate(zip(rows, starts, strict=True)):
+            ids += row[common:start]
+            positions += range(common, start)
+            groups += [i] * (start - common)
+        last = []
+        for i, (row, start) in enumerate(zip(rows, starts, strict=True)):
+            ids += row[start:]
+            positions += range(start, len(row))
+            groups += [i] * (len(row) - start)
+            last.append(len(ids) - 1)
+        pos = torch.tensor(positions, device=device)
+        mask = _attention_mask(batch_visibility(pos, torch.tensor(groups, device=device)), cached, config, base.dtype)
+        if model.active_adapter != adapter_name:
+            model.set_adapter(adapter_name)
+        out = model(
+            input_ids=torch.tensor([ids], device=device),
+            position_ids=pos[None],
+            attention_mask=mask,
+            past_key_values=past,
+            use_cache=True,
+            alora_offsets=[sum(len(row) - start for row, start in zip(rows, starts, strict=True))],
+            logits_to_keep=torch.tensor(last, device=device),
+        )
+    logits = out.logits[0].float()
+    pairs = torch.stack([logits[:, yes_id], logits[:, no_id]], dim=1)
+    p_yes = torch.softmax(pairs, dim=1)[:, 0].tolist()
+    total = len(ids) + cached - reused
+    results = []
+    for i, (row, start) in enumerate(zip(rows, starts, strict=True)):
+        yes_logit, no_logit = float(pairs[i, 0]), float(pairs[i, 1])
+        results.append(
+            CheckResult(
+                passed=yes_logit > no_logit,
+                p_yes=p_yes[i],
+                yes_logit=yes_logit,
+                no_logit=no_logit,
+                prompt_ids=row,
+                invocation_start=start,
+                reused_tokens=reused,
+                computed_tokens=len(row) - reused,
+                batch_size=len(rows),
+                batch_computed_tokens=total,
+            )
+        )
+    return results
+
+
 def _conversation(backend: Any, ctx: Context, model_options: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The checked conversation as chat messages, rendered the way the backend renders its prompts."""
     msgs = backend.formatter.to_chat_messages(ctx.render_for_generation())
@@ -122,6 +274,43 @@ def _conversation(backend: Any, ctx: Context, model_options: dict[str, Any] | No
     if system:
         conv.insert(0, {"role": "system", "content": str(system)})
     return conv
+
+
+def _adapter(backend: Any, alora: str | HFAlora) -> HFAlora:
+    adapter = backend.get_alora(alora) if isinstance(alora, str) else alora
+    if adapter is None:
+        raise AloraError(f"no aLoRA named {alora!r} is loaded; add one with backend.add_alora(HFAlora(...))")
+    return adapter
+
+
+def _cache_entry(backend: Any, ctx: Context, notes: list[str]) -> Any:
+    """The backend's cache entry of the last output in ``ctx`` when its ids can be extended, else ``None``."""
+    last = ctx.last_output()
+    if last is None:
+        raise AloraError("the context has no model output to check")
+    key = last.meta.get("hf_cache_key") if last.meta else None
+    info = backend.cache_get(key) if key is not None else None
+    if info is not None and not ctx.is_chat_context:
+        notes.append("cached ids not used: the context is not a chat context")
+        return None
+    if info is None and key is not None:
+        notes.append("cache entry of the output is gone (evicted); prefix recomputed")
+    return info
+
+
+def _check_ids(
+    tokenizer: Any, conv: list[dict[str, Any]], info: Any, requirement: str, generation_prompt: str, notes: list[str]
+) -> tuple[list[int], bool]:
+    """A check's prompt ids, and whether they extend the exact ids of the cache entry ``info``."""
+    if info is not None:
+        merged = [int(t) for t in info.merged_token_ids[0].tolist()]
+        try:
+            suffix = check_suffix_ids(tokenizer, conv, requirement, generation_prompt, merged[info.q_end :])
+        except ValueError as exc:
+            notes.append(f"cached ids not used: {exc}")
+        else:
+            return merged + suffix, True
+    return check_prompt_ids(tokenizer, conv, requirement, generation_prompt), False
 
 
 def check_requirement(
@@ -140,37 +329,15 @@ def check_requirement(
     values (with ``reuse_cache=False`` it recomputes them, for comparison). Otherwise the
     conversation is rendered with the chat template and computed.
     """
-    adapter = backend.get_alora(alora) if isinstance(alora, str) else alora
-    if adapter is None:
-        raise AloraError(f"no aLoRA named {alora!r} is loaded; add one with backend.add_alora(HFAlora(...))")
+    adapter = _adapter(backend, alora)
     if not requirement:
         raise AloraError("an aLoRA check needs the requirement's description")
-    last = ctx.last_output()
-    if last is None:
-        raise AloraError("the context has no model output to check")
-    tokenizer = backend._tokenizer
     conv = _conversation(backend, ctx, model_options)
     notes: list[str] = []
-    ids: list[int] | None = None
-    base_cache = None
     t0 = time.perf_counter()
-    key = last.meta.get("hf_cache_key") if last.meta else None
-    info = backend.cache_get(key) if key is not None else None
-    if info is not None and not ctx.is_chat_context:
-        notes.append("cached ids not used: the context is not a chat context")
-    elif info is not None:
-        merged = [int(t) for t in info.merged_token_ids[0].tolist()]
-        try:
-            suffix = check_suffix_ids(tokenizer, conv, requirement, adapter.generation_prompt, merged[info.q_end :])
-        except ValueError as exc:
-            notes.append(f"cached ids not used: {exc}")
-        else:
-            ids = merged + suffix
-            base_cache = info.kv_cache if reuse_cache else None
-    elif key is not None:
-        notes.append("cache entry of the output is gone (evicted); prefix recomputed")
-    if ids is None:
-        ids = check_prompt_ids(tokenizer, conv, requirement, adapter.generation_prompt)
+    info = _cache_entry(backend, ctx, notes)
+    ids, extends = _check_ids(backend._tokenizer, conv, info, requirement, adapter.generation_prompt, notes)
+    base_cache = info.kv_cache if extends and reuse_cache else None
     with backend._lock:
         result = score_ids(
             backend.alora_model,
@@ -184,6 +351,111 @@ def check_requirement(
     result.seconds = time.perf_counter() - t0
     result.notes = notes
     return result
+
+
+def check_requirements(
+    backend: Any,
+    requirements: Sequence[str],
+    ctx: Context,
+    *,
+    alora: str | HFAlora = "constraint",
+    reuse_cache: bool = True,
+    model_options: dict[str, Any] | None = None,
+) -> list[CheckResult]:
+    """Check several requirements against the last output in ``ctx`` with one aLoRA, in one forward pass.
+
+    The prompts are :func:`check_requirement`'s and so are the results, within float rounding;
+    they are scored together by :func:`score_batch`. ``seconds`` is the whole batch's time.
+    """
+    adapter = _adapter(backend, alora)
+    if not requirements or not all(requirements):
+        raise AloraError("aLoRA checks need the requirements' descriptions")
+    conv = _conversation(backend, ctx, model_options)
+    notes: list[str] = []
+    t0 = time.perf_counter()
+    info = _cache_entry(backend, ctx, notes)
+    tokenizer, prompt = backend._tokenizer, adapter.generation_prompt
+    prompts = [_check_ids(tokenizer, conv, info, r, prompt, notes) for r in requirements]
+    if info is not None and not all(extends for _, extends in prompts):  # the entry serves every check or none
+        info = None
+        prompts = [_check_ids(tokenizer, conv, None, r, prompt, notes) for r in requirements]
+    base_cache = info.kv_cache if info is not None and reuse_cache else None
+    with backend._lock:
+        results = score_batch(
+            backend.alora_model,
+            adapter.name,
+            [ids for ids, _ in prompts],
+            adapter.invocation_tokens,
+            adapter.yes_id,
+            adapter.no_id,
+            base_cache=base_cache,
+        )
+    seconds = time.perf_counter() - t0
+    notes = list(dict.fromkeys(notes))
+    batched = (
+        f"batched: {len(results)} checks with aLoRA {adapter.name!r} in one forward pass "
+        f"({results[0].batch_computed_tokens} positions computed in all)"
+    )
+    for result in results:
+        result.seconds = seconds
+        result.notes = [*notes, batched]
+    return results
+
+
+def _answer(
+    backend: Any,
+    action: Any,
+    adapter: HFAlora,
+    result: CheckResult,
+    model_options: dict[str, Any] | None,
+    generate_logs: list[GenerateLog] | None,
+) -> ModelOutputThunk:
+    """The thunk (and log) of one aLoRA verdict."""
+    path = f"alora:{adapter.name}"
+    meta: dict[str, Any] = {
+        "verdict": result.passed,
+        "p_yes": result.p_yes,
+        "check_path": path,
+        "alora": adapter.name,
+        "yes_logit": result.yes_logit,
+        "no_logit": result.no_logit,
+        "reused_tokens": result.reused_tokens,
+        "computed_tokens": result.computed_tokens,
+    }
+    extra: dict[str, Any] = {
+        "check_path": path,
+        "alora": adapter.name,
+        "invocation_start": result.invocation_start,
+        "reused_tokens": result.reused_tokens,
+        "computed_tokens": result.computed_tokens,
+        "seconds": result.seconds,
+        "notes": list(result.notes),
+    }
+    if result.batch_size > 1:
+        meta["batch_size"] = extra["batch_size"] = result.batch_size
+        extra["batch_computed_tokens"] = result.batch_computed_tokens
+    thunk = ModelOutputThunk(adapter.yes_text if result.passed else adapter.no_text, meta=meta)
+    log = GenerateLog(
+        prompt=backend._tokenizer.decode(result.prompt_ids),
+        backend=backend_name(backend),
+        model_options=dict(model_options or {}),
+        model_output={"yes_logit": result.yes_logit, "no_logit": result.no_logit, "p_yes": result.p_yes},
+        action=action,
+        result=thunk,
+        is_final_result=True,
+        extra=extra,
+    )
+    thunk.generate_log = log
+    if generate_logs is not None:
+        generate_logs.append(log)
+    return thunk
+
+
+def _description(action: Any) -> str:
+    description = getattr(action, "description", None)
+    if not isinstance(description, str):
+        raise AloraError(f"{action!r} is not a requirement with a description; aLoRA adapters check requirements")
+    return description
 
 
 def generate_from_context_alora(
@@ -203,47 +475,30 @@ def generate_from_context_alora(
     """
     if format is not None:
         raise AloraError("aLoRA requirement checks produce a yes/no verdict; they do not support format=")
-    name = getattr(action, "alora", None) or "constraint"
-    description = getattr(action, "description", None)
-    if not isinstance(description, str):
-        raise AloraError(f"{action!r} is not a requirement with a description; aLoRA adapters check requirements")
-    adapter = backend.get_alora(name)
-    if adapter is None:
-        raise AloraError(f"no aLoRA named {name!r} is loaded; add one with backend.add_alora(HFAlora(...))")
+    description = _description(action)
+    adapter = _adapter(backend, getattr(action, "alora", None) or "constraint")
     result = check_requirement(backend, description, ctx, alora=adapter, model_options=model_options)
-    path = f"alora:{name}"
-    thunk = ModelOutputThunk(
-        adapter.yes_text if result.passed else adapter.no_text,
-        meta={
-            "verdict": result.passed,
-            "p_yes": result.p_yes,
-            "check_path": path,
-            "alora": name,
-            "yes_logit": result.yes_logit,
-            "no_logit": result.no_logit,
-            "reused_tokens": result.reused_tokens,
-            "computed_tokens": result.computed_tokens,
-        },
-    )
-    log = GenerateLog(
-        prompt=backend._tokenizer.decode(result.prompt_ids),
-        backend=backend_name(backend),
-        model_options=dict(model_options or {}),
-        model_output={"yes_logit": result.yes_logit, "no_logit": result.no_logit, "p_yes": result.p_yes},
-        action=action,
-        result=thunk,
-        is_final_result=True,
-        extra={
-            "check_path": path,
-            "alora": name,
-            "invocation_start": result.invocation_start,
-            "reused_tokens": result.reused_tokens,
-            "computed_tokens": result.computed_tokens,
-            "seconds": result.seconds,
-            "notes": list(result.notes),
-        },
-    )
-    thunk.generate_log = log
-    if generate_logs is not None:
-        generate_logs.append(log)
-    return thunk
+    return _answer(backend, action, adapter, result, model_options, generate_logs)
+
+
+def generate_checks_alora(
+    backend: Any,
+    actions: Sequence[Component | CBlock],
+    ctx: Context,
+    alora: str,
+    *,
+    model_options: dict[str, Any] | None = None,
+    generate_logs: list[GenerateLog] | None = None,
+) -> list[ModelOutputThunk]:
+    """Answer several requirement checks with the aLoRA ``alora`` in one forward pass (:func:`check_requirements`).
+
+    Returns one thunk per action, in order, each with the meta and ``GenerateLog`` of
+    :func:`generate_from_context_alora` plus ``meta["batch_size"]`` and a note that it was batched.
+    """
+    adapter = _adapter(backend, alora)
+    descriptions = [_description(a) for a in actions]
+    results = check_requirements(backend, descriptions, ctx, alora=adapter, model_options=model_options)
+    return [
+        _answer(backend, action, adapter, result, model_options, generate_logs)
+        for action, result in zip(actions, results, strict=True)
+    ]

@@ -10,6 +10,10 @@ Routes requirement checks on a ``LocalHFBackend`` to aLoRA adapters through ``ge
 When the adapter is missing or fails, a warning is issued and the check is answered by the
 backend's standard generation (LLM-as-a-judge); ``thunk.meta["check_path"]`` says which path ran
 (``"alora:<name>"`` or ``"llm-as-a-judge"``, with the reason in ``meta["alora_fallback"]``).
+
+Several checks of one output routed to the same loaded adapter are answered together through
+``gencomp_check_requirements``, in one forward pass (``meta["batch_size"]``); when that fails, a
+warning is issued and they go one by one through the path above.
 """
 
 from __future__ import annotations
@@ -23,7 +27,13 @@ from typing import Any
 from gencomp import ALoraRequirement, LLMaJRequirement, Requirement, hookimpl
 from gencomp_alora.training.hooks import gencomp_backend_created, gencomp_register_commands  # noqa: F401
 
-__all__ = ["FALLBACK_PATH", "alora_name_for", "gencomp_after_generate", "gencomp_generate"]
+__all__ = [
+    "FALLBACK_PATH",
+    "alora_name_for",
+    "gencomp_after_generate",
+    "gencomp_check_requirements",
+    "gencomp_generate",
+]
 
 FALLBACK_PATH = "llm-as-a-judge"
 """``meta["check_path"]`` of a requirement check answered by the backend's own generation."""
@@ -90,6 +100,52 @@ def gencomp_generate(
     warnings.warn(f"{action!r}: {reason}; checking it with the model as a judge instead", stacklevel=3)
     _note_fallback(action, reason)
     return None  # the backend's own generation answers: the model as a judge
+
+
+@hookimpl
+def gencomp_check_requirements(
+    backend: Any,
+    requirements: list[Any],
+    ctx: Any,
+    model_options: dict[str, Any] | None,
+    generate_logs: list[Any],
+) -> list[Any] | None:
+    """Answer the checks routed to the same loaded aLoRA in one forward pass per adapter; leave the rest (``None``).
+
+    An adapter that gets a single check leaves it to ``gencomp_generate``.
+    """
+    if not _is_hf_backend(backend):
+        return None
+    groups: dict[str, list[int]] = {}
+    for i, requirement in enumerate(requirements):
+        name = alora_name_for(backend, requirement)
+        if name is not None and backend.get_alora(name) is not None:
+            groups.setdefault(name, []).append(i)
+    answers: list[Any] = [None] * len(requirements)
+    for name, indices in groups.items():
+        if len(indices) < 2:
+            continue
+        from gencomp_alora.generate import generate_checks_alora
+
+        try:
+            thunks = generate_checks_alora(
+                backend,
+                [requirements[i] for i in indices],
+                ctx,
+                name,
+                model_options=dict(model_options or {}),
+                generate_logs=generate_logs,
+            )
+        except Exception as exc:
+            warnings.warn(
+                f"checking {len(indices)} requirements at once with aLoRA {name!r} failed "
+                f"({type(exc).__name__}: {exc}); checking them one by one instead",
+                stacklevel=3,
+            )
+            continue
+        for i, thunk in zip(indices, thunks, strict=True):
+            answers[i] = thunk
+    return answers if any(a is not None for a in answers) else None
 
 
 @hookimpl
