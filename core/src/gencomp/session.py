@@ -88,10 +88,10 @@ def validate_requirements(
             results.append(r.validate(backend, ctx, model_options=model_options, generate_logs=logs))
             continue
         logs.extend(own[i])
-        log = own[i][-1] if own[i] else None
+        last_log = own[i][-1] if own[i] else None
         if thunk.generate_log is None:
-            thunk.generate_log = log
-        relay.gencomp_after_generate(backend=backend, action=r, result=thunk, log=log)
+            thunk.generate_log = last_log
+        relay.gencomp_after_generate(backend=backend, action=r, result=thunk, log=last_log)
         results.append(r.result_from(thunk))
     return results
 
