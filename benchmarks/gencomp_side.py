@@ -217,10 +217,12 @@ def check_run(length: int, mode: str) -> dict[str, Any]:
     """One requirement check on the conversation of about ``length`` tokens.
 
     ``cached``: the aLoRA reuses the instruct call's cache entry; ``recompute``: the aLoRA on a copy of
-    the output without one; ``cached3``: three aLoRA checks; ``llmaj``: an ``LLMaJRequirement``, judged
-    by the model's own generation of at most 4 tokens (which may reuse the conversation's cached prefix).
+    the output without one; ``cached3``: three aLoRA checks through ``Session.validate``, as a user
+    checks several requirements (one forward pass for the three); ``llmaj``: an ``LLMaJRequirement``,
+    judged by the model's own generation of at most 4 tokens (which may reuse the conversation's cached
+    prefix).
     """
-    from gencomp import ALoraRequirement, LLMaJRequirement
+    from gencomp import ALoraRequirement, LLMaJRequirement, Session
 
     backend, ctx = S["backend"], S["ctx"][length]
     if mode == "recompute":
@@ -232,13 +234,16 @@ def check_run(length: int, mode: str) -> dict[str, Any]:
         reqs = [ALoraRequirement(d, alora=CHECK_ALORA) for d in descs]
     t0 = time.perf_counter()
     opts = _opts(4) if mode == "llmaj" else None
-    results = [r.validate(backend, ctx, model_options=opts) for r in reqs]
+    if mode == "cached3":
+        results = Session(backend, ctx).validate(reqs)
+    else:
+        results = [r.validate(backend, ctx, model_options=opts) for r in reqs]
     dt = time.perf_counter() - t0
     thunk = results[0].thunk
     meta = dict(thunk.meta) if thunk is not None and thunk.meta else {}
     log = thunk.generate_log if thunk is not None else None
     extra = (log.extra or {}) if log is not None else {}
-    computed = meta.get("computed_tokens")
+    computed = extra.get("batch_computed_tokens") or meta.get("computed_tokens")  # a batch: all its positions
     if computed is None and extra.get("prompt_tokens") is not None:
         computed = extra["prompt_tokens"] - (extra.get("reused_tokens") or 0)
     return {
