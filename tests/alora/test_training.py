@@ -209,7 +209,7 @@ def test_training_from_precomputed_base_states_runs_only_the_invocation_and_is_e
 
     from gencomp_alora.training.prompts import check_ids, conversation_ids
     from gencomp_alora.training.scoring import encode_groups, group_logits
-    from gencomp_alora.training.toplayers import only_top_layers, precompute, top_logits
+    from gencomp_alora.training.toplayers import merge, only_top_layers, precompute, top_logits
 
     tok = AutoTokenizer.from_pretrained(tiny_model_path)
     base = AutoModelForCausalLM.from_pretrained(tiny_model_path)
@@ -233,6 +233,8 @@ def test_training_from_precomputed_base_states_runs_only_the_invocation_and_is_e
         with only_top_layers(model, top):
             fast = torch.cat([top_logits(model, x) for x in pre])
             fast_plain = torch.cat([top_logits(model, x, use_adapter=False) for x in pre])
+            merged = top_logits(model, merge(pre))  # groups of different lengths in one batch
+    assert torch.allclose(merged, fast, atol=1e-5)
     assert torch.allclose(fast, full, atol=1e-4) and not torch.allclose(fast, plain, atol=1e-3)
     assert torch.allclose(fast_plain, plain, atol=1e-4)
     assert len(model.get_base_model().model.layers) == n_layers  # the layers are restored after the block

@@ -12,7 +12,7 @@ keys and values, so a training step costs a few tokens' forward and backward pas
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ import torch
 from gencomp_alora.prompt import find_last
 from gencomp_alora.training.scoring import Group
 
-__all__ = ["Precomputed", "only_top_layers", "precompute", "top_logits"]
+__all__ = ["Precomputed", "batches", "merge", "only_top_layers", "precompute", "top_logits"]
 
 KV = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -143,33 +143,93 @@ def precompute(
         return [_precompute_group(model, g, n, k, invocation, pad_id) for g in bar]
 
 
+def merge(items: Sequence[Precomputed]) -> Precomputed:
+    """The rows of several groups as one batch, each row's cache right-padded to the longest.
+
+    A step reads every weight of the top layers once, whatever the number of rows, so batching
+    the rows of several conversations costs little more than one.
+    """
+    if len(items) == 1:
+        return items[0]
+    if len({_n_layers(x) for x in items}) != 1 or not _n_layers(items[0]):
+        raise ValueError("only groups with cached states of the same layers can be merged")
+    caches = [[_cat_layers(x, layer) for layer in range(_n_layers(x))] for x in items]
+    lengths = [x.mask.shape[1] - x.hidden.shape[1] for x in items]
+    width, m = max(lengths), max(x.hidden.shape[1] for x in items)
+    rows = sum(x.hidden.shape[0] for x in items)
+    first = items[0].hidden
+    hidden = first.new_zeros((rows, m, first.shape[-1]))
+    mask = torch.zeros((rows, width + m), dtype=torch.long, device=first.device)
+    positions = torch.zeros((rows, m), dtype=torch.long, device=first.device)
+    kv = []
+    for layer in range(len(caches[0])):
+        key0 = caches[0][layer][0]
+        keys = key0.new_zeros((rows, key0.shape[1], width, key0.shape[3]))
+        values = torch.zeros_like(keys)
+        row = 0
+        for x, cache in zip(items, caches, strict=True):
+            k = x.hidden.shape[0]
+            keys[row : row + k, :, : cache[layer][0].shape[2]] = cache[layer][0]
+            values[row : row + k, :, : cache[layer][1].shape[2]] = cache[layer][1]
+            row += k
+        kv.append((keys, values))
+    row = 0
+    for x, length in zip(items, lengths, strict=True):
+        k, mx = x.hidden.shape[0], x.hidden.shape[1]
+        hidden[row : row + k, :mx] = x.hidden
+        mask[row : row + k, :length] = x.mask[:, :length]
+        mask[row : row + k, width : width + mx] = x.mask[:, length:]
+        positions[row : row + k, :mx] = x.positions
+        row += k
+    group = Group([], [s for x in items for s in x.group.suffixes], [i for x in items for i in x.group.indices])
+    last = [i for x in items for i in x.last]
+    return Precomputed(group, None, kv if width else None, hidden, mask, positions, last)
+
+
+def batches(items: Sequence[Precomputed], order: Iterable[int], rows: int) -> Iterator[Precomputed]:
+    """``items`` in ``order``, merged (lazily) into batches of at least ``rows`` rows (the last may have fewer)."""
+    pending: list[Precomputed] = []
+    count = 0
+    for i in order:
+        pending.append(items[i])
+        count += items[i].hidden.shape[0]
+        if count >= rows:
+            yield merge(pending)
+            pending, count = [], 0
+    if pending:
+        yield merge(pending)
+
+
+def _n_layers(item: Precomputed) -> int:
+    kv = item.prefix_kv if item.prefix_kv is not None else item.rows_kv
+    return len(kv) if kv is not None else 0
+
+
+def _cat_layers(item: Precomputed, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Layer ``layer``'s whole cache of every row of ``item``: the prefix then the row's own part."""
+    rows = item.hidden.shape[0]
+    parts = [kv[layer] for kv in (item.prefix_kv, item.rows_kv) if kv is not None]
+    keys = torch.cat([key.expand(rows, -1, -1, -1) for key, _ in parts], dim=2)
+    values = torch.cat([value.expand(rows, -1, -1, -1) for _, value in parts], dim=2)
+    return keys, values
+
+
 def _cache(item: Precomputed) -> Any:
     from transformers import DynamicCache
 
-    rows = item.hidden.shape[0]
-    parts = [kv for kv in (item.prefix_kv, item.rows_kv) if kv is not None]
-    if not parts:
-        return None
-    layers = []
-    for per_layer in zip(*parts, strict=True):
-        keys = [key.expand(rows, -1, -1, -1) for key, _ in per_layer]
-        values = [value.expand(rows, -1, -1, -1) for _, value in per_layer]
-        layers.append((torch.cat(keys, dim=2), torch.cat(values, dim=2)))
-    return DynamicCache(ddp_cache_data=layers)
+    n = _n_layers(item)
+    return DynamicCache(ddp_cache_data=[_cat_layers(item, layer) for layer in range(n)]) if n else None
 
 
 def top_logits(model: Any, item: Precomputed, *, use_adapter: bool = True) -> torch.Tensor:
     """Next-token logits after each row's last token, running only the top layers (inside :func:`only_top_layers`)."""
     rows, m = item.hidden.shape[0], item.hidden.shape[1]
     cache = _cache(item)
-    same_end = all(last == m - 1 for last in item.last)
     disable = contextlib.nullcontext() if use_adapter else model.disable_adapter()
     with disable:
         res = model(
             inputs_embeds=item.hidden, attention_mask=item.mask, position_ids=item.positions,
             past_key_values=cache, use_cache=cache is not None, alora_offsets=[m] * rows if use_adapter else None,
-            logits_to_keep=1 if same_end else 0,
+            logits_to_keep=0,  # a sliced last position makes lm_head a batched matmul over copies of its weight
         )  # fmt: skip
-    if same_end:
-        return res.logits[:, -1]
     return res.logits[torch.arange(rows, device=item.hidden.device), torch.tensor(item.last, device=item.hidden.device)]

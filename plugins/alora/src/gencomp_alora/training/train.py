@@ -21,7 +21,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from gencomp_alora.training.prompts import (
     read_metadata,
     write_metadata,
 )
-from gencomp_alora.training.scoring import Group, encode_groups, group_logits
+from gencomp_alora.training.scoring import encode_groups, group_logits
 
 __all__ = ["TrainConfig", "check_init_adapter", "load_base", "resolve_base_model", "train", "verdict_ids"]
 
@@ -89,12 +89,19 @@ def resolve_base_model(name: str) -> str:
 
 
 def load_base(name: str, device: str = "cpu") -> tuple[Any, Any]:
-    """Load ``(tokenizer, model)`` of a base model (folder or id) in float32 on ``device``."""
+    """Load ``(tokenizer, model)`` of a base model (folder or id) in float32 on ``device``.
+
+    The model uses the HF backend's grouped-query attention, which does not copy keys and values
+    per query head (a training step attends from a few tokens to long cached prefixes).
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from gencomp_hf_backend.attention import register
 
     path = resolve_base_model(name)
     tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation=register())
+    model = model.to(device)
     return tok, model
 
 
@@ -144,19 +151,19 @@ def _bar(total: int, desc: str, enabled: bool) -> Any:
     return tqdm(total=total, desc=desc, disable=not enabled, file=sys.stderr, dynamic_ncols=True)
 
 
-def evaluate_groups(
-    logits_of: Callable[[int], torch.Tensor], groups: Sequence[Group], labels: Sequence[bool], yes_id: int, no_id: int
+def evaluate(
+    steps: Iterable[tuple[Sequence[int], Callable[[], torch.Tensor]]], labels: Sequence[bool], yes_id: int, no_id: int
 ) -> tuple[float, float]:
-    """``(accuracy, mean loss)`` of the verdicts; ``logits_of(i)`` gives group ``i``'s verdict logits."""
+    """``(accuracy, mean loss)`` of the verdicts; each step gives example indices and a function of their logits."""
     correct, loss, n = 0, 0.0, 0
     with torch.no_grad():
-        for gi, g in enumerate(groups):
-            logits = logits_of(gi).float()
-            target = torch.tensor([yes_id if labels[i] else no_id for i in g.indices], device=logits.device)
+        for indices, logits_of in steps:
+            logits = logits_of().float()
+            target = torch.tensor([yes_id if labels[i] else no_id for i in indices], device=logits.device)
             loss += torch.nn.functional.cross_entropy(logits, target, reduction="sum").item()
             pred = logits[:, yes_id] > logits[:, no_id]
-            correct += sum(int(p) == int(labels[i]) for p, i in zip(pred.tolist(), g.indices, strict=True))
-            n += len(g.indices)
+            correct += sum(int(p) == int(labels[i]) for p, i in zip(pred.tolist(), indices, strict=True))
+            n += len(indices)
     return correct / max(n, 1), loss / max(n, 1)
 
 
@@ -256,7 +263,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     train_labels = [e.label for e in train_ex]
     val_labels = [e.label for e in val_ex]
     if cfg.adapter == "alora":  # everything before the invocation is the base model's: compute it once
-        from gencomp_alora.training.toplayers import only_top_layers, precompute, top_logits
+        from gencomp_alora.training.toplayers import batches, only_top_layers, precompute, top_logits
 
         k = len(layers) if layers is not None else n_layers
         t0 = time.time()
@@ -266,21 +273,25 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         val_pre = precompute(model, val_groups, k, invocation, pad_id, progress=cfg.progress)
         print(f"precomputed in {time.time() - t0:.0f}s", file=sys.stderr)
 
-        def train_logits(gi: int) -> torch.Tensor:
-            return top_logits(model, train_pre[gi])
+        def train_steps(order: Sequence[int]) -> Iterator[tuple[list[int], Callable[[], torch.Tensor]]]:
+            for item in batches(train_pre, order, cfg.batch_size):
+                yield item.group.indices, lambda item=item: top_logits(model, item)
 
-        def val_logits(gi: int) -> torch.Tensor:
-            return top_logits(model, val_pre[gi])
+        def val_steps() -> Iterator[tuple[list[int], Callable[[], torch.Tensor]]]:
+            for item in batches(val_pre, range(len(val_pre)), 64):
+                yield item.group.indices, lambda item=item: top_logits(model, item)
 
         def scope() -> contextlib.AbstractContextManager[Any]:
             return only_top_layers(model, k)
     else:
 
-        def train_logits(gi: int) -> torch.Tensor:
-            return group_logits(model, train_groups[gi], pad_id=pad_id)
+        def train_steps(order: Sequence[int]) -> Iterator[tuple[list[int], Callable[[], torch.Tensor]]]:
+            for gi in order:
+                yield train_groups[gi].indices, lambda gi=gi: group_logits(model, train_groups[gi], pad_id=pad_id)
 
-        def val_logits(gi: int) -> torch.Tensor:
-            return group_logits(model, val_groups[gi], pad_id=pad_id)
+        def val_steps() -> Iterator[tuple[list[int], Callable[[], torch.Tensor]]]:
+            for g in val_groups:
+                yield g.indices, lambda g=g: group_logits(model, g, pad_id=pad_id)
 
         def scope() -> contextlib.AbstractContextManager[Any]:
             return contextlib.nullcontext()
@@ -309,7 +320,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     }
     model.eval()
     with scope():
-        acc0, loss0 = evaluate_groups(val_logits, val_groups, val_labels, yes_id, no_id)
+        acc0, loss0 = evaluate(val_steps(), val_labels, yes_id, no_id)
     print(f"before training: val accuracy {acc0:.3f}, val loss {loss0:.3f}", file=sys.stderr)
     history: list[dict[str, float]] = [{"epoch": 0, "val_accuracy": acc0, "val_loss": loss0}]
     best = (-1.0, 0)
@@ -323,26 +334,25 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         rng.shuffle(order)
         bar = _bar(len(train_ex), f"epoch {epoch}/{cfg.epochs}", cfg.progress)
         pending, run_loss, run_n, run_ok = 0, 0.0, 0, 0
-        for gi in order:
-            g = train_groups[gi]
+        for indices, logits_of in train_steps(order):
             with scope():
-                logits = train_logits(gi)
-            target = torch.tensor([yes_id if train_labels[i] else no_id for i in g.indices], device=logits.device)
+                logits = logits_of()
+            target = torch.tensor([yes_id if train_labels[i] else no_id for i in indices], device=logits.device)
             loss = torch.nn.functional.cross_entropy(logits.float(), target, reduction="sum")
-            (loss / cfg.batch_size).backward()
+            (loss / max(cfg.batch_size, len(indices))).backward()
             with torch.no_grad():
                 pred = logits[:, yes_id] > logits[:, no_id]
                 run_ok += int((pred == (target == yes_id)).sum())
             run_loss += loss.item()
-            run_n += len(g.indices)
-            pending += len(g.indices)
+            run_n += len(indices)
+            pending += len(indices)
             if pending >= cfg.batch_size:
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
                 optim.step()
                 sched.step()
                 optim.zero_grad(set_to_none=True)
                 pending = 0
-            bar.update(len(g.indices))
+            bar.update(len(indices))
             bar.set_postfix(loss=f"{run_loss / run_n:.3f}", acc=f"{run_ok / run_n:.3f}")
         if pending:
             optim.step()
@@ -351,7 +361,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         bar.close()
         model.eval()
         with scope():
-            acc, vloss = evaluate_groups(val_logits, val_groups, val_labels, yes_id, no_id)
+            acc, vloss = evaluate(val_steps(), val_labels, yes_id, no_id)
         history.append(
             {"epoch": epoch, "train_loss": run_loss / run_n, "train_accuracy": run_ok / run_n,
              "val_accuracy": acc, "val_loss": vloss}
