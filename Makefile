@@ -8,8 +8,8 @@ bootstrap:
 
 # `gencomp instruct` exits 1 when a requirement still fails after the retries: a verdict, not an error.
 demo: bootstrap
-	.venv/bin/gencomp instruct "Give three facts about the Eiffel Tower." \
-	  --req "The answer is a numbered list." --req "The answer is written in capital letters." --max-new-tokens 96; \
+	.venv/bin/gencomp instruct "Write one sentence about the moon." \
+	  --req "The answer contains a number." --loop-budget 3 --max-new-tokens 64; \
 	  status=$$?; [ $$status -le 1 ]
 
 test: bootstrap lint test-main test-isolated
