@@ -62,6 +62,18 @@ class CheckResult:
     """With ``batch_size > 1``: the positions the batch's forward passes ran in all (shared ones once)."""
 
 
+def _base_past(base_cache: Any, limit: int, config: Any) -> tuple[Any, int]:
+    """A read-only view of at most ``limit`` positions of ``base_cache`` (else an empty cache), and its length."""
+    from transformers import DynamicCache
+
+    from gencomp_alora.kv import prefix_view
+
+    if base_cache is None or base_cache.get_seq_length() == 0:
+        return DynamicCache(config=config), 0
+    reused = min(base_cache.get_seq_length(), limit)
+    return prefix_view(base_cache, reused, config), reused
+
+
 def score_ids(
     model: Any,
     adapter_name: str,
@@ -79,22 +91,13 @@ def score_ids(
     disabled. The caller holds the model's lock.
     """
     import torch
-    from transformers import DynamicCache
-
-    from gencomp_alora.kv import prefix_view
 
     ids = list(ids)
     start = find_last(ids, invocation_tokens)
     if start < 0:
         raise AloraError(f"the check prompt does not contain the invocation tokens {list(invocation_tokens)}")
-    config = model.get_base_model().config
     device = next(model.parameters()).device
-    reused = 0
-    if base_cache is not None and base_cache.get_seq_length() > 0:
-        reused = min(base_cache.get_seq_length(), start)
-        past = prefix_view(base_cache, reused, config)
-    else:
-        past = DynamicCache(config=config)
+    past, reused = _base_past(base_cache, start, model.get_base_model().config)
     computed = len(ids) - reused
     with torch.inference_mode():
         if reused == 0 and start > 0:
@@ -189,9 +192,6 @@ def score_batch(
     within float rounding. The caller holds the model's lock.
     """
     import torch
-    from transformers import DynamicCache
-
-    from gencomp_alora.kv import prefix_view
 
     rows = [list(ids) for ids in checks]
     if not rows:
@@ -203,12 +203,7 @@ def score_batch(
     base = model.get_base_model()
     config = base.config
     device = next(model.parameters()).device
-    reused = 0
-    if base_cache is not None and base_cache.get_seq_length() > 0:
-        reused = min(base_cache.get_seq_length(), common)
-        past = prefix_view(base_cache, reused, config)
-    else:
-        past = DynamicCache(config=config)
+    past, reused = _base_past(base_cache, common, config)
     with torch.inference_mode():
         cached = reused
         if reused == 0 and common > 0:
