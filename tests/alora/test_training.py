@@ -168,12 +168,22 @@ def test_messages_lines_load_as_instruction_and_response(tmp_path: Path) -> None
     )
 
 
+def _hi_checks(tok: Any) -> list[tuple[list[int], list[int]]]:
+    """(conversation ids, check prompt ids) of three checks on each of two answers."""
+    from gencomp_alora.training.prompts import check_ids, conversation_ids
+
+    return [
+        (conversation_ids(tok, "Say hi.", r), check_ids(tok, "Say hi.", r, q, GENERATION_PROMPT))
+        for r in ("Hello there.", "HI")
+        for q in ("Mention hi.", "Use capitals only, please.", "Be short.")
+    ]
+
+
 def test_shared_prefix_scoring_equals_the_uncached_adapter_forward(tiny_model_path: str) -> None:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from gencomp_alora.training.prompts import check_ids, conversation_ids
     from gencomp_alora.training.scoring import encode_groups, group_logits
 
     tok = AutoTokenizer.from_pretrained(tiny_model_path)
@@ -182,11 +192,7 @@ def test_shared_prefix_scoring_equals_the_uncached_adapter_forward(tiny_model_pa
     cfg = LoraConfig(task_type="CAUSAL_LM", r=4, target_modules=["q_proj", "v_proj"], alora_invocation_tokens=inv,
                      init_lora_weights=False)  # fmt: skip
     model = get_peft_model(base, cfg).eval()
-    items = [
-        (conversation_ids(tok, "Say hi.", r), check_ids(tok, "Say hi.", r, q, GENERATION_PROMPT))
-        for r in ("Hello there.", "HI")
-        for q in ("Mention hi.", "Use capitals only, please.", "Be short.")
-    ]
+    items = _hi_checks(tok)
     groups = encode_groups(items)
     assert len(groups) == 2 and all(len(g.prefix) > 10 for g in groups)
     with torch.no_grad():
@@ -207,7 +213,6 @@ def test_training_from_precomputed_base_states_runs_only_the_invocation_and_is_e
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from gencomp_alora.training.prompts import check_ids, conversation_ids
     from gencomp_alora.training.scoring import encode_groups, group_logits
     from gencomp_alora.training.toplayers import merge, only_top_layers, precompute, top_logits
 
@@ -219,11 +224,7 @@ def test_training_from_precomputed_base_states_runs_only_the_invocation_and_is_e
     cfg = LoraConfig(task_type="CAUSAL_LM", r=4, target_modules=["q_proj", "v_proj", "down_proj"],
                      layers_to_transform=layers, alora_invocation_tokens=inv, init_lora_weights=False)  # fmt: skip
     model = get_peft_model(base, cfg).eval()
-    items = [
-        (conversation_ids(tok, "Say hi.", r), check_ids(tok, "Say hi.", r, q, GENERATION_PROMPT))
-        for r in ("Hello there.", "HI")
-        for q in ("Mention hi.", "Use capitals only, please.", "Be short.")
-    ]
+    items = _hi_checks(tok)
     groups = encode_groups(items)
     pre = precompute(model, groups, top, inv, pad_id=0)
     assert all(x.hidden.shape[1] == len(inv) for x in pre)  # a step runs only the invocation tokens
