@@ -12,6 +12,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 GENERATION_PROMPT = "<|im_start|>check\n"
 """The tests' generation prompt; the adapters' invocation tokens are its tokens."""
+CONV = [{"role": "user", "content": "What is the capital of France?"}]
+"""The conversation the checks' answers are generated for."""
 
 
 def _save_adapter(model_path: str, out: Path, invocation: list[int], seed: int) -> str:
@@ -89,3 +91,31 @@ def plain_lora_path(tiny_model_path: str, tmp_path_factory: pytest.TempPathFacto
     out = tmp_path_factory.mktemp("lora")
     model.save_pretrained(out)
     return str(out)
+
+
+@pytest.fixture(scope="session")
+def answer_with_cache(tokenizer: Any) -> Any:
+    """A function: a PEFT model's greedy base-model answer to ``CONV`` with its cache, as the backend stores it.
+
+    It returns ``cache``, ``merged`` (prompt and answer ids), ``gen`` (answer ids), ``q_end`` (prompt
+    length) and ``conv`` (``CONV`` with the decoded answer).
+    """
+    import torch
+    from transformers import DynamicCache
+
+    from gencomp_alora.prompt import text_ids
+
+    def run(model: Any) -> dict[str, Any]:
+        prompt = tokenizer.apply_chat_template(CONV, tokenize=False, add_generation_prompt=True)
+        prompt_ids = text_ids(tokenizer, prompt)
+        cache = DynamicCache(config=model.get_base_model().config)
+        with torch.inference_mode(), model.disable_adapter():
+            out = model.get_base_model().generate(
+                input_ids=torch.tensor([prompt_ids]), past_key_values=cache, max_new_tokens=12, do_sample=False
+            )
+        merged = out[0].tolist()
+        gen = merged[len(prompt_ids) :]
+        conv = [*CONV, {"role": "assistant", "content": tokenizer.decode(gen, skip_special_tokens=True)}]
+        return {"cache": cache, "merged": merged, "gen": gen, "q_end": len(prompt_ids), "conv": conv}
+
+    return run

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import torch
 from peft import PeftModel
-from transformers import AutoModelForCausalLM, DynamicCache
+from transformers import AutoModelForCausalLM
 
 import gencomp_alora.generate as generate
 from gencomp import ALoraRequirement, LinearContext, LLMaJRequirement, Requirement, Session, simple_validate
@@ -18,7 +18,6 @@ from gencomp_hf_backend import LocalHFBackend
 from gencomp_hf_backend.attention import ATTN_IMPLEMENTATION, register
 
 GP = "<|im_start|>check\n"
-CONV = [{"role": "user", "content": "What is the capital of France?"}]
 REQS = ["Mentions Paris.", "Is one short sentence without any numbers.", "Is polite, friendly and written in English."]
 
 
@@ -33,24 +32,16 @@ def peft_model(tiny_model_path: str, adapter_path: str) -> PeftModel:
     return _peft(tiny_model_path, adapter_path)
 
 
-def _generated(model: PeftModel, tokenizer: Any) -> dict[str, Any]:
-    """A base-model generation with its cache, like the backend stores it, and three check prompts on it."""
-    prompt_ids = text_ids(tokenizer, tokenizer.apply_chat_template(CONV, tokenize=False, add_generation_prompt=True))
-    cache = DynamicCache(config=model.get_base_model().config)
-    with torch.inference_mode(), model.disable_adapter():
-        out = model.get_base_model().generate(
-            input_ids=torch.tensor([prompt_ids]), past_key_values=cache, max_new_tokens=12, do_sample=False
-        )
-    merged = out[0].tolist()
-    gen = merged[len(prompt_ids) :]
-    conv = [*CONV, {"role": "assistant", "content": tokenizer.decode(gen, skip_special_tokens=True)}]
-    checks = [merged + check_suffix_ids(tokenizer, conv, r, GP, gen) for r in REQS]
-    return {"cache": cache, "checks": checks}
-
-
 @pytest.fixture(scope="module")
-def generated(peft_model: PeftModel, tokenizer: Any) -> dict[str, Any]:
-    return _generated(peft_model, tokenizer)
+def generated(peft_model: PeftModel, tokenizer: Any, answer_with_cache: Any) -> dict[str, Any]:
+    """A base-model answer with its stored cache, and three check prompts on it."""
+    return _with_checks(answer_with_cache(peft_model), tokenizer)
+
+
+def _with_checks(answer: dict[str, Any], tokenizer: Any) -> dict[str, Any]:
+    merged, gen, conv = answer["merged"], answer["gen"], answer["conv"]
+    checks = [merged + check_suffix_ids(tokenizer, conv, r, GP, gen) for r in REQS]
+    return {"cache": answer["cache"], "checks": checks}
 
 
 def _yes_no(tokenizer: Any) -> tuple[int, int]:
@@ -87,10 +78,10 @@ def test_batched_checks_equal_single_checks_within_1e_4(peft_model, generated, t
 
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])
 def test_the_batch_mask_works_with_other_attention_implementations(
-    tiny_model_path, adapter_path, tokenizer, invocation_tokens, attn
+    tiny_model_path, adapter_path, tokenizer, invocation_tokens, answer_with_cache, attn
 ):
     model = _peft(tiny_model_path, adapter_path, attn=attn)
-    data = _generated(model, tokenizer)
+    data = _with_checks(answer_with_cache(model), tokenizer)
     yes, no = _yes_no(tokenizer)
     batch = score_batch(model, "constraint", data["checks"], invocation_tokens, yes, no, base_cache=data["cache"])
     for ids, batched in zip(data["checks"], batch, strict=True):

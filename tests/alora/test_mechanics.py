@@ -27,19 +27,11 @@ def peft_model(tiny_model_path: str, adapter_path: str) -> PeftModel:
 
 
 @pytest.fixture(scope="module")
-def generated(peft_model: PeftModel, tokenizer: Any) -> dict[str, Any]:
-    """A base-model generation with its cache, like the backend stores it."""
-    prompt_ids = text_ids(tokenizer, tokenizer.apply_chat_template(CONV, tokenize=False, add_generation_prompt=True))
-    cache = DynamicCache(config=peft_model.get_base_model().config)
-    with torch.inference_mode(), peft_model.disable_adapter():
-        out = peft_model.get_base_model().generate(
-            input_ids=torch.tensor([prompt_ids]), past_key_values=cache, max_new_tokens=12, do_sample=False
-        )
-    merged = out[0].tolist()
-    gen = merged[len(prompt_ids) :]
-    conv = [*CONV, {"role": "assistant", "content": tokenizer.decode(gen, skip_special_tokens=True)}]
-    suffix = check_suffix_ids(tokenizer, conv, "The answer mentions Paris.", GP, gen)
-    return {"cache": cache, "merged": merged, "ids": merged + suffix, "q_end": len(prompt_ids)}
+def generated(peft_model: PeftModel, tokenizer: Any, answer_with_cache: Any) -> dict[str, Any]:
+    """A base-model answer with its stored cache, and the ids of one check on it."""
+    answer = answer_with_cache(peft_model)
+    suffix = check_suffix_ids(tokenizer, answer["conv"], "The answer mentions Paris.", GP, answer["gen"])
+    return {**answer, "ids": answer["merged"] + suffix}
 
 
 def _yes_no(tokenizer: Any) -> tuple[int, int]:
