@@ -4,16 +4,19 @@
 # its tests there; the core first, alone (no jinja2 either).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+BUILD_VENV=${VENV:-.venv}  # the venv whose versions the isolated run uses: locked (.venv) or --latest
 VENV=.venv-isolated
 WHEELS=dist/isolated
+constraints=()
+[[ $BUILD_VENV == .venv ]] && constraints=(-c requirements/lock.txt)
 rm -rf "$VENV" "$WHEELS"
-.venv/bin/python -m pip wheel --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+"$BUILD_VENV/bin/python" -m pip wheel --quiet --disable-pip-version-check --no-deps --no-build-isolation \
   -w "$WHEELS" ./core ./plugins/template_formatter
 python3 -m venv "$VENV"
 pip=("$VENV/bin/python" -m pip --disable-pip-version-check --quiet)
-"${pip[@]}" install "$WHEELS"/gencomp-*.whl pytest hatchling
+"${pip[@]}" install "${constraints[@]}" "$WHEELS"/gencomp-*.whl pytest hatchling
 echo "isolated: gencomp alone" >&2
 GENCOMP_TEST_ENV=core-only "$VENV/bin/python" -m pytest -p no:cacheprovider -q tests/core
-"${pip[@]}" install "$WHEELS"/gencomp_template_formatter-*.whl
+"${pip[@]}" install "${constraints[@]}" "$WHEELS"/gencomp_template_formatter-*.whl
 echo "isolated: gencomp + gencomp-template-formatter" >&2
 GENCOMP_TEST_ENV=core+template "$VENV/bin/python" -m pytest -p no:cacheprovider -q tests/core tests/template_formatter
