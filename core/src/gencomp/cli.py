@@ -113,7 +113,13 @@ def cmd_instruct(args: argparse.Namespace) -> int:
                 "attempt": n,
                 "answer": out.value,
                 "checks": [
-                    {"requirement": r.description, "passed": v.result, "p_yes": v.score, "path": _check_path(v)}
+                    {
+                        "requirement": r.description,
+                        "passed": v.result,
+                        "p_yes": v.score,
+                        "path": _check_path(v),
+                        "reason": v.reason if v.thunk is None else None,
+                    }
                     for r, v in checks
                 ],
             }
@@ -138,7 +144,8 @@ def cmd_instruct(args: argparse.Namespace) -> int:
         print(a["answer"])
         for c in a["checks"]:
             score = f" p(yes)={c['p_yes']:.2f}" if c["p_yes"] is not None else ""
-            print(f"  [{'pass' if c['passed'] else 'FAIL'}] {c['requirement']}  ({c['path']}{score})")
+            reason = f": {c['reason']}" if c["reason"] else ""
+            print(f"  [{'pass' if c['passed'] else 'FAIL'}] {c['requirement']}  ({c['path']}{score}{reason})")
     status = "all requirements passed" if result.success else "requirements failed"
     if not args.req:
         status = "no requirements"
@@ -147,6 +154,8 @@ def cmd_instruct(args: argparse.Namespace) -> int:
 
 
 def _check_path(v: Any) -> str:
+    if getattr(v, "check_path", None):
+        return str(v.check_path)
     thunk = getattr(v, "thunk", None)
     if thunk is None:
         return "validation function"

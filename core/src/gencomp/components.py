@@ -103,12 +103,17 @@ class ToolMessage(Message):
 
 @dataclass
 class ValidationResult:
-    """A requirement's verdict: pass or fail, with an optional reason, score and the judge's output."""
+    """A requirement's verdict: pass or fail, with an optional reason, score and the judge's output.
+
+    ``check_path`` names what decided it: ``"code:<kind>"`` (a :mod:`gencomp.checks` kind),
+    ``"alora:<name>"``, ``"llm-as-a-judge"``, or ``None`` for a user's ``validation_fn``.
+    """
 
     result: bool
     reason: str | None = None
     score: float | None = None
     thunk: ModelOutputThunk | None = None
+    check_path: str | None = None
 
     def __bool__(self) -> bool:
         return self.result
@@ -197,7 +202,8 @@ class Requirement:
         score = thunk.meta.get("p_yes") if thunk.meta else None
         verdict = thunk.meta.get("verdict") if thunk.meta else None
         result = bool(verdict) if verdict is not None else bool_from_text(thunk.value)
-        return ValidationResult(result, reason=thunk.value, score=score, thunk=thunk)
+        path = str(thunk.meta.get("check_path") or "llm-as-a-judge") if thunk.meta else "llm-as-a-judge"
+        return ValidationResult(result, reason=thunk.value, score=score, thunk=thunk, check_path=path)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.description!r})"
@@ -234,8 +240,16 @@ def simple_validate(fn: Callable[[str], bool | tuple[bool, str]]) -> ValidationF
 
 
 def as_requirement(r: str | Requirement) -> Requirement:
-    """A requirement from a string or a requirement."""
-    return Requirement(r) if isinstance(r, str) else r
+    """A requirement from a string or a requirement.
+
+    A string that states a known verifiable kind ("Answer in fewer than 20 words.") becomes that
+    kind's code check (:func:`gencomp.checks.recognise`); any other string is checked by a model.
+    """
+    if isinstance(r, str):
+        from gencomp.checks import requirement_from_text
+
+        return requirement_from_text(r)
+    return r
 
 
 _VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -275,7 +289,7 @@ class Instruction:
     ) -> None:
         sub = (lambda s: _substitute(s, user_variables)) if user_variables else (lambda s: s)
         self.description = _blockify(sub(description) if isinstance(description, str) else description)
-        self.requirements = [Requirement(sub(r)) if isinstance(r, str) else r for r in (requirements or [])]
+        self.requirements = [as_requirement(sub(r)) if isinstance(r, str) else r for r in (requirements or [])]
         self.icl_examples = [_blockify(e) for e in (icl_examples or [])]
         self.grounding_context = {k: _blockify(v) for k, v in (grounding_context or {}).items()}
         self.prefix = _blockify(sub(prefix) if isinstance(prefix, str) else prefix)

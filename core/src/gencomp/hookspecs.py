@@ -71,6 +71,28 @@ def gencomp_register_formatters(register: Callable[..., None]) -> None:
 
 
 @hookspec
+def gencomp_register_checks(register: Callable[..., None]) -> None:
+    """Register requirement kinds that code checks exactly, next to :mod:`gencomp.checks`' built-ins.
+
+    Called once per plugin manager, the first time a kind is looked up (``gencomp.checks.kinds()``,
+    ``make()``, or recognising a plain-text requirement). Call
+    ``register(name, factory, *, recognise=None, description="")`` for each kind:
+
+    - ``factory(**params)`` returns a :class:`~gencomp.Requirement` whose ``validation_fn`` is a
+      ``gencomp.checks.CodeCheck(name, params, check)``, where ``check(text, ctx)`` returns
+      ``(passed, reason)``; ``ctx`` is the context being validated, or ``None`` for
+      ``CodeCheck.check_text``. Its verdicts then show ``check_path == "code:<name>"`` and the reason
+      reaches the repair prompt verbatim.
+    - ``recognise(text)`` (optional) returns that requirement when the whole of ``text`` states the
+      kind unambiguously, else ``None``; keep ``text`` as its description. A text that two kinds
+      claim is not recognised, so only claim wording you are certain of.
+
+    A name that is built in, or that two plugins register, is an error recorded against the plugin.
+    Returns nothing.
+    """
+
+
+@hookspec
 def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add subcommands to the ``gencomp`` command line.
 

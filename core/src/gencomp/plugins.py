@@ -35,6 +35,7 @@ from gencomp.errors import BackendConflictError, PluginLoadError
 __all__ = [
     "ENTRY_POINT_GROUP",
     "BackendSpec",
+    "CheckKindSpec",
     "FormatterSpec",
     "ModelSpec",
     "PluginRecord",
@@ -115,13 +116,25 @@ class FormatterSpec:
     plugin: str = ""
 
 
+@dataclass(frozen=True)
+class CheckKindSpec:
+    """A requirement kind a plugin registered: ``factory(**params)`` builds its code-checked requirement."""
+
+    name: str
+    factory: Callable[..., Any]
+    recognise: Callable[[str], Any] | None = None
+    description: str = ""
+    plugin: str = ""
+
+
 @dataclass
 class Registry:
-    """Everything plugins registered: backends, models and formatters, each by name and alias."""
+    """Everything plugins registered: backends, models, formatters and requirement kinds, by name."""
 
     backends: dict[str, BackendSpec] = field(default_factory=dict)
     models: dict[str, ModelSpec] = field(default_factory=dict)
     formatters: dict[str, FormatterSpec] = field(default_factory=dict)
+    checks: dict[str, CheckKindSpec] = field(default_factory=dict)
 
     def backend(self, name: str) -> BackendSpec | None:
         """The backend registered under ``name`` or an alias of it."""
@@ -407,8 +420,25 @@ def registry() -> Registry:
 
             return register
 
+        def checks(plugin: str) -> Callable[..., None]:
+            def register(
+                name: str,
+                factory: Callable[..., Any],
+                *,
+                recognise: Callable[[str], Any] | None = None,
+                description: str = "",
+            ) -> None:
+                from gencomp.checks import BUILTIN_KINDS
+
+                if name in BUILTIN_KINDS:
+                    raise ValueError(f"requirement kind {name!r} is built into gencomp.checks; register another name")
+                _add(reg.checks, "requirement kind", CheckKindSpec(name, factory, recognise, description, plugin))
+
+            return register
+
         _collect("gencomp_register_backends", backends)
         _collect("gencomp_register_models", models)
         _collect("gencomp_register_formatters", formatters)
+        _collect("gencomp_register_checks", checks)
         _registry = reg
         return reg
