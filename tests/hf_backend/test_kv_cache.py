@@ -10,6 +10,7 @@ from transformers import DynamicCache
 
 from gencomp import LinearContext, LRUCache, Message, SimpleContext, hookimpl, plugins
 from gencomp_hf_backend import HFAloraCacheInfo, clone_cache
+from gencomp_hf_backend.compat import output_cache, with_cache
 
 
 def _ask(backend, text: str, ctx=None, n: int = 4, logs=None):
@@ -39,7 +40,7 @@ def test_cached_keys_and_values_equal_a_fresh_forward_pass(backend) -> None:
     info = backend.cache_get(_ask(backend, "Hello there", n=3).meta["hf_cache_key"])
     kv_len = info.kv_cache.get_seq_length()
     with torch.no_grad():
-        fresh = backend._model(input_ids=info.merged_token_ids[:, :kv_len], use_cache=True).past_key_values
+        fresh = output_cache(backend._model(input_ids=info.merged_token_ids[:, :kv_len], use_cache=True))
     for cached, recomputed in zip(info.kv_cache.layers, fresh.layers, strict=True):
         torch.testing.assert_close(cached.keys, recomputed.keys, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(cached.values, recomputed.values, rtol=1e-4, atol=1e-5)
@@ -127,7 +128,7 @@ def test_clone_cache_shares_tensors_and_extending_the_clone_leaves_the_original_
     assert all(c.keys is o.keys for c, o in zip(clone.layers, original.layers, strict=True))
     more = torch.tensor([[5, 6, 7]])
     with torch.no_grad():
-        backend._model(input_ids=more, past_key_values=clone, use_cache=True)
+        backend._model(input_ids=more, **with_cache(clone), use_cache=True)
     assert clone.get_seq_length() == length + 3
     clone.crop(-5)
     assert original.get_seq_length() == length

@@ -37,6 +37,7 @@ from gencomp.cache import Cache
 from gencomp.model_ids import ModelIdentifier, model_id_string
 from gencomp.selection import resolve_model_id
 from gencomp_hf_backend import attention as gqa_attention
+from gencomp_hf_backend.compat import output_cache, with_cache
 from gencomp_hf_backend.kv import HFAloraCacheInfo, clone_cache, common_prefix_length
 from gencomp_hf_backend.options import HF_OPTION_MAP, generate_keys, template_variables, unknown_option_error
 
@@ -452,7 +453,7 @@ class LocalHFBackend(FormatterBackend):
                         past, reused = None, 0
         out = self._run_generate(ids, torch.ones_like(ids), gen, format, seed, past)
         first = out.logits[0] if getattr(out, "logits", None) else None
-        return out.sequences, (out.past_key_values if self._cache is not None else None), reused, first
+        return out.sequences, (output_cache(out) if self._cache is not None else None), reused, first
 
     def _run_generate(
         self,
@@ -487,7 +488,7 @@ class LocalHFBackend(FormatterBackend):
             return self._model.generate(
                 input_ids=ids,
                 attention_mask=attention,
-                past_key_values=past,
+                **with_cache(past),
                 logits_processor=processors,
                 return_dict_in_generate=True,
                 use_cache=True,
