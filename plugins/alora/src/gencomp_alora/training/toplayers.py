@@ -89,6 +89,12 @@ def _padded(group: Group, pad_id: int, device: Any) -> tuple[torch.Tensor, torch
     return ids, mask
 
 
+def _layer_kv(cache: Any, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Copies of the keys and values of a dynamic cache's layer ``i``."""
+    layer = cache.layers[i]
+    return layer.keys.clone(), layer.values.clone()
+
+
 def _precompute_group(model: Any, g: Group, n: int, k: int, invocation: Sequence[int], pad_id: int) -> Precomputed:
     from transformers import DynamicCache
 
@@ -101,7 +107,7 @@ def _precompute_group(model: Any, g: Group, n: int, k: int, invocation: Sequence
     prefix_kv = None
     if p:
         model(input_ids=torch.tensor([g.prefix], device=device), **with_cache(cache), use_cache=True)
-        prefix_kv = [(cache.layers[i].keys.clone(), cache.layers[i].values.clone()) for i in range(n - k, n)]
+        prefix_kv = [_layer_kv(cache, i) for i in range(n - k, n)]
         if rows > 1:
             cache.batch_repeat_interleave(rows)
     ids, mask = _padded(g, pad_id, device)
