@@ -236,7 +236,8 @@ def top_logits(model: Any, item: Precomputed, *, use_adapter: bool = True) -> to
     with disable:
         res = model(
             inputs_embeds=item.hidden, attention_mask=item.mask, position_ids=item.positions,
-            **with_cache(cache), use_cache=cache is not None, alora_offsets=[m] * rows if use_adapter else None,
+            **with_cache(cache), use_cache=cache is not None,
+            alora_offsets=[m] * rows,  # also without the adapter: PEFT warns when it cannot compute them
             logits_to_keep=0,  # a sliced last position makes lm_head a batched matmul over copies of its weight
         )  # fmt: skip
     return res.logits[torch.arange(rows, device=item.hidden.device), torch.tensor(item.last, device=item.hidden.device)]

@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from gencomp_alora.compat import quiet_peft
 from gencomp_alora.training.data import DataError, Example, load_examples
 from gencomp_alora.training.prompts import (
     DEFAULT_GENERATION_PROMPT,
@@ -253,9 +254,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         from peft import PeftModel
 
         check_init_adapter(cfg.init_adapter, lora_kwargs)
-        model = PeftModel.from_pretrained(base, cfg.init_adapter, is_trainable=True)
+        with quiet_peft():
+            model = PeftModel.from_pretrained(base, cfg.init_adapter, is_trainable=True)
     else:
-        model = get_peft_model(base, LoraConfig(**lora_kwargs))
+        with quiet_peft():
+            model = get_peft_model(base, LoraConfig(**lora_kwargs))
     share = cfg.adapter == "alora"
     train_groups = encode_groups(
         check_items(tok, train_ex, cfg.invocation), share_prefix=share, max_group=cfg.max_group
