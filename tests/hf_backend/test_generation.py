@@ -8,7 +8,16 @@ import pydantic
 import pytest
 import torch
 
-from gencomp import CBlock, GencompError, LinearContext, Message, ModelOption, SimpleContext, TemplateRepresentation
+from gencomp import (
+    CBlock,
+    GencompError,
+    LinearContext,
+    Message,
+    ModelOption,
+    Requirement,
+    SimpleContext,
+    TemplateRepresentation,
+)
 
 
 def _raw_greedy(backend, prompt_text: str, n: int, special: bool = False) -> list[int]:
@@ -181,6 +190,16 @@ def test_tools_from_options_context_and_action_reach_the_chat_template(backend) 
     prompt = logs[-1].prompt
     assert '"name": "get_weather"' in prompt and "The city's name." in prompt
     assert '"name": "get_time"' in prompt
+
+
+def test_tools_in_default_options_are_offered_only_to_calls_that_ask_for_tool_calls(make_backend) -> None:
+    b = make_backend(model_options={ModelOption.TOOLS: [get_weather], "max_new_tokens": 2})
+    logs = []
+    b.generate_from_context(Message("user", "Weather in Paris?"), SimpleContext(), generate_logs=logs)
+    b.generate_from_context(Requirement("Mentions Paris."), SimpleContext(), generate_logs=logs)
+    assert all("get_weather" not in log.prompt for log in logs)
+    b.generate_from_context(Message("user", "Weather?"), SimpleContext(), tool_calls=True, generate_logs=logs)
+    assert '"name": "get_weather"' in logs[-1].prompt
 
 
 def test_tool_calls_are_extracted_from_the_output(backend) -> None:

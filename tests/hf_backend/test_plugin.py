@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from gencomp import GencompError, ModelOption, hookimpl, make_backend, plugins
+from gencomp import GencompError, Message, ModelOption, SimpleContext, hookimpl, make_backend, plugins
 from gencomp.plugins import registry
 
 
@@ -53,6 +53,22 @@ def test_custom_config_overrides_loading(backend, formatter) -> None:
     b = LocalHFBackend("no/such-model-anywhere", formatter=formatter, custom_config=cfg)
     assert b._model is backend._model and b._tokenizer is backend._tokenizer
     assert b.model_id == "no/such-model-anywhere"
+
+
+def test_custom_config_accepts_the_seeds_tokenizer_model_device_tuple(backend, formatter) -> None:
+    from gencomp_hf_backend import LocalHFBackend
+
+    b = LocalHFBackend("x", formatter=formatter, custom_config=(backend._tokenizer, backend._model, "cpu"))
+    assert b._model is backend._model and b._tokenizer is backend._tokenizer
+    out = b.generate_from_context(Message("user", "hi"), SimpleContext(), model_options={"max_new_tokens": 2})
+    assert out.value is not None
+
+
+def test_custom_config_of_the_wrong_shape_is_a_clear_error(backend, formatter) -> None:
+    from gencomp_hf_backend import LocalHFBackend
+
+    with pytest.raises(TypeError, match=r"\(tokenizer, model, device\) tuple, got dict"):
+        LocalHFBackend("x", formatter=formatter, custom_config={"model": backend._model})
 
 
 def test_backend_created_hook_sees_every_new_backend_and_default_formatter_comes_from_the_hook(

@@ -33,8 +33,8 @@ class ConfigError(GencompError, ValueError):
     """A configuration file or variable is invalid."""
 
 
-class TemplateNotFoundError(GencompError, LookupError):
-    """No template was found for a component."""
+class TemplateNotFoundError(GencompError, LookupError, ValueError):
+    """No template was found for a component (a ``ValueError`` too, as the seed-era formatter raised)."""
 
 
 class UnknownModelOptionError(GencompError, ValueError):

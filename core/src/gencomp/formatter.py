@@ -26,6 +26,19 @@ class Formatter(abc.ABC):
     def parse(self, source_component: Component | CBlock, result: ModelOutputThunk) -> Any:
         """Parse a model's output for ``source_component``; sets and returns ``result.parsed_repr``."""
 
-    @abc.abstractmethod
     def to_chat_messages(self, cs: list[Component | CBlock]) -> list[Message]:
-        """Turn a linearized chat history into messages for a chat endpoint."""
+        """Helper method that converts a linearized chat history into a list of messages.
+
+        Model outputs become assistant messages (their ``parsed_repr`` when it is a ``Message``),
+        messages pass through, and everything else is printed (:meth:`print`) into a user message.
+        """
+        messages: list[Message] = []
+        for c in cs:
+            if isinstance(c, ModelOutputThunk):
+                parsed = c.parsed_repr
+                messages.append(parsed if isinstance(parsed, Message) else Message("assistant", c.value or ""))
+            elif isinstance(c, Message):
+                messages.append(c)
+            else:
+                messages.append(Message("user", self.print(c)))
+        return messages

@@ -23,6 +23,7 @@ from gencomp import GenerateLog, ModelOption, ModelOutputThunk
 from gencomp.base import backend_name
 from gencomp_alora.errors import AloraError
 from gencomp_alora.prompt import check_prompt_ids, check_suffix_ids, find_last
+from gencomp_hf_backend.compat import with_cache
 
 if TYPE_CHECKING:
     from gencomp import CBlock, Component, Context
@@ -102,7 +103,7 @@ def score_ids(
     with torch.inference_mode():
         if reused == 0 and start > 0:
             with model.disable_adapter():
-                model(input_ids=torch.tensor([ids[:start]], device=device), past_key_values=past, use_cache=True)
+                model(input_ids=torch.tensor([ids[:start]], device=device), **with_cache(past), use_cache=True)
             reused_here = start
         else:
             reused_here = reused
@@ -110,7 +111,7 @@ def score_ids(
             model.set_adapter(adapter_name)
         out = model(
             input_ids=torch.tensor([ids[reused_here:]], device=device),
-            past_key_values=past,
+            **with_cache(past),
             use_cache=True,
             alora_offsets=[len(ids) - start],
             logits_to_keep=1,
@@ -208,7 +209,7 @@ def score_batch(
         cached = reused
         if reused == 0 and common > 0:
             with model.disable_adapter():
-                model(input_ids=torch.tensor([rows[0][:common]], device=device), past_key_values=past, use_cache=True)
+                model(input_ids=torch.tensor([rows[0][:common]], device=device), **with_cache(past), use_cache=True)
             cached = common
         ids, positions, groups = rows[0][cached:common], list(range(cached, common)), [-1] * (common - cached)
         for i, (row, start) in enumerate(zip(rows, starts, strict=True)):
@@ -229,7 +230,7 @@ def score_batch(
             input_ids=torch.tensor([ids], device=device),
             position_ids=pos[None],
             attention_mask=mask,
-            past_key_values=past,
+            **with_cache(past),
             use_cache=True,
             alora_offsets=[sum(len(row) - start for row, start in zip(rows, starts, strict=True))],
             logits_to_keep=torch.tensor(last, device=device),

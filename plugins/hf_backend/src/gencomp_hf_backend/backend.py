@@ -10,8 +10,7 @@ import typing
 import uuid
 import weakref
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessorList
@@ -37,6 +36,7 @@ from gencomp.cache import Cache
 from gencomp.model_ids import ModelIdentifier, model_id_string
 from gencomp.selection import resolve_model_id
 from gencomp_hf_backend import attention as gqa_attention
+from gencomp_hf_backend.compat import output_cache, with_cache
 from gencomp_hf_backend.kv import HFAloraCacheInfo, clone_cache, common_prefix_length
 from gencomp_hf_backend.options import HF_OPTION_MAP, generate_keys, template_variables, unknown_option_error
 
@@ -57,13 +57,27 @@ FORMAT_SLACK_TOKENS = 64
 """With ``format=``, how many tokens past ``max_new_tokens`` may be spent closing the JSON so that it parses."""
 
 
-@dataclass
-class TransformersTorchConfig:
-    """An already loaded tokenizer and model, and the device to run them on (overrides loading from the id)."""
+class TransformersTorchConfig(NamedTuple):
+    """An already loaded tokenizer and model, and the device to run them on (overrides loading from the id).
+
+    A tuple: the seed's ``(tokenizer, model, device)`` form is accepted wherever this is.
+    """
 
     tokenizer: PreTrainedTokenizerBase
     model: PreTrainedModel
     device: torch.device | str
+
+    @classmethod
+    def of(cls, config: TransformersTorchConfig | tuple[Any, ...]) -> TransformersTorchConfig:
+        """``config`` as a ``TransformersTorchConfig``; raises ``TypeError`` for anything but a 3-tuple."""
+        if isinstance(config, cls):
+            return config
+        if not isinstance(config, tuple) or len(config) != 3:
+            raise TypeError(
+                f"custom_config must be a TransformersTorchConfig or a (tokenizer, model, device) tuple, "
+                f"got {type(config).__name__}"
+            )
+        return cls(*config)
 
 
 def best_device() -> torch.device:
@@ -148,7 +162,7 @@ class LocalHFBackend(FormatterBackend):
         formatter: Formatter | None = None,
         use_caches: bool = True,
         cache: Cache | None = None,
-        custom_config: TransformersTorchConfig | None = None,
+        custom_config: TransformersTorchConfig | tuple[Any, Any, Any] | None = None,
         default_to_constraint_checking_alora: bool = True,
         model_options: dict[str, Any] | None = None,
         *,
@@ -159,9 +173,10 @@ class LocalHFBackend(FormatterBackend):
             path = resolve_model_id(model_id_string(model_id))
             self._tokenizer, self._model = _load(path, self._device, attn_implementation)
         else:
-            self._device = torch.device(custom_config.device)
-            self._tokenizer = custom_config.tokenizer
-            self._model = custom_config.model.to(self._device).eval()  # type: ignore[arg-type]
+            config = TransformersTorchConfig.of(custom_config)
+            self._device = torch.device(config.device)
+            self._tokenizer = config.tokenizer
+            self._model = config.model.to(self._device).eval()  # type: ignore[arg-type]
             if attn_implementation is not None:
                 gqa_attention.register()
                 self._model.set_attn_implementation(attn_implementation)
@@ -207,10 +222,12 @@ class LocalHFBackend(FormatterBackend):
         """Put into cache (nothing happens when caching is off).
 
         The entry also becomes a candidate for prefix reuse, so its ``kv_cache`` must hold base-model
-        keys and values for ``merged_token_ids``.
+        keys and values for ``merged_token_ids``. A 1-D ``merged_token_ids`` (or attention) is
+        reshaped to ``(1, n)``; an entry that cannot be used raises ``TypeError``/``ValueError``.
         """
         if self._cache is None:
             return
+        _check_entry(v)
         with self._lock:
             self._index[id] = weakref.ref(v)
             self._cache.put(id, v)
@@ -233,8 +250,11 @@ class LocalHFBackend(FormatterBackend):
             if info is None or info.kv_cache is None:
                 self._index.pop(key, None)
                 continue
-            kv_len = info.kv_cache.get_seq_length()
-            n = min(common_prefix_length(info.merged_token_ids[0, :kv_len], ids), limit)
+            try:
+                kv_len = info.kv_cache.get_seq_length()
+                n = min(common_prefix_length(info.merged_token_ids[0, :kv_len], ids), limit)
+            except (AttributeError, IndexError, RuntimeError, TypeError):  # changed after cache_put: skip it
+                continue
             if n > best_len:
                 best, best_key, best_len = info, key, n
         if best_key is not None:
@@ -353,7 +373,7 @@ class LocalHFBackend(FormatterBackend):
         tools: dict[str, Callable[..., Any]] = {}
         history = ctx.render_for_generation()
         if ctx.is_chat_context:
-            if tool_calls or options.get(ModelOption.TOOLS):
+            if tool_calls:  # tools in the options are offered only when the call asks for tool calls
                 tools = self._collect_tools(options.get(ModelOption.TOOLS), [*history, action])
             messages = [self._message_dict(m) for m in self.formatter.to_chat_messages([*history, action])]
             system = options.get(ModelOption.SYSTEM_PROMPT)
@@ -452,7 +472,7 @@ class LocalHFBackend(FormatterBackend):
                         past, reused = None, 0
         out = self._run_generate(ids, torch.ones_like(ids), gen, format, seed, past)
         first = out.logits[0] if getattr(out, "logits", None) else None
-        return out.sequences, (out.past_key_values if self._cache is not None else None), reused, first
+        return out.sequences, (output_cache(out) if self._cache is not None else None), reused, first
 
     def _run_generate(
         self,
@@ -487,7 +507,7 @@ class LocalHFBackend(FormatterBackend):
             return self._model.generate(
                 input_ids=ids,
                 attention_mask=attention,
-                past_key_values=past,
+                **with_cache(past),
                 logits_processor=processors,
                 return_dict_in_generate=True,
                 use_cache=True,
@@ -686,6 +706,28 @@ class LocalHFBackend(FormatterBackend):
         return generate_from_context_alora(
             self, action, ctx, format=format, model_options=model_options, generate_logs=generate_logs
         )
+
+
+def _check_entry(v: Any) -> None:
+    """Validate a cache entry for prefix reuse, reshaping 1-D id and attention tensors to ``(1, n)``."""
+    if not isinstance(v, HFAloraCacheInfo):
+        raise TypeError(f"cache_put takes an HFAloraCacheInfo, got {type(v).__name__}")
+    if v.kv_cache is not None and not callable(getattr(v.kv_cache, "get_seq_length", None)):
+        raise TypeError(
+            f"HFAloraCacheInfo.kv_cache must be a transformers Cache (such as DynamicCache) or None, "
+            f"got {type(v.kv_cache).__name__}"
+        )
+    for name in ("merged_token_ids", "merged_attention"):
+        t = getattr(v, name)
+        if not isinstance(t, torch.Tensor) or t.dim() not in (1, 2) or (t.dim() == 2 and t.shape[0] != 1):
+            shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            raise ValueError(f"HFAloraCacheInfo.{name} must be a tensor of shape (1, n) or (n,), got {shape}")
+        if t.dim() == 1:
+            setattr(v, name, t.unsqueeze(0))
+    n = v.merged_token_ids.shape[1]
+    kv_len = v.kv_cache.get_seq_length() if v.kv_cache is not None else 0
+    if kv_len > n:
+        raise ValueError(f"HFAloraCacheInfo.kv_cache covers {kv_len} positions but merged_token_ids has only {n}")
 
 
 def _injected_layers(model: Any) -> list[tuple[Any, str, Any]]:

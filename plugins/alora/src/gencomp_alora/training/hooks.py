@@ -62,8 +62,8 @@ def gencomp_backend_created(backend: Any) -> None:
     import sys
 
     module = sys.modules.get("gencomp_hf_backend.backend")
-    cls = getattr(module, "LocalHFBackend", None) if module is not None else None
-    if not (isinstance(cls, type) and isinstance(backend, cls)):
+    cls: Any = getattr(module, "LocalHFBackend", None) if module is not None else None
+    if cls is None or not isinstance(backend, cls):
         return
     if backend.get_alora("constraint") is not None or not is_default_model(backend):
         return
