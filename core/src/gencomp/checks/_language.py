@@ -51,7 +51,6 @@ LANGUAGES: dict[str, str] = {
     "hu": "Hungarian",
     "id": "Indonesian",
     "ca": "Catalan",
-    "la": "Latin",
 }
 """ISO 639-1 codes the language checks accept, with their English names."""
 

@@ -373,18 +373,25 @@ _KWS = rf"(?P<kws>{_ITEM}(?:(?:\s*,\s*and\s+|\s*,\s*|\s+and\s+){_ITEM}){{0,7}})"
 _KWS_ANY = rf"(?P<kws>{_ITEM}(?:(?:\s*,\s*(?:and|or|nor)\s+|\s*,\s*|\s+(?:and|or|nor)\s+){_ITEM}){{0,7}})"
 
 
-def _kw_list(text: str) -> list[str]:
-    items = re.split(r"\s*,\s*(?:and|or|nor)\s+|\s*,\s*|\s+(?:and|or|nor)\s+", text.strip())
-    return [re.sub(rf"^{Q}|{Q}$", "", i).strip() for i in items if i.strip()]
+_NOT_A_KEYWORD = {"a", "an", "the", "word", "words", "keyword", "keywords", "it", "them", "both", "any"}
+
+
+def _kw_list(text: str) -> list[str] | None:
+    """The keywords of a list ("river, stone and 'sea'"); ``None`` when an unquoted item is no keyword ("the")."""
+    items = [i.strip() for i in re.split(r"\s*,\s*(?:and|or|nor)\s+|\s*,\s*|\s+(?:and|or|nor)\s+", text.strip())]
+    out = []
+    for item in filter(None, items):
+        quoted = re.fullmatch(rf"{Q}(.+){Q}", item)
+        if quoted is None and item.lower() in _NOT_A_KEYWORD:
+            return None
+        out.append(quoted.group(1).strip() if quoted else item)
+    return out or None
 
 
 def _kw_list_params(name: str) -> Callable[[re.Match[str]], dict[str, Any] | None]:
     def params(m: re.Match[str]) -> dict[str, Any] | None:
         kws = _kw_list(m.group("kws"))
-        bad = {"a", "an", "the", "word", "words", "keyword", "keywords", "it", "them", "both", "any"}
-        if not kws or any(k.lower() in bad for k in kws):
-            return None
-        return {name: kws}
+        return None if kws is None else {name: kws}
 
     return params
 
@@ -642,7 +649,7 @@ _url.add(
 _number = _kind("contains_number")
 _number.add(
     [
-        rf"(?:{SUBJ}\s+)?(?:{MODAL}\s+)?(?:contains?|includes?|has|have|mentions?)\s+(?:at\s+least\s+one\s+|a\s+)(?:number|numeral|digit|numeric\s+value|figure)",
+        rf"(?:{SUBJ}\s+)?(?:{MODAL}\s+)?(?:contains?|includes?|has|have|mentions?)\s+(?:at\s+least\s+one\s+|a\s+)(?:number|numeral|digit|numeric\s+value)",
         rf"(?:include|use|mention|give)\s+(?:at\s+least\s+one\s+|a\s+)(?:number|numeral|digit|numeric\s+value)(?:\s+in\s+{OBJ})?",
     ],
     lambda m: {},
