@@ -42,6 +42,11 @@ class Backend(abc.ABC):
         tool_calls: bool = False,
     ) -> ModelOutputThunk:
         """Generate the output for ``action`` after ``ctx``; appends a ``GenerateLog`` to ``generate_logs``."""
+        if format is not None and not isinstance(format, type):
+            raise TypeError(
+                f"format= takes a class (a pydantic BaseModel subclass), got an instance of {type(format).__name__}; "
+                "pass the class itself"
+            )
         logs: list[GenerateLog] = generate_logs if generate_logs is not None else []
         first_log = len(logs)
         relay = plugins.hook()

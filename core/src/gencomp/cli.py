@@ -4,15 +4,48 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from gencomp import plugins
 from gencomp.errors import GencompError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["DEBUG_VARIABLE", "ArgumentParser", "build_parser", "int_at_least", "main"]
+
+DEBUG_VARIABLE = "GENCOMP_DEBUG"
+"""Set to ``1`` for the traceback of an error (the same as ``--debug``)."""
+
+
+class UsageError(Exception):
+    """A command-line mistake found by the argument parser."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An argument parser whose mistakes become one ``gencomp: error:`` line (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type`` for a whole number that is at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"whole number >= {minimum}"
+    return parse
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -95,7 +128,10 @@ def _session(args: argparse.Namespace) -> Any:
         from gencomp.model_options import ModelOption
 
         options[ModelOption.MAX_NEW_TOKENS] = args.max_new_tokens
-    return start_session(args.backend, args.model, model_options=options or None)
+    kwargs: dict[str, Any] = {}
+    if getattr(args, "threads", None) is not None:
+        kwargs["threads"] = args.threads
+    return start_session(args.backend, args.model, model_options=options or None, **kwargs)
 
 
 def cmd_instruct(args: argparse.Namespace) -> int:
@@ -178,12 +214,25 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", "-b", help="backend name or alias (default: configuration, else 'hf')")
     p.add_argument("--model", "-m", help="model id, local folder or registered model name")
-    p.add_argument("--max-new-tokens", type=int, default=None, help="cap on generated tokens")
+    p.add_argument("--max-new-tokens", type=int_at_least(1), default=None, help="cap on generated tokens")
+    p.add_argument(
+        "--threads",
+        type=int_at_least(0),
+        default=None,
+        help="CPU threads per operation (default: $GENCOMP_THREADS, gencomp.toml, else the backend's: 1 for hf; "
+        "0: the library's own)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with subcommands from every plugin's ``gencomp_register_commands``."""
-    parser = argparse.ArgumentParser(prog="gencomp", description="Generative programs on pluggable backends.")
+    from gencomp import __version__
+
+    parser = ArgumentParser(prog="gencomp", description="Generative programs on pluggable backends.")
+    parser.add_argument("--version", action="version", version=f"gencomp {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help=f"show the traceback of an error (also: {DEBUG_VARIABLE}=1)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("plugins", help="list installed plugins, their hooks and load errors")
@@ -197,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("instruct", help="run an instruction, validate it against requirements, print verdicts")
     p.add_argument("description", help="what the model should do")
     p.add_argument("--req", "-r", action="append", help="a requirement (repeatable)")
-    p.add_argument("--loop-budget", type=int, default=2, help="attempts, first included (default 2)")
+    p.add_argument("--loop-budget", type=int_at_least(1), default=2, help="attempts, first included (default 2)")
     p.add_argument("--json", action="store_true", help="print JSON")
     _add_model_args(p)
     p.set_defaults(func=cmd_instruct)
@@ -211,20 +260,91 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    if isinstance(exc, (GencompError, UsageError)):
+        return text
+    if isinstance(exc, KeyError) and len(exc.args) == 1:  # str(KeyError) adds quotes
+        text = " ".join(str(exc.args[0]).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    print(f"gencomp: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def _quiet_libraries() -> None:
+    """A user sees answers and gencomp's own warnings, one line each; no library deprecation notes or logs."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+        warnings.filterwarnings("ignore", category=category)
+    warnings.showwarning = _show_warning
+
+
+def _debug_requested(argv: Sequence[str]) -> bool:
+    if os.environ.get(DEBUG_VARIABLE, "").strip().lower() in {"1", "true", "yes", "on"}:
+        return True
+    options = list(argv[: list(argv).index("--")] if "--" in argv else argv)
+    return "--debug" in options
+
+
+def _close_stdout_quietly() -> None:
+    """After a broken pipe (``gencomp ... | head``): stop writing, so nothing is reported at exit."""
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        if not getattr(args, "func", None):
-            parser.print_help()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code.
+
+    Every error is one ``gencomp: error:`` line and exit code 2; ``--debug`` (or ``GENCOMP_DEBUG=1``)
+    prints the traceback too.
+    """
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    debug = _debug_requested(args_list)
+    if "--debug" in args_list:
+        cut = args_list.index("--") if "--" in args_list else len(args_list)
+        args_list = [a for a in args_list[:cut] if a != "--debug"] + args_list[cut:]
+    with warnings.catch_warnings():
+        if not debug:
+            _quiet_libraries()
+        try:
+            parser = build_parser()
+            try:
+                args = parser.parse_args(args_list)
+            except SystemExit as exc:  # --help, --version
+                return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+            if not getattr(args, "func", None):
+                parser.print_help()
+                return 2
+            if args.func is not cmd_plugins:
+                for record in plugins.plugin_records():
+                    if record.status == "missing":
+                        print(f"gencomp: warning: {record.error}", file=sys.stderr)
+            code = int(args.func(args) or 0)
+            sys.stdout.flush()
+            return code
+        except KeyboardInterrupt:
+            return 130
+        except BrokenPipeError:
+            _close_stdout_quietly()
+            return 1
+        except Exception as exc:
+            if debug:
+                traceback.print_exc()
+            hint = "" if debug or isinstance(exc, (GencompError, UsageError)) else " (details: --debug)"
+            print(f"gencomp: error: {_one_line(exc)}{hint}", file=sys.stderr)
             return 2
-        return int(args.func(args) or 0)
-    except GencompError as exc:
-        print(f"gencomp: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
 
 
 if __name__ == "__main__":

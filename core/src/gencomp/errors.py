@@ -9,6 +9,7 @@ __all__ = [
     "PluginLoadError",
     "TemplateNotFoundError",
     "UnknownBackendError",
+    "UnknownBackendOptionError",
     "UnknownModelOptionError",
 ]
 
@@ -31,6 +32,14 @@ class UnknownBackendError(GencompError, LookupError):
 
 class ConfigError(GencompError, ValueError):
     """A configuration file or variable is invalid."""
+
+
+class UnknownBackendOptionError(ConfigError):
+    """A backend option (``backend_options``, a keyword of ``start_session``) the backend does not take."""
+
+    def __init__(self, message: str, option: str) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 class TemplateNotFoundError(GencompError, LookupError):

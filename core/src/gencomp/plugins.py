@@ -16,6 +16,7 @@ Both lists apply before any plugin module is imported.
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 import threading
@@ -58,7 +59,10 @@ CORE_DISTRIBUTION = "gencomp"
 
 @dataclass
 class PluginRecord:
-    """What discovery did with one plugin: ``loaded``, ``failed``, ``skipped`` or ``disabled``."""
+    """What discovery did with one plugin: ``loaded``, ``failed``, ``skipped`` or ``disabled``.
+
+    An entry of ``GENCOMP_PLUGINS`` that names no installed plugin has the status ``missing``.
+    """
 
     name: str
     distribution: str | None
@@ -244,6 +248,21 @@ def _load_entry_points(pm: pluggy.PluginManager) -> list[PluginRecord]:
             _fail(record, f"implements unknown hooks {', '.join(unknown)} (a typo? see gencomp.hookspecs)")
             continue
         record.hooks = _hooks_of(pm, plugin)
+    names = [r.name for r in records]
+    for missing in sorted((allow or set()) - set(names)):
+        close = difflib.get_close_matches(missing, names, n=1, cutoff=0.75)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        records.append(
+            PluginRecord(
+                missing,
+                None,
+                None,
+                "",
+                status="missing",
+                error=f"GENCOMP_PLUGINS names {missing!r}, but no installed plugin has that entry-point name "
+                f"(installed: {', '.join(names) or 'none'}){hint}",
+            )
+        )
     return records
 
 

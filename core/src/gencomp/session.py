@@ -10,9 +10,18 @@ from typing import Any
 from gencomp import plugins
 from gencomp.backend import Backend
 from gencomp.base import CBlock, Component, Context, GenerateLog, LinearContext, ModelOutputThunk
-from gencomp.components import Instruction, Message, Requirement, ValidationResult, as_requirement, judge_options
-from gencomp.errors import GencompError
-from gencomp.selection import load_config, make_backend
+from gencomp.components import (
+    Instruction,
+    Message,
+    Requirement,
+    ValidationResult,
+    as_list,
+    as_requirement,
+    judge_options,
+)
+from gencomp.errors import ConfigError, GencompError, UnknownBackendOptionError
+from gencomp.model_options import ModelOption
+from gencomp.selection import _make_backend, _unknown_backend, load_config
 
 __all__ = ["SamplingResult", "Session", "start_session", "validate_requirements"]
 
@@ -111,7 +120,7 @@ class Session:
         self,
         action: Component | CBlock,
         *,
-        requirements: list[Requirement | str] | None = None,
+        requirements: list[Requirement | str] | Requirement | str | None = None,
         loop_budget: int = 1,
         format: type[Any] | None = None,
         model_options: dict[str, Any] | None = None,
@@ -124,9 +133,11 @@ class Session:
         turn that is kept (the first that passes, else the last) is appended to the context.
         Returns the output, or with ``return_sampling_results`` every attempt and its validations.
         """
-        if loop_budget < 1:
-            raise ValueError(f"loop_budget must be at least 1, got {loop_budget}")
-        reqs = [as_requirement(r) for r in requirements or []]
+        if isinstance(loop_budget, bool) or not isinstance(loop_budget, int) or loop_budget < 1:
+            raise ValueError(f"loop_budget must be a whole number >= 1, got {loop_budget!r}")
+        if model_options:
+            ModelOption.validate(model_options)
+        reqs = [as_requirement(r) for r in as_list(requirements, "requirements")]
         self.last_logs = []
         generations: list[ModelOutputThunk] = []
         validations: list[list[tuple[Requirement, ValidationResult]]] = []
@@ -159,8 +170,8 @@ class Session:
         self,
         description: str,
         *,
-        requirements: list[Requirement | str] | None = None,
-        icl_examples: list[str | CBlock] | None = None,
+        requirements: list[Requirement | str] | Requirement | str | None = None,
+        icl_examples: list[str | CBlock] | str | None = None,
         grounding_context: dict[str, str | CBlock | Component] | None = None,
         user_variables: dict[str, str] | None = None,
         prefix: str | CBlock | None = None,
@@ -221,7 +232,7 @@ class Session:
         output: ModelOutputThunk | CBlock | str | None = None,
     ) -> list[ValidationResult]:
         """Validate the context's last output (or ``output``, appended to a copy of the context)."""
-        reqs = requirements if isinstance(requirements, list) else [requirements]
+        reqs = as_list(requirements, "requirements")
         ctx = self.ctx
         if output is not None:
             ctx = ctx.copy()
@@ -248,19 +259,48 @@ def start_session(
     The backend and model come from the arguments, else ``GENCOMP_BACKEND`` / ``GENCOMP_MODEL``,
     else ``gencomp.toml`` (see :func:`gencomp.selection.config_paths`), else the default backend
     ``hf`` with its default model. A model from a later source is used only when that source names
-    no backend or the chosen one. ``kwargs`` (over the config's ``backend_options``) go to the
-    backend's factory; ``model_options`` are merged over the config's.
+    no backend or the chosen one (an alias names the same backend). ``kwargs`` (over the config's
+    ``backend_options``) go to the backend's factory; ``model_options`` are merged over the config's.
+    ``threads=N`` (else ``$GENCOMP_THREADS``, else ``threads`` in ``gencomp.toml``) sets the CPU
+    threads of backends that run a local model. Mistakes (an unknown or mistyped name, a missing
+    folder, an option the backend does not take) raise before any model loads, saying where the
+    name came from.
     """
-    config, _ = load_config()
+    config, path = load_config()
+    in_file = f"{path}" if path is not None else "gencomp.toml"
+    reg = plugins.registry()
     sources = [
-        (backend, model_id),
-        (os.environ.get("GENCOMP_BACKEND") or None, os.environ.get("GENCOMP_MODEL") or None),
-        (config.backend, config.model_id),
+        (backend, model_id, "the backend= argument (--backend)", "the model_id= argument (--model)"),
+        (
+            os.environ.get("GENCOMP_BACKEND") or None,
+            os.environ.get("GENCOMP_MODEL") or None,
+            "$GENCOMP_BACKEND",
+            "$GENCOMP_MODEL",
+        ),
+        (config.backend, config.model_id, f"backend in {in_file}", f"model_id in {in_file}"),
     ]
-    chosen = next((b for b, _ in sources if b), None)
-    chosen_model = next((m for b, m in sources if m and (b is None or b == chosen)), None)
+    chosen, backend_source = next(((b, src) for b, _, src, _ in sources if b), (None, None))
+    spec = reg.backend(chosen) if chosen else None
+    if chosen and spec is None:
+        raise _unknown_backend(chosen, backend_source)
+    # a model from a source that names another backend is not for this one (aliases name the same backend)
+    chosen_model, model_source = next(
+        ((m, src) for b, m, _, src in sources if m and (b is None or spec is None or reg.backend(b) is spec)),
+        (None, None),
+    )
+    if model_options:
+        ModelOption.validate(model_options)
     options = {**config.model_options, **(model_options or {})}
     factory_kwargs = {**config.backend_options, **kwargs}
+    if config.threads is not None and "threads" not in factory_kwargs and not os.environ.get("GENCOMP_THREADS"):
+        factory_kwargs["threads"] = config.threads
     if options:
         factory_kwargs["model_options"] = options
-    return Session(make_backend(chosen, chosen_model, **factory_kwargs), ctx)
+    from_file = set(config.backend_options) - set(kwargs)
+    try:
+        made = _make_backend(chosen, chosen_model, factory_kwargs, backend_source, model_source)
+    except UnknownBackendOptionError as exc:
+        if exc.option in from_file:
+            raise ConfigError(f"{in_file} [backend_options]: {exc}") from exc
+        raise
+    return Session(made, ctx)

@@ -39,6 +39,8 @@ from gencomp.selection import resolve_model_id
 from gencomp_hf_backend import attention as gqa_attention
 from gencomp_hf_backend.kv import HFAloraCacheInfo, clone_cache, common_prefix_length
 from gencomp_hf_backend.options import HF_OPTION_MAP, generate_keys, template_variables, unknown_option_error
+from gencomp_hf_backend.sources import check_model_source
+from gencomp_hf_backend.threads import apply_threads, resolve_threads
 
 if typing.TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -137,6 +139,10 @@ class LocalHFBackend(FormatterBackend):
     (the same attention without copying grouped key/value heads); a ``custom_config`` model keeps its
     own unless this is given.
 
+    ``threads`` sets torch's intra-op CPU threads for the process (``torch.set_num_threads``) before
+    loading: default ``$GENCOMP_THREADS``, else :data:`gencomp_hf_backend.threads.DEFAULT_THREADS`;
+    ``0`` leaves torch's setting alone.
+
     Attributes other plugins (the aLoRA plugin) rely on: ``_model`` (the base transformers model),
     ``_tokenizer``, ``_device``, ``_lock`` (an ``RLock`` held around every use of the model and the
     caches), ``formatter``, ``default_to_constraint_checking_alora`` and ``_aloras`` (name -> aLoRA).
@@ -153,10 +159,13 @@ class LocalHFBackend(FormatterBackend):
         model_options: dict[str, Any] | None = None,
         *,
         attn_implementation: str | None = None,
+        threads: int | None = None,
     ) -> None:
+        apply_threads(resolve_threads(threads))
         if custom_config is None:
             self._device = best_device()
             path = resolve_model_id(model_id_string(model_id))
+            check_model_source(path)
             self._tokenizer, self._model = _load(path, self._device, attn_implementation)
         else:
             self._device = torch.device(custom_config.device)

@@ -12,8 +12,10 @@ DEFAULT_MODEL = "smollm2-135m-instruct"
 
 
 def _make_backend(model_id: Any, **kwargs: Any) -> Any:
+    from gencomp.selection import check_options
     from gencomp_hf_backend.backend import LocalHFBackend
 
+    check_options(LocalHFBackend, kwargs, "backend 'hf' (LocalHFBackend)")
     return LocalHFBackend(model_id, **kwargs)
 
 
