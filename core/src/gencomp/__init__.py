@@ -33,6 +33,7 @@ from gencomp.components import (
 from gencomp.errors import (
     BackendConflictError,
     ConfigError,
+    ContextWindowError,
     GencompError,
     PluginLoadError,
     TemplateNotFoundError,
@@ -58,6 +59,7 @@ __all__ = [
     "Component",
     "ConfigError",
     "Context",
+    "ContextWindowError",
     "Formatter",
     "FormatterBackend",
     "GencompError",

@@ -11,6 +11,7 @@ from gencomp.base import CBlock, Component, Context, GenerateLog, ModelOutputThu
 from gencomp.errors import GencompError
 from gencomp.formatter import Formatter
 from gencomp.model_ids import ModelIdentifier, model_id_string
+from gencomp.model_options import ModelOption
 
 __all__ = ["Backend", "FormatterBackend", "default_formatter"]
 
@@ -24,6 +25,8 @@ class Backend(abc.ABC):
     """
 
     def __init__(self, model_id: str | ModelIdentifier, model_options: dict[str, Any] | None = None) -> None:
+        if model_options:
+            ModelOption.validate(model_options)
         self.model_id = model_id
         self.model_options: dict[str, Any] = dict(model_options or {})
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "BackendConflictError",
     "ConfigError",
+    "ContextWindowError",
     "GencompError",
     "PluginLoadError",
     "TemplateNotFoundError",
@@ -40,6 +41,16 @@ class UnknownBackendOptionError(ConfigError):
     def __init__(self, message: str, option: str) -> None:
         super().__init__(message)
         self.option = option
+
+
+class ContextWindowError(GencompError, ValueError):
+    """A prompt (with the tokens to generate) does not fit the model's context window."""
+
+    def __init__(self, message: str, prompt_tokens: int, max_new_tokens: int, window: int) -> None:
+        super().__init__(message)
+        self.prompt_tokens = prompt_tokens
+        self.max_new_tokens = max_new_tokens
+        self.window = window
 
 
 class TemplateNotFoundError(GencompError, LookupError):

@@ -42,9 +42,12 @@ def gencomp_register_backends(register: Callable[..., None]) -> None:
     """Register backends by name.
 
     Called once per plugin manager, the first time a backend is looked up. Call
-    ``register(name, factory, *, aliases=(), description="", default_model=None)`` for each backend:
-    ``factory(model_id, **kwargs)`` builds it (import heavy libraries inside the factory, not at
-    module level); ``default_model`` names a registered model used when no model id is configured.
+    ``register(name, factory, *, aliases=(), description="", default_model=None, check_options=None)``
+    for each backend: ``factory(model_id, **kwargs)`` builds it (import heavy libraries inside the
+    factory, not at module level); ``default_model`` names a registered model used when no model id
+    is configured; ``check_options(kwargs)`` raises :class:`~gencomp.ConfigError` for options the
+    backend does not take, before any model is resolved (without it, the factory's signature is
+    checked unless it takes ``**kwargs``).
     Two plugins registering the same name or alias is an error naming both. Returns nothing.
     """
 

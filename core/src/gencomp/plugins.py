@@ -87,7 +87,11 @@ class PluginRecord:
 
 @dataclass(frozen=True)
 class BackendSpec:
-    """A registered backend: ``factory(model_id, **kwargs)`` builds it."""
+    """A registered backend: ``factory(model_id, **kwargs)`` builds it.
+
+    ``check_options(kwargs)``, when given, raises for keyword options the backend does not take; it
+    runs before the model is resolved or loaded.
+    """
 
     name: str
     factory: Callable[..., Any]
@@ -95,6 +99,7 @@ class BackendSpec:
     description: str = ""
     default_model: str | None = None
     plugin: str = ""
+    check_options: Callable[[dict[str, Any]], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -398,11 +403,12 @@ def registry() -> Registry:
                 aliases: Iterable[str] = (),
                 description: str = "",
                 default_model: str | None = None,
+                check_options: Callable[[dict[str, Any]], None] | None = None,
             ) -> None:
                 _add(
                     reg.backends,
                     "backend",
-                    BackendSpec(name, factory, tuple(aliases), description, default_model, plugin),
+                    BackendSpec(name, factory, tuple(aliases), description, default_model, plugin, check_options),
                 )
 
             return register

@@ -207,7 +207,10 @@ def _make_backend(
         raise _unknown_backend(name, backend_source)
     if model_id is not None and model_spec is None:
         check_model_id(model_id, model_source)
-    check_options(spec.factory, kwargs, f"backend {spec.name!r}")
+    if spec.check_options is not None:
+        spec.check_options(kwargs)
+    else:
+        check_options(spec.factory, kwargs, f"backend {spec.name!r}")
     if model_spec is not None and reg.backend(model_spec.backend) is not spec:
         raise ConfigError(
             f"model {model_id!r} is registered for backend {model_spec.backend!r}, not {name!r}; "

@@ -37,6 +37,7 @@ from gencomp.cache import Cache
 from gencomp.model_ids import ModelIdentifier, model_id_string
 from gencomp.selection import resolve_model_id
 from gencomp_hf_backend import attention as gqa_attention
+from gencomp_hf_backend.guards import check_fits, check_no_special_tokens, context_window, special_token_texts
 from gencomp_hf_backend.kv import HFAloraCacheInfo, clone_cache, common_prefix_length
 from gencomp_hf_backend.options import HF_OPTION_MAP, generate_keys, template_variables, unknown_option_error
 from gencomp_hf_backend.sources import check_model_source
@@ -181,6 +182,7 @@ class LocalHFBackend(FormatterBackend):
         self._lock = threading.RLock()
         self._aloras: dict[str, Any] = {}
         self._judge_tokens: tuple[list[int], list[int]] | None = None
+        self._specials: frozenset[str] | None = None
         self._alora_model: Any = None
         self._adapter_layers: list[tuple[Any, str, Any]] | None = None  # PEFT wrappers in _model, found on first use
         self._use_caches = use_caches
@@ -279,6 +281,10 @@ class LocalHFBackend(FormatterBackend):
         if not model_options:
             return defaults
         call = ModelOption.replace_keys(model_options, to_gencomp)
+        ModelOption.validate(call)
+        for mine, theirs in (("max_length", ModelOption.MAX_NEW_TOKENS), (ModelOption.MAX_NEW_TOKENS, "max_length")):
+            if mine in call and theirs not in call:  # the call's length limit replaces the defaults' other one
+                defaults.pop(theirs, None)
         merged = plugins.hook().gencomp_merge_model_options(backend=self, defaults=defaults, overrides=call)
         return dict(merged)
 
@@ -368,6 +374,9 @@ class LocalHFBackend(FormatterBackend):
             system = options.get(ModelOption.SYSTEM_PROMPT)
             if system:
                 messages.insert(0, {"role": "system", "content": str(system)})
+            if self._specials is None:
+                self._specials = special_token_texts(self._tokenizer)
+            check_no_special_tokens(messages, self._specials)
             if not self._tokenizer.chat_template:
                 raise GencompError(
                     f"model {self.model_id_str!r} has no chat template, so it cannot run a chat context; "
@@ -387,6 +396,10 @@ class LocalHFBackend(FormatterBackend):
             special = True
         with self._lock:
             ids = self._tokenizer(prompt, add_special_tokens=special, return_tensors="pt").input_ids.to(self._device)
+            budget = gen.get("max_new_tokens")
+            if budget is None:
+                budget = max(0, int(gen.get("max_length", 0)) - ids.shape[1])
+            check_fits(ids.shape[1], budget, context_window(self._model, options), self.model_id_str)
             judging = isinstance(action, Requirement) and format is None
             if judging:
                 gen = {**gen, "output_logits": True}
@@ -492,6 +505,8 @@ class LocalHFBackend(FormatterBackend):
                     classes=self._closing_classes(),
                 )
             )
+        if gen.get("stop_strings"):
+            gen = {**gen, "tokenizer": self._tokenizer}  # generate needs it to match the strings
         with self._lock, torch.no_grad(), self._seeded(seed), self._base_only():
             return self._model.generate(
                 input_ids=ids,
@@ -658,13 +673,29 @@ class LocalHFBackend(FormatterBackend):
         self._alora_model = model
 
     def add_alora(self, alora: Any) -> None:
-        """Loads an aLoRA for this backend (``alora.load_into(self)``), under ``alora.name``."""
+        """Loads an aLoRA for this backend (``alora.load_into(self)``), under ``alora.name``.
+
+        When loading fails, the adapter layers it injected are taken out again and the error is raised.
+        """
         with self._lock:
             if alora.name in self._aloras:
                 raise GencompError(
                     f"an aLoRA named {alora.name!r} is already loaded on this backend; pick another name"
                 )
-            alora.load_into(self)
+            before = {id(w) for _, _, w in _injected_layers(self._model)}
+            alora_model = self._alora_model
+            had_config = hasattr(self._model, "peft_config")
+            try:
+                alora.load_into(self)
+            except BaseException:  # leave the model as it was: no half-injected adapter layers
+                for parent, attr, wrapper in _injected_layers(self._model):
+                    if id(wrapper) not in before:
+                        setattr(parent, attr, wrapper.base_layer)
+                if not had_config and hasattr(self._model, "peft_config"):
+                    del self._model.peft_config
+                self._alora_model = alora_model
+                self._adapter_layers = None
+                raise
             self._aloras[alora.name] = alora
             self._adapter_layers = None  # a new adapter may target more modules
 

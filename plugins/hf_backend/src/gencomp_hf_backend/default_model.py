@@ -16,7 +16,6 @@ read by other users.
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import glob
 import hashlib
@@ -170,31 +169,31 @@ def ensure_converted(source: Path, target: Path, convert: Callable[[Path, Path],
         return target
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with _file_lock(lock):
-            if _is_complete(target):
-                return target
-            for stale in _stale_temporaries(target):  # left by a killed conversion (we hold the lock)
-                shutil.rmtree(stale, ignore_errors=True)
-            if target.exists():  # incomplete or damaged: replace it
-                shutil.rmtree(target)
-            tmp = Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=target.parent))
-            try:
-                convert(source, tmp)
-                marker = {"source": str(source), "format": FORMAT_VERSION, "files": _file_sizes(tmp)}
-                (tmp / MARKER).write_text(json.dumps(marker), encoding="utf-8")
-                umask = os.umask(0)
-                os.umask(umask)
-                tmp.chmod(0o777 & ~umask)  # mkdtemp makes it 0700: give it an ordinary folder's mode
-                os.replace(tmp, target)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-    except PermissionError as exc:
-        raise _cache_error(target, exc) from exc
+        lock.touch()
     except OSError as exc:
-        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        raise _cache_error(target, exc) from exc
+    with _file_lock(lock):
+        if _is_complete(target):
+            return target
+        for stale in _stale_temporaries(target):  # left by a killed conversion (we hold the lock)
+            shutil.rmtree(stale, ignore_errors=True)
+        if target.exists():  # incomplete or damaged: replace it
+            shutil.rmtree(target)
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=target.parent))
+        except OSError as exc:
             raise _cache_error(target, exc) from exc
-        raise
+        try:
+            convert(source, tmp)
+            marker = {"source": str(source), "format": FORMAT_VERSION, "files": _file_sizes(tmp)}
+            (tmp / MARKER).write_text(json.dumps(marker), encoding="utf-8")
+            umask = os.umask(0)
+            os.umask(umask)
+            tmp.chmod(0o777 & ~umask)  # mkdtemp makes it 0700: give it an ordinary folder's mode
+            os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     return target
 
 

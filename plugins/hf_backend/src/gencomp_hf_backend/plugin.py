@@ -12,11 +12,18 @@ DEFAULT_MODEL = "smollm2-135m-instruct"
 
 
 def _make_backend(model_id: Any, **kwargs: Any) -> Any:
-    from gencomp.selection import check_options
     from gencomp_hf_backend.backend import LocalHFBackend
 
-    check_options(LocalHFBackend, kwargs, "backend 'hf' (LocalHFBackend)")
     return LocalHFBackend(model_id, **kwargs)
+
+
+def _check_options(kwargs: dict[str, Any]) -> None:
+    from gencomp.selection import check_options
+    from gencomp_hf_backend.backend import LocalHFBackend
+    from gencomp_hf_backend.threads import resolve_threads
+
+    check_options(LocalHFBackend, kwargs, "backend 'hf' (LocalHFBackend)")
+    resolve_threads(kwargs.get("threads"))
 
 
 def _resolve_default_model() -> str:
@@ -33,6 +40,7 @@ def gencomp_register_backends(register: Callable[..., None]) -> None:
         aliases=("huggingface",),
         description="Hugging Face transformers, local (LocalHFBackend)",
         default_model=DEFAULT_MODEL,
+        check_options=_check_options,
     )
 
 
