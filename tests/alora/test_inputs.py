@@ -92,6 +92,8 @@ def test_train_replaces_a_non_empty_out_only_with_force(tiny_model_path: str, tm
     capsys.readouterr()
     assert main(["alora", "train", str(data), *args, "--invocation", GENERATION_PROMPT, "--force"]) == 0
     assert "alora_invocation_tokens" in json.loads(keep.read_text())
+    err = capsys.readouterr().err
+    assert "Loading weights" not in err and "Warning" not in err and "%|" not in err  # --quiet is quiet
 
 
 def test_a_failed_add_alora_leaves_no_adapter_layers_in_the_base_model(tiny_model_path, adapter_path, tmp_path):

@@ -211,3 +211,23 @@ def test_threads_in_gencomp_toml_reach_the_backend(tiny_model_path, tmp_path, mo
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_cli_chat_drops_the_oldest_turns_to_stay_within_the_context_window(
+    tiny_model_path, tmp_path, monkeypatch, capsys
+) -> None:
+    from gencomp.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("GENCOMP_BACKEND", "GENCOMP_MODEL", "GENCOMP_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "gencomp.toml").write_text(
+        f'backend = "hf"\nmodel_id = {json.dumps(tiny_model_path)}\n'
+        '[model_options]\n"@@@context_window@@@" = 300\n"@@@max_new_tokens@@@" = 8\n'
+    )
+    messages = [f"message {i}: " + "word " * 25 for i in range(6)]
+    code = main(["chat", *[arg for m in messages for arg in ("-M", m)]])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert len(out.splitlines()) >= 5
+    assert "gencomp: note: dropped the" in err and "oldest turn(s)" in err

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 from gencomp import plugins
@@ -189,11 +190,36 @@ def _check_path(v: Any) -> str:
     return str(thunk.meta.get("check_path", "llm-as-a-judge"))
 
 
+def _chat_turn(session: Any, text: str, quiet_warnings: bool) -> Any:
+    """One chat turn; when the conversation outgrows the model's context window, drop its oldest turns."""
+    from gencomp.errors import ContextWindowError
+
+    dropped = 0
+    while True:
+        try:
+            with warnings.catch_warnings():
+                if quiet_warnings:  # nothing between the prompt and the reply
+                    warnings.simplefilter("ignore")
+                reply = session.chat(text)
+            break
+        except ContextWindowError:
+            if len(session.ctx) < 2:
+                raise
+            session.ctx.drop_oldest(2)
+            dropped += 1
+    if dropped:
+        print(
+            f"gencomp: note: dropped the {dropped} oldest turn(s) to stay within the model's context window",
+            file=sys.stderr,
+        )
+    return reply
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     session = _session(args)
     if args.message:
         for m in args.message:
-            print(session.chat(m).content)
+            print(_chat_turn(session, m, quiet_warnings=False).content)
         return 0
     interactive = sys.stdin.isatty()
     while True:
@@ -205,7 +231,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if not line.strip():
             continue
         start = time.perf_counter()
-        reply = session.chat(line.strip())
+        reply = _chat_turn(session, line.strip(), quiet_warnings=interactive)
         print(reply.content)
         if interactive:
             print(f"({time.perf_counter() - start:.1f}s)")
@@ -251,7 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.set_defaults(func=cmd_instruct)
 
-    p = sub.add_parser("chat", help="chat with a model (reads lines from standard input)")
+    p = sub.add_parser(
+        "chat",
+        help="chat with a model (reads lines from standard input); when the conversation outgrows the model's "
+        "context window, its oldest turns are dropped",
+    )
     p.add_argument("--message", "-M", action="append", help="send this message instead of reading input (repeatable)")
     _add_model_args(p)
     p.set_defaults(func=cmd_chat)
@@ -275,17 +305,43 @@ def _show_warning(
     print(f"gencomp: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
-def _quiet_libraries() -> None:
-    """A user sees answers and gencomp's own warnings, one line each; no library deprecation notes or logs."""
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+@contextlib.contextmanager
+def _quiet_libraries() -> Iterator[None]:
+    """A user sees answers and gencomp's own warnings, one line each; no library deprecation notes or logs.
+
+    Everything is put back afterwards (``main`` may run inside a longer-lived process).
+    """
+    saved = {name: os.environ.get(name) for name in _LIBRARY_VARIABLES}
+    os.environ.update(_LIBRARY_VARIABLES)
+    hf_logging: Any = None
     if "transformers" in sys.modules:
         from transformers.utils import logging as hf_logging
-
+    verbosity = hf_logging.get_verbosity() if hf_logging is not None else None
+    if hf_logging is not None:
         hf_logging.set_verbosity_error()
-    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
-        warnings.filterwarnings("ignore", category=category)
-    warnings.showwarning = _show_warning
+    try:
+        with warnings.catch_warnings():
+            for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+                warnings.filterwarnings("ignore", category=category)
+            warnings.showwarning = _show_warning
+            yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+        if "transformers" in sys.modules:
+            from transformers.utils import logging as hf_logging
+
+            if verbosity is not None:
+                hf_logging.set_verbosity(verbosity)
+            else:
+                hf_logging.set_verbosity_warning()  # its default
+
+
+_LIBRARY_VARIABLES = {"TRANSFORMERS_VERBOSITY": "error", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
+"""Read by transformers when it is imported: no log lines below errors, no advisory warnings."""
 
 
 def _debug_requested(argv: Sequence[str]) -> bool:
@@ -315,9 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--debug" in args_list:
         cut = args_list.index("--") if "--" in args_list else len(args_list)
         args_list = [a for a in args_list[:cut] if a != "--debug"] + args_list[cut:]
-    with warnings.catch_warnings():
-        if not debug:
-            _quiet_libraries()
+    with contextlib.nullcontext() if debug else _quiet_libraries():
         try:
             parser = build_parser()
             try:
