@@ -101,3 +101,32 @@ def test_a_closed_pipe_ends_the_command_quietly(tmp_path) -> None:
     err = proc.stderr.read().decode()
     proc.wait(timeout=120)
     assert "Traceback" not in err and "BrokenPipeError" not in err and err == ""
+
+
+class Noisy:
+    @hookimpl
+    def gencomp_after_generate(self, backend, action, result, log):
+        import warnings
+
+        warnings.warn("a library complains", UserWarning, stacklevel=1)
+
+
+def test_interactive_chat_prints_no_warning_between_the_prompt_and_the_reply(install, monkeypatch, capsys) -> None:
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    install("gencomp-echo-backend")
+    noisy = Noisy()
+    plugins.register_plugin(noisy, name="noisy")
+    try:
+        monkeypatch.setattr(sys, "stdin", Terminal("hello\n/exit\n"))
+        code, out, err = run(["chat", "-b", "echo"], capsys)
+        assert code == 0 and "hello" in out
+        assert "complains" not in out + err
+        code, out, err = run(["chat", "-b", "echo", "-M", "hello"], capsys)  # not interactive: one line per warning
+        assert code == 0 and "gencomp: warning: a library complains" in err
+    finally:
+        plugins.unregister_plugin(noisy)

@@ -22,7 +22,7 @@ def _whole(minimum: int) -> Callable[[Any], str | None]:
 def _number_at_least_zero(v: Any) -> str | None:
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         return "a number >= 0"
-    return None if v >= 0 else "at least 0"
+    return None if float(v) >= 0 else "at least 0"
 
 
 def _of(kind: type | tuple[type, ...], what: str) -> Callable[[Any], str | None]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import typing
 import warnings
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,7 @@ def gencomp_backend_created(backend: Any) -> None:
     cls = getattr(module, "LocalHFBackend", None) if module is not None else None
     if not (isinstance(cls, type) and isinstance(backend, cls)):
         return
+    backend = typing.cast(Any, backend)  # a LocalHFBackend (gencomp-hf-backend may not be importable here)
     if backend.get_alora("constraint") is not None or not is_default_model(backend):
         return
     folder = shipped_adapter_dir()
