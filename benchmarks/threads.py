@@ -30,6 +30,24 @@ PROMPT = "Write one sentence about the moon."
 REQUIREMENT = "The answer contains a number."
 
 
+def split_section(text: str) -> tuple[str, str, str]:
+    """``(before, the threads section, after)`` of a RESULTS.md text (the section is empty when absent)."""
+    if SECTION not in text:
+        return text, "", ""
+    head, _, rest = text.partition(SECTION)
+    nxt = rest.find("\n## ")
+    body, tail = (rest[: nxt + 1], rest[nxt + 1 :]) if nxt >= 0 else (rest, "")
+    return head, SECTION + body, tail
+
+
+def with_section(text: str, section: str) -> str:
+    """``text`` with its threads section replaced by ``section`` (appended when it has none)."""
+    head, old, tail = split_section(text)
+    if not old:
+        return text.rstrip("\n") + "\n\n" + section
+    return head + section.rstrip("\n") + "\n" + ("\n" + tail if tail else "")
+
+
 def worker(threads: int, repeat: int) -> None:
     """Load a session with ``threads`` and print the load and per-call times as JSON."""
     import gencomp
@@ -148,14 +166,7 @@ def main() -> None:
         ]
     )
     old = RESULTS.read_text(encoding="utf-8") if RESULTS.is_file() else ""
-    if SECTION in old:
-        head, _, rest = old.partition(SECTION)
-        nxt = rest.find("\n## ")
-        tail = rest[nxt + 1 :] if nxt >= 0 else ""
-        new = head + text + ("\n" + tail if tail else "")
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    RESULTS.write_text(new, encoding="utf-8")
+    RESULTS.write_text(with_section(old, text), encoding="utf-8")
     print(f"wrote the section to {RESULTS}", file=sys.stderr)
 
 
