@@ -109,6 +109,8 @@ class ValidationResult:
     reason: str | None = None
     score: float | None = None
     thunk: ModelOutputThunk | None = None
+    stopped_at_token: int | None = None
+    """Set when this check failed on a prefix of a streamed answer and stopped its generation there."""
 
     def __bool__(self) -> bool:
         return self.result
@@ -119,6 +121,7 @@ class ValidationResult:
 
 
 ValidationFn = Callable[[Context], ValidationResult | bool]
+PrefixFn = Callable[[str], "ValidationResult | None"]
 
 
 def judge_options(model_options: dict[str, Any] | None) -> dict[str, Any]:
@@ -136,6 +139,9 @@ class Requirement:
     """A property the output must have, checked by ``validation_fn`` or by a model.
 
     ``check_only`` requirements are validated but not shown to the model in the instruction.
+    ``prefix_fn`` decides on a prefix of an answer while it streams: it returns a failing
+    :class:`ValidationResult` once no continuation can meet the requirement (say, more words than
+    allowed), else ``None``; such a failure stops the generation early and goes straight to repair.
     """
 
     def __init__(
@@ -144,12 +150,14 @@ class Requirement:
         validation_fn: ValidationFn | None = None,
         *,
         check_only: bool = False,
+        prefix_fn: PrefixFn | None = None,
     ) -> None:
         if description is None and validation_fn is None:
             raise ValueError("a Requirement needs a description, a validation_fn, or both")
         self.description = description
         self.validation_fn = validation_fn
         self.check_only = check_only
+        self.prefix_fn = prefix_fn
         self._output: str | None = None
 
     def parts(self) -> list[Component | CBlock]:

@@ -39,6 +39,7 @@ from gencomp_hf_backend import attention as gqa_attention
 from gencomp_hf_backend.compat import output_cache, with_cache
 from gencomp_hf_backend.kv import HFAloraCacheInfo, clone_cache, common_prefix_length
 from gencomp_hf_backend.options import HF_OPTION_MAP, generate_keys, template_variables, unknown_option_error
+from gencomp_hf_backend.streaming import generate_kwargs
 
 if typing.TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -511,6 +512,7 @@ class LocalHFBackend(FormatterBackend):
                 logits_processor=processors,
                 return_dict_in_generate=True,
                 use_cache=True,
+                **generate_kwargs(self._tokenizer, ids.shape[0]),  # streaming and cancellation of the call
                 **gen,
             )
 
