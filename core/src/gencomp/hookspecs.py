@@ -24,12 +24,13 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from gencomp.backend import Backend
+    from gencomp.backend import Backend, BackendAttribute
     from gencomp.base import CBlock, Component, Context, GenerateLog, ModelOutputThunk, ModelToolCall
     from gencomp.cache import Cache
     from gencomp.components import Requirement
     from gencomp.formatter import Formatter
     from gencomp.model_ids import ModelIdentifier
+    from gencomp.verdicts import CheckFallback
 
 hookspec = pluggy.HookspecMarker("gencomp")
 
@@ -153,20 +154,21 @@ def gencomp_check_requirements(
     backend: Backend,
     requirements: list[Requirement],
     ctx: Context,
+    output: ModelOutputThunk | None,
     model_options: dict[str, Any] | None,
     generate_logs: list[GenerateLog],
-) -> list[ModelOutputThunk | None] | None:
-    """Answer several requirement checks of one output at once (for example in one forward pass).
+) -> list[ModelOutputThunk | CheckFallback | None] | None:
+    """Answer model-judged requirement checks of one output, as one batch (a batch of one is a batch).
 
-    Called by :meth:`Session.validate <gencomp.Session.validate>` and :meth:`Session.act
-    <gencomp.Session.act>` before they validate requirements one by one, with the requirements that
-    have no ``validation_fn``, in order; ``ctx`` ends with the output under test and
-    ``model_options`` are the options :meth:`Requirement.validate <gencomp.Requirement.validate>`
-    would pass. Return a list as long as ``requirements``: a :class:`~gencomp.ModelOutputThunk` for
-    each check answered (with ``meta["verdict"]``, read as by ``Requirement.validate``, and a
-    ``GenerateLog`` whose ``result`` is the thunk appended to ``generate_logs``) and ``None`` for
-    each left to ``Requirement.validate``; or ``None`` to answer none. Each answered check is then
-    reported to ``gencomp_after_generate``. First result wins.
+    Called by :func:`gencomp.verdicts.check_requirements` (behind ``Session.validate``,
+    ``Session.act``/``instruct`` and ``Requirement.validate``) with every requirement that has no
+    ``validation_fn``, in order. ``ctx`` ends with ``output``, the output under test;
+    ``model_options`` are the judge's options. Return a list as long as ``requirements``, with for
+    each: an output labelled with a :class:`~gencomp.verdicts.CheckVerdict` (``gencomp.verdicts.label``;
+    its ``GenerateLog``, whose ``result`` is that output, appended to ``generate_logs``), or a
+    :class:`~gencomp.verdicts.CheckFallback` (the model judges it, and the verdict carries the
+    reason), or ``None`` (the model judges it); or return ``None`` to answer none. Answered checks
+    are reported to ``gencomp_after_generate``. First result wins. In-tree: the aLoRA plugin.
     """
 
 
@@ -187,6 +189,19 @@ def gencomp_backend_created(backend: Backend) -> None:
 
     Called by a backend at the end of its construction. Returns nothing; every implementation is
     called.
+    """
+
+
+@hookspec(firstresult=True)
+def gencomp_backend_attribute(backend: Backend, name: str) -> BackendAttribute | None:
+    """Provide a public attribute a backend's class does not define (a method a plugin adds to it).
+
+    Called by ``Backend.__getattr__`` when normal lookup of ``name`` fails (never for names
+    starting with ``_``). Return a :class:`~gencomp.backend.BackendAttribute` holding the value (for
+    a method, a bound callable), or ``None`` when this plugin adds no such attribute to ``backend``.
+    First result wins; when nobody answers, ``AttributeError`` says that no installed plugin adds it.
+    In-tree: the aLoRA plugin
+    (``add_alora``, ``get_alora``, ``get_aloras``, ``alora_model`` on ``LocalHFBackend``).
     """
 
 
