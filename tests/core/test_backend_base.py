@@ -172,3 +172,28 @@ def test_checking_one_requirement_object_from_two_threads_at_once_is_safe() -> N
     for t in threads:
         t.join()
     assert failures == [] and vars(requirement) == state
+
+
+def test_a_plugin_adds_an_attribute_to_backends_and_missing_ones_say_so() -> None:
+    from gencomp.backend import BackendAttribute
+
+    class Adds:
+        @hookimpl
+        def gencomp_backend_attribute(self, backend, name):
+            if name == "shout":
+                return BackendAttribute(lambda text: text.upper())
+            if name == "nothing_yet":
+                return BackendAttribute(None)
+            return None
+
+    b = Minimal("m")
+    with pytest.raises(AttributeError, match="'shout', and no installed plugin adds one"):
+        b.shout  # noqa: B018
+    plugin = Adds()
+    plugins.register_plugin(plugin, name="adds")
+    try:
+        assert b.shout("hi") == "HI" and b.nothing_yet is None
+        with pytest.raises(AttributeError):
+            b._private_never_asked  # noqa: B018
+    finally:
+        plugins.unregister_plugin(plugin)

@@ -143,3 +143,10 @@ def test_a_base_model_guard_holds_around_every_generation(backend) -> None:
     backend.generate_from_context(Message("user", "hi"), SimpleContext(), model_options={"max_new_tokens": 1})
     backend._generate_from_raw([Message("user", "hi")], model_options={"max_new_tokens": 1})
     assert entered == [True, True]
+
+
+def test_a_registered_formatter_is_chosen_by_name(tiny_model_path) -> None:
+    from gencomp_template_formatter import TemplateFormatter
+
+    b = make_backend("hf", tiny_model_path, formatter="template")
+    assert isinstance(b.formatter, TemplateFormatter)

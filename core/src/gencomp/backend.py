@@ -48,6 +48,7 @@ __all__ = [
     "RawRequest",
     "collect_tools",
     "default_formatter",
+    "make_formatter",
     "message_dict",
 ]
 
@@ -455,24 +456,41 @@ def default_formatter(model_id: str | ModelIdentifier) -> Formatter:
     return formatter
 
 
+def make_formatter(name: str, model_id: str | ModelIdentifier, **kwargs: Any) -> Formatter:
+    """Build the formatter registered as ``name`` (``gencomp_register_formatters``) for ``model_id``."""
+    spec = plugins.registry().formatters.get(name)
+    if spec is None:
+        known = ", ".join(sorted(plugins.registry().formatters)) or "none"
+        raise GencompError(
+            f"no formatter is registered as {name!r} (registered: {known}); "
+            "`gencomp plugins` lists the installed plugins"
+        )
+    formatter = spec.factory(model_id, **kwargs)
+    if not isinstance(formatter, Formatter):
+        built = type(formatter).__name__
+        raise GencompError(f"formatter {name!r} (plugin {spec.plugin!r}) built a {built}, not a Formatter")
+    return formatter
+
+
 class FormatterBackend(Backend):
     """A backend that renders components with a :class:`~gencomp.Formatter` (hand-engineered prompts).
 
-    ``formatter`` turns components into prompts and parses outputs back; ``model_options`` are the
-    backend's defaults, merged under each call's options.
+    ``formatter`` turns components into prompts and parses outputs back: a formatter, or the name of
+    a registered one (:func:`make_formatter`, so ``gencomp.toml``'s ``backend_options`` can name it).
+    ``model_options`` are the backend's defaults, merged under each call's options.
     """
 
     def __init__(
         self,
         model_id: str | ModelIdentifier,
-        formatter: Formatter,
+        formatter: Formatter | str,
         model_options: dict[str, Any] | None = None,
         *,
         use_caches: bool = True,
         cache: Cache | None = None,
         plugin_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self.formatter = formatter
+        self.formatter = make_formatter(formatter, model_id) if isinstance(formatter, str) else formatter
         super().__init__(model_id, model_options, use_caches=use_caches, cache=cache, plugin_options=plugin_options)
 
 

@@ -31,7 +31,7 @@ from gencomp.model_ids import ModelIdentifier, model_id_string
 from gencomp.selection import resolve_model_id
 from gencomp_hf_backend import attention as gqa_attention
 from gencomp_hf_backend.compat import output_cache, with_cache
-from gencomp_hf_backend.kv import HFAloraCacheInfo, clone_cache, common_prefix_length
+from gencomp_hf_backend.kv import KVCacheEntry, clone_cache, common_prefix_length
 from gencomp_hf_backend.options import HF_OPTION_MAP, RESERVED_HINTS, generate_keys, template_variables
 
 if typing.TYPE_CHECKING:
@@ -134,9 +134,10 @@ class LocalHFBackend(FormatterBackend):
 
     ``model_id`` (a hub id, a local folder or a registered model name such as
     ``"smollm2-135m-instruct"``) is loaded with the Auto classes on :func:`best_device`, unless
-    ``custom_config`` gives the tokenizer, model and device. ``formatter`` defaults to
-    :func:`gencomp.default_formatter`. With ``use_caches`` every chat or text generation stores an
-    :class:`HFAloraCacheInfo` in ``cache`` (default: the ``gencomp_make_cache`` hook, ``LRUCache(3)``)
+    ``custom_config`` gives the tokenizer, model and device. ``formatter`` (a formatter or the name
+    of a registered one) defaults to :func:`gencomp.default_formatter`. With ``use_caches`` every
+    chat or text generation stores a :class:`KVCacheEntry` in ``cache`` (default: the
+    ``gencomp_make_cache`` hook, ``LRUCache(3)``)
     under a fresh key put in ``thunk.meta["hf_cache_key"]``; a later prompt that extends a stored
     one reuses its KV cache. ``model_options`` are the defaults merged under each call's options.
     Other keyword arguments are options for plugins that extend the backend (``plugin_options``).
@@ -157,7 +158,7 @@ class LocalHFBackend(FormatterBackend):
     def __init__(
         self,
         model_id: str | ModelIdentifier,
-        formatter: Formatter | None = None,
+        formatter: Formatter | str | None = None,
         use_caches: bool = True,
         cache: Cache | None = None,
         custom_config: TransformersTorchConfig | tuple[Any, Any, Any] | None = None,
@@ -181,7 +182,7 @@ class LocalHFBackend(FormatterBackend):
                 self.model.set_attn_implementation(attn_implementation)
         self.lock = threading.RLock()
         self.generate_keys = generate_keys()
-        self._index: dict[str, weakref.ref[HFAloraCacheInfo]] = {}
+        self._index: dict[str, weakref.ref[KVCacheEntry]] = {}
         self._guards: list[Callable[[], contextlib.AbstractContextManager[Any]]] = []
         self._judge_tokens: tuple[list[int], list[int]] | None = None
         self._ll_tok: Any = None
@@ -205,12 +206,12 @@ class LocalHFBackend(FormatterBackend):
 
     # -- caches ---------------------------------------------------------------------------------
 
-    def cache_get(self, id: str) -> HFAloraCacheInfo | None:
+    def cache_get(self, id: str) -> KVCacheEntry | None:
         """Retrieve from cache (``None`` when caching is off or the entry is gone)."""
         info = super().cache_get(id)
         return info if info is None or info.kv_cache is not None else None
 
-    def cache_put(self, id: str, v: HFAloraCacheInfo) -> None:
+    def cache_put(self, id: str, v: KVCacheEntry) -> None:
         """Put into cache (nothing happens when caching is off).
 
         The entry also becomes a candidate for prefix reuse, so its ``kv_cache`` must hold base-model
@@ -224,7 +225,7 @@ class LocalHFBackend(FormatterBackend):
             self._index[id] = weakref.ref(v)
             self.cache.put(id, v)
 
-    def cache_entry(self, output: ModelOutputThunk) -> HFAloraCacheInfo | None:
+    def cache_entry(self, output: ModelOutputThunk) -> KVCacheEntry | None:
         """The cache entry stored with ``output`` (its exact ids and base-model KV cache), or ``None``."""
         key = output.meta.get("hf_cache_key") if output.meta else None
         return self.cache_get(key) if key is not None else None
@@ -234,16 +235,16 @@ class LocalHFBackend(FormatterBackend):
         ref = self._index.get(key)
         if ref is not None and ref() in (value, None):  # not a newer entry put under the same key
             self._index.pop(key, None)
-        if isinstance(value, HFAloraCacheInfo):
+        if isinstance(value, KVCacheEntry):
             value.kv_cache = None
 
     def cached_keys(self) -> list[str]:
         """The keys of the entries that are candidates for prefix reuse."""
         return list(self._index)
 
-    def _best_prefix(self, ids: torch.Tensor) -> tuple[HFAloraCacheInfo | None, int]:
+    def _best_prefix(self, ids: torch.Tensor) -> tuple[KVCacheEntry | None, int]:
         """The cached entry sharing the longest reusable prefix with ``ids`` (1-D), and that length."""
-        best: HFAloraCacheInfo | None = None
+        best: KVCacheEntry | None = None
         best_key, best_len = None, 0
         limit = ids.shape[0] - 1  # at least one token must be fed to the model
         for key, ref in list(self._index.items()):
@@ -334,7 +335,7 @@ class LocalHFBackend(FormatterBackend):
             meta: dict[str, Any] = {"p_yes": self._p_yes(first_logits)} if judging and first_logits is not None else {}
             if self.cache is not None and past is not None:
                 key = uuid.uuid4().hex
-                self.cache_put(key, HFAloraCacheInfo(past, seq, torch.ones_like(seq), n))
+                self.cache_put(key, KVCacheEntry(past, seq, torch.ones_like(seq), n))
                 meta["hf_cache_key"] = key
         return Generation(
             text,
@@ -523,21 +524,21 @@ class LocalHFBackend(FormatterBackend):
 
 def _check_entry(v: Any) -> None:
     """Validate a cache entry for prefix reuse, reshaping 1-D id and attention tensors to ``(1, n)``."""
-    if not isinstance(v, HFAloraCacheInfo):
-        raise TypeError(f"cache_put takes an HFAloraCacheInfo, got {type(v).__name__}")
+    if not isinstance(v, KVCacheEntry):
+        raise TypeError(f"cache_put takes an KVCacheEntry, got {type(v).__name__}")
     if v.kv_cache is not None and not callable(getattr(v.kv_cache, "get_seq_length", None)):
         raise TypeError(
-            f"HFAloraCacheInfo.kv_cache must be a transformers Cache (such as DynamicCache) or None, "
+            f"KVCacheEntry.kv_cache must be a transformers Cache (such as DynamicCache) or None, "
             f"got {type(v.kv_cache).__name__}"
         )
     for name in ("merged_token_ids", "merged_attention"):
         t = getattr(v, name)
         if not isinstance(t, torch.Tensor) or t.dim() not in (1, 2) or (t.dim() == 2 and t.shape[0] != 1):
             shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
-            raise ValueError(f"HFAloraCacheInfo.{name} must be a tensor of shape (1, n) or (n,), got {shape}")
+            raise ValueError(f"KVCacheEntry.{name} must be a tensor of shape (1, n) or (n,), got {shape}")
         if t.dim() == 1:
             setattr(v, name, t.unsqueeze(0))
     n = v.merged_token_ids.shape[1]
     kv_len = v.kv_cache.get_seq_length() if v.kv_cache is not None else 0
     if kv_len > n:
-        raise ValueError(f"HFAloraCacheInfo.kv_cache covers {kv_len} positions but merged_token_ids has only {n}")
+        raise ValueError(f"KVCacheEntry.kv_cache covers {kv_len} positions but merged_token_ids has only {n}")

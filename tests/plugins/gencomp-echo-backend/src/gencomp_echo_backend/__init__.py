@@ -19,7 +19,8 @@ Script = Iterable[str] | Callable[[str], str] | None
 class EchoBackend(Backend):
     """Replies with the next line of ``script`` (or ``script(prompt)``); with no script, echoes the prompt.
 
-    Options: ``seed`` (ignored) and ``max_new_tokens`` (the reply is cut to that many words).
+    Options: ``seed`` (ignored) and ``max_new_tokens`` (the reply is cut to that many words). With
+    ``format=`` the reply must parse as that pydantic class (pydantic's ``ValidationError`` if not).
     """
 
     option_map = {"seed": ModelOption.SEED, "max_new_tokens": ModelOption.MAX_NEW_TOKENS}
@@ -46,7 +47,10 @@ class EchoBackend(Backend):
             prompt = request.prompt or ""
         else:
             prompt = "\n".join(m["content"] for m in request.messages)
-        return Generation(self._reply(prompt, request.options))
+        text = self._reply(prompt, request.options)
+        if request.format is not None:  # a scripted reply cannot be steered: it must already parse
+            request.format.model_validate_json(text)
+        return Generation(text)
 
     def generate_raw(self, request: RawRequest) -> list[Generation]:
         return [Generation(self._reply(p, request.options)) for p in request.prompts]
