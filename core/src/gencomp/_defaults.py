@@ -72,7 +72,7 @@ def scan_json_tool_calls(tools: Mapping[str, Callable[..., Any]], text: str) -> 
             continue
         for cand in _call_candidates(obj):
             name = cand.get("name")
-            args = next((cand[k] for k in _ARGUMENT_KEYS if k in cand), {})
+            args: Any = next((cand[k] for k in _ARGUMENT_KEYS if k in cand), {})
             if isinstance(args, str):
                 try:
                     args = json.loads(args)

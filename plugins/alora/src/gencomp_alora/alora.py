@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
+from gencomp_alora.compat import quiet_peft
 from gencomp_alora.errors import AloraError
 from gencomp_alora.prompt import find_last, text_ids
 
@@ -100,8 +100,7 @@ class HFAlora:
             )
         yes_id = self._single_token(tokenizer, self.yes_text, "yes_text")
         no_id = self._single_token(tokenizer, self.no_text, "no_text")
-        with backend.lock, warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        with backend.lock, quiet_peft():
             model = adapters.model
             try:
                 if model is None:

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from gencomp_hf_backend.backend import LocalHFBackend, TransformersTorchConfig, best_device
     from gencomp_hf_backend.kv import HFAloraCacheInfo, KVCacheEntry, clone_cache
 
+__version__ = "0.1.0"
+
 __all__ = [
     "HFAloraCacheInfo",
     "KVCacheEntry",
