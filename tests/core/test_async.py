@@ -11,10 +11,8 @@ import pytest
 from gencomp import (
     Backend,
     CBlock,
-    Component,
-    Context,
-    GenerateLog,
-    ModelOutputThunk,
+    Generation,
+    GenerationRequest,
     Requirement,
     Session,
     SimpleContext,
@@ -74,23 +72,14 @@ def test_the_same_program_gives_the_same_results_sync_and_async(echo):
 
 
 class AsyncOnly(Backend):
-    """A natively async backend: it implements only ``_agenerate_from_context``."""
+    """A natively async backend: it implements only ``agenerate``."""
 
     def __init__(self) -> None:
         super().__init__("async-only")
 
-    async def _agenerate_from_context(
-        self,
-        action: Component | CBlock,
-        ctx: Context,
-        *,
-        format: type[Any] | None = None,
-        model_options: dict[str, Any] | None = None,
-        generate_logs: list[GenerateLog] | None = None,
-        tool_calls: bool = False,
-    ) -> ModelOutputThunk:
+    async def agenerate(self, request: GenerationRequest) -> Generation:
         await asyncio.sleep(0)
-        return ModelOutputThunk(plain_text(action).upper())
+        return Generation(plain_text(request.action).upper())
 
 
 def test_a_natively_async_backend_gets_the_sync_method_for_free():
@@ -109,7 +98,7 @@ def test_a_backend_that_implements_no_generation_is_refused_at_construction():
     class Nothing(Backend):
         pass
 
-    with pytest.raises(TypeError, match="must implement _generate_from_context"):
+    with pytest.raises(TypeError, match="implements no generation"):
         Nothing("m")
 
 
@@ -149,16 +138,7 @@ class Streaming(Backend):
         self.started = threading.Event()
         self.words_sent: list[int] = []
 
-    def _generate_from_context(
-        self,
-        action: Component | CBlock,
-        ctx: Context,
-        *,
-        format: type[Any] | None = None,
-        model_options: dict[str, Any] | None = None,
-        generate_logs: list[GenerateLog] | None = None,
-        tool_calls: bool = False,
-    ) -> ModelOutputThunk:
+    def generate(self, request: GenerationRequest) -> Generation:
         self.started.set()
         control = current_control()
         text, sent = "", 0
@@ -171,7 +151,7 @@ class Streaming(Backend):
             if control is not None and not control.push(piece, tokens=n):
                 break
         self.words_sent.append(sent)
-        return ModelOutputThunk(text)
+        return Generation(text)
 
 
 def at_most_words(n: int) -> Requirement:

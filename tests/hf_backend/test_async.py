@@ -78,8 +78,8 @@ def test_cancelling_an_async_call_stops_generation_releases_the_lock_and_keeps_t
 
     asyncio.run(run())
     assert session.ctx.full_history() == before
-    assert session.backend._lock.acquire(blocking=False)  # type: ignore[attr-defined]
-    session.backend._lock.release()  # type: ignore[attr-defined]
+    assert session.backend.lock.acquire(blocking=False)  # type: ignore[attr-defined]
+    session.backend.lock.release()  # type: ignore[attr-defined]
     logs = session.last_logs
     assert logs and logs[-1].extra["new_tokens"] < 400  # stopped by the cancellation, not by the limit
 

@@ -109,6 +109,8 @@ class ValidationResult:
     reason: str | None = None
     score: float | None = None
     thunk: ModelOutputThunk | None = None
+    verdict: Any = None
+    """The :class:`~gencomp.verdicts.CheckVerdict` of a model-judged check."""
     stopped_at_token: int | None = None
     """Set when this check failed on a prefix of a streamed answer and stopped its generation there."""
 
@@ -158,7 +160,6 @@ class Requirement:
         self.validation_fn = validation_fn
         self.check_only = check_only
         self.prefix_fn = prefix_fn
-        self._output: str | None = None
 
     def parts(self) -> list[Component | CBlock]:
         return []
@@ -166,7 +167,7 @@ class Requirement:
     def format_for_llm(self) -> TemplateRepresentation:
         return TemplateRepresentation(
             obj=self,
-            args={"description": self.description, "output": self._output},
+            args={"description": self.description, "output": None},
             template_order=["*", "Requirement"],
         )
 
@@ -179,33 +180,24 @@ class Requirement:
         model_options: dict[str, Any] | None = None,
         generate_logs: list[GenerateLog] | None = None,
     ) -> ValidationResult:
-        """Check the last output in ``ctx``: with ``validation_fn`` when set, else by asking ``backend``.
+        """Check the last output in ``ctx``: with ``validation_fn`` when set, else as a batch of one.
 
-        A model judge answers within ``JUDGE_MAX_NEW_TOKENS`` tokens unless ``model_options`` say otherwise;
-        its verdict is ``thunk.meta["verdict"]`` when a plugin set it, else the first word of its answer.
+        The one path of :func:`gencomp.verdicts.check_requirements`: a plugin's
+        ``gencomp_check_requirements``, else the model as a judge (within ``JUDGE_MAX_NEW_TOKENS``
+        tokens unless ``model_options`` say otherwise). ``format`` is not supported for checks.
         """
-        if self.validation_fn is not None:
-            checked = self.validation_fn(ctx)
-            return checked if isinstance(checked, ValidationResult) else ValidationResult(bool(checked))
-        last = ctx.last_output()
-        self._output = last.value if last is not None else None
-        try:
-            thunk = backend.generate_from_context(
-                self, ctx, format=format, model_options=judge_options(model_options), generate_logs=generate_logs
-            )
-        finally:
-            self._output = None
-        return self.result_from(thunk)
+        from gencomp.verdicts import check_requirements
+
+        if format is not None:
+            raise ValueError("a requirement check produces a verdict; it does not take format=")
+        return check_requirements([self], backend, ctx, model_options=model_options, generate_logs=generate_logs)[0]
 
     def result_from(self, thunk: ModelOutputThunk) -> ValidationResult:
-        """The verdict of a model's answer to this check: ``thunk.meta["verdict"]`` when set, else its first word.
+        """The verdict of a model's answer to this check (:func:`gencomp.verdicts.verdict_of`); ``score``: ``p_yes``."""
+        from gencomp.verdicts import verdict_of
 
-        ``score`` is ``thunk.meta["p_yes"]`` when set.
-        """
-        score = thunk.meta.get("p_yes") if thunk.meta else None
-        verdict = thunk.meta.get("verdict") if thunk.meta else None
-        result = bool(verdict) if verdict is not None else bool_from_text(thunk.value)
-        return ValidationResult(result, reason=thunk.value, score=score, thunk=thunk)
+        verdict = verdict_of(thunk)
+        return ValidationResult(verdict.passed, reason=thunk.value, score=verdict.p_yes, thunk=thunk, verdict=verdict)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.description!r})"

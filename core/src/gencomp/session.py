@@ -7,11 +7,9 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gencomp import plugins
 from gencomp.backend import Backend
 from gencomp.base import CBlock, Component, Context, GenerateLog, LinearContext, ModelOutputThunk
-from gencomp.components import Instruction, Message, Requirement, ValidationResult, as_requirement, judge_options
-from gencomp.errors import GencompError
+from gencomp.components import Instruction, Message, Requirement, ValidationResult, as_requirement
 from gencomp.selection import load_config, make_backend
 from gencomp.streaming import (
     AsyncResultStream,
@@ -23,6 +21,7 @@ from gencomp.streaming import (
     controlled,
     run_in_thread,
 )
+from gencomp.verdicts import check_requirements
 
 __all__ = ["SamplingResult", "Session", "start_session", "validate_requirements"]
 
@@ -51,59 +50,8 @@ def validate_requirements(
     model_options: dict[str, Any] | None = None,
     generate_logs: list[GenerateLog] | None = None,
 ) -> list[ValidationResult]:
-    """Validate each requirement against the last output in ``ctx``; the results are in the same order.
-
-    The requirements without a ``validation_fn`` are first offered together to the
-    ``gencomp_check_requirements`` hook (one plugin may answer several checks at once); the others,
-    and those it leaves, go through :meth:`Requirement.validate`. Logs go to ``generate_logs`` in
-    the order of the requirements.
-    """
-    logs: list[GenerateLog] = generate_logs if generate_logs is not None else []
-    relay = plugins.hook()
-    offered = [i for i, r in enumerate(requirements) if r.validation_fn is None]
-    answers: dict[int, ModelOutputThunk] = {}
-    hook_logs: list[GenerateLog] = []
-    if offered:
-        reqs = [requirements[i] for i in offered]
-        last = ctx.last_output()
-        for r in reqs:  # the state Requirement.validate gives a check while it runs
-            r._output = last.value if last is not None else None
-        try:
-            answered = relay.gencomp_check_requirements(
-                backend=backend,
-                requirements=reqs,
-                ctx=ctx,
-                model_options=judge_options(model_options),
-                generate_logs=hook_logs,
-            )
-        finally:
-            for r in reqs:
-                r._output = None
-        if answered is not None:
-            if len(answered) != len(reqs):
-                raise GencompError(
-                    f"gencomp_check_requirements answered {len(answered)} checks for {len(reqs)} requirements; "
-                    "a plugin must return one entry (a thunk or None) per requirement"
-                )
-            answers = {i: t for i, t in zip(offered, answered, strict=True) if t is not None}
-    index = {id(t): i for i, t in answers.items()}
-    own: dict[int, list[GenerateLog]] = {i: [] for i in answers}
-    for log in hook_logs:
-        i = index.get(id(log.result))
-        (own[i] if i is not None else logs).append(log)
-    results = []
-    for i, r in enumerate(requirements):
-        thunk = answers.get(i)
-        if thunk is None:
-            results.append(r.validate(backend, ctx, model_options=model_options, generate_logs=logs))
-            continue
-        logs.extend(own[i])
-        last_log = own[i][-1] if own[i] else None
-        if thunk.generate_log is None:
-            thunk.generate_log = last_log
-        relay.gencomp_after_generate(backend=backend, action=r, result=thunk, log=last_log)
-        results.append(r.result_from(thunk))
-    return results
+    """Validate each requirement against the last output in ``ctx`` (:func:`gencomp.verdicts.check_requirements`)."""
+    return check_requirements(requirements, backend, ctx, model_options=model_options, generate_logs=generate_logs)
 
 
 @dataclass

@@ -205,11 +205,11 @@ _DONE = object()
 class ResultStream(Generic[T]):
     """The chunks of a call's answer as they are generated (iterate it), then the call's result.
 
-    The call runs in a worker thread from the moment the stream is made. Iterating yields
-    :class:`StreamChunk`s, for every attempt; :attr:`result` is what the call would have returned
-    without ``stream=True`` (available once the iteration ends). Closing the stream early (``close()``,
-    ``break`` out of a ``with`` block, or garbage collection) cancels the call: the generation stops,
-    and the session's context is left as it was before the call.
+    The call starts in a worker thread when the iteration starts (or :attr:`result` is read); a
+    stream closed before that never runs. Iterating yields :class:`StreamChunk`s, for every attempt;
+    :attr:`result` is what the non-streaming call returns (it consumes the rest of the stream).
+    Closing the stream early (``close()``, leaving a ``with`` block, or garbage collection) cancels
+    the call: the generation stops, and the session's context is left as it was before the call.
     """
 
     def __init__(self, run: Callable[[Callable[[StreamChunk], None], GenerationControl], T]) -> None:
@@ -220,7 +220,6 @@ class ResultStream(Generic[T]):
         self._finished = False
         ctx = contextvars.copy_context()
         self._thread = threading.Thread(target=ctx.run, args=(self._work, run), name="gencomp-stream", daemon=True)
-        self._thread.start()
 
     def _work(self, run: Callable[[Callable[[StreamChunk], None], GenerationControl], T]) -> None:
         try:
@@ -231,6 +230,8 @@ class ResultStream(Generic[T]):
             self._queue.put(_DONE)
 
     def __iter__(self) -> Iterator[StreamChunk]:
+        if not self._finished and self._thread.ident is None:
+            self._thread.start()
         while not self._finished:
             item = self._queue.get()
             if item is _DONE:
@@ -262,7 +263,8 @@ class ResultStream(Generic[T]):
         if self._finished:
             return
         self._control.cancel()
-        self._thread.join()
+        if self._thread.ident is not None:
+            self._thread.join()
         self._finished = True
 
     def __enter__(self) -> ResultStream[T]:

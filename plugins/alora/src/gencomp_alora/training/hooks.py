@@ -46,7 +46,7 @@ def is_default_model(backend: Any) -> bool:
         from gencomp_hf_backend.default_model import MODEL_NAME, default_model_dir
     except ImportError:
         return False
-    model = getattr(backend, "_model", None)
+    model = getattr(backend, "model", None)
     loaded_from = getattr(model, "name_or_path", None) or getattr(getattr(model, "config", None), "_name_or_path", "")
     try:
         if loaded_from and Path(loaded_from).resolve() == default_model_dir().resolve():
@@ -59,13 +59,12 @@ def is_default_model(backend: Any) -> bool:
 @hookimpl
 def gencomp_backend_created(backend: Any) -> None:
     """Load the shipped aLoRA as ``"constraint"`` on a ``LocalHFBackend`` running the embedded default model."""
-    import sys
+    from gencomp_alora.registry import is_hf_backend, registry
 
-    module = sys.modules.get("gencomp_hf_backend.backend")
-    cls: Any = getattr(module, "LocalHFBackend", None) if module is not None else None
-    if cls is None or not isinstance(backend, cls):
+    if not is_hf_backend(backend):
         return
-    if backend.get_alora("constraint") is not None or not is_default_model(backend):
+    adapters = registry(backend)
+    if adapters.get("constraint") is not None or not is_default_model(backend):
         return
     folder = shipped_adapter_dir()
     if not (folder / "adapter_config.json").is_file():
@@ -75,7 +74,7 @@ def gencomp_backend_created(backend: Any) -> None:
 
     meta = read_metadata(folder)
     try:
-        backend.add_alora(
+        adapters.add(
             HFAlora(
                 "constraint", str(folder), meta["generation_prompt"], backend, yes_text=meta["yes"], no_text=meta["no"]
             )
