@@ -38,14 +38,6 @@ def _save_adapter(model_path: str, out: Path, invocation: list[int], seed: int) 
 
 
 @pytest.fixture(scope="session")
-def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A tiny Llama chat model folder (BPE tokenizer, ChatML template), built with the real save code."""
-    from gencomp_hf_backend.testing import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
-
-
-@pytest.fixture(scope="session")
 def tokenizer(tiny_model_path: str) -> Any:
     from transformers import AutoTokenizer
 
@@ -104,6 +96,7 @@ def answer_with_cache(tokenizer: Any) -> Any:
     from transformers import DynamicCache
 
     from gencomp_alora.prompt import text_ids
+    from gencomp_hf_backend.compat import with_cache
 
     def run(model: Any) -> dict[str, Any]:
         prompt = tokenizer.apply_chat_template(CONV, tokenize=False, add_generation_prompt=True)
@@ -111,7 +104,7 @@ def answer_with_cache(tokenizer: Any) -> Any:
         cache = DynamicCache(config=model.get_base_model().config)
         with torch.inference_mode(), model.disable_adapter():
             out = model.get_base_model().generate(
-                input_ids=torch.tensor([prompt_ids]), past_key_values=cache, max_new_tokens=12, do_sample=False
+                input_ids=torch.tensor([prompt_ids]), **with_cache(cache), max_new_tokens=12, do_sample=False
             )
         merged = out[0].tolist()
         gen = merged[len(prompt_ids) :]

@@ -38,7 +38,7 @@ def cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
     d, o = str(data), str(tmp / "new-out")
     return {
         "rank 0": (["train", d, "--out", o, "--rank", "0"], "--rank: must be at least 1, got 0"),
-        "epochs 0": (["train", d, "--out", o, "--epochs", "0"], "--epochs: must be at least 1"),
+        "epochs -1": (["train", d, "--out", o, "--epochs", "-1"], "--epochs: must be at least 0"),
         "lr 0": (["train", d, "--out", o, "--lr", "0"], "--lr: must be above 0"),
         "val fraction 1": (["train", d, "--out", o, "--val-fraction", "1"], "--val-fraction: must be at least 0"),
         "missing data": (["train", str(tmp / "nope.jsonl"), "--out", o], "no such file"),
@@ -56,7 +56,7 @@ def cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
 
 
 CASES = [
-    "rank 0", "epochs 0", "lr 0", "val fraction 1", "missing data", "out not empty", "out is a file",
+    "rank 0", "epochs -1", "lr 0", "val fraction 1", "missing data", "out not empty", "out is a file",
     "out inside a file", "methods bogus", "adapter missing", "adapter without config", "responses missing",
 ]  # fmt: skip
 
@@ -106,11 +106,11 @@ def test_a_failed_add_alora_leaves_no_adapter_layers_in_the_base_model(tiny_mode
     weights = broken / "adapter_model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])
     backend = LocalHFBackend(tiny_model_path)
-    names_before = [n for n, _ in backend._model.named_modules()]
+    names_before = [n for n, _ in backend.model.named_modules()]
     before = backend.generate_from_context(Message("user", "hi"), SimpleContext(), model_options={"max_new_tokens": 5})
     with pytest.raises(AloraError):
         backend.add_alora(HFAlora("constraint", str(broken), GENERATION_PROMPT, backend))
-    assert [n for n, _ in backend._model.named_modules()] == names_before
+    assert [n for n, _ in backend.model.named_modules()] == names_before
     assert backend.alora_model is None and backend.get_aloras() == []
     after = backend.generate_from_context(Message("user", "hi"), SimpleContext(), model_options={"max_new_tokens": 5})
     assert after.value == before.value
@@ -130,7 +130,7 @@ def test_a_corrupt_shipped_metadata_warns_and_leaves_the_backend_as_it_was(tmp_p
     with pytest.warns(UserWarning, match="could not load the shipped requirement-check aLoRA"):
         backend = LocalHFBackend("smollm2-135m-instruct")
     assert backend.get_alora("constraint") is None and backend.alora_model is None
-    assert not any(hasattr(m, "base_layer") for m in backend._model.modules())
+    assert not any(hasattr(m, "base_layer") for m in backend.model.modules())
 
 
 @pytest.mark.embedded

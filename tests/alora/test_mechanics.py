@@ -11,6 +11,7 @@ from transformers import AutoModelForCausalLM, DynamicCache
 
 from gencomp_alora.generate import score_ids
 from gencomp_alora.prompt import check_prompt_ids, check_suffix_ids, find_last, text_ids
+from gencomp_hf_backend.compat import with_cache
 
 GP = "<|im_start|>check\n"
 CONV = [{"role": "user", "content": "What is the capital of France?"}]
@@ -87,9 +88,9 @@ def test_a_cache_that_covers_the_invocation_changes_the_result(peft_model, gener
     cache = DynamicCache(config=peft_model.get_base_model().config)
     with torch.inference_mode():
         with peft_model.disable_adapter():
-            peft_model(input_ids=torch.tensor([ids[:covered]]), past_key_values=cache, use_cache=True)
+            peft_model(input_ids=torch.tensor([ids[:covered]]), **with_cache(cache), use_cache=True)
         wrong = peft_model(
-            input_ids=torch.tensor([ids[covered:]]), past_key_values=cache, alora_offsets=[len(ids) - covered]
+            input_ids=torch.tensor([ids[covered:]]), **with_cache(cache), alora_offsets=[len(ids) - covered]
         ).logits[0, -1]
     assert abs(float(wrong[yes]) - right.yes_logit) > 1e-3 or abs(float(wrong[no]) - right.no_logit) > 1e-3
     # score_ids never reads such a cache past the invocation start

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from gencomp_alora.compat import quiet_peft
 from gencomp_alora.training.data import DataError, load_examples
 from gencomp_alora.training.datagen import build_examples, edit_response, write_dataset
 from gencomp_alora.training.families import FAMILIES, HELD_OUT_FAMILIES, TRAINED_FAMILIES
@@ -191,7 +192,8 @@ def test_shared_prefix_scoring_equals_the_uncached_adapter_forward(tiny_model_pa
     inv = tok.encode(GENERATION_PROMPT, add_special_tokens=False)
     cfg = LoraConfig(task_type="CAUSAL_LM", r=4, target_modules=["q_proj", "v_proj"], alora_invocation_tokens=inv,
                      init_lora_weights=False)  # fmt: skip
-    model = get_peft_model(base, cfg).eval()
+    with quiet_peft():
+        model = get_peft_model(base, cfg).eval()
     items = _hi_checks(tok)
     groups = encode_groups(items)
     assert len(groups) == 2 and all(len(g.prefix) > 10 for g in groups)
@@ -223,7 +225,8 @@ def test_training_from_precomputed_base_states_runs_only_the_invocation_and_is_e
     layers = list(range(n_layers - top, n_layers)) if top < n_layers else None
     cfg = LoraConfig(task_type="CAUSAL_LM", r=4, target_modules=["q_proj", "v_proj", "down_proj"],
                      layers_to_transform=layers, alora_invocation_tokens=inv, init_lora_weights=False)  # fmt: skip
-    model = get_peft_model(base, cfg).eval()
+    with quiet_peft():
+        model = get_peft_model(base, cfg).eval()
     items = _hi_checks(tok)
     groups = encode_groups(items)
     pre = precompute(model, groups, top, inv, pad_id=0)
@@ -289,8 +292,8 @@ def test_the_trained_adapter_loads_with_hfalora_and_changes_only_what_follows_th
     backend = LocalHFBackend(tiny_model_path)
     backend.add_alora(HFAlora("constraint", str(trained_adapter), GENERATION_PROMPT, backend))
     model = backend.alora_model
-    ids = check_ids(backend._tokenizer, "Say hi.", "HELLO 42", "Write in all caps.", GENERATION_PROMPT)
-    start = len(ids) - len(backend._tokenizer.encode(GENERATION_PROMPT, add_special_tokens=False))
+    ids = check_ids(backend.tokenizer, "Say hi.", "HELLO 42", "Write in all caps.", GENERATION_PROMPT)
+    start = len(ids) - len(backend.tokenizer.encode(GENERATION_PROMPT, add_special_tokens=False))
     with torch.no_grad():
         adapted = model(input_ids=torch.tensor([ids])).logits[0]
         with model.disable_adapter():

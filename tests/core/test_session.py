@@ -13,6 +13,7 @@ from gencomp import (
     ModelOption,
     ModelOutputThunk,
     Requirement,
+    RequirementCheck,
     SamplingResult,
     hookimpl,
     plugins,
@@ -118,7 +119,7 @@ def test_a_model_judge_answers_briefly_unless_the_caller_says_otherwise(echo):
     class Spy:
         @hookimpl
         def gencomp_generate(self, action, model_options):
-            if isinstance(action, Requirement):
+            if isinstance(action, RequirementCheck):
                 seen.append(dict(model_options))
 
     spy = Spy()

@@ -26,6 +26,31 @@ def test_scanner_accepts_parameters_nested_function_objects_and_string_arguments
     assert scan_json_tool_calls(TOOLS, nested)["add"].call_func() == 9
 
 
+def test_scanner_reads_arguments_given_under_args():
+    call = scan_json_tool_calls(TOOLS, '{"name": "add", "args": {"a": 6, "b": 7}}')["add"]
+    assert call.args == {"a": 6, "b": 7}
+    assert call.call_func() == 13
+
+
+def test_scanner_drops_invented_arguments_so_the_call_does_not_raise():
+    def now() -> str:
+        return "noon"
+
+    calls = scan_json_tool_calls({"now": now, **TOOLS}, '{"name": "now", "arguments": {"tz": "UTC"}}')
+    assert calls["now"].args == {}
+    assert calls["now"].call_func() == "noon"
+    extra = scan_json_tool_calls(TOOLS, '{"name": "add", "arguments": {"a": 1, "b": 2, "c": 3}}')["add"]
+    assert extra.args == {"a": 1, "b": 2}
+
+
+def test_scanner_keeps_every_argument_for_a_tool_taking_keyword_arguments():
+    def record(**fields: str) -> dict[str, str]:
+        return fields
+
+    call = scan_json_tool_calls({"record": record}, '{"name": "record", "arguments": {"x": "1"}}')["record"]
+    assert call.call_func() == {"x": "1"}
+
+
 def test_scanner_ignores_unknown_tools_and_broken_json():
     assert scan_json_tool_calls(TOOLS, '{"name": "rm", "arguments": {}} {"name": "add", "arguments": {') == {}
 

@@ -122,3 +122,26 @@ def test_merge_model_options_lets_the_call_win():
 def test_plain_text_renders_components_without_a_formatter():
     text = plain_text(Instruction("Summarize.", requirements=["Be short."]))
     assert "Summarize." in text and "Be short." in text
+
+
+def test_a_formatter_written_to_the_seed_needs_no_to_chat_messages_of_its_own():
+    from gencomp import Formatter
+
+    class Plain(Formatter):
+        def print(self, c):
+            return str(c)
+
+        def print_context(self, ctx):
+            return "\n".join(self.print(c) for c in ctx.render_for_generation())
+
+        def parse(self, source_component, result):
+            result.parsed_repr = result
+            return result
+
+    answer = ModelOutputThunk("Paris.")
+    messages = Plain().to_chat_messages([Message("system", "Be brief."), CBlock("Capital of France?"), answer])
+    assert messages == [
+        Message("system", "Be brief."),
+        Message("user", "Capital of France?"),
+        Message("assistant", "Paris."),
+    ]

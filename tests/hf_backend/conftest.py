@@ -9,13 +9,12 @@ import pytest
 
 from gencomp import CBlock, Component, Context, Formatter, Message, ModelOutputThunk
 from gencomp.base import plain_text
-from gencomp_hf_backend.testing import build_tiny_model
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 class PlainFormatter(Formatter):
-    """A minimal formatter for mechanics tests: plain text, messages as they are, outputs as assistant turns."""
+    """A minimal formatter for mechanics tests: plain text; chat messages from the base class's helper."""
 
     def print(self, c: Component | CBlock) -> str:
         return c.content if isinstance(c, Message) else plain_text(c)
@@ -27,23 +26,6 @@ class PlainFormatter(Formatter):
         parsed = Message("assistant", result.value or "") if isinstance(source_component, Message) else result.value
         result.parsed_repr = parsed
         return parsed
-
-    def to_chat_messages(self, cs: list[Component | CBlock]) -> list[Message]:
-        out = []
-        for c in cs:
-            if isinstance(c, Message):
-                out.append(c)
-            elif isinstance(c, ModelOutputThunk):
-                out.append(Message("assistant", c.value or ""))
-            else:
-                out.append(Message("user", self.print(c)))
-        return out
-
-
-@pytest.fixture(scope="session")
-def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A tiny Llama chat model folder (BPE tokenizer, ChatML template), built with the real save code."""
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 import gencomp_hf_backend.attention as attention
 from gencomp_hf_backend import TransformersTorchConfig
 from gencomp_hf_backend.attention import ATTN_IMPLEMENTATION
+from gencomp_hf_backend.compat import with_cache
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +44,12 @@ def test_the_tiny_model_groups_its_query_heads(models) -> None:
 
 
 def test_a_loaded_model_uses_the_gqa_implementation_by_default(backend) -> None:
-    assert backend._model.config._attn_implementation == ATTN_IMPLEMENTATION
+    assert backend.model.config._attn_implementation == ATTN_IMPLEMENTATION
 
 
 def test_attn_implementation_overrides_the_default(make_backend) -> None:
-    assert make_backend(attn_implementation="sdpa")._model.config._attn_implementation == "sdpa"
-    assert make_backend(attn_implementation="eager")._model.config._attn_implementation == "eager"
+    assert make_backend(attn_implementation="sdpa").model.config._attn_implementation == "sdpa"
+    assert make_backend(attn_implementation="eager").model.config._attn_implementation == "eager"
 
 
 def test_a_custom_config_model_keeps_its_attention_unless_told(tiny_model_path, make_backend) -> None:
@@ -56,9 +57,9 @@ def test_a_custom_config_model_keeps_its_attention_unless_told(tiny_model_path, 
         model = AutoModelForCausalLM.from_pretrained(tiny_model_path, attn_implementation="sdpa")
         return TransformersTorchConfig(AutoTokenizer.from_pretrained(tiny_model_path), model, "cpu")
 
-    assert make_backend(custom_config=custom())._model.config._attn_implementation == "sdpa"
+    assert make_backend(custom_config=custom()).model.config._attn_implementation == "sdpa"
     chosen = make_backend(custom_config=custom(), attn_implementation=ATTN_IMPLEMENTATION)
-    assert chosen._model.config._attn_implementation == ATTN_IMPLEMENTATION
+    assert chosen.model.config._attn_implementation == ATTN_IMPLEMENTATION
 
 
 def test_a_padded_batch_gives_the_logits_of_sdpa(models, delegated) -> None:
@@ -77,9 +78,9 @@ def test_a_forward_over_a_cached_prefix_gives_the_logits_of_sdpa(models, delegat
     with torch.no_grad():
         for name, model in models.items():
             past = DynamicCache(config=model.config)
-            model(input_ids=prefix, past_key_values=past, use_cache=True)
+            model(input_ids=prefix, **with_cache(past), use_cache=True)
             delegated.clear()  # the prefill has no mask: it goes to sdpa as is
-            logits[name] = model(input_ids=new, past_key_values=past, use_cache=True).logits
+            logits[name] = model(input_ids=new, **with_cache(past), use_cache=True).logits
             if name == ATTN_IMPLEMENTATION:
                 assert delegated == []
     torch.testing.assert_close(logits[ATTN_IMPLEMENTATION], logits["sdpa"], rtol=0, atol=1e-5)
@@ -89,8 +90,8 @@ def test_one_new_token_and_unmasked_prefills_are_left_to_sdpa(models, delegated)
     model = models[ATTN_IMPLEMENTATION]
     with torch.no_grad():
         past = DynamicCache(config=model.config)
-        model(input_ids=torch.arange(30, 40)[None], past_key_values=past, use_cache=True)
-        model(input_ids=torch.tensor([[41]]), past_key_values=past, use_cache=True)
+        model(input_ids=torch.arange(30, 40)[None], **with_cache(past), use_cache=True)
+        model(input_ids=torch.tensor([[41]]), **with_cache(past), use_cache=True)
     assert len(delegated) == 2 * model.config.num_hidden_layers
 
 

@@ -17,6 +17,7 @@ from gencomp import (
     ModelOption,
     SimpleContext,
     UnknownModelOptionError,
+    hookimpl,
     plugins,
 )
 
@@ -117,7 +118,7 @@ def test_a_prompt_beyond_the_context_window_is_refused_with_the_numbers(backend,
     def refuse(**kwargs):
         raise AssertionError("generate was called")
 
-    monkeypatch.setattr(backend._model, "generate", refuse)
+    monkeypatch.setattr(backend.model, "generate", refuse)
     long = "word " * 400
     with pytest.raises(ContextWindowError) as err:
         backend.generate_from_context(
@@ -135,12 +136,12 @@ def test_a_prompt_beyond_the_context_window_is_refused_with_the_numbers(backend,
 
 
 def test_the_models_own_window_applies_when_no_option_sets_one(backend) -> None:
-    backend._model.config.max_position_embeddings = 64
+    backend.model.config.max_position_embeddings = 64
     try:
         with pytest.raises(ContextWindowError, match="context window of 64 tokens"):
             backend.generate_from_context(Message("user", "word " * 100), SimpleContext())
     finally:
-        backend._model.config.max_position_embeddings = 2048
+        backend.model.config.max_position_embeddings = 2048
 
 
 def test_stop_strings_end_the_answer(backend) -> None:
@@ -150,7 +151,7 @@ def test_stop_strings_end_the_answer(backend) -> None:
     full = backend.generate_from_context(Message("user", "hello there"), ctx, model_options=options, generate_logs=logs)
     ids = logs[-1].model_output.tolist()
     assert len(ids) > 8
-    heads = (backend._tokenizer.decode(ids[:k], skip_special_tokens=True) for k in range(2, len(ids) - 2))
+    heads = (backend.tokenizer.decode(ids[:k], skip_special_tokens=True) for k in range(2, len(ids) - 2))
     head = next(h for h in heads if len(h) >= 2 and h[-2:].isascii() and h[-2:].isalnum())
     stop = head[-2:]
     assert len(head) < len(full.value)
@@ -231,3 +232,21 @@ def test_cli_chat_drops_the_oldest_turns_to_stay_within_the_context_window(
     assert code == 0, err
     assert len(out.splitlines()) >= 5
     assert "gencomp: note: dropped the" in err and "oldest turn(s)" in err
+
+
+class ReadsAnOption:
+    @hookimpl
+    def gencomp_backend_options(self, backend_name):
+        return ["my_plugin_option"] if backend_name == "hf" else None
+
+
+def test_an_option_a_plugin_declares_is_accepted_and_a_typo_of_it_is_not(no_model_load, tiny_model_path) -> None:
+    plugin = ReadsAnOption()
+    plugins.register_plugin(plugin, name="reads-an-option")
+    try:
+        with pytest.raises(ConfigError, match="has no option 'my_plugin_optoin'. Did you mean 'my_plugin_option'"):
+            gencomp.start_session("hf", tiny_model_path, my_plugin_optoin=1)
+        with pytest.raises(AssertionError, match="the model loader was called"):  # accepted: loading starts
+            gencomp.start_session("hf", tiny_model_path, my_plugin_option=1)
+    finally:
+        plugins.unregister_plugin(plugin)

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 EXPECTED = {
     "template_formatter": "gencomp-template-formatter",
     "hf_backend": "gencomp-hf-backend",
@@ -37,3 +39,21 @@ def test_the_hf_backend_is_registered_under_its_name_and_alias_with_a_default_mo
     spec = reg.backend("huggingface")
     assert spec is not None and spec.name == "hf" and spec.plugin == "hf_backend"
     assert spec.default_model is not None and reg.model(spec.default_model) is not None
+
+
+@pytest.mark.parametrize(
+    ("distribution", "package"),
+    [
+        ("gencomp", "gencomp"),
+        ("gencomp-template-formatter", "gencomp_template_formatter"),
+        ("gencomp-hf-backend", "gencomp_hf_backend"),
+        ("gencomp-alora", "gencomp_alora"),
+    ],
+)
+def test_each_distribution_declares_python_3_11_and_takes_its_version_from_its_package(distribution, package):
+    import importlib
+    import importlib.metadata
+
+    meta = importlib.metadata.metadata(distribution)
+    assert meta["Requires-Python"] == ">=3.11"  # tomllib and datetime.UTC are 3.11's
+    assert meta["Version"] == importlib.import_module(package).__version__

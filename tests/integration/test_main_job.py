@@ -45,7 +45,7 @@ def test_instruct_returns_the_same_tokens_as_raw_generate_greedy(session: gencom
     log = s.last_logs[0]
     backend = session.backend
     user_text = backend.formatter.print(gencomp.Instruction(instruction))
-    prompt = backend._tokenizer.apply_chat_template(
+    prompt = backend.tokenizer.apply_chat_template(
         [{"role": "user", "content": user_text}], tokenize=False, add_generation_prompt=True
     )
     assert log.prompt == prompt
@@ -101,7 +101,7 @@ def test_local_hf_backend_accepts_the_registered_default_model_name(session: gen
     from gencomp_hf_backend.default_model import default_model_dir
 
     b = LocalHFBackend("smollm2-135m-instruct", formatter=session.backend.formatter)
-    assert Path(b._model.name_or_path).resolve() == default_model_dir().resolve()
+    assert Path(b.model.name_or_path).resolve() == default_model_dir().resolve()
     assert b.model_id == "smollm2-135m-instruct"
 
 

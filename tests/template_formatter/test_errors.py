@@ -37,6 +37,11 @@ def test_missing_template_names_the_component_the_names_tried_and_every_folder(
     assert isinstance(info.value, GencompError) and isinstance(info.value, LookupError)
 
 
+def test_a_missing_template_is_caught_by_code_that_catches_value_error():
+    with pytest.raises(ValueError, match="Gizmo"):
+        TemplateFormatter("fake-model").print(Gizmo())
+
+
 def test_syntax_error_in_a_template_file_names_the_file_and_line(tmp_path, write_template, widget):
     path = write_template(tmp_path, "prompts/default/Widget.jinja2", "line one\n{% if %}\n")
     with pytest.raises(TemplateSyntaxError) as info:

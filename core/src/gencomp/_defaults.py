@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -37,12 +38,28 @@ def _call_candidates(obj: Any) -> Iterator[Mapping[str, Any]]:
             yield from _call_candidates(v)
 
 
+_ARGUMENT_KEYS = ("arguments", "args", "parameters")
+
+
+def _accepted(func: Callable[..., Any], args: Mapping[str, Any]) -> dict[str, Any]:
+    """``args`` without the names ``func`` cannot take (all of them for a tool without parameters)."""
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (some builtins): keep what the model said
+        return dict(args)
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return dict(args)
+    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return {k: v for k, v in args.items() if k in names}
+
+
 def scan_json_tool_calls(tools: Mapping[str, Callable[..., Any]], text: str) -> dict[str, ModelToolCall]:
     """Find JSON objects in ``text`` of the form ``{"name": TOOL, "arguments": {...}}``.
 
-    ``parameters`` is accepted for ``arguments``, and arguments given as a JSON string are decoded.
-    Objects may stand anywhere in the text and be nested (``{"function": {...}}``); names that are
-    not among ``tools`` are ignored.
+    ``args`` and ``parameters`` are accepted for ``arguments``, and arguments given as a JSON string
+    are decoded. Arguments the tool cannot take are dropped, so that the call never raises
+    ``TypeError`` for a name the model invented. Objects may stand anywhere in the text and be
+    nested (``{"function": {...}}``); names that are not among ``tools`` are ignored.
     """
     decoder = json.JSONDecoder()
     calls: dict[str, ModelToolCall] = {}
@@ -55,13 +72,13 @@ def scan_json_tool_calls(tools: Mapping[str, Callable[..., Any]], text: str) -> 
             continue
         for cand in _call_candidates(obj):
             name = cand.get("name")
-            args = cand.get("arguments", cand.get("parameters", {}))
+            args: Any = next((cand[k] for k in _ARGUMENT_KEYS if k in cand), {})
             if isinstance(args, str):
                 try:
                     args = json.loads(args)
                 except ValueError:
                     continue
             if isinstance(name, str) and name in tools and isinstance(args, Mapping):
-                calls[name] = ModelToolCall(name, tools[name], dict(args))
+                calls[name] = ModelToolCall(name, tools[name], _accepted(tools[name], args))
         i = text.find("{", end)
     return calls

@@ -78,6 +78,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     for r in records:
         if r.error:
             print(f"\n{r.name}: {r.status}: {r.error}")
+        for conflict in r.conflicts:
+            print(f"\n{r.name}: {conflict}")
     return 0
 
 
@@ -286,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.set_defaults(func=cmd_chat)
 
-    plugins.hook().gencomp_register_commands(subparsers=sub)
+    plugins.register_commands(sub)
     return parser
 
 

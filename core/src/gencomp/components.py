@@ -110,6 +110,10 @@ class ValidationResult:
     reason: str | None = None
     score: float | None = None
     thunk: ModelOutputThunk | None = None
+    verdict: Any = None
+    """The :class:`~gencomp.verdicts.CheckVerdict` of a model-judged check."""
+    stopped_at_token: int | None = None
+    """Set when this check failed on a prefix of a streamed answer and stopped its generation there."""
 
     def __bool__(self) -> bool:
         return self.result
@@ -120,6 +124,7 @@ class ValidationResult:
 
 
 ValidationFn = Callable[[Context], ValidationResult | bool]
+PrefixFn = Callable[[str], "ValidationResult | None"]
 
 
 def judge_options(model_options: dict[str, Any] | None) -> dict[str, Any]:
@@ -137,6 +142,9 @@ class Requirement:
     """A property the output must have, checked by ``validation_fn`` or by a model.
 
     ``check_only`` requirements are validated but not shown to the model in the instruction.
+    ``prefix_fn`` decides on a prefix of an answer while it streams: it returns a failing
+    :class:`ValidationResult` once no continuation can meet the requirement (say, more words than
+    allowed), else ``None``; such a failure stops the generation early and goes straight to repair.
     """
 
     def __init__(
@@ -145,6 +153,7 @@ class Requirement:
         validation_fn: ValidationFn | None = None,
         *,
         check_only: bool = False,
+        prefix_fn: PrefixFn | None = None,
     ) -> None:
         if description is None and validation_fn is None:
             raise ValueError("a Requirement needs a description, a validation_fn, or both")
@@ -159,7 +168,7 @@ class Requirement:
         self.description = description
         self.validation_fn = validation_fn
         self.check_only = check_only
-        self._output: str | None = None
+        self.prefix_fn = prefix_fn
 
     def parts(self) -> list[Component | CBlock]:
         return []
@@ -167,7 +176,7 @@ class Requirement:
     def format_for_llm(self) -> TemplateRepresentation:
         return TemplateRepresentation(
             obj=self,
-            args={"description": self.description, "output": self._output},
+            args={"description": self.description, "output": None},
             template_order=["*", "Requirement"],
         )
 
@@ -180,33 +189,24 @@ class Requirement:
         model_options: dict[str, Any] | None = None,
         generate_logs: list[GenerateLog] | None = None,
     ) -> ValidationResult:
-        """Check the last output in ``ctx``: with ``validation_fn`` when set, else by asking ``backend``.
+        """Check the last output in ``ctx``: with ``validation_fn`` when set, else as a batch of one.
 
-        A model judge answers within ``JUDGE_MAX_NEW_TOKENS`` tokens unless ``model_options`` say otherwise;
-        its verdict is ``thunk.meta["verdict"]`` when a plugin set it, else the first word of its answer.
+        The one path of :func:`gencomp.verdicts.check_requirements`: a plugin's
+        ``gencomp_check_requirements``, else the model as a judge (within ``JUDGE_MAX_NEW_TOKENS``
+        tokens unless ``model_options`` say otherwise). ``format`` is not supported for checks.
         """
-        if self.validation_fn is not None:
-            checked = self.validation_fn(ctx)
-            return checked if isinstance(checked, ValidationResult) else ValidationResult(bool(checked))
-        last = ctx.last_output()
-        self._output = last.value if last is not None else None
-        try:
-            thunk = backend.generate_from_context(
-                self, ctx, format=format, model_options=judge_options(model_options), generate_logs=generate_logs
-            )
-        finally:
-            self._output = None
-        return self.result_from(thunk)
+        from gencomp.verdicts import check_requirements
+
+        if format is not None:
+            raise ValueError("a requirement check produces a verdict; it does not take format=")
+        return check_requirements([self], backend, ctx, model_options=model_options, generate_logs=generate_logs)[0]
 
     def result_from(self, thunk: ModelOutputThunk) -> ValidationResult:
-        """The verdict of a model's answer to this check: ``thunk.meta["verdict"]`` when set, else its first word.
+        """The verdict of a model's answer to this check (:func:`gencomp.verdicts.verdict_of`); ``score``: ``p_yes``."""
+        from gencomp.verdicts import verdict_of
 
-        ``score`` is ``thunk.meta["p_yes"]`` when set.
-        """
-        score = thunk.meta.get("p_yes") if thunk.meta else None
-        verdict = thunk.meta.get("verdict") if thunk.meta else None
-        result = bool(verdict) if verdict is not None else bool_from_text(thunk.value)
-        return ValidationResult(result, reason=thunk.value, score=score, thunk=thunk)
+        verdict = verdict_of(thunk)
+        return ValidationResult(verdict.passed, reason=thunk.value, score=verdict.p_yes, thunk=thunk, verdict=verdict)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.description!r})"

@@ -53,8 +53,8 @@ class ContextWindowError(GencompError, ValueError):
         self.window = window
 
 
-class TemplateNotFoundError(GencompError, LookupError):
-    """No template was found for a component."""
+class TemplateNotFoundError(GencompError, LookupError, ValueError):
+    """No template was found for a component (a ``ValueError`` too, as the seed-era formatter raised)."""
 
 
 class UnknownModelOptionError(GencompError, ValueError):

@@ -6,7 +6,7 @@ import difflib
 import inspect
 import os
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -161,19 +161,43 @@ def check_model_id(model_id: str, source: str | None = None) -> None:
         )
 
 
-def check_options(accepts: Callable[..., Any], options: Mapping[str, Any], what: str) -> None:
+def _keyword_names(accepts: Callable[..., Any]) -> list[str] | None:
+    """The keyword names ``accepts`` takes; ``None`` when it takes any (``**kwargs`` that lead nowhere known).
+
+    For a class whose ``__init__`` passes ``**kwargs`` on, the ``__init__`` of its bases are read too.
+    """
+    chain = (
+        [c.__dict__["__init__"] for c in accepts.__mro__ if "__init__" in c.__dict__]
+        if isinstance(accepts, type)
+        else [accepts]
+    )
+    names: list[str] = []
+    for fn in chain:
+        try:
+            params = inspect.signature(fn).parameters
+        except (TypeError, ValueError):  # not introspectable: the call itself will tell
+            return None
+        names += [
+            n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n not in names
+        ]
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return [n for n in names if n != "self"]
+    return None
+
+
+def check_options(
+    accepts: Callable[..., Any], options: Mapping[str, Any], what: str, *, also: Iterable[str] = ()
+) -> None:
     """Raise :class:`~gencomp.errors.UnknownBackendOptionError` for a key of ``options`` that ``accepts`` lacks.
 
-    ``what`` names the receiver in the message (``"backend 'hf'"``). A callable taking ``**kwargs``
-    accepts everything.
+    ``what`` names the receiver in the message (``"backend 'hf'"``); ``also`` names more accepted
+    keys (what plugins read from a backend's ``plugin_options``). A callable whose ``**kwargs``
+    lead to no known signature accepts everything.
     """
-    try:
-        params = inspect.signature(accepts).parameters
-    except (TypeError, ValueError):  # not introspectable: the call itself will tell
+    known = _keyword_names(accepts)
+    if known is None:
         return
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return
-    known = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    known += [n for n in also if n not in known]
     for key in options:
         if key not in known:
             raise UnknownBackendOptionError(

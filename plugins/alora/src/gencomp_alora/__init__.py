@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from gencomp_alora.alora import HFAlora
     from gencomp_alora.generate import CheckResult, check_requirement, check_requirements
 
+__version__ = "0.1.0"
+
 __all__ = ["AloraError", "CheckResult", "HFAlora", "check_requirement", "check_requirements"]
 
 

@@ -5,18 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from gencomp import ContextWindowError, GencompError, ModelOption
+from gencomp import ContextWindowError, GencompError
 
 __all__ = ["check_fits", "check_no_special_tokens", "context_window", "special_token_texts"]
 
 
-def context_window(model: Any, options: Mapping[str, Any]) -> int | None:
-    """The tokens a prompt and its answer may take: ``ModelOption.CONTEXT_WINDOW`` within the model's positions.
+def context_window(model: Any, asked: int | None) -> int | None:
+    """The tokens a prompt and its answer may take: the model's positions, lowered to ``asked``.
 
-    ``None`` when neither says.
+    ``asked`` is the call's ``ModelOption.CONTEXT_WINDOW``; ``None`` when neither says.
     """
     positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
-    asked = options.get(ModelOption.CONTEXT_WINDOW)
     limits = [int(x) for x in (positions, asked) if isinstance(x, int) and x > 0]
     return min(limits) if limits else None
 

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
         _simplify_model_string,
     )
 
+__version__ = "0.1.0"
+
 __all__ = [
     "TEMPLATE_SUFFIX",
     "LookupResult",

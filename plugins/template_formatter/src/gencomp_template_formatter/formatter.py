@@ -348,23 +348,6 @@ class TemplateFormatter(Formatter):
             return Message("assistant", result.value or "")
         return result
 
-    def to_chat_messages(self, cs: list[Component | CBlock]) -> list[Message]:
-        """Helper method that converts a linearized chat history into a list of messages.
-
-        Model outputs become assistant messages (their ``parsed_repr`` when it is a ``Message``),
-        messages pass through, and everything else is printed into a user message.
-        """
-        messages: list[Message] = []
-        for c in cs:
-            if isinstance(c, ModelOutputThunk):
-                parsed = c.parsed_repr
-                messages.append(parsed if isinstance(parsed, Message) else Message("assistant", c.value or ""))
-            elif isinstance(c, Message):
-                messages.append(c)
-            else:
-                messages.append(Message("user", self.print(c)))
-        return messages
-
     # -- rendering -------------------------------------------------------------------------------
 
     def _is_component(self, c: Any) -> bool:

@@ -197,11 +197,11 @@ def generate_responses(
             ]
             enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
             with torch.no_grad():
-                ids = model.generate(
+                ids = model.generate(  # type: ignore[misc]  # transformers types generate's self too narrowly
                     **enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id
                 )
             for prompt, row in zip(batch, ids, strict=True):
-                text = tok.decode(row[enc["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+                text = str(tok.decode(row[enc["input_ids"].shape[1] :], skip_special_tokens=True)).strip()
                 item = {"instruction": prompt, "response": _trim_partial(text)}
                 done.append(item)
                 f.write(json.dumps(item, ensure_ascii=False) + "\n")

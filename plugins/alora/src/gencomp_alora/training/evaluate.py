@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from gencomp_alora.compat import quiet_peft
 from gencomp_alora.training.data import Example, load_examples
 from gencomp_alora.training.prompts import JUDGE_NO, JUDGE_YES, check_ids, conversation_ids, judge_ids, read_metadata
 from gencomp_alora.training.scoring import encode_groups, group_logits
@@ -82,7 +83,8 @@ def evaluate(
     model.eval()
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     if "alora" in methods:
-        model = PeftModel.from_pretrained(model, adapter_dir, adapter_name="constraint", is_trainable=False)
+        with quiet_peft():
+            model = PeftModel.from_pretrained(model, adapter_dir, adapter_name="constraint", is_trainable=False)
         model.eval()
     for method in methods:
         results.correct[method] = {}

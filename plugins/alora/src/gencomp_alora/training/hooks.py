@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import typing
 import warnings
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,7 @@ def is_default_model(backend: Any) -> bool:
         from gencomp_hf_backend.default_model import MODEL_NAME, default_model_dir
     except ImportError:
         return False
-    model = getattr(backend, "_model", None)
+    model = getattr(backend, "model", None)
     loaded_from = getattr(model, "name_or_path", None) or getattr(getattr(model, "config", None), "_name_or_path", "")
     try:
         if loaded_from and Path(loaded_from).resolve() == default_model_dir().resolve():
@@ -65,14 +64,12 @@ def is_default_model(backend: Any) -> bool:
 @hookimpl
 def gencomp_backend_created(backend: Any) -> None:
     """Load the shipped aLoRA as ``"constraint"`` on a ``LocalHFBackend`` running the embedded default model."""
-    import sys
+    from gencomp_alora.registry import is_hf_backend, registry
 
-    module = sys.modules.get("gencomp_hf_backend.backend")
-    cls = getattr(module, "LocalHFBackend", None) if module is not None else None
-    if not (isinstance(cls, type) and isinstance(backend, cls)):
+    if not is_hf_backend(backend):
         return
-    backend = typing.cast(Any, backend)  # a LocalHFBackend (gencomp-hf-backend may not be importable here)
-    if backend.get_alora("constraint") is not None or not is_default_model(backend):
+    adapters = registry(backend)
+    if adapters.get("constraint") is not None or not is_default_model(backend):
         return
     folder = shipped_adapter_dir()
     if not (folder / "adapter_config.json").is_file():
@@ -82,7 +79,7 @@ def gencomp_backend_created(backend: Any) -> None:
 
     try:
         meta = read_metadata(folder)
-        backend.add_alora(
+        adapters.add(
             HFAlora(
                 "constraint", str(folder), meta["generation_prompt"], backend, yes_text=meta["yes"], no_text=meta["no"]
             )
@@ -255,7 +252,7 @@ def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  
     p.add_argument("--invocation", default=DEFAULT_GENERATION_PROMPT, help="generation prompt / invocation string")
     p.add_argument("--val", help="JSONL of held-out examples (default: split off --val-fraction of DATA)")
     p.add_argument("--val-fraction", type=_fraction, default=0.1, help="0 <= x < 1")
-    p.add_argument("--epochs", type=int_at_least(1), default=2)
+    p.add_argument("--epochs", type=int_at_least(0), default=2, help="0: save the starting weights")
     p.add_argument("--lr", type=_positive_float, default=5e-4)
     p.add_argument("--rank", type=int_at_least(1), default=8)
     p.add_argument("--alpha", type=int_at_least(0), default=0, help="LoRA alpha (default: 2 x rank)")

@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from gencomp_hf_backend.compat import output_cache, with_cache
+
 __all__ = ["Group", "encode_groups", "group_logits"]
 
 
@@ -77,7 +79,7 @@ def group_logits(model: Any, group: Group, *, use_adapter: bool = True, pad_id: 
     if p:
         with torch.no_grad(), _no_adapter(model):
             out = model(input_ids=torch.tensor([group.prefix], device=device), use_cache=True)
-        cache = out.past_key_values
+        cache = output_cache(out)
         if k > 1:
             cache.batch_repeat_interleave(k)
     lengths = [len(s) for s in group.suffixes]
@@ -95,7 +97,7 @@ def group_logits(model: Any, group: Group, *, use_adapter: bool = True, pad_id: 
             input_ids=ids,
             attention_mask=mask,
             position_ids=positions,
-            past_key_values=cache,
+            **with_cache(cache),
             use_cache=cache is not None,
         )
     last = torch.tensor([n - 1 for n in lengths], device=device)

@@ -20,6 +20,7 @@ import torch
 
 from gencomp_alora.prompt import find_last
 from gencomp_alora.training.scoring import Group
+from gencomp_hf_backend.compat import output_cache, with_cache
 
 __all__ = ["Precomputed", "batches", "merge", "only_top_layers", "precompute", "top_logits"]
 
@@ -88,6 +89,12 @@ def _padded(group: Group, pad_id: int, device: Any) -> tuple[torch.Tensor, torch
     return ids, mask
 
 
+def _layer_kv(cache: Any, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Copies of the keys and values of a dynamic cache's layer ``i``."""
+    layer = cache.layers[i]
+    return layer.keys.clone(), layer.values.clone()
+
+
 def _precompute_group(model: Any, g: Group, n: int, k: int, invocation: Sequence[int], pad_id: int) -> Precomputed:
     from transformers import DynamicCache
 
@@ -99,18 +106,18 @@ def _precompute_group(model: Any, g: Group, n: int, k: int, invocation: Sequence
     cache = DynamicCache(config=model.config)
     prefix_kv = None
     if p:
-        model(input_ids=torch.tensor([g.prefix], device=device), past_key_values=cache, use_cache=True)
-        prefix_kv = [(cache.layers[i].keys.clone(), cache.layers[i].values.clone()) for i in range(n - k, n)]
+        model(input_ids=torch.tensor([g.prefix], device=device), **with_cache(cache), use_cache=True)
+        prefix_kv = [_layer_kv(cache, i) for i in range(n - k, n)]
         if rows > 1:
             cache.batch_repeat_interleave(rows)
     ids, mask = _padded(g, pad_id, device)
     pos = torch.arange(p, p + ids.shape[1], device=device).unsqueeze(0).expand(rows, -1)
-    res = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True,
+    res = model(input_ids=ids, attention_mask=mask, position_ids=pos, **with_cache(cache), use_cache=True,
                 output_hidden_states=True)  # fmt: skip
     width_r = max(starts)
     rows_kv = None
     if width_r:
-        layers = res.past_key_values.layers
+        layers = output_cache(res).layers
         rows_kv = [(layers[i].keys[:, :, p : p + width_r].clone(), layers[i].values[:, :, p : p + width_r].clone())
                    for i in range(n - k, n)]  # fmt: skip
     lengths = [len(s) - st for s, st in zip(g.suffixes, starts, strict=True)]
@@ -229,7 +236,8 @@ def top_logits(model: Any, item: Precomputed, *, use_adapter: bool = True) -> to
     with disable:
         res = model(
             inputs_embeds=item.hidden, attention_mask=item.mask, position_ids=item.positions,
-            past_key_values=cache, use_cache=cache is not None, alora_offsets=[m] * rows if use_adapter else None,
+            **with_cache(cache), use_cache=cache is not None,
+            alora_offsets=[m] * rows,  # also without the adapter: PEFT warns when it cannot compute them
             logits_to_keep=0,  # a sliced last position makes lm_head a batched matmul over copies of its weight
         )  # fmt: skip
     return res.logits[torch.arange(rows, device=item.hidden.device), torch.tensor(item.last, device=item.hidden.device)]

@@ -14,6 +14,7 @@ best epoch by held-out accuracy is kept; the output folder holds the PEFT adapte
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import random
@@ -28,6 +29,7 @@ from typing import Any
 
 import torch
 
+from gencomp_alora.compat import quiet_peft
 from gencomp_alora.training.data import DataError, Example, load_examples
 from gencomp_alora.training.prompts import (
     DEFAULT_GENERATION_PROMPT,
@@ -101,7 +103,7 @@ def load_base(name: str, device: str = "cpu") -> tuple[Any, Any]:
     path = resolve_base_model(name)
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation=register())
-    model = model.to(device)
+    model = model.to(device)  # type: ignore[arg-type]  # transformers types .to's self as the model
     return tok, model
 
 
@@ -252,9 +254,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         from peft import PeftModel
 
         check_init_adapter(cfg.init_adapter, lora_kwargs)
-        model = PeftModel.from_pretrained(base, cfg.init_adapter, is_trainable=True)
+        with quiet_peft():
+            model = PeftModel.from_pretrained(base, cfg.init_adapter, is_trainable=True)
     else:
-        model = get_peft_model(base, LoraConfig(**lora_kwargs))
+        with quiet_peft():
+            model = get_peft_model(base, LoraConfig(**lora_kwargs))
     share = cfg.adapter == "alora"
     train_groups = encode_groups(
         check_items(tok, train_ex, cfg.invocation), share_prefix=share, max_group=cfg.max_group
@@ -275,11 +279,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
         def train_steps(order: Sequence[int]) -> Iterator[tuple[list[int], Callable[[], torch.Tensor]]]:
             for item in batches(train_pre, order, cfg.batch_size):
-                yield item.group.indices, lambda item=item: top_logits(model, item)
+                yield item.group.indices, functools.partial(top_logits, model, item)
 
         def val_steps() -> Iterator[tuple[list[int], Callable[[], torch.Tensor]]]:
             for item in batches(val_pre, range(len(val_pre)), 64):
-                yield item.group.indices, lambda item=item: top_logits(model, item)
+                yield item.group.indices, functools.partial(top_logits, model, item)
 
         def scope() -> contextlib.AbstractContextManager[Any]:
             return only_top_layers(model, k)
@@ -287,11 +291,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
         def train_steps(order: Sequence[int]) -> Iterator[tuple[list[int], Callable[[], torch.Tensor]]]:
             for gi in order:
-                yield train_groups[gi].indices, lambda gi=gi: group_logits(model, train_groups[gi], pad_id=pad_id)
+                yield train_groups[gi].indices, functools.partial(group_logits, model, train_groups[gi], pad_id=pad_id)
 
         def val_steps() -> Iterator[tuple[list[int], Callable[[], torch.Tensor]]]:
             for g in val_groups:
-                yield g.indices, lambda g=g: group_logits(model, g, pad_id=pad_id)
+                yield g.indices, functools.partial(group_logits, model, g, pad_id=pad_id)
 
         def scope() -> contextlib.AbstractContextManager[Any]:
             return contextlib.nullcontext()
