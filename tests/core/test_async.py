@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -131,10 +132,10 @@ def test_many_async_sessions_run_at_once_from_one_loop(echo):
 class Streaming(Backend):
     """Streams its scripted answers word by word through the current control, as a real backend would."""
 
-    def __init__(self, answers: list[str], gate: threading.Event | None = None) -> None:
+    def __init__(self, answers: list[str], hold: bool = False) -> None:
         super().__init__("stream")
         self.answers = iter(answers)
-        self.gate = gate
+        self.hold = hold
         self.started = threading.Event()
         self.words_sent: list[int] = []
 
@@ -143,8 +144,10 @@ class Streaming(Backend):
         control = current_control()
         text, sent = "", 0
         for n, word in enumerate(next(self.answers).split(" "), 1):
-            if self.gate is not None and n == 2:
-                self.gate.wait(10)  # the test closes the stream here
+            if self.hold and n == 2 and control is not None:  # a slow step: the test stops the call here
+                deadline = time.monotonic() + 10
+                while not control.stop_requested() and time.monotonic() < deadline:
+                    time.sleep(0.005)
             piece = word if not text else " " + word
             text += piece
             sent = n
@@ -169,8 +172,10 @@ def at_most_words(n: int) -> Requirement:
 def test_a_stream_yields_each_attempts_chunks_then_the_validated_result():
     s = Session(Streaming(["one two three", "one"]))
     stream = s.instruct_stream("Count.", requirements=[at_most_words(1)], loop_budget=2)
-    chunks = [(c.text, c.attempt) for c in stream]
-    assert chunks == [("one", 1), (" two", 1), ("one", 2)]
+    chunks = list(stream)
+    assert [(c.text, c.attempt) for c in chunks if c.text] == [("one", 1), (" two", 1), ("one", 2)]
+    ends = [(c.attempt, [v.result for _, v in c.checks]) for c in chunks if c.checks is not None]
+    assert ends == [(1, [False]), (2, [True])]  # each attempt's verdicts follow its text
     result = stream.result
     assert result.success and result.result.value == "one"
     assert s.ctx.last_output() is result.result
@@ -199,22 +204,19 @@ def test_without_streaming_a_prefix_check_never_reports_an_early_stop(echo):
 
 
 def test_closing_a_stream_stops_the_generation_and_leaves_the_context_as_it_was():
-    gate = threading.Event()
-    backend = Streaming(["one two three four"], gate)
+    backend = Streaming(["one two three four"], hold=True)
     s = Session(backend)
     s.ctx.insert(CBlock("earlier"))
     stream = s.instruct_stream("Count.", loop_budget=1)
     first = next(iter(stream))
     assert first.text == "one"
-    gate.set()
     stream.close()
     assert backend.words_sent == [2]  # stopped at the next piece after the close
     assert len(s.ctx) == 1
 
 
 def test_cancelling_an_async_call_leaves_the_context_as_it_was():
-    gate = threading.Event()
-    backend = Streaming(["one two three"], gate)
+    backend = Streaming(["one two three"], hold=True)
     s = Session(backend)
 
     async def run() -> None:
@@ -222,7 +224,6 @@ def test_cancelling_an_async_call_leaves_the_context_as_it_was():
         while not backend.started.is_set():
             await asyncio.sleep(0.01)
         task.cancel()
-        gate.set()
         with pytest.raises(asyncio.CancelledError):
             await task
 

@@ -137,27 +137,62 @@ def _session(args: argparse.Namespace) -> Any:
     return start_session(args.backend, args.model, model_options=options or None, **kwargs)
 
 
+def _check_line(r: Any, v: Any) -> str:
+    score = f" p(yes)={v.score:.2f}" if v.score is not None else ""
+    stopped = f" stopped at token {v.stopped_at_token}" if v.stopped_at_token is not None else ""
+    return f"  [{'pass' if v.result else 'FAIL'}] {r.description}  ({_check_path(v)}{score}{stopped})"
+
+
+def _streams(args: argparse.Namespace) -> bool:
+    """Stream to a terminal unless told not to; piped output is printed once complete (same content)."""
+    return not getattr(args, "json", False) and not args.no_stream and sys.stdout.isatty()
+
+
 def cmd_instruct(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     session = _session(args)
     loaded = time.perf_counter()
-    result = session.instruct(
-        args.description, requirements=args.req or None, loop_budget=args.loop_budget, return_sampling_results=True
-    )
+    kwargs: dict[str, Any] = {"requirements": args.req or None, "loop_budget": args.loop_budget}
+    headers = bool(args.req) and args.loop_budget > 1  # the same lines whether streamed or not
+    result: Any
+    if _streams(args):
+        with session.instruct_stream(args.description, **kwargs) as stream:
+            shown = 0
+            for chunk in stream:
+                if chunk.checks is not None:  # the attempt's answer is complete: its verdicts
+                    print()
+                    for r, v in chunk.checks:
+                        print(_check_line(r, v))
+                    continue
+                if headers and chunk.attempt != shown:
+                    shown = chunk.attempt
+                    print(f"--- attempt {chunk.attempt}")
+                print(chunk.text, end="", flush=True)
+            result = stream.result
+        if not args.req:
+            print()
+    else:
+        result = session.instruct(args.description, return_sampling_results=True, **kwargs)
     done = time.perf_counter()
-    attempts = []
-    for n, (out, checks) in enumerate(zip(result.sample_generations, result.sample_validations, strict=True), 1):
-        attempts.append(
+    if args.json:
+        attempts = [
             {
                 "attempt": n,
                 "answer": out.value,
                 "checks": [
-                    {"requirement": r.description, "passed": v.result, "p_yes": v.score, "path": _check_path(v)}
+                    {
+                        "requirement": r.description,
+                        "passed": v.result,
+                        "p_yes": v.score,
+                        "path": _check_path(v),
+                        "reason": v.reason,
+                        "stopped_at_token": v.stopped_at_token,
+                    }
                     for r, v in checks
                 ],
             }
-        )
-    if args.json:
+            for n, (out, checks) in enumerate(zip(result.sample_generations, result.sample_validations, strict=True), 1)
+        ]
         print(
             json.dumps(
                 {
@@ -171,13 +206,13 @@ def cmd_instruct(args: argparse.Namespace) -> int:
             )
         )
         return 0 if result.success else 1
-    for a in attempts:
-        if len(attempts) > 1:
-            print(f"--- attempt {a['attempt']}")
-        print(a["answer"])
-        for c in a["checks"]:
-            score = f" p(yes)={c['p_yes']:.2f}" if c["p_yes"] is not None else ""
-            print(f"  [{'pass' if c['passed'] else 'FAIL'}] {c['requirement']}  ({c['path']}{score})")
+    if not _streams(args):
+        for n, (out, checks) in enumerate(zip(result.sample_generations, result.sample_validations, strict=True), 1):
+            if headers:
+                print(f"--- attempt {n}")
+            print(out.value)
+            for r, v in checks:
+                print(_check_line(r, v))
     status = "all requirements passed" if result.success else "requirements failed"
     if not args.req:
         status = "no requirements"
@@ -192,8 +227,12 @@ def _check_path(v: Any) -> str:
     return str(thunk.meta.get("check_path", "llm-as-a-judge"))
 
 
-def _chat_turn(session: Any, text: str, quiet_warnings: bool) -> Any:
-    """One chat turn; when the conversation outgrows the model's context window, drop its oldest turns."""
+def _chat_turn(session: Any, text: str, quiet_warnings: bool, stream: bool) -> None:
+    """One chat turn, its reply printed (streamed when ``stream``).
+
+    When the conversation outgrows the model's context window, its oldest turns are dropped (before
+    anything of the reply is printed: the window is checked before generating).
+    """
     from gencomp.errors import ContextWindowError
 
     dropped = 0
@@ -202,7 +241,13 @@ def _chat_turn(session: Any, text: str, quiet_warnings: bool) -> Any:
             with warnings.catch_warnings():
                 if quiet_warnings:  # nothing between the prompt and the reply
                     warnings.simplefilter("ignore")
-                reply = session.chat(text)
+                if stream:
+                    with session.chat_stream(text) as chunks:
+                        for chunk in chunks:
+                            print(chunk.text, end="", flush=True)
+                    print()
+                else:
+                    print(session.chat(text).content)
             break
         except ContextWindowError:
             if len(session.ctx) < 2:
@@ -214,14 +259,13 @@ def _chat_turn(session: Any, text: str, quiet_warnings: bool) -> Any:
             f"gencomp: note: dropped the {dropped} oldest turn(s) to stay within the model's context window",
             file=sys.stderr,
         )
-    return reply
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
     session = _session(args)
     if args.message:
         for m in args.message:
-            print(_chat_turn(session, m, quiet_warnings=False).content)
+            _chat_turn(session, m, quiet_warnings=False, stream=_streams(args))
         return 0
     interactive = sys.stdin.isatty()
     while True:
@@ -233,8 +277,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if not line.strip():
             continue
         start = time.perf_counter()
-        reply = _chat_turn(session, line.strip(), quiet_warnings=interactive)
-        print(reply.content)
+        _chat_turn(session, line.strip(), quiet_warnings=interactive, stream=_streams(args))
         if interactive:
             print(f"({time.perf_counter() - start:.1f}s)")
 
@@ -276,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--req", "-r", action="append", help="a requirement (repeatable)")
     p.add_argument("--loop-budget", type=int_at_least(1), default=2, help="attempts, first included (default 2)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "--no-stream", action="store_true", help="print the answer once complete (default on a terminal: stream it)"
+    )
     _add_model_args(p)
     p.set_defaults(func=cmd_instruct)
 
@@ -285,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
         "context window, its oldest turns are dropped",
     )
     p.add_argument("--message", "-M", action="append", help="send this message instead of reading input (repeatable)")
+    p.add_argument(
+        "--no-stream", action="store_true", help="print each reply once complete (default on a terminal: stream it)"
+    )
     _add_model_args(p)
     p.set_defaults(func=cmd_chat)
 

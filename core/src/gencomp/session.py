@@ -73,7 +73,15 @@ class _Validate:
     ctx: Context
 
 
-_Step = _Generate | _Validate
+@dataclass
+class _Attempted:
+    """A step of a call: attempt ``attempt`` has its verdicts (streams report them; nothing to run)."""
+
+    attempt: int
+    checks: list[tuple[Requirement, ValidationResult]]
+
+
+_Step = _Generate | _Validate | _Attempted
 
 
 @dataclass
@@ -140,6 +148,8 @@ class Session:
                     for r in o.requirements
                 ]
             validations.append(list(zip(o.requirements, verdicts, strict=True)))
+            if o.requirements:
+                yield _Attempted(attempt + 1, validations[-1])
             if all(v.result for _, v in validations[-1]):
                 break
         success = all(v.result for _, v in validations[-1])
@@ -165,6 +175,11 @@ class Session:
             except StopIteration as done:  # only the steps' own end: a backend's stray StopIteration propagates
                 return done.value  # type: ignore[no-any-return]
             _raise_if_cancelled(outer)
+            if isinstance(step, _Attempted):
+                reply = None
+                if emit is not None:
+                    emit(StreamChunk("", step.attempt, checks=tuple(step.checks)))
+                continue
             if isinstance(step, _Validate):
                 with controlled(outer):
                     reply = validate_requirements(
@@ -191,6 +206,11 @@ class Session:
             except StopIteration as done:  # only the steps' own end: a backend's stray StopIteration propagates
                 return done.value  # type: ignore[no-any-return]
             _raise_if_cancelled(outer)
+            if isinstance(step, _Attempted):
+                reply = None
+                if emit is not None:
+                    emit(StreamChunk("", step.attempt, checks=tuple(step.checks)))
+                continue
             if isinstance(step, _Validate):
                 with controlled(outer):
                     reply = await run_in_thread(

@@ -52,10 +52,15 @@ class GenerationCancelled(GencompError):
 
 @dataclass(frozen=True)
 class StreamChunk:
-    """A piece of an answer as it is generated; ``attempt`` counts from 1 (a retry starts a new attempt)."""
+    """A piece of an answer as it is generated; ``attempt`` counts from 1 (a retry starts a new attempt).
+
+    After each attempt of a call with requirements comes a chunk with no text whose ``checks`` are
+    that attempt's ``(requirement, verdict)`` pairs.
+    """
 
     text: str
     attempt: int
+    checks: tuple[tuple[Requirement, ValidationResult], ...] | None = None
 
 
 @dataclass(frozen=True)
