@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -51,8 +52,8 @@ def test_a_backend_name_collision_disables_only_the_two_registrations_and_names_
         assert "'echo' (distribution gencomp-echo-backend" in str(err.value)
         assert "'impostor-backend' (distribution gencomp-impostor-backend" in str(err.value)
     assert reg.backend("bystander") is not None
-    hf_installed = any(r.name == "hf_backend" and r.status == "loaded" for r in plugins.plugin_records())
-    assert (reg.backend("hf") is not None) == hf_installed  # other plugins' backends stay (none in the core-only run)
+    if importlib.util.find_spec("gencomp_hf_backend") is not None:  # not in the core-only venv
+        assert reg.backend("hf") is not None
     assert records()["echo"].conflicts and records()["impostor-backend"].conflicts
     assert main(["plugins"]) == 0 and "'parrot' is registered by two plugins" in capsys.readouterr().out
 

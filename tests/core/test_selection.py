@@ -178,3 +178,10 @@ def test_a_model_path_that_does_not_exist_is_refused_before_the_backend_is_built
     monkeypatch.setenv("GENCOMP_MODEL", "./typo")
     with pytest.raises(ConfigError, match=r"model './typo' \(from \$GENCOMP_MODEL\): no such folder"):
         start_session(backend="echo")
+
+
+def test_threads_in_the_config_for_a_backend_without_threads_names_the_file(install, tmp_path):
+    install("gencomp-echo-backend")
+    path = write_config(tmp_path / "gencomp.toml", 'backend = "echo"\nthreads = 2\n')
+    with pytest.raises(ConfigError, match=rf"{path} threads: backend 'echo' has no option 'threads'"):
+        start_session()

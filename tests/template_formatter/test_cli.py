@@ -74,5 +74,5 @@ def test_which_of_an_unknown_template_fails_and_shows_where_it_looked(capsys):
 
 def test_which_requires_a_model(capsys):
     assert main(["templates", "which", "Instruction"]) == 2
-    (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith("gencomp: error:") and "--model" in line
+    err = capsys.readouterr().err
+    assert err.startswith("gencomp: error: ") and "--model" in err and len(err.strip().splitlines()) == 1

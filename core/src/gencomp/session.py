@@ -477,15 +477,21 @@ def start_session(
         ModelOption.validate(model_options)
     options = {**config.model_options, **(model_options or {})}
     factory_kwargs = {**config.backend_options, **kwargs}
+    from_file = set(config.backend_options) - set(kwargs)
     if config.threads is not None and "threads" not in factory_kwargs and not os.environ.get("GENCOMP_THREADS"):
         factory_kwargs["threads"] = config.threads
+        from_file.add("threads")
     if options:
         factory_kwargs["model_options"] = options
-    from_file = set(config.backend_options) - set(kwargs)
     try:
         made = _make_backend(chosen, chosen_model, factory_kwargs, backend_source, model_source)
     except UnknownBackendOptionError as exc:
         if exc.option in from_file:
-            raise ConfigError(f"{in_file} [backend_options]: {exc}") from exc
+            where = (
+                "threads"
+                if exc.option == "threads" and exc.option not in config.backend_options
+                else "[backend_options]"
+            )
+            raise ConfigError(f"{in_file} {where}: {exc}") from exc
         raise
     return Session(made, ctx)
