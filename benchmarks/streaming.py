@@ -80,7 +80,7 @@ def main() -> int:
 
     session = start_session("hf")
     backend: Any = session.backend
-    model, tokenizer = backend._model, backend._tokenizer
+    model, tokenizer = backend.model, backend.tokenizer
     messages = [{"role": "user", "content": PROMPT}]
     ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     ids = ids["input_ids"]
