@@ -10,6 +10,7 @@ import pydantic
 import pytest
 
 from gencomp import LinearContext, Requirement, Session, ValidationResult, simple_validate
+from gencomp.testing import loop_stall
 
 LONG = {"max_new_tokens": 400, "min_new_tokens": 400}
 """Options that make the tiny model generate 400 tokens, whatever it samples."""
@@ -40,24 +41,9 @@ def test_the_event_loop_keeps_ticking_while_the_model_generates(make_backend):
     session = _session(make_backend, **LONG)
 
     async def run() -> tuple[float, float]:
-        gaps: list[float] = []
-        done = asyncio.Event()
-
-        async def heartbeat() -> None:
-            last = time.perf_counter()
-            while not done.is_set():
-                await asyncio.sleep(0.005)
-                now = time.perf_counter()
-                gaps.append(now - last)
-                last = now
-
-        beat = asyncio.create_task(heartbeat())
         start = time.perf_counter()
-        await session.ainstruct("Tell a long story.", loop_budget=1)
-        took = time.perf_counter() - start
-        done.set()
-        await beat
-        return max(gaps), took
+        _, stall = await loop_stall(session.ainstruct("Tell a long story.", loop_budget=1))
+        return stall, time.perf_counter() - start
 
     max_gap, took = asyncio.run(run())
     assert took > 0.3  # long enough that a blocked loop would show a gap of that size

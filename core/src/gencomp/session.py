@@ -73,15 +73,7 @@ class _Validate:
     ctx: Context
 
 
-@dataclass
-class _Attempted:
-    """A step of a call: attempt ``attempt`` has its verdicts (streams report them; nothing to run)."""
-
-    attempt: int
-    checks: list[tuple[Requirement, ValidationResult]]
-
-
-_Step = _Generate | _Validate | _Attempted
+_Step = _Generate | _Validate
 
 
 @dataclass
@@ -122,7 +114,9 @@ class Session:
 
     # -- one call, as steps: the same program whether it is driven synchronously or asynchronously ----
 
-    def _steps(self, action: Component | CBlock, o: _CallOptions) -> Generator[_Step, Any, SamplingResult]:
+    def _steps(
+        self, action: Component | CBlock, o: _CallOptions, emit: Any = None
+    ) -> Generator[_Step, Any, SamplingResult]:
         """The attempts of one call: generate, validate, repair; the kept turn is added to the context last."""
         self.last_logs = []
         generations: list[ModelOutputThunk] = []
@@ -148,8 +142,8 @@ class Session:
                     for r in o.requirements
                 ]
             validations.append(list(zip(o.requirements, verdicts, strict=True)))
-            if o.requirements:
-                yield _Attempted(attempt + 1, validations[-1])
+            if o.requirements and emit is not None:  # a stream reports each attempt's verdicts
+                emit(StreamChunk("", attempt + 1, checks=tuple(validations[-1])))
             if all(v.result for _, v in validations[-1]):
                 break
         success = all(v.result for _, v in validations[-1])
@@ -167,7 +161,7 @@ class Session:
     def _drive(
         self, action: Component | CBlock, o: _CallOptions, outer: GenerationControl | None = None, emit: Any = None
     ) -> SamplingResult:
-        steps = self._steps(action, o)
+        steps = self._steps(action, o, emit)
         reply: Any = None
         while True:
             try:
@@ -175,11 +169,6 @@ class Session:
             except StopIteration as done:  # only the steps' own end: a backend's stray StopIteration propagates
                 return done.value  # type: ignore[no-any-return]
             _raise_if_cancelled(outer)
-            if isinstance(step, _Attempted):
-                reply = None
-                if emit is not None:
-                    emit(StreamChunk("", step.attempt, checks=tuple(step.checks)))
-                continue
             if isinstance(step, _Validate):
                 with controlled(outer):
                     reply = validate_requirements(
@@ -198,7 +187,7 @@ class Session:
     async def _adrive(
         self, action: Component | CBlock, o: _CallOptions, outer: GenerationControl | None = None, emit: Any = None
     ) -> SamplingResult:
-        steps = self._steps(action, o)
+        steps = self._steps(action, o, emit)
         reply: Any = None
         while True:
             try:
@@ -206,11 +195,6 @@ class Session:
             except StopIteration as done:  # only the steps' own end: a backend's stray StopIteration propagates
                 return done.value  # type: ignore[no-any-return]
             _raise_if_cancelled(outer)
-            if isinstance(step, _Attempted):
-                reply = None
-                if emit is not None:
-                    emit(StreamChunk("", step.attempt, checks=tuple(step.checks)))
-                continue
             if isinstance(step, _Validate):
                 with controlled(outer):
                     reply = await run_in_thread(
