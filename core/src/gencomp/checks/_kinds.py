@@ -79,17 +79,20 @@ class CodeCheck:
         """``"code:<kind>"``: the path that decides this check, shown with its verdict."""
         return f"code:{self.kind}"
 
+    def _result(self, ok: bool, reason: str) -> ValidationResult:
+        from gencomp.verdicts import CheckVerdict
+
+        return ValidationResult(ok, reason=reason, verdict=CheckVerdict(ok, path=self.check_path))
+
     def __call__(self, ctx: Context) -> ValidationResult:
         last = ctx.last_output()
         if last is None or last.value is None:
-            return ValidationResult(False, reason="there is no output to check", check_path=self.check_path)
-        ok, reason = self._check(last.value, ctx)
-        return ValidationResult(ok, reason=reason, check_path=self.check_path)
+            return self._result(False, "there is no output to check")
+        return self._result(*self._check(last.value, ctx))
 
     def check_text(self, text: str) -> ValidationResult:
         """Check ``text`` as if it were the output under test (no context: see :func:`repeat_prompt`)."""
-        ok, reason = self._check(text, None)
-        return ValidationResult(ok, reason=reason, check_path=self.check_path)
+        return self._result(*self._check(text, None))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
