@@ -141,7 +141,9 @@ def _check_line(r: Any, v: Any) -> str:
     score = f" p(yes)={v.score:.2f}" if v.score is not None else ""
     stopped = f" stopped at token {v.stopped_at_token}" if v.stopped_at_token is not None else ""
     reason = f": {v.reason}" if v.thunk is None and v.reason else ""  # a model's reason is its raw answer
-    return f"  [{'pass' if v.result else 'FAIL'}] {r.description}  ({_check_path(v)}{score}{stopped}{reason})"
+    validation = getattr(v.verdict, "validation", None)
+    measured = f", {validation}" if validation else ""
+    return f"  [{'pass' if v.result else 'FAIL'}] {r.description}  ({_check_path(v)}{score}{measured}{stopped}{reason})"
 
 
 def _streams(args: argparse.Namespace) -> bool:
@@ -186,6 +188,9 @@ def cmd_instruct(args: argparse.Namespace) -> int:
                         "passed": v.result,
                         "p_yes": v.score,
                         "path": _check_path(v),
+                        "validated": getattr(v.verdict, "validated", None),
+                        "accuracy": getattr(v.verdict, "accuracy", None),
+                        "validation": getattr(v.verdict, "validation", None),
                         "reason": v.reason,
                         "stopped_at_token": v.stopped_at_token,
                     }

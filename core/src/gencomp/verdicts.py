@@ -47,7 +47,11 @@ class CheckVerdict:
     ``path`` names the decider: ``"alora:<name>"``, ``"llm-as-a-judge"``, ``"code:<kind>"``...;
     ``fallback_reason`` says why a check meant for another path was judged by the model;
     ``reused_tokens``/``computed_tokens`` are the positions read from a cache and run through the
-    model (``None`` when the path does not count them).
+    model (``None`` when the path does not count them). A model path that knows its own measured
+    skill says so: ``validated`` (whether a measurement covers this kind of requirement),
+    ``accuracy`` (the accuracy measured) and ``validation`` (a line for people, for example
+    ``"measured 70% on semantic checks (n=50)"`` or ``"unvalidated kind"``); ``None`` when the path
+    does not say.
     """
 
     passed: bool
@@ -56,6 +60,9 @@ class CheckVerdict:
     fallback_reason: str | None = None
     reused_tokens: int | None = None
     computed_tokens: int | None = None
+    validated: bool | None = None
+    accuracy: float | None = None
+    validation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,8 @@ class RequirementCheck:
 def label(thunk: ModelOutputThunk, verdict: CheckVerdict) -> ModelOutputThunk:
     """Attach ``verdict`` to a check's output: ``meta["check"]``, and ``verdict``/``p_yes``/``check_path`` too.
 
+    A verdict that says what it rests on also sets ``meta["validated"]`` and ``meta["validation"]``.
+
     The output's log (when it has one) gets ``extra["check_path"]`` (and ``extra["check_fallback"]``).
     """
     thunk.meta["check"] = verdict
@@ -106,6 +115,9 @@ def label(thunk: ModelOutputThunk, verdict: CheckVerdict) -> ModelOutputThunk:
         thunk.meta["p_yes"] = verdict.p_yes
     if verdict.fallback_reason is not None:
         thunk.meta["check_fallback"] = verdict.fallback_reason
+    if verdict.validation is not None:
+        thunk.meta["validated"] = verdict.validated
+        thunk.meta["validation"] = verdict.validation
     log = thunk.generate_log
     if log is not None:
         log.extra["check_path"] = verdict.path

@@ -7,6 +7,7 @@ from typing import Any
 from gencomp_alora.compat import quiet_peft
 from gencomp_alora.errors import AloraError
 from gencomp_alora.prompt import find_last, text_ids
+from gencomp_alora.validation import read_validation
 
 __all__ = ["HFAlora"]
 
@@ -19,7 +20,9 @@ class HFAlora:
     ``LoraConfig(alora_invocation_tokens=...)``; ``generation_prompt`` is the string placed between
     the checked conversation and the adapter's output, given by whoever trained the adapter: its
     tokens must contain the adapter's invocation tokens. ``yes_text`` / ``no_text`` are the
-    adapter's two answers (one token each); the verdict compares their logits.
+    adapter's two answers (one token each); the verdict compares their logits. ``validation`` is
+    what the adapter was measured on (see :mod:`gencomp_alora.validation`); by default the
+    ``"validation"`` section of the folder's ``gencomp_alora.json``, if any.
     """
 
     def __init__(
@@ -31,6 +34,7 @@ class HFAlora:
         *,
         yes_text: str = "Y",
         no_text: str = "N",
+        validation: dict[str, Any] | None = None,
     ) -> None:
         for label, value in (("name", name), ("path_or_model_id", path_or_model_id)):
             if not isinstance(value, str) or not value:
@@ -48,6 +52,7 @@ class HFAlora:
         self.backend = backend
         self.yes_text = yes_text
         self.no_text = no_text
+        self.validation = validation if validation is not None else read_validation(self.path_or_model_id)
         self.invocation_tokens: list[int] = []
         self.generation_prompt_ids: list[int] = []
         self.yes_id = -1

@@ -25,6 +25,7 @@ from gencomp.verdicts import label
 from gencomp_alora.errors import AloraError
 from gencomp_alora.prompt import check_prompt_ids, check_suffix_ids, find_last
 from gencomp_alora.registry import registry
+from gencomp_alora.validation import validation_for
 from gencomp_hf_backend.compat import with_cache
 
 if TYPE_CHECKING:
@@ -440,6 +441,7 @@ def _answer(
         extra=extra,
     )
     thunk.generate_log = log
+    measured = validation_for(adapter.validation, _description(action))
     label(
         thunk,
         CheckVerdict(
@@ -448,6 +450,9 @@ def _answer(
             path,
             reused_tokens=result.reused_tokens,
             computed_tokens=result.computed_tokens,
+            validated=measured.validated,
+            accuracy=measured.accuracy,
+            validation=measured.text,
         ),
     )
     if generate_logs is not None:

@@ -10,6 +10,11 @@ pass; a batch of one is a batch):
   aLoRA when one is loaded and the backend's ``default_to_constraint_checking_alora`` option
   (a constructor keyword, default true) is true.
 
+Every adapter verdict says what it rests on (``CheckVerdict.validated``/``accuracy``/``validation``,
+from the adapter's measured accuracy, :mod:`gencomp_alora.validation`): a plain requirement that
+code does not recognise rests on the adapter's measurements on such requirements, written by hand;
+an adapter without measurements gives ``unvalidated`` verdicts.
+
 When the adapter is missing or fails, a warning is issued here and the check is answered with
 :class:`~gencomp.CheckFallback`: the model judges it, and its verdict carries the reason
 (``CheckVerdict.fallback_reason``). The plugin also adds ``add_alora``/``get_alora``/``get_aloras``/

@@ -1,0 +1,116 @@
+"""Every aLoRA verdict says whether a measurement covers it and what accuracy it rests on."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+import gencomp
+from gencomp import ALoraRequirement, LinearContext, ModelOutputThunk, Requirement, Session
+from gencomp.cli import main
+from gencomp_alora import HFAlora
+from gencomp_alora.training.hooks import shipped_adapter_dir
+from gencomp_alora.validation import read_validation, validation_for
+from gencomp_hf_backend import LocalHFBackend
+
+GP = "<|im_start|>check\n"
+MEASURED = {
+    "families": {"all_capitals": {"accuracy": 0.55, "n": 19, "data": "disjoint.jsonl"}},
+    "unrecognised": [
+        {"name": "semantic checks", "accuracy": 0.7, "n": 50, "data": "checks.jsonl"},
+        {"name": "unrecognised wordings of verifiable kinds", "accuracy": 0.6, "n": 20, "data": "disjoint.jsonl"},
+    ],
+}
+
+
+def test_an_unrecognised_requirement_rests_on_the_measurements_of_unrecognised_requirements():
+    v = validation_for(MEASURED, "The answer is polite.")
+    assert v.validated and v.accuracy == 0.6
+    assert v.text == "measured 70% on semantic checks (n=50), 60% on unrecognised wordings of verifiable kinds (n=20)"
+
+
+def test_a_recognised_kind_rests_on_its_family_or_is_an_unvalidated_kind():
+    capitals = validation_for(MEASURED, "Use only capital letters.")
+    assert capitals.validated and capitals.accuracy == 0.55
+    assert capitals.text == "measured 55% on all_capitals worded by hand (n=19)"
+    words = validation_for(MEASURED, "Answer in fewer than 20 words.")  # no family of the adapter measured
+    assert not words.validated and words.accuracy is None
+    assert words.text.startswith("unvalidated kind (number_words")
+
+
+def test_an_adapter_without_measurements_is_unvalidated_for_everything():
+    for measured in (None, {}):
+        v = validation_for(measured, "The answer is polite.")
+        assert not v.validated and v.accuracy is None and v.text.startswith("unvalidated")
+    assert not validation_for({"families": {}, "unrecognised": []}, "The answer is polite.").validated
+
+
+def test_read_validation_reads_the_section_of_an_adapter_folder(tmp_path):
+    assert read_validation(tmp_path) is None
+    (tmp_path / "gencomp_alora.json").write_text(json.dumps({"yes": "Y", "validation": MEASURED}))
+    assert read_validation(tmp_path) == MEASURED
+    (tmp_path / "gencomp_alora.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not a JSON object"):
+        read_validation(tmp_path)
+
+
+def test_the_shipped_adapter_lists_what_it_was_measured_on():
+    measured = read_validation(shipped_adapter_dir())
+    assert measured is not None
+    assert all(0 <= f["accuracy"] <= 1 and f["n"] > 0 for f in measured["families"].values())
+    assert {s["name"] for s in measured["unrecognised"]} >= {"semantic checks"}
+
+
+def _check(b: LocalHFBackend, requirement: Requirement) -> gencomp.ValidationResult:
+    ctx = LinearContext()
+    ctx.insert_turn(gencomp.Instruction("What is the capital of France?"), ModelOutputThunk("Paris is."))
+    (result,) = Session(b, ctx).validate([requirement])
+    return result
+
+
+def test_a_verdict_of_an_adapter_without_measurements_says_unvalidated(tiny_model_path, adapter_path):
+    b = LocalHFBackend(tiny_model_path, model_options={"max_new_tokens": 8})
+    b.add_alora(HFAlora("constraint", adapter_path, GP, b))
+    result = _check(b, Requirement("Mentions Paris."))
+    assert result.check_path == "alora:constraint"
+    assert result.verdict.validated is False and result.verdict.accuracy is None
+    assert result.verdict.validation.startswith("unvalidated")
+    assert result.thunk.meta["validated"] is False and result.thunk.meta["validation"] == result.verdict.validation
+
+
+def test_a_verdict_of_a_measured_adapter_says_what_it_rests_on(tiny_model_path, adapter_path):
+    b = LocalHFBackend(tiny_model_path, model_options={"max_new_tokens": 8})
+    b.add_alora(HFAlora("constraint", adapter_path, GP, b, validation=MEASURED))
+    plain = _check(b, Requirement("Mentions Paris."))
+    assert plain.verdict.validated is True and plain.verdict.accuracy == 0.6
+    assert plain.thunk.meta["validation"].startswith("measured 70% on semantic checks")
+    forced = _check(b, ALoraRequirement("Answer in fewer than 20 words."))
+    assert forced.check_path == "alora:constraint" and forced.verdict.validated is False
+    assert forced.thunk.meta["validation"].startswith("unvalidated kind (number_words")
+
+
+@pytest.mark.embedded
+def test_the_cli_says_what_the_shipped_adapters_verdict_rests_on(monkeypatch, tmp_path, capsys):
+    for name in list(os.environ):
+        if name.startswith("GENCOMP_") and name != "GENCOMP_MODELS_DIR":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    gencomp.plugins.reset()
+    args = ["instruct", "Describe a river.", "--req", "The answer is polite.", "--loop-budget", "1"]
+    assert main([*args, "--max-new-tokens", "8", "--no-stream"]) in (0, 1)
+    line = next(x for x in capsys.readouterr().out.splitlines() if "The answer is polite." in x)
+    assert "(alora:constraint p(yes)=" in line and ", measured " in line and "% on semantic checks (n=" in line
+    assert main([*args, "--max-new-tokens", "8", "--json"]) in (0, 1)
+    (check,) = json.loads(capsys.readouterr().out)["attempts"][0]["checks"]
+    assert check["path"] == "alora:constraint" and check["validated"] is True
+    assert 0 < check["accuracy"] < 1 and check["validation"].startswith("measured ")
+
+
+def test_the_disjoint_files_exist_where_the_metadata_says():
+    root = Path(__file__).resolve().parents[2]
+    for scope in read_validation(shipped_adapter_dir())["unrecognised"]:  # type: ignore[index]
+        assert (root / scope["data"]).is_file()
