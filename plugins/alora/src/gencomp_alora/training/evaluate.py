@@ -3,6 +3,10 @@
 - ``alora``: the adapter's verdict on the check prompt (``Y`` vs ``N`` logits after the generation prompt).
 - ``judge``: the same base model without adapter, asked the default ``Requirement`` template's
   question after the conversation; ``Yes`` vs ``No`` logits of its first answer token.
+- ``alora-path``/``judge-path``: the same checks through gencomp's real validation path
+  (``validate_requirements`` on a ``LocalHFBackend``, a context holding the instruction and the
+  response): ``ALoraRequirement`` with the adapter loaded, and ``LLMaJRequirement``, gencomp's own
+  judge prompt and verdict reading. Slower (one check at a time), but what a session does.
 - ``majority``: the most frequent label of each family in the evaluated file itself (an upper
   bound for any constant answer; 50% on balanced data).
 """
@@ -26,7 +30,7 @@ from gencomp_alora.training.train import load_base, verdict_ids
 
 __all__ = ["METHODS", "Results", "evaluate", "format_table"]
 
-METHODS = ("alora", "judge", "majority")
+METHODS = ("alora", "judge", "alora-path", "judge-path", "majority")
 
 
 @dataclass
@@ -55,6 +59,44 @@ def _predict(
     return preds
 
 
+EVALUATED = "evaluated"
+"""The name under which ``alora-path`` loads an adapter other than the shipped one."""
+
+
+def _real_path(
+    examples: Sequence[Example], method: str, *, adapter: str | None, base: str, progress: bool
+) -> list[bool]:
+    """Verdicts of ``examples`` through ``validate_requirements`` on a fresh ``LocalHFBackend``."""
+    from tqdm import tqdm
+
+    import gencomp
+    from gencomp import ALoraRequirement, Instruction, LinearContext, LLMaJRequirement, ModelOutputThunk
+    from gencomp.session import validate_requirements
+    from gencomp_alora.registry import registry
+
+    session = gencomp.start_session("hf", None if base == "default" else base)
+    backend = session.backend
+    name = "constraint"
+    if method == "alora-path" and (adapter is not None or registry(backend).get(name) is None):
+        from gencomp_alora.alora import HFAlora
+        from gencomp_alora.training.hooks import shipped_adapter_dir
+
+        folder = adapter or str(shipped_adapter_dir())
+        meta = read_metadata(folder)
+        name = EVALUATED
+        registry(backend).add(
+            HFAlora(name, folder, meta["generation_prompt"], backend, yes_text=meta["yes"], no_text=meta["no"])
+        )
+    preds = []
+    for e in tqdm(examples, desc=method, disable=not progress, file=sys.stderr):
+        ctx = LinearContext()
+        ctx.insert_turn(Instruction(e.instruction), ModelOutputThunk(e.response))
+        req = ALoraRequirement(e.requirement, alora=name) if method == "alora-path" else LLMaJRequirement(e.requirement)
+        (verdict,) = validate_requirements([req], backend, ctx)
+        preds.append(bool(verdict.result))
+    return preds
+
+
 def evaluate(
     data: Sequence[str],
     *,
@@ -79,9 +121,14 @@ def evaluate(
     for path in data:
         examples = load_examples(path)
         results.files[path] = examples[:max_examples] if max_examples else examples
-    tok, model = load_base(base)
-    model.eval()
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    if any(m not in METHODS for m in methods):
+        raise ValueError(f"unknown method in {list(methods)!r}; known: {', '.join(METHODS)}")
+    tok: Any
+    model: Any
+    tok, model = load_base(base) if {"alora", "judge"} & set(methods) else (None, None)
+    pad_id = (tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id) if tok is not None else 0
+    if model is not None:
+        model.eval()
     if "alora" in methods:
         with quiet_peft():
             model = PeftModel.from_pretrained(model, adapter_dir, adapter_name="constraint", is_trainable=False)
@@ -95,6 +142,8 @@ def evaluate(
                 for e in examples:
                     by_family[e.family][e.label] += 1
                 preds = [by_family[e.family].most_common(1)[0][0] for e in examples]
+            elif method in ("alora-path", "judge-path"):
+                preds = _real_path(examples, method, adapter=adapter, base=base, progress=progress)
             elif method == "alora":
                 yes, no = verdict_ids(tok, meta["yes"], meta["no"])
                 items = [

@@ -24,7 +24,7 @@ __all__ = [
     "shipped_adapter_dir",
 ]
 
-METHODS = ("alora", "judge", "majority")
+METHODS = ("alora", "judge", "alora-path", "judge-path", "majority")
 """What ``gencomp alora eval`` compares (the same names as ``gencomp_alora.training.evaluate.METHODS``)."""
 
 SHIPPED_ADAPTER = "constraint-smollm2-135m"
@@ -278,7 +278,11 @@ def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  
     p.add_argument("--adapter", help="adapter folder (default: the shipped one, on the embedded model)")
     p.add_argument("--base-model", help="model folder or id (default: the adapter's base model)")
     p.add_argument(
-        "--methods", nargs="+", choices=["alora", "judge", "majority"], default=["alora", "judge", "majority"]
+        "--methods",
+        nargs="+",
+        choices=list(METHODS),
+        default=["alora", "judge", "majority"],
+        help="alora/judge: batched, the training prompts; alora-path/judge-path: gencomp's real validation path",
     )
     p.add_argument("--max-examples", type=int_at_least(0), default=0, help="first N examples of each file (0: all)")
     p.add_argument("--threads", type=int_at_least(0), default=0)

@@ -1,0 +1,54 @@
+"""The evaluation split ``disjoint.jsonl`` shares no requirement text, template or response with training."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from gencomp_alora.training.disjoint import DISJOINT_PATH, build
+from gencomp_alora.training.families import FAMILIES
+
+GENERATED = Path(__file__).resolve().parents[2] / "datasets" / "requirement_checks"
+
+
+def _rows(path: Path) -> list[dict[str, object]]:
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def _template_pattern(phrasing: str) -> re.Pattern[str]:
+    parts = re.split(r"\{[wn]\}", phrasing)
+    return re.compile(".+".join(re.escape(p) for p in parts), re.IGNORECASE)
+
+
+def test_the_disjoint_file_is_what_build_makes():
+    assert _rows(DISJOINT_PATH) == build()
+
+
+def test_no_requirement_text_or_response_of_the_disjoint_split_occurs_in_the_generated_data():
+    disjoint = _rows(DISJOINT_PATH)
+    generated = [
+        r for name in ("train", "val", "test", "heldout", "responses") for r in _rows(GENERATED / f"{name}.jsonl")
+    ]
+    requirements = {str(r["requirement"]).lower() for r in generated if "requirement" in r}
+    responses = {str(r["response"]).strip() for r in generated}
+    assert requirements and responses
+    assert not [r["requirement"] for r in disjoint if str(r["requirement"]).lower() in requirements]
+    assert not [r["response"] for r in disjoint if str(r["response"]).strip() in responses]
+
+
+def test_no_requirement_of_the_disjoint_split_is_worded_by_a_training_template():
+    patterns = [_template_pattern(p) for f in FAMILIES.values() for p in f.phrasings]
+    worded = [
+        r["requirement"] for r in _rows(DISJOINT_PATH) if any(p.fullmatch(str(r["requirement"])) for p in patterns)
+    ]
+    assert not worded
+
+
+def test_the_disjoint_labels_are_the_family_checkers_verdicts_and_both_occur_in_every_family():
+    rows = _rows(DISJOINT_PATH)
+    for family in FAMILIES:
+        labels = {r["label"] for r in rows if r["family"] == family}
+        assert labels == {True, False}, family
+    for r in rows:
+        assert r["label"] is FAMILIES[str(r["family"])].label(str(r["response"]), r["param"])
