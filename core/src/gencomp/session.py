@@ -10,7 +10,6 @@ from typing import Any
 from gencomp.backend import Backend
 from gencomp.base import CBlock, Component, Context, GenerateLog, LinearContext, ModelOutputThunk
 from gencomp.components import Instruction, Message, Requirement, ValidationResult, as_requirement
-from gencomp.selection import load_config, make_backend
 from gencomp.verdicts import check_requirements
 
 __all__ = ["SamplingResult", "Session", "start_session", "validate_requirements"]
@@ -199,6 +198,8 @@ def start_session(
     no backend or the chosen one. ``kwargs`` (over the config's ``backend_options``) go to the
     backend's factory; ``model_options`` are merged over the config's.
     """
+    from gencomp.selection import load_config, make_backend  # pydantic loads with the first session, not at import
+
     config, _ = load_config()
     sources = [
         (backend, model_id),
