@@ -32,12 +32,22 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from gencomp import plugins
-from gencomp.base import CBlock, Component, Context, GenerateLog, ModelOutputThunk, ModelToolCall, backend_name
+from gencomp.base import (
+    CBlock,
+    Component,
+    Context,
+    GenerateLog,
+    ModelOutputThunk,
+    ModelToolCall,
+    TemplateRepresentation,
+    backend_name,
+)
 from gencomp.cache import Cache, LRUCache
 from gencomp.errors import GencompError
 from gencomp.formatter import Formatter, PlainFormatter
 from gencomp.model_ids import ModelIdentifier, model_id_string
 from gencomp.model_options import GenerationOptions, ModelOption, backend_names, simplify_and_merge, translate_options
+from gencomp.verdicts import RequirementCheck
 
 __all__ = [
     "Backend",
@@ -73,10 +83,8 @@ class GenerationRequest:
     tools: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
 
     @property
-    def check(self) -> Any:
+    def check(self) -> RequirementCheck | None:
         """The requirement check this request answers, or ``None``."""
-        from gencomp.verdicts import RequirementCheck
-
         return self.action if isinstance(self.action, RequirementCheck) else None
 
 
@@ -124,8 +132,6 @@ def message_dict(m: Any) -> dict[str, Any]:
 
 def collect_tools(option: Any, items: Sequence[Component | CBlock]) -> dict[str, Callable[..., Any]]:
     """Tools offered: the items' ``TemplateRepresentation.tools``, then ``ModelOption.TOOLS`` (a list or a dict)."""
-    from gencomp.base import TemplateRepresentation
-
     tools: dict[str, Callable[..., Any]] = {}
     for c in items:
         if isinstance(c, CBlock):
