@@ -46,9 +46,9 @@ def tr(defaults, call, option_map=MAP):
         ),
         (
             {},
-            {ModelOption.TOOLS: [print], ModelOption.CONTEXT_WINDOW: 9, "@@@unknown_special@@@": 1},
+            {ModelOption.TOOLS: [print], ModelOption.CONTEXT_WINDOW: 9},
             GenerationOptions(
-                merged={ModelOption.TOOLS: [print], ModelOption.CONTEXT_WINDOW: 9, "@@@unknown_special@@@": 1},
+                merged={ModelOption.TOOLS: [print], ModelOption.CONTEXT_WINDOW: 9},
                 tools=[print],
                 context_window=9,
             ),
@@ -59,10 +59,15 @@ def tr(defaults, call, option_map=MAP):
             GenerationOptions(merged={"enable_thinking": True}, template={"enable_thinking": True}),
         ),
     ],
-    ids=["empty", "defaults-only", "call-wins-as-backend-key", "typed-fields", "specials-dropped", "template"],
+    ids=["empty", "defaults-only", "call-wins-as-backend-key", "typed-fields", "specials-typed", "template"],
 )
 def test_translation_table(defaults, call, expected) -> None:
     assert tr(defaults, call) == expected
+
+
+def test_an_unknown_special_key_is_refused_not_dropped() -> None:
+    with pytest.raises(UnknownModelOptionError, match="unknown model option '@@@unknown_special@@@'"):
+        tr({}, {"@@@unknown_special@@@": 1})
 
 
 def test_a_special_key_the_backend_names_in_its_template_goes_there() -> None:

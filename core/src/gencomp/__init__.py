@@ -35,6 +35,7 @@ from gencomp.components import (
 from gencomp.errors import (
     BackendConflictError,
     ConfigError,
+    ContextWindowError,
     GencompError,
     PluginLoadError,
     TemplateNotFoundError,
@@ -74,6 +75,7 @@ __all__ = [
     "Component",
     "ConfigError",
     "Context",
+    "ContextWindowError",
     "Formatter",
     "FormatterBackend",
     "GencompError",

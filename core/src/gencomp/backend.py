@@ -21,6 +21,14 @@ construction
     7. ``gencomp_after_generate``.
 :meth:`Backend._generate_from_raw`
     steps 2, :meth:`Backend.generate_raw`, 5 (parsing), 6 and 7 for each output.
+
+Async: :meth:`Backend.agenerate_from_context` and :meth:`Backend.agenerate_from_raw` run the same
+steps without blocking the event loop. An author implements :meth:`Backend.generate` (the async
+methods then run it in a worker thread) or, natively async, :meth:`Backend.agenerate` (and
+:meth:`Backend.agenerate_raw`): the sync methods then run those on an event loop of their own.
+Streaming and cancellation reach the author's part through :func:`gencomp.streaming.current_control`:
+a backend that streams pushes each piece of text to it and stops when told; one that does not
+needs to do nothing (the base hands its whole answer on as one chunk).
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ from gencomp.errors import GencompError
 from gencomp.formatter import Formatter, PlainFormatter
 from gencomp.model_ids import ModelIdentifier, model_id_string
 from gencomp.model_options import GenerationOptions, ModelOption, backend_names, simplify_and_merge, translate_options
+from gencomp.streaming import current_control, run_in_thread, run_sync
 from gencomp.verdicts import RequirementCheck
 
 __all__ = [
@@ -151,12 +160,14 @@ class _BackendMeta(abc.ABCMeta):
     """Fires ``gencomp_backend_created`` once a backend's whole ``__init__`` has returned."""
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        if getattr(cls, "generate", None) is Backend.generate and (
-            getattr(cls, "_generate_from_context", None) is Backend._generate_from_context
+        if (
+            getattr(cls, "generate", None) is Backend.generate
+            and getattr(cls, "agenerate", None) is Backend.agenerate
+            and getattr(cls, "_generate_from_context", None) is Backend._generate_from_context
         ):
             raise TypeError(
                 f"{cls.__name__} implements no generation: define generate(self, request) -> Generation "
-                "(see gencomp.Backend)"
+                "(or, natively async, agenerate) (see gencomp.Backend)"
             )
         backend = super().__call__(*args, **kwargs)
         plugins.hook().gencomp_backend_created(backend=backend)
@@ -189,6 +200,8 @@ class Backend(metaclass=_BackendMeta):
         cache: Cache | None = None,
         plugin_options: Mapping[str, Any] | None = None,
     ) -> None:
+        if model_options:
+            ModelOption.validate(model_options)
         self.model_id = model_id
         self.model_options: dict[str, Any] = dict(model_options or {})
         self.plugin_options: dict[str, Any] = dict(plugin_options or {})
@@ -223,12 +236,27 @@ class Backend(metaclass=_BackendMeta):
     # -- the author's part ----------------------------------------------------------------------
 
     def generate(self, request: GenerationRequest) -> Generation:
-        """Generate one output for ``request`` (the model-specific part every backend implements)."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement generate(request)")
+        """Generate one output for ``request`` (the model-specific part every backend implements).
+
+        A natively async backend implements :meth:`agenerate` instead; this then runs it.
+        """
+        if not _overrides(self, "agenerate"):
+            raise NotImplementedError(f"{type(self).__name__} does not implement generate(request)")
+        return run_sync(lambda: self.agenerate(request))
+
+    async def agenerate(self, request: GenerationRequest) -> Generation:
+        """:meth:`generate`, natively async (optional; by default :meth:`generate` runs in a worker thread)."""
+        return await run_in_thread(self.generate, request)
 
     def generate_raw(self, request: RawRequest) -> list[Generation]:
         """Generate one output per raw prompt of ``request`` (optional; the default says it is not offered)."""
-        raise NotImplementedError(f"{type(self).__name__} does not offer raw generation (generate_raw)")
+        if not _overrides(self, "agenerate_raw"):
+            raise NotImplementedError(f"{type(self).__name__} does not offer raw generation (generate_raw)")
+        return run_sync(lambda: self.agenerate_raw(request))
+
+    async def agenerate_raw(self, request: RawRequest) -> list[Generation]:
+        """:meth:`generate_raw`, natively async (optional)."""
+        return await run_in_thread(self.generate_raw, request)
 
     def template_keys(self) -> frozenset[str]:
         """The variables of the backend's prompt template a caller may set as options (default: none)."""
@@ -325,6 +353,11 @@ class Backend(metaclass=_BackendMeta):
         tool_calls: bool = False,
     ) -> ModelOutputThunk:
         """Generate the output for ``action`` after ``ctx``; appends a ``GenerateLog`` to ``generate_logs``."""
+        if format is not None and not isinstance(format, type):
+            raise TypeError(
+                f"format= takes a class (a pydantic BaseModel subclass), got an instance of {type(format).__name__}; "
+                "pass the class itself"
+            )
         logs: list[GenerateLog] = generate_logs if generate_logs is not None else []
         first_log = len(logs)
         relay = plugins.hook()
@@ -341,6 +374,48 @@ class Backend(metaclass=_BackendMeta):
             result = self._generate_from_context(
                 action, ctx, format=format, model_options=model_options, generate_logs=logs, tool_calls=tool_calls
             )
+        return self._finish(relay, action, result, logs, first_log)
+
+    async def agenerate_from_context(
+        self,
+        action: Component | CBlock,
+        ctx: Context,
+        format: type[Any] | None = None,
+        model_options: dict[str, Any] | None = None,
+        generate_logs: list[GenerateLog] | None = None,
+        tool_calls: bool = False,
+    ) -> ModelOutputThunk:
+        """:meth:`generate_from_context` for asyncio: the same hooks, result and logs.
+
+        A sync backend's call runs in a worker thread; cancelling the awaiting task stops it (through
+        the current control) and waits for it to end. A natively async backend's :meth:`agenerate`
+        is awaited on the running loop.
+        """
+        if not _overrides(self, "agenerate") or _overrides(self, "_generate_from_context"):
+            return await run_in_thread(
+                self.generate_from_context, action, ctx, format, model_options, generate_logs, tool_calls
+            )
+        logs: list[GenerateLog] = generate_logs if generate_logs is not None else []
+        first_log = len(logs)
+        relay = plugins.hook()
+        result = await run_in_thread(
+            relay.gencomp_generate, backend=self, action=action, ctx=ctx, format=format,
+            model_options=model_options, generate_logs=logs, tool_calls=tool_calls,
+        )  # fmt: skip
+        if result is None:
+            start = time.perf_counter()
+            options = self.translate_options(model_options)
+            request = self.prepare(action, ctx, options, format=format, tool_calls=tool_calls)
+            out = await self.agenerate(request)
+            result = self._complete(request, out, time.perf_counter() - start, logs)
+        return self._finish(relay, action, result, logs, first_log)
+
+    def _finish(
+        self, relay: Any, action: Component | CBlock, result: ModelOutputThunk, logs: list[GenerateLog], first_log: int
+    ) -> ModelOutputThunk:
+        control = current_control()
+        if control is not None and not control.pushed and result.value:
+            control.push(result.value, whole=True)  # a backend that does not stream: its answer in one piece
         new_logs = logs[first_log:]
         if new_logs and result.generate_log is None:
             result.generate_log = new_logs[-1]
@@ -362,12 +437,18 @@ class Backend(metaclass=_BackendMeta):
         options = self.translate_options(model_options)
         request = self.prepare(action, ctx, options, format=format, tool_calls=tool_calls)
         out = self.generate(request)
+        return self._complete(request, out, time.perf_counter() - start, generate_logs)
+
+    def _complete(
+        self, request: GenerationRequest, out: Generation, seconds: float, generate_logs: list[GenerateLog] | None
+    ) -> ModelOutputThunk:
+        """Steps 5 and 6: tool calls, parsing and the log of one generation."""
         thunk = ModelOutputThunk(out.text, meta=dict(out.meta))
         if request.tools:
             thunk.tool_calls = self._extract_model_tool_requests(request.tools, out.text)
-        self.formatter.parse(action, thunk)
+        self.formatter.parse(request.action, thunk)
         prompt = out.prompt if out.prompt is not None else (request.messages or request.prompt)
-        self._log(action, thunk, prompt, options, out, time.perf_counter() - start, generate_logs)
+        self._log(request.action, thunk, prompt, request.options, out, seconds, generate_logs)
         return thunk
 
     def _generate_from_raw(
@@ -385,9 +466,35 @@ class Backend(metaclass=_BackendMeta):
         if not actions:
             return []
         start = time.perf_counter()
+        request = self._raw_request(actions, format, model_options)
+        return self._complete_raw(request, self.generate_raw(request), start, generate_logs)
+
+    async def agenerate_from_raw(
+        self,
+        actions: list[Component | CBlock],
+        format: type[Any] | None = None,
+        model_options: dict[str, Any] | None = None,
+        generate_logs: list[GenerateLog] | None = None,
+    ) -> list[ModelOutputThunk]:
+        """:meth:`_generate_from_raw` for asyncio (a natively async :meth:`agenerate_raw` is awaited on the loop)."""
+        if not _overrides(self, "agenerate_raw"):
+            return await run_in_thread(self._generate_from_raw, actions, format, model_options, generate_logs)
+        if not actions:
+            return []
+        start = time.perf_counter()
+        request = self._raw_request(actions, format, model_options)
+        return self._complete_raw(request, await self.agenerate_raw(request), start, generate_logs)
+
+    def _raw_request(
+        self, actions: list[Component | CBlock], format: type[Any] | None, model_options: dict[str, Any] | None
+    ) -> RawRequest:
         options = self.translate_options(model_options)
-        request = RawRequest(list(actions), [self.render(a) for a in actions], options, format)
-        outs = self.generate_raw(request)
+        return RawRequest(list(actions), [self.render(a) for a in actions], options, format)
+
+    def _complete_raw(
+        self, request: RawRequest, outs: list[Generation], start: float, generate_logs: list[GenerateLog] | None
+    ) -> list[ModelOutputThunk]:
+        actions, options = request.actions, request.options
         if len(outs) != len(actions):
             raise GencompError(
                 f"{type(self).__name__}.generate_raw returned {len(outs)} outputs for {len(actions)} prompts"
@@ -449,6 +556,11 @@ class Backend(metaclass=_BackendMeta):
         """Put into cache (nothing happens when caching is off)."""
         if self.cache is not None:
             self.cache.put(id, v)
+
+
+def _overrides(backend: Backend, name: str) -> bool:
+    """Whether ``backend``'s class defines ``name`` itself rather than inheriting :class:`Backend`'s."""
+    return getattr(type(backend), name) is not getattr(Backend, name)
 
 
 def default_formatter(model_id: str | ModelIdentifier) -> Formatter:

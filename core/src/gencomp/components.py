@@ -24,6 +24,7 @@ __all__ = [
     "ToolMessage",
     "Transform",
     "ValidationResult",
+    "as_list",
     "as_requirement",
     "bool_from_text",
     "judge_options",
@@ -111,6 +112,8 @@ class ValidationResult:
     thunk: ModelOutputThunk | None = None
     verdict: Any = None
     """The :class:`~gencomp.verdicts.CheckVerdict` of a model-judged check."""
+    stopped_at_token: int | None = None
+    """Set when this check failed on a prefix of a streamed answer and stopped its generation there."""
 
     def __bool__(self) -> bool:
         return self.result
@@ -121,6 +124,7 @@ class ValidationResult:
 
 
 ValidationFn = Callable[[Context], ValidationResult | bool]
+PrefixFn = Callable[[str], "ValidationResult | None"]
 
 
 def judge_options(model_options: dict[str, Any] | None) -> dict[str, Any]:
@@ -138,6 +142,9 @@ class Requirement:
     """A property the output must have, checked by ``validation_fn`` or by a model.
 
     ``check_only`` requirements are validated but not shown to the model in the instruction.
+    ``prefix_fn`` decides on a prefix of an answer while it streams: it returns a failing
+    :class:`ValidationResult` once no continuation can meet the requirement (say, more words than
+    allowed), else ``None``; such a failure stops the generation early and goes straight to repair.
     """
 
     def __init__(
@@ -146,12 +153,22 @@ class Requirement:
         validation_fn: ValidationFn | None = None,
         *,
         check_only: bool = False,
+        prefix_fn: PrefixFn | None = None,
     ) -> None:
         if description is None and validation_fn is None:
             raise ValueError("a Requirement needs a description, a validation_fn, or both")
+        if description is not None and not isinstance(description, str):
+            raise TypeError(f"a Requirement's description is a string, got {type(description).__name__}")
+        if description is not None and not description.strip():
+            raise ValueError(
+                "a Requirement's description is empty: write what the output must satisfy, or give a validation_fn"
+            )
+        if validation_fn is not None and not callable(validation_fn):
+            raise TypeError(f"validation_fn must be callable (ctx -> bool), got {validation_fn!r}")
         self.description = description
         self.validation_fn = validation_fn
         self.check_only = check_only
+        self.prefix_fn = prefix_fn
 
     def parts(self) -> list[Component | CBlock]:
         return []
@@ -227,7 +244,26 @@ def simple_validate(fn: Callable[[str], bool | tuple[bool, str]]) -> ValidationF
 
 def as_requirement(r: str | Requirement) -> Requirement:
     """A requirement from a string or a requirement."""
-    return Requirement(r) if isinstance(r, str) else r
+    if isinstance(r, str):
+        return Requirement(r)
+    if not isinstance(r, Requirement):
+        raise TypeError(f"a requirement is a string or a Requirement, got {type(r).__name__}: {r!r}")
+    return r
+
+
+def as_list(value: Any, name: str) -> list[Any]:
+    """``value`` as a list: ``None`` is empty, a single string (or item) is one element.
+
+    A string where a list is expected is one item, never a sequence of characters; a mapping is
+    refused (``name`` says which argument).
+    """
+    if value is None:
+        return []
+    if isinstance(value, (str, CBlock, Requirement)):
+        return [value]
+    if isinstance(value, Mapping) or not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be a list, got {type(value).__name__}: {value!r}")
+    return list(value)
 
 
 _VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -257,8 +293,8 @@ class Instruction:
         self,
         description: str | CBlock | None = None,
         *,
-        requirements: list[Requirement | str] | None = None,
-        icl_examples: list[str | CBlock] | None = None,
+        requirements: list[Requirement | str] | Requirement | str | None = None,
+        icl_examples: list[str | CBlock] | str | None = None,
         grounding_context: Mapping[str, str | CBlock | Component] | None = None,
         user_variables: Mapping[str, str] | None = None,
         prefix: str | CBlock | None = None,
@@ -267,8 +303,15 @@ class Instruction:
     ) -> None:
         sub = (lambda s: _substitute(s, user_variables)) if user_variables else (lambda s: s)
         self.description = _blockify(sub(description) if isinstance(description, str) else description)
-        self.requirements = [Requirement(sub(r)) if isinstance(r, str) else r for r in (requirements or [])]
-        self.icl_examples = [_blockify(e) for e in (icl_examples or [])]
+        self.requirements = [
+            as_requirement(sub(r)) if isinstance(r, str) else as_requirement(r)
+            for r in as_list(requirements, "requirements")
+        ]
+        self.icl_examples = [_blockify(e) for e in as_list(icl_examples, "icl_examples")]
+        if grounding_context is not None and not isinstance(grounding_context, Mapping):
+            raise TypeError(
+                f"grounding_context must be a dict of names to texts, got {type(grounding_context).__name__}"
+            )
         self.grounding_context = {k: _blockify(v) for k, v in (grounding_context or {}).items()}
         self.prefix = _blockify(sub(prefix) if isinstance(prefix, str) else prefix)
         self.output_prefix = _blockify(output_prefix)

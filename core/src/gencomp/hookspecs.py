@@ -51,6 +51,7 @@ class RegisterBackend(Protocol):
         aliases: Iterable[str] = (),
         description: str = "",
         default_model: str | None = None,
+        check_options: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         """Register ``factory(model_id, **kwargs)`` under ``name`` and ``aliases``."""
 
@@ -84,9 +85,12 @@ class RegisterFormatter(Protocol):
 def gencomp_register_backends(register: RegisterBackend) -> None:
     """Register backends by name.
 
-    :param register: ``register(name, factory, *, aliases=(), description="", default_model=None)``;
-        ``factory(model_id, **kwargs)`` builds the backend (import heavy libraries inside it, not at
-        module level); ``default_model`` names a registered model used when no model id is configured.
+    :param register: ``register(name, factory, *, aliases=(), description="", default_model=None,
+        check_options=None)``; ``factory(model_id, **kwargs)`` builds the backend (import heavy
+        libraries inside it, not at module level); ``default_model`` names a registered model used
+        when no model id is configured; ``check_options(kwargs)`` raises :class:`~gencomp.ConfigError`
+        for keyword options the backend does not take, before any model is resolved (without it, the
+        factory's signature is checked unless it takes ``**kwargs``).
     :returns: nothing.
 
     Kind: collect all, once per plugin manager. Called by: :func:`gencomp.plugins.registry`, the first
@@ -265,6 +269,20 @@ def gencomp_after_generate(
     Kind: collect all. Called by: :meth:`gencomp.Backend.generate_from_context` after every call,
     ``Backend._generate_from_raw`` for each output, and :func:`gencomp.check_requirements` for each
     check a plugin answered. In-tree: none (for observers: tracing, metrics).
+    """
+
+
+@hookspec
+def gencomp_backend_options(backend_name: str) -> Iterable[str] | None:
+    """Name the constructor options this plugin reads on backends registered as ``backend_name``.
+
+    :param backend_name: a registered backend's name (``"hf"``).
+    :returns: the names of the keyword arguments this plugin reads from ``backend.plugin_options``
+        on such backends, or ``None``.
+
+    Kind: collect all. Called by: a backend's option check (the HF backend's ``check_options``),
+    before a backend is made, so that an option nobody reads is an error instead of being ignored.
+    In-tree: alora (``default_to_constraint_checking_alora`` on ``hf``).
     """
 
 

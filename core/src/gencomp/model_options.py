@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import numbers
 import warnings
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,25 @@ __all__ = [
 ]
 
 
+def _whole(minimum: int) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        if isinstance(v, bool) or not isinstance(v, int):
+            return f"a whole number >= {minimum}"
+        return None if v >= minimum else f"at least {minimum}"
+
+    return check
+
+
+def _number_at_least_zero(v: Any) -> str | None:
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        return "a number >= 0"
+    return None if float(v) >= 0 else "at least 0"
+
+
+def _of(kind: type | tuple[type, ...], what: str) -> Callable[[Any], str | None]:
+    return lambda v: None if isinstance(v, kind) else what
+
+
 class ModelOption:
     """Keys for model options that every backend understands.
 
@@ -35,6 +55,38 @@ class ModelOption:
     CONTEXT_WINDOW = "@@@context_window@@@"
     THINKING = "@@@thinking@@@"
     TEMPERATURE = "temperature"
+
+    @staticmethod
+    def known_special_keys() -> frozenset[str]:
+        """The ``@@@…@@@`` keys defined here."""
+        return frozenset(
+            v for k, v in vars(ModelOption).items() if k.isupper() and isinstance(v, str) and ModelOption.is_special(v)
+        )
+
+    @staticmethod
+    def validate(options: Mapping[str, Any], also: Iterable[str] = ()) -> None:
+        """Raise :class:`~gencomp.errors.UnknownModelOptionError` for an unknown special key or a wrong value.
+
+        Checks the special keys (those defined here and the ones in ``also``: a backend's option map
+        may name more) and the common names every backend shares (``max_new_tokens``,
+        ``max_length``, ``temperature``, ``seed``); other plain keys are left to the backend.
+        """
+        if not isinstance(options, Mapping):
+            raise UnknownModelOptionError(f"model options must be a dict of option names to values, got {options!r}")
+        special = ModelOption.known_special_keys() | {k for k in also if ModelOption.is_special(k)}
+        for key, value in options.items():
+            if not isinstance(key, str):
+                raise UnknownModelOptionError(f"model option names are strings, got {key!r}")
+            if ModelOption.is_special(key) and key not in special:
+                close = difflib.get_close_matches(key, sorted(special), n=1, cutoff=0.75)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise UnknownModelOptionError(
+                    f"unknown model option {key!r}.{hint} The special options are: {', '.join(sorted(special))}"
+                )
+            check = _VALUE_CHECKS.get(key)
+            problem = check(value) if check is not None and value is not None else None
+            if problem:
+                raise UnknownModelOptionError(f"model option {key!r} must be {problem}, got {value!r}")
 
     @staticmethod
     def is_special(key: str) -> bool:
@@ -77,6 +129,19 @@ class ModelOption:
         merged = dict(persistent or {})
         merged.update(overwrite or {})
         return merged
+
+
+_VALUE_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    ModelOption.MAX_NEW_TOKENS: _whole(1),
+    "max_new_tokens": _whole(1),
+    "max_length": _whole(1),
+    ModelOption.CONTEXT_WINDOW: _whole(1),
+    ModelOption.SEED: _whole(0),
+    "seed": _whole(0),
+    ModelOption.TEMPERATURE: _number_at_least_zero,
+    ModelOption.SYSTEM_PROMPT: _of(str, "a string"),
+    ModelOption.THINKING: _of((bool, str), "true/false (or a level the backend names)"),
+}
 
 
 @dataclass(frozen=True)
@@ -135,12 +200,17 @@ def simplify_and_merge(
     """Both dicts in ``ModelOption`` keys (``option_map``: backend key -> ``ModelOption`` key), merged: a new dict.
 
     ``merge(defaults, overrides)`` merges (default: the overrides' keys win); it is not called when
-    ``overrides`` is empty.
+    ``overrides`` is empty. The overrides are checked (:meth:`ModelOption.validate`), and a length
+    limit they set (``max_length`` or ``MAX_NEW_TOKENS``) replaces the defaults' other one.
     """
     simple_defaults = ModelOption.replace_keys(defaults or {}, option_map)
     simple_call = ModelOption.replace_keys(overrides or {}, option_map)
     if not simple_call:
         return simple_defaults
+    ModelOption.validate(simple_call, also=option_map.values())
+    for mine, theirs in (("max_length", ModelOption.MAX_NEW_TOKENS), (ModelOption.MAX_NEW_TOKENS, "max_length")):
+        if mine in simple_call and theirs not in simple_call:  # the call's length limit replaces the defaults' other
+            simple_defaults.pop(theirs, None)
     return dict((merge or ModelOption.merge_model_options)(simple_defaults, simple_call))
 
 

@@ -16,6 +16,7 @@ Both lists apply before any plugin module is imported.
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 import threading
@@ -59,7 +60,10 @@ CORE_DISTRIBUTION = "gencomp"
 
 @dataclass
 class PluginRecord:
-    """What discovery did with one plugin: ``loaded``, ``failed``, ``skipped`` or ``disabled``."""
+    """What discovery did with one plugin: ``loaded``, ``failed``, ``skipped`` or ``disabled``.
+
+    An entry of ``GENCOMP_PLUGINS`` that names no installed plugin has the status ``missing``.
+    """
 
     name: str
     distribution: str | None
@@ -87,7 +91,11 @@ class PluginRecord:
 
 @dataclass(frozen=True)
 class BackendSpec:
-    """A registered backend: ``factory(model_id, **kwargs)`` builds it."""
+    """A registered backend: ``factory(model_id, **kwargs)`` builds it.
+
+    ``check_options(kwargs)``, when given, raises for keyword options the backend does not take; it
+    runs before the model is resolved or loaded.
+    """
 
     name: str
     factory: Callable[..., Any]
@@ -95,6 +103,7 @@ class BackendSpec:
     description: str = ""
     default_model: str | None = None
     plugin: str = ""
+    check_options: Callable[[dict[str, Any]], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -266,6 +275,21 @@ def _load_entry_points(pm: pluggy.PluginManager) -> list[PluginRecord]:
             _fail(record, f"implements unknown hooks {', '.join(unknown)} (a typo? see gencomp.hookspecs)")
             continue
         record.hooks = _hooks_of(pm, plugin)
+    names = [r.name for r in records]
+    for missing in sorted((allow or set()) - set(names)):
+        close = difflib.get_close_matches(missing, names, n=1, cutoff=0.75)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        records.append(
+            PluginRecord(
+                missing,
+                None,
+                None,
+                "",
+                status="missing",
+                error=f"GENCOMP_PLUGINS names {missing!r}, but no installed plugin has that entry-point name "
+                f"(installed: {', '.join(names) or 'none'}){hint}",
+            )
+        )
     return records
 
 
@@ -436,12 +460,13 @@ def registry() -> Registry:
                 aliases: Iterable[str] = (),
                 description: str = "",
                 default_model: str | None = None,
+                check_options: Callable[[dict[str, Any]], None] | None = None,
             ) -> None:
                 _add(
                     reg,
                     reg.backends,
                     "backend",
-                    BackendSpec(name, factory, tuple(aliases), description, default_model, plugin),
+                    BackendSpec(name, factory, tuple(aliases), description, default_model, plugin, check_options),
                 )
 
             return register

@@ -15,15 +15,20 @@ Subclass :class:`BackendConformance` in a test module of your backend's distribu
 The tests check what gencomp relies on: generation from a context and over chat turns, raw batch
 generation (skipped when the backend offers none), ``format=`` output that parses, tool-call
 extraction, option handling (unknown options rejected clearly), requirement checks through the
-batch hook, logs, caching, ``gencomp_backend_created``, concurrent calls, and discovery by name.
+batch hook, logs, caching, ``gencomp_backend_created``, concurrent calls, the async counterparts
+(same results as the sync calls, the event loop never blocked, many calls at once), streaming
+(chunks that join to the answer) and cancellation (the context left as it was), and discovery by name.
 Class attributes adapt them: ``options`` (the options of every call: keep outputs short),
 ``deterministic`` (whether equal calls give equal outputs, for the concurrency test).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from typing import Any, ClassVar
+import time
+from collections.abc import Awaitable
+from typing import Any, ClassVar, TypeVar
 
 import pydantic
 import pytest
@@ -39,7 +44,9 @@ from gencomp.plugins import hookimpl
 from gencomp.session import Session
 from gencomp.verdicts import JUDGE_PATH, CheckVerdict, label
 
-__all__ = ["BackendConformance", "City"]
+__all__ = ["BackendConformance", "City", "loop_stall"]
+
+T = TypeVar("T")
 
 
 class City(pydantic.BaseModel):
@@ -67,6 +74,31 @@ class _Plugin:
 
     def __exit__(self, *exc: object) -> None:
         plugins.unregister_plugin(self)
+
+
+async def loop_stall(work: Awaitable[T]) -> tuple[T, float]:
+    """Await ``work`` while a heartbeat task ticks every 5 ms; returns its result and the longest gap (s).
+
+    A gap much longer than 5 ms means something blocked the event loop.
+    """
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def heartbeat() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    beat = asyncio.create_task(heartbeat())
+    try:
+        result = await work
+    finally:
+        done.set()
+        await beat
+    return result, max(gaps, default=0.0)
 
 
 class BackendConformance:
@@ -255,6 +287,58 @@ class BackendConformance:
         assert errors == [] and len(results) == len(prompts)
         if self.deterministic:
             assert [results[i] for i in range(len(prompts))] == sequential
+
+    # -- async, streaming, cancellation ----------------------------------------------------------
+
+    def test_async_calls_give_the_sync_results(self) -> None:
+        if not self.deterministic:
+            pytest.skip("the backend's outputs are not deterministic")
+        sync = Session(self.make_backend())
+        want = [sync.chat(p, model_options=dict(self.options)).content for p in ("Hello.", "Name a colour.")]
+
+        async def run() -> list[str]:
+            session = Session(self.make_backend())
+            return [
+                (await session.achat(p, model_options=dict(self.options))).content for p in ("Hello.", "Name a colour.")
+            ]
+
+        assert asyncio.run(run()) == want
+        backend = self.make_backend()
+        raw_offered = type(backend).generate_raw is not Backend.generate_raw or (
+            type(backend).agenerate_raw is not Backend.agenerate_raw
+        )
+        if raw_offered:
+            actions: list[Component | CBlock] = [CBlock("One"), CBlock("Two")]
+            outs = asyncio.run(backend.agenerate_from_raw(actions, model_options=dict(self.options)))
+            assert [o.value for o in outs] == [
+                o.value for o in backend._generate_from_raw(actions, model_options=dict(self.options))
+            ]
+
+    def test_async_calls_leave_the_event_loop_free_and_run_together(self) -> None:
+        backend = self.make_backend()
+
+        async def run() -> tuple[list[Message], float]:
+            chats = (Session(backend).achat(f"Count to {i}.", model_options=dict(self.options)) for i in range(4))
+            return await loop_stall(asyncio.gather(*chats))
+
+        outs, stall = asyncio.run(run())
+        assert all(isinstance(o, Message) for o in outs)
+        assert stall < 0.25  # the loop ticked while the backend worked
+
+    def test_a_stream_yields_chunks_that_join_to_the_answer(self) -> None:
+        session = Session(self.make_backend())
+        stream = session.chat_stream("Name a colour.", model_options=dict(self.options))
+        text = "".join(chunk.text for chunk in stream)
+        assert text == (stream.result.result.value or "")
+        assert session.ctx.last_output() is stream.result.result
+
+    def test_a_closed_stream_leaves_the_context_as_it_was(self) -> None:
+        session = Session(self.make_backend())
+        session.chat("Hello.", model_options=dict(self.options))
+        before = session.ctx.full_history()
+        stream = session.chat_stream("Name a colour.", model_options=dict(self.options))
+        stream.close()
+        assert session.ctx.full_history() == before
 
     def test_discovery_and_selection_by_name(self) -> None:
         if self.backend_name is None:

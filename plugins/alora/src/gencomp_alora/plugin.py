@@ -57,6 +57,12 @@ def alora_name_for(backend: Any, requirement: Any) -> str | None:
 
 
 @hookimpl
+def gencomp_backend_options(backend_name: str) -> list[str] | None:
+    """The HF backend's constructor options this plugin reads (``backend.plugin_options``)."""
+    return [CONSTRAINT_OPTION] if backend_name == "hf" else None
+
+
+@hookimpl
 def gencomp_backend_attribute(backend: Any, name: str) -> Any:
     """``add_alora``/``get_alora``/``get_aloras`` (bound to the backend's registry) and ``alora_model``."""
     if name not in BACKEND_ATTRIBUTES or not is_hf_backend(backend):

@@ -55,13 +55,28 @@ class AloraRegistry:
         self.backend.add_base_model_guard(self._unwrapped)
 
     def add(self, alora: HFAlora) -> None:
-        """Load ``alora`` (``alora.load_into(backend)``) under ``alora.name``; a name in use is an error."""
+        """Load ``alora`` (``alora.load_into(backend)``) under ``alora.name``; a name in use is an error.
+
+        When loading fails, the adapter layers it injected into the base model are taken out again.
+        """
         with self.backend.lock:
             if alora.name in self.aloras:
                 raise GencompError(
                     f"an aLoRA named {alora.name!r} is already loaded on this backend; pick another name"
                 )
-            alora.load_into(self.backend)
+            base = self.backend.model
+            before = {id(w) for _, _, w in _injected_layers(base)}
+            had_config = hasattr(base, "peft_config")
+            try:
+                alora.load_into(self.backend)
+            except BaseException:  # leave the base model as it was: no half-injected adapter layers
+                for parent, attr, wrapper in _injected_layers(base):
+                    if id(wrapper) not in before:
+                        setattr(parent, attr, wrapper.base_layer)
+                if not had_config and hasattr(base, "peft_config"):
+                    del base.peft_config
+                self._layers = None
+                raise
             self.aloras[alora.name] = alora
             self._layers = None  # a new adapter may target more modules
 

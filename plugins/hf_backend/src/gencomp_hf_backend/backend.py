@@ -29,11 +29,14 @@ from gencomp.selection import resolve_model_id
 from gencomp_hf_backend import attention as gqa_attention
 from gencomp_hf_backend.compat import output_cache
 from gencomp_hf_backend.generation import DEFAULT_MAX_NEW_TOKENS, FORMAT_SLACK_TOKENS, Generator
+from gencomp_hf_backend.guards import check_fits, context_window
 from gencomp_hf_backend.judge import JudgeScorer
 from gencomp_hf_backend.kv import KVCacheEntry
 from gencomp_hf_backend.options import HF_OPTION_MAP, RESERVED_HINTS, generate_keys, template_variables
 from gencomp_hf_backend.prefix_cache import PrefixCache
 from gencomp_hf_backend.prompts import PromptBuilder
+from gencomp_hf_backend.sources import check_model_source
+from gencomp_hf_backend.threads import apply_threads, resolve_threads
 
 if typing.TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -125,6 +128,12 @@ class LocalHFBackend(FormatterBackend):
     (the same attention without copying grouped key/value heads); a ``custom_config`` model keeps its
     own unless this is given.
 
+    ``threads`` sets torch's intra-op CPU threads for the process (``torch.set_num_threads``) before
+    loading: default ``$GENCOMP_THREADS``, else :data:`gencomp_hf_backend.threads.DEFAULT_THREADS`;
+    ``0`` leaves torch's setting alone. A model folder without a model or tokenizer, or a hub id that
+    cannot be fetched offline, is refused before anything loads; a prompt that does not fit the
+    context window with its answer budget, and special-token text in a message, before generating.
+
     A thin façade over collaborators, each usable alone: ``prefixes`` (:class:`PrefixCache`, the
     KV-cache entries later prompts extend), ``prompts`` (:class:`PromptBuilder`, the chat template),
     ``generator`` (:class:`Generator`, ``model.generate`` with grammars and seeds), ``judge``
@@ -149,12 +158,15 @@ class LocalHFBackend(FormatterBackend):
         *,
         model_options: dict[str, Any] | None = None,
         attn_implementation: str | None = None,
+        threads: int | None = None,
         **plugin_options: Any,
     ) -> None:
+        apply_threads(resolve_threads(threads))
         self.device: torch.device
         if custom_config is None:
             self.device = best_device()
             path = resolve_model_id(model_id_string(model_id))
+            check_model_source(path)
             self.tokenizer, self.model = _load(path, self.device, attn_implementation)
         else:
             config = TransformersTorchConfig.of(custom_config)
@@ -255,6 +267,11 @@ class LocalHFBackend(FormatterBackend):
             gen = {**gen, "output_logits": True}
         with self.lock:
             ids = self.tokenizer(prompt, add_special_tokens=special, return_tensors="pt").input_ids.to(self.device)
+            budget = gen.get("max_new_tokens")
+            if budget is None:
+                budget = max(0, int(gen.get("max_length", 0)) - ids.shape[1])
+            window = context_window(self.model, request.options.context_window)
+            check_fits(ids.shape[1], budget, window, self.model_id_str)
             past, reused = self.prefixes.reusable(ids[0])
             out = self.generator.run(ids, torch.ones_like(ids), gen, request.format, request.options.seed, past)
             seq = out.sequences

@@ -8,6 +8,7 @@ from typing import Any
 
 from gencomp_hf_backend.compat import with_cache
 from gencomp_hf_backend.prompts import MEMO_SIZE
+from gencomp_hf_backend.streaming import generate_kwargs
 
 __all__ = ["DEFAULT_MAX_NEW_TOKENS", "FORMAT_SLACK_TOKENS", "Generator"]
 
@@ -95,6 +96,8 @@ class Generator:
                     classes=self._closing_classes(),
                 )
             )
+        if gen.get("stop_strings"):
+            gen = {**gen, "tokenizer": self.tokenizer}  # generate needs it to match the strings
         with self.lock, torch.no_grad(), self._seeded(seed), self.guards():
             return self.model.generate(
                 input_ids=ids,
@@ -103,6 +106,7 @@ class Generator:
                 logits_processor=processors,
                 return_dict_in_generate=True,
                 use_cache=True,
+                **generate_kwargs(self.tokenizer, ids.shape[0]),  # streaming and cancellation of the call
                 **gen,
             )
 

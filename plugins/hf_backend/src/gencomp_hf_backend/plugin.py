@@ -16,6 +16,17 @@ def _make_backend(model_id: Any, **kwargs: Any) -> Any:
     return LocalHFBackend(model_id, **kwargs)
 
 
+def _check_options(kwargs: dict[str, Any]) -> None:
+    from gencomp import plugins
+    from gencomp.selection import check_options
+    from gencomp_hf_backend.backend import LocalHFBackend
+    from gencomp_hf_backend.threads import resolve_threads
+
+    read_by_plugins = [n for names in plugins.hook().gencomp_backend_options(backend_name="hf") for n in names or ()]
+    check_options(LocalHFBackend, kwargs, "backend 'hf' (LocalHFBackend)", also=read_by_plugins)
+    resolve_threads(kwargs.get("threads"))
+
+
 def _resolve_default_model() -> str:
     from gencomp_hf_backend.default_model import ensure_default_model
 
@@ -30,6 +41,7 @@ def gencomp_register_backends(register: Callable[..., None]) -> None:
         aliases=("huggingface",),
         description="Hugging Face transformers, local (LocalHFBackend)",
         default_model=DEFAULT_MODEL,
+        check_options=_check_options,
     )
 
 

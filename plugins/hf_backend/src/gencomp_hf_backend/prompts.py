@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from gencomp import GencompError
+from gencomp_hf_backend.guards import check_no_special_tokens, special_token_texts
 
 __all__ = ["MEMO_SIZE", "PromptBuilder", "tool_schema"]
 
@@ -37,12 +38,17 @@ def tool_schema(func: Callable[..., Any]) -> dict[str, Any]:
 
 
 class PromptBuilder:
-    """Renders chat messages into the text prompt the model continues, with the tokenizer's chat template."""
+    """Renders chat messages into the text prompt the model continues, with the tokenizer's chat template.
+
+    Special-token text (``<|im_start|>``...) in a message is refused: in the prompt it would act as a
+    real role marker.
+    """
 
     def __init__(self, tokenizer: Any, model_name: str) -> None:
         self.tokenizer = tokenizer
         self.model_name = model_name
         self._schemas: dict[Callable[..., Any], dict[str, Any]] = {}
+        self._specials: frozenset[str] | None = None
 
     def chat_prompt(
         self,
@@ -56,6 +62,9 @@ class PromptBuilder:
                 f"model {self.model_name!r} has no chat template, so it cannot run a chat context; "
                 f"use a non-chat context (LinearContext(is_chat_context=False)) or a chat model"
             )
+        if self._specials is None:
+            self._specials = special_token_texts(self.tokenizer)
+        check_no_special_tokens(messages, self._specials)
         return str(
             self.tokenizer.apply_chat_template(
                 messages,
