@@ -189,6 +189,10 @@ class Backend(metaclass=_BackendMeta):
 
     option_map: ClassVar[Mapping[str, str]] = {}
     generate_keys: frozenset[str] = frozenset()
+    option_errors: ClassVar[Mapping[str, str]] = {}
+    """How an unknown-option error names the backend (``"backend"``) and what it accepts (``"accepted"``)."""
+    option_hints: ClassVar[Mapping[str, str]] = {}
+    """Advice an unknown-option error gives for particular option names (instead of close matches)."""
     formatter: Formatter
 
     def __init__(
@@ -290,7 +294,9 @@ class Backend(metaclass=_BackendMeta):
             generate_keys=self.generate_keys,
             template_keys=self.template_keys(),
             merge=self._merge,
-            backend=f"the {type(self).__name__} backend",
+            backend=self.option_errors.get("backend", f"the {type(self).__name__} backend"),
+            accepted=self.option_errors.get("accepted", ""),
+            hints=self.option_hints,
         )
 
     def _simplify_and_merge(self, model_options: dict[str, Any] | None) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import contextlib
 import threading
 import typing
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import torch
@@ -21,7 +21,6 @@ from gencomp import (
     ModelOutputThunk,
     RawRequest,
     default_formatter,
-    translate_options,
 )
 from gencomp.cache import Cache
 from gencomp.model_ids import ModelIdentifier, model_id_string
@@ -147,6 +146,11 @@ class LocalHFBackend(FormatterBackend):
     """
 
     option_map = HF_OPTION_MAP
+    option_errors = {
+        "backend": "the HF backend",
+        "accepted": "a transformers GenerationConfig field, nor a variable of the model's chat template",
+    }
+    option_hints = RESERVED_HINTS
 
     def __init__(
         self,
@@ -227,20 +231,6 @@ class LocalHFBackend(FormatterBackend):
     def template_keys(self) -> frozenset[str]:
         """The variables of the tokenizer's chat template a caller may set (``enable_thinking``...)."""
         return template_variables(self.tokenizer.chat_template)
-
-    def translate_options(self, model_options: Mapping[str, Any] | None) -> GenerationOptions:
-        """As :meth:`gencomp.Backend.translate_options`, naming what the HF backend accepts."""
-        return translate_options(
-            self.model_options,
-            model_options,
-            option_map=self.model_option_map(),
-            generate_keys=self.generate_keys,
-            template_keys=self.template_keys(),
-            merge=self._merge,
-            backend="the HF backend",
-            accepted="a transformers GenerationConfig field, nor a variable of the model's chat template",
-            hints=RESERVED_HINTS,
-        )
 
     def generation_args(self, options: GenerationOptions) -> dict[str, Any]:
         """The keyword arguments of ``model.generate`` for ``options`` (:meth:`Generator.arguments`)."""
