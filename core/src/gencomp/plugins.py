@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ENTRY_POINT_GROUP",
     "BackendSpec",
+    "CheckKindSpec",
     "FormatterSpec",
     "ModelSpec",
     "PluginRecord",
@@ -128,13 +129,25 @@ class FormatterSpec:
     plugin: str = ""
 
 
+@dataclass(frozen=True)
+class CheckKindSpec:
+    """A requirement kind a plugin registered: ``factory(**params)`` builds its code-checked requirement."""
+
+    name: str
+    factory: Callable[..., Any]
+    recognise: Callable[[str], Any] | None = None
+    description: str = ""
+    plugin: str = ""
+
+
 @dataclass
 class Registry:
-    """Everything plugins registered: backends, models and formatters, each by name and alias."""
+    """Everything plugins registered: backends, models, formatters and requirement kinds, by name."""
 
     backends: dict[str, BackendSpec] = field(default_factory=dict)
     models: dict[str, ModelSpec] = field(default_factory=dict)
     formatters: dict[str, FormatterSpec] = field(default_factory=dict)
+    checks: dict[str, CheckKindSpec] = field(default_factory=dict)
     conflicts: dict[tuple[str, str], str] = field(default_factory=dict)
     """``(kind, name)`` -> why that name is disabled (two plugins registered it)."""
 
@@ -490,8 +503,25 @@ def registry() -> Registry:
 
             return register
 
+        def checks(plugin: str) -> Callable[..., None]:
+            def register(
+                name: str,
+                factory: Callable[..., Any],
+                *,
+                recognise: Callable[[str], Any] | None = None,
+                description: str = "",
+            ) -> None:
+                from gencomp.checks import BUILTIN_KINDS
+
+                if name in BUILTIN_KINDS:
+                    raise ValueError(f"requirement kind {name!r} is built into gencomp.checks; register another name")
+                _add(reg, reg.checks, "requirement kind", CheckKindSpec(name, factory, recognise, description, plugin))
+
+            return register
+
         _collect("gencomp_register_backends", backends)  # one plugin's failure is recorded, not fatal
         _collect("gencomp_register_models", models)
         _collect("gencomp_register_formatters", formatters)
+        _collect("gencomp_register_checks", checks)
         _registry = reg
         return reg
