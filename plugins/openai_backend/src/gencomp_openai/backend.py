@@ -295,7 +295,7 @@ class OpenAIBackend(FormatterBackend):
             payload = protocol.chat_payload(
                 self.model_id_str,
                 messages,
-                {**self._adapters_off(), **fields},
+                fields,
                 tools=[tool_schema(t) for t in tools.values()],
                 schema=schema,
                 top_logprobs=protocol.TOP_LOGPROBS if judging else None,
@@ -309,7 +309,7 @@ class OpenAIBackend(FormatterBackend):
                 raise GencompError(
                     "format= needs a chat context on the openai backend (response_format is a chat field)"
                 )
-            payload = protocol.completions_payload(self.model_id_str, [text_prompt], {**self._adapters_off(), **fields})
+            payload = protocol.completions_payload(self.model_id_str, [text_prompt], fields)
             answer = protocol.parse_completions(self.http.post("/v1/completions", payload), 1)[0]
             prompt = text_prompt
         seconds = time.perf_counter() - start
@@ -328,13 +328,6 @@ class OpenAIBackend(FormatterBackend):
         self.formatter.parse(action, thunk)
         self._log(generate_logs, thunk, action, prompt, options, answer.text, answer, seconds)
         return thunk
-
-    def _adapters_off(self) -> dict[str, Any]:
-        """On llama-server with adapters: every adapter at scale 0, so that base generation is the base model's."""
-        adapters = self.capabilities.adapters
-        if self.capabilities.kind != LLAMA_CPP or not adapters:
-            return {}
-        return {"lora": [{"id": a.id, "scale": 0.0} for a in adapters]}
 
     def _validate_format(self, format: type[Any], answer: protocol.Answer) -> None:
         try:
@@ -415,7 +408,7 @@ class OpenAIBackend(FormatterBackend):
         start = time.perf_counter()
         options, fields = self._prepare(model_options)
         prompts = [self.formatter.print(a) for a in actions]
-        payload = protocol.completions_payload(self.model_id_str, prompts, {**self._adapters_off(), **fields})
+        payload = protocol.completions_payload(self.model_id_str, prompts, fields)
         answers = protocol.parse_completions(self.http.post("/v1/completions", payload), len(prompts))
         seconds = time.perf_counter() - start
         results = []

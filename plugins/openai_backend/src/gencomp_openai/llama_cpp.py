@@ -29,6 +29,7 @@ __all__ = [
     "LLAMA_CPP_VERSION",
     "LlamaServer",
     "convert_alora",
+    "convert_lora",
     "free_port",
     "gguf_invocation_tokens",
     "llama_cpp_folder",
@@ -84,23 +85,20 @@ def gguf_invocation_tokens(path: str | Path, python: str = sys.executable) -> li
     return None if value is None else [int(t) for t in value]
 
 
-def convert_alora(
+def convert_lora(
     adapter_dir: str | Path, base_dir: str | Path, *, name: str = "constraint", python: str = sys.executable
 ) -> Path:
-    """The GGUF of the PEFT aLoRA in ``adapter_dir`` for the HF model in ``base_dir``, converted once and cached.
+    """The GGUF of the PEFT (a)LoRA in ``adapter_dir`` for the HF model in ``base_dir``, converted once and cached.
 
     Runs llama.cpp's ``convert_lora_to_gguf.py --base base_dir --outtype f16`` with ``python`` (which needs
-    torch, transformers and safetensors) and checks that the GGUF keeps the adapter's
-    ``alora_invocation_tokens``. The file is ``<cache>/aloras/<hash of the adapter>/<name>.gguf``; the
-    server names the adapter after the file (``name``).
+    torch, transformers and safetensors) and checks that the GGUF keeps the ``alora_invocation_tokens``
+    of the adapter's ``adapter_config.json`` (none for a plain LoRA). The file is
+    ``<llama_cpp_folder>/aloras/<hash of the adapter>/<name>.gguf``; llama-server names the adapter
+    after the file (``name``).
     """
     adapter = Path(adapter_dir)
     config = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
-    want = config.get("alora_invocation_tokens")
-    if not want:
-        raise GencompError(
-            f"{adapter} is not an aLoRA adapter (its adapter_config.json has no alora_invocation_tokens)"
-        )
+    want = config.get("alora_invocation_tokens") or None
     digest = hashlib.sha256()
     for f in sorted(adapter.iterdir()):
         if f.is_file() and f.name != "README.md":
@@ -111,31 +109,25 @@ def convert_alora(
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         part = Path(tmp) / out.name
-        run = subprocess.run(
-            [
-                python,
-                str(_converter()),
-                "--base",
-                str(base_dir),
-                "--outtype",
-                "f16",
-                "--outfile",
-                str(part),
-                str(adapter),
-            ],
-            env=_converter_env(),
-            capture_output=True,
-            text=True,
-        )
+        command = [python, str(_converter()), "--base", str(base_dir), "--outtype", "f16", "--outfile", str(part)]
+        run = subprocess.run([*command, str(adapter)], env=_converter_env(), capture_output=True, text=True)
         if run.returncode != 0 or not part.is_file():
             raise GencompError(f"converting {adapter} to GGUF failed:\n{run.stderr[-2000:]}")
         got = gguf_invocation_tokens(part, python)
-        if got != list(want):
-            raise GencompError(
-                f"the converted GGUF has invocation tokens {got}, the adapter {want}: not an aLoRA any more"
-            )
+        if got != (list(want) if want else None):
+            raise GencompError(f"the converted GGUF has invocation tokens {got}, the adapter {want}")
         os.replace(part, out)
     return out
+
+
+def convert_alora(
+    adapter_dir: str | Path, base_dir: str | Path, *, name: str = "constraint", python: str = sys.executable
+) -> Path:
+    """:func:`convert_lora` for an aLoRA: refuses an adapter without ``alora_invocation_tokens``."""
+    config = json.loads((Path(adapter_dir) / "adapter_config.json").read_text(encoding="utf-8"))
+    if not config.get("alora_invocation_tokens"):
+        raise GencompError(f"{adapter_dir} is not an aLoRA adapter (no alora_invocation_tokens in adapter_config.json)")
+    return convert_lora(adapter_dir, base_dir, name=name, python=python)
 
 
 def free_port() -> int:
