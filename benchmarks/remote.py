@@ -67,10 +67,10 @@ def long_conversation(backend: OpenAIBackend, n_tokens: int, tag: int) -> tuple[
         i = len(sentences)
         sentences.append(f"Note {tag}.{i}: the river passes the mill at mile {i * 7 + tag} and turns north.")
         text = " ".join(sentences)
-        if len(sentences) % 8 == 0:
-            n = len(backend.http.post("/tokenize", {"content": text})["tokens"])
-            if n >= n_tokens - 40:
-                break
+        # the chat template, the question and the 16-token answer add about 60 tokens
+        n = len(backend.http.post("/tokenize", {"content": text})["tokens"])
+        if n >= n_tokens - 60:
+            break
     ctx = LinearContext()
     msg = Message("user", text + "\nSummarize these notes in one sentence.")
     out = backend.generate_from_context(msg, ctx, model_options={ModelOption.MAX_NEW_TOKENS: 16})

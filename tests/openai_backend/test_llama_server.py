@@ -24,6 +24,8 @@ from gencomp import (
 from gencomp_openai import OpenAIBackend
 from gencomp_openai.llama_cpp import LlamaServer
 
+pytestmark = pytest.mark.embedded  # the server runs the embedded default model's GGUF
+
 GREEDY = {"temperature": 0.0, ModelOption.SEED: 0}
 
 
