@@ -69,7 +69,7 @@ def _ids_of(backend: Any, thunk: Any) -> tuple[list[int], list[int]]:
         merged = [int(t) for t in info.merged_token_ids[0].tolist()]
         return merged[: info.q_end], merged[info.q_end :]
     log = thunk.generate_log
-    prompt_ids = backend._tokenizer(log.prompt, add_special_tokens=False)["input_ids"]
+    prompt_ids = backend.tokenizer(log.prompt, add_special_tokens=False)["input_ids"]
     gen = log.model_output.tolist() if hasattr(log.model_output, "tolist") else []
     return list(prompt_ids), [int(t) for t in gen]
 
@@ -122,7 +122,7 @@ def instruct_setup(model_dir: str, max_new_tokens: int) -> dict[str, Any]:
     S["prompt_ids"] = prompt_ids
     S["raw_model"] = _clean_model(model_dir)
     _raw_generate(S["raw_model"], prompt_ids, max_new_tokens)
-    _time_generate(backend._model)
+    _time_generate(backend.model)
     return {
         "torch_threads": __import__("torch").get_num_threads(),  # as the libraries left it
         "prompt_tokens": len(prompt_ids),
@@ -138,8 +138,8 @@ def instruct_run(empty_cache: bool = True) -> dict[str, Any]:
     from gencomp import Session
 
     backend = S["backend"]
-    if empty_cache and backend._cache is not None:
-        backend._cache.clear()
+    if empty_cache and backend.cache is not None:
+        backend.cache.clear()
     session = Session(backend)
     S["generate_seconds"] = 0.0
     t0 = time.perf_counter()
@@ -158,7 +158,7 @@ def instruct_run(empty_cache: bool = True) -> dict[str, Any]:
 def raw_instruct_run() -> dict[str, Any]:
     backend = S["backend"]
     dt, gen = _raw_generate(S["raw_model"], S["prompt_ids"], S["n"])
-    return {"seconds": dt, "generated_ids": gen, "text": backend._tokenizer.decode(gen, skip_special_tokens=True)}
+    return {"seconds": dt, "generated_ids": gen, "text": backend.tokenizer.decode(gen, skip_special_tokens=True)}
 
 
 # -- requirement checks -------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ def check_setup(model_dir: str, adapter_dir: str, lengths: list[int], max_new_to
     backend.add_alora(hf_alora(CHECK_ALORA, adapter_dir, CHECK_GENERATION_PROMPT, backend))
     S.update(backend=backend, ctx={}, conv_tokens={})
     for length in lengths:
-        desc, grounding = _conversation_for(backend._tokenizer, length, max_new_tokens)
+        desc, grounding = _conversation_for(backend.tokenizer, length, max_new_tokens)
         session = Session(backend)
         out = session.instruct(desc, grounding_context=grounding, loop_budget=1, model_options=_opts(max_new_tokens))
         prompt_ids, gen_ids = _ids_of(backend, out)
@@ -265,7 +265,7 @@ def prefill_run(length: int) -> dict[str, Any]:
     peft = backend.alora_model
     with torch.no_grad(), peft.disable_adapter() if peft is not None else contextlib.nullcontext():
         t0 = time.perf_counter()
-        backend._model(input_ids=ids, use_cache=True, logits_to_keep=1)
+        backend.model(input_ids=ids, use_cache=True, logits_to_keep=1)
         dt = time.perf_counter() - t0
     return {"seconds": dt, "tokens": int(ids.shape[1])}
 
@@ -279,7 +279,7 @@ def chat_setup(model_dir: str, max_new_tokens: int) -> dict[str, Any]:
     backend = _backend(model_dir)
     S.update(backend=backend, n=max_new_tokens)
     Session(backend).chat("Hello!", model_options=_opts(2))
-    if backend._cache is None:
+    if backend.cache is None:
         raise Skip("the backend keeps no cache: prefix reuse cannot be switched off and on")
     return {}
 
@@ -289,12 +289,12 @@ def chat_run(turns: int, reuse: bool) -> dict[str, Any]:
     from gencomp import Session
 
     backend = S["backend"]
-    backend._cache.clear()
+    backend.cache.clear()
     session = Session(backend)
     times, texts, reused = [], [], []
     for i in range(turns):
         if not reuse:
-            backend._cache.clear()
+            backend.cache.clear()
         t0 = time.perf_counter()
         reply = session.chat(f"({i + 1}) {CHAT_TURN}", model_options=_opts(S["n"]))
         times.append(time.perf_counter() - t0)

@@ -954,6 +954,14 @@ class Harness:
             "load": load,
         }
 
+    def _write(self, text: str) -> None:
+        """Write ``text`` to the output, keeping the "Threads" section ``threads.py`` wrote there."""
+        import threads
+
+        old = self.output.read_text(encoding="utf-8") if self.output.is_file() else ""
+        kept = threads.split_section(old)[1]
+        self.output.write_text(threads.with_section(text, kept) if kept else text, encoding="utf-8")
+
     def report(self, final: bool) -> str:
         m = self.machine()
         gv, pv = self.versions.get("gencomp", {}), self.versions.get("mellea", {})
@@ -1007,12 +1015,11 @@ class Harness:
             res.seconds = time.perf_counter() - t0
             self.results.append(res)
             print(res.markdown(), flush=True)
-            self.output.write_text(self.report(final=False))
+            self._write(self.report(final=False))
         if self.shared is not None:
             for w in self.shared:
                 w.close()
-        text = self.report(final=True)
-        self.output.write_text(text)
+        self._write(self.report(final=True))
         print("\n## Headline\n")
         for r in self.results:
             for h in r.headline:

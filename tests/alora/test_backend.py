@@ -68,7 +68,7 @@ def test_add_alora_loads_a_peft_adapter_from_a_folder(backend):
     assert backend.get_aloras() == [alora]
     assert isinstance(backend.alora_model, PeftModel)
     assert "constraint" in backend.alora_model.peft_config
-    assert alora.invocation_tokens == list(backend._tokenizer(GP, add_special_tokens=False)["input_ids"])
+    assert alora.invocation_tokens == list(backend.tokenizer(GP, add_special_tokens=False)["input_ids"])
     assert backend.get_alora("missing") is None
 
 
@@ -136,10 +136,11 @@ def _validate(b: LocalHFBackend, req: Requirement, ctx: Any) -> tuple[Any, list[
     return req.validate(b, ctx, generate_logs=logs), logs
 
 
-def test_the_alora_plugin_is_discovered_with_its_generation_hook():
+def test_the_alora_plugin_is_discovered_with_its_check_and_attribute_hooks_and_takes_no_generation():
     record = next(r for r in plugins.plugin_records() if r.name == "alora")
     assert record.status not in ("failed", "skipped", "disabled")
-    assert "gencomp_generate" in record.hooks
+    assert {"gencomp_check_requirements", "gencomp_backend_attribute"} <= set(record.hooks)
+    assert "gencomp_generate" not in record.hooks
 
 
 def test_a_requirement_goes_to_the_constraint_alora(backend):
@@ -186,8 +187,8 @@ def test_an_alora_requirement_without_its_adapter_falls_back_with_a_warning(back
     s, _ = instructed(backend)
     with pytest.warns(UserWarning, match="no aLoRA named 'missing'"):
         result, _ = _validate(backend, ALoraRequirement("Mentions Paris.", alora="missing"), check_ctx(s))
-    assert result.thunk.meta["check_path"] == "llm-as-a-judge"
-    assert "missing" in result.thunk.meta["alora_fallback"]
+    assert result.verdict.path == "llm-as-a-judge" and "missing" in result.verdict.fallback_reason
+    assert result.thunk.meta["check_path"] == "llm-as-a-judge" and "missing" in result.thunk.meta["check_fallback"]
 
 
 def test_without_a_constraint_alora_requirements_go_to_the_judge_quietly(tiny_model_path, gencomp_warnings):
@@ -213,22 +214,21 @@ def test_a_failing_adapter_falls_back_to_the_judge_with_a_warning(backend, monke
         raise RuntimeError("CPU out of memory")
 
     s, _ = instructed(backend)
-    monkeypatch.setattr(gencomp_alora.generate, "generate_from_context_alora", out_of_memory)
+    monkeypatch.setattr(gencomp_alora.generate, "score_batch", out_of_memory)
     with pytest.warns(UserWarning, match="aLoRA 'constraint' failed: RuntimeError: CPU out of memory"):
         result, logs = _validate(backend, Requirement("Mentions Paris."), check_ctx(s))
-    assert result.thunk.meta["check_path"] == "llm-as-a-judge"
-    assert "failed" in result.thunk.meta["alora_fallback"]
-    assert logs[-1].extra["check_path"] == "llm-as-a-judge"
+    assert result.verdict.path == "llm-as-a-judge" and "failed" in result.verdict.fallback_reason
+    assert "failed" in result.thunk.meta["check_fallback"]
+    assert logs[-1].extra["check_path"] == "llm-as-a-judge" and "failed" in logs[-1].extra["check_fallback"]
 
 
-def test_format_is_refused_by_the_adapter_and_falls_back(backend):
+def test_format_is_refused_for_a_requirement_check(backend):
     class Verdict(pydantic.BaseModel):
         ok: bool
 
     s, _ = instructed(backend)
-    with pytest.warns(UserWarning, match="format"):
-        result, _ = _validate_with_format(backend, Requirement("Mentions Paris."), check_ctx(s), Verdict)
-    assert result.thunk.meta["check_path"] == "llm-as-a-judge"
+    with pytest.raises(ValueError, match="format="):
+        _validate_with_format(backend, Requirement("Mentions Paris."), check_ctx(s), Verdict)
 
 
 def _validate_with_format(b: LocalHFBackend, req: Requirement, ctx: Any, fmt: type) -> tuple[Any, list[Any]]:

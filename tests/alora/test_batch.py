@@ -217,14 +217,14 @@ def test_batched_checks_work_without_a_cache_entry(tiny_model_path, adapter_path
         assert abs(v.thunk.meta["no_logit"] - single.no_logit) < 1e-4
 
 
-def test_a_failing_batch_falls_back_to_single_checks_with_a_warning(backend, monkeypatch):
+def test_a_failing_batch_falls_back_to_the_judge_with_the_reason_and_a_warning(backend, monkeypatch):
     def out_of_memory(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("CPU out of memory")
 
     s, _ = _instruct(backend, [])
     monkeypatch.setattr(generate, "score_batch", out_of_memory)
-    with pytest.warns(UserWarning, match="one by one"):
+    with pytest.warns(UserWarning, match="aLoRA 'constraint' failed: RuntimeError: CPU out of memory"):
         results = s.validate(REQS[:2])
     for v in results:
-        assert v.thunk.meta["check_path"] == "alora:constraint" and "batch_size" not in v.thunk.meta
+        assert v.verdict.path == "llm-as-a-judge" and "CPU out of memory" in v.verdict.fallback_reason
     assert len(s.last_logs) == 2

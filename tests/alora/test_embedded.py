@@ -29,11 +29,11 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HF_HUB_OFFLINE", "1")
         b = LocalHFBackend("smollm2-135m-instruct", model_options={"max_new_tokens": 24})
-        inv = list(b._tokenizer(GP, add_special_tokens=False)["input_ids"])
+        inv = list(b.tokenizer(GP, add_special_tokens=False)["input_ids"])
         folder = tmp_path_factory.mktemp("alora-smollm2")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            shape_only = AutoModelForCausalLM.from_config(b._model.config)
+            shape_only = AutoModelForCausalLM.from_config(b.model.config)
             config = LoraConfig(
                 task_type="CAUSAL_LM",
                 r=8,
@@ -58,9 +58,9 @@ def test_a_check_extends_the_cached_ids_of_a_real_answer_exactly(backend):
     assert cached.reused_tokens == info.kv_cache.get_seq_length() > 0
     assert abs(cached.yes_logit - recomputed.yes_logit) < 1e-4 and abs(cached.no_logit - recomputed.no_logit) < 1e-4
     # the answer ended with its end-of-turn token: the extended ids are exactly the rendered check prompt
-    assert merged[-1] == backend._tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert merged[-1] == backend.tokenizer.convert_tokens_to_ids("<|im_end|>")
     conversation = _conversation(backend, ctx, None)
-    assert cached.prompt_ids == check_prompt_ids(backend._tokenizer, conversation, "The answer mentions Paris.", GP)
+    assert cached.prompt_ids == check_prompt_ids(backend.tokenizer, conversation, "The answer mentions Paris.", GP)
     result = ALoraRequirement("The answer mentions Paris.", alora="random").validate(backend, ctx)
     assert result.thunk.meta["check_path"] == "alora:random"
     assert abs(result.score - cached.p_yes) < 1e-5

@@ -292,8 +292,8 @@ def test_the_trained_adapter_loads_with_hfalora_and_changes_only_what_follows_th
     backend = LocalHFBackend(tiny_model_path)
     backend.add_alora(HFAlora("constraint", str(trained_adapter), GENERATION_PROMPT, backend))
     model = backend.alora_model
-    ids = check_ids(backend._tokenizer, "Say hi.", "HELLO 42", "Write in all caps.", GENERATION_PROMPT)
-    start = len(ids) - len(backend._tokenizer.encode(GENERATION_PROMPT, add_special_tokens=False))
+    ids = check_ids(backend.tokenizer, "Say hi.", "HELLO 42", "Write in all caps.", GENERATION_PROMPT)
+    start = len(ids) - len(backend.tokenizer.encode(GENERATION_PROMPT, add_special_tokens=False))
     with torch.no_grad():
         adapted = model(input_ids=torch.tensor([ids])).logits[0]
         with model.disable_adapter():

@@ -51,6 +51,8 @@ def clean_plugin_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
         "GENCOMP_BACKEND",
         "GENCOMP_MODEL",
         "GENCOMP_CONFIG",
+        "GENCOMP_THREADS",
+        "GENCOMP_DEBUG",
     ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))

@@ -90,7 +90,7 @@ def test_two_plugins_registering_one_backend_name_is_an_error_naming_both(instal
 
     plugins.register_plugin(Impostor(), name="impostor")
     with pytest.raises(BackendConflictError, match="'parrot' is registered by two plugins") as err:
-        plugins.registry()
+        plugins.registry().backend("parrot")
     assert "'echo' (distribution gencomp-echo-backend 0.3.0)" in str(err.value) and "'impostor'" in str(err.value)
 
 

@@ -95,3 +95,93 @@ def test_a_registered_model_name_resolves_and_picks_its_backend(install):
         assert start_session(model_id="t").backend.model_id == "/models/tiny"
     finally:
         plugins.unregister_plugin(models)
+
+
+def test_a_backend_alias_keeps_the_model_the_config_gives_its_backend(install, tmp_path, monkeypatch):
+    install("gencomp-echo-backend")
+    write_config(tmp_path / "gencomp.toml", 'backend = "echo"\nmodel_id = "./my-model"\n')
+    (tmp_path / "my-model").mkdir()
+    monkeypatch.setenv("GENCOMP_BACKEND", "parrot")
+    assert start_session().backend.model_id == "./my-model"
+    monkeypatch.delenv("GENCOMP_BACKEND")
+    assert start_session(backend="parrot").backend.model_id == "./my-model"
+
+
+def test_a_gencomp_config_variable_naming_a_missing_file_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENCOMP_CONFIG", str(tmp_path / "nope.toml"))
+    with pytest.raises(ConfigError, match=r"\$GENCOMP_CONFIG names .*nope.toml.*no such file"):
+        load_config()
+
+
+def test_a_config_file_that_is_not_utf8_is_named_with_its_file(tmp_path):
+    path = tmp_path / "gencomp.toml"
+    path.write_bytes(b'backend = "h\xe9"\n')
+    with pytest.raises(ConfigError, match="gencomp.toml: not UTF-8"):
+        load_config()
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ('max_new_tokens = "lots"', "'max_new_tokens' must be a whole number >= 1, got 'lots'"),
+        ('"@@@max_new_tokens@@@" = 0', "'@@@max_new_tokens@@@' must be at least 1"),
+        ('"@@@bogus@@@" = 1', "unknown model option '@@@bogus@@@'"),
+        ("temperature = -1", "'temperature' must be at least 0"),
+    ],
+)
+def test_config_model_options_of_the_wrong_kind_are_refused_with_the_file(options, expected, tmp_path):
+    write_config(tmp_path / "gencomp.toml", f"[model_options]\n{options}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config()
+    assert "gencomp.toml" in str(err.value) and expected in str(err.value)
+
+
+def test_an_option_the_backend_does_not_take_names_the_config_file(install, tmp_path):
+    install("gencomp-echo-backend")
+    path = write_config(tmp_path / "gencomp.toml", 'backend = "echo"\n[backend_options]\nscirpt = ["x"]\n')
+    with pytest.raises(ConfigError) as err:
+        start_session()
+    msg = str(err.value)
+    assert f"{path} [backend_options]" in msg and "no option 'scirpt'" in msg and "Did you mean 'script'" in msg
+
+
+def test_a_mistyped_backend_suggests_the_close_name_and_says_where_it_came_from(install, monkeypatch):
+    install("gencomp-echo-backend")
+    monkeypatch.setenv("GENCOMP_BACKEND", "parot")
+    with pytest.raises(UnknownBackendError) as err:
+        start_session()
+    assert "(from $GENCOMP_BACKEND)" in str(err.value) and "Did you mean 'parrot'" in str(err.value)
+
+
+def test_a_mistyped_model_name_suggests_the_registered_one(install, tmp_path):
+    install("gencomp-echo-backend")
+    write_config(tmp_path / "gencomp.toml", 'model_id = "tinny-model"\n')
+
+    class Models:
+        @hookimpl
+        def gencomp_register_models(self, register):
+            register("tiny-model", backend="echo", resolve=lambda: "/models/tiny")
+
+    models = Models()
+    plugins.register_plugin(models, name="models")
+    try:
+        with pytest.raises(ConfigError) as err:
+            start_session(backend="echo")
+    finally:
+        plugins.unregister_plugin(models)
+    assert "unknown model 'tinny-model' (from model_id in" in str(err.value)
+    assert "Did you mean 'tiny-model'" in str(err.value)
+
+
+def test_a_model_path_that_does_not_exist_is_refused_before_the_backend_is_built(install, monkeypatch):
+    install("gencomp-echo-backend")
+    monkeypatch.setenv("GENCOMP_MODEL", "./typo")
+    with pytest.raises(ConfigError, match=r"model './typo' \(from \$GENCOMP_MODEL\): no such folder"):
+        start_session(backend="echo")
+
+
+def test_threads_in_the_config_for_a_backend_without_threads_names_the_file(install, tmp_path):
+    install("gencomp-echo-backend")
+    path = write_config(tmp_path / "gencomp.toml", 'backend = "echo"\nthreads = 2\n')
+    with pytest.raises(ConfigError, match=rf"{path} threads: backend 'echo' has no option 'threads'"):
+        start_session()

@@ -7,11 +7,13 @@ import pytest
 from gencomp import (
     GencompError,
     GenerateLog,
+    Instruction,
     LLMaJRequirement,
     Message,
     ModelOption,
     ModelOutputThunk,
     Requirement,
+    RequirementCheck,
     SamplingResult,
     hookimpl,
     plugins,
@@ -117,7 +119,7 @@ def test_a_model_judge_answers_briefly_unless_the_caller_says_otherwise(echo):
     class Spy:
         @hookimpl
         def gencomp_generate(self, action, model_options):
-            if isinstance(action, Requirement):
+            if isinstance(action, RequirementCheck):
                 seen.append(dict(model_options))
 
     spy = Spy()
@@ -208,3 +210,46 @@ def test_a_batch_answer_of_the_wrong_length_is_an_error(echo):
             s.validate([Requirement("r")], output="x")
     finally:
         plugins.unregister_plugin(plugin)
+
+
+def test_a_single_string_is_one_requirement_not_one_per_character(echo):
+    s = echo(["ANSWER", "Yes"])
+    result = s.instruct("Say it.", requirements="Be short", return_sampling_results=True)
+    checked = [r.description for r, _ in result.sample_validations[0]]
+    assert checked == ["Be short"]
+    assert [r.description for r in Instruction("x", requirements="Be short").requirements] == ["Be short"]
+    assert len(Instruction("x", icl_examples="one example").icl_examples) == 1
+
+
+def test_a_mapping_or_number_where_a_list_is_expected_is_refused(echo):
+    with pytest.raises(TypeError, match="requirements must be a list"):
+        Instruction("x", requirements={"a": 1})
+    with pytest.raises(TypeError, match="a requirement is a string or a Requirement"):
+        echo(["a"]).act(Message("user", "hi"), requirements=[3])
+    with pytest.raises(TypeError, match="grounding_context must be a dict"):
+        Instruction("x", grounding_context=["doc"])
+
+
+@pytest.mark.parametrize("text", ["", "   "])
+def test_an_empty_requirement_is_refused(text, echo):
+    with pytest.raises(ValueError, match="description is empty"):
+        Requirement(text)
+    with pytest.raises(ValueError, match="description is empty"):
+        echo(["a"]).instruct("Say it.", requirements=[text])
+
+
+def test_format_given_an_instance_is_refused_with_a_clear_error(echo):
+    import pydantic
+
+    class Answer(pydantic.BaseModel):
+        text: str
+
+    with pytest.raises(TypeError, match="format= takes a class .* got an instance of Answer"):
+        echo(["{}"]).instruct("Say it.", format=Answer(text="x"))
+
+
+def test_an_unknown_special_option_or_a_wrong_value_in_a_call_is_refused(echo):
+    with pytest.raises(ValueError, match="unknown model option '@@@max_new_token@@@'"):
+        echo(["a"]).instruct("Say it.", model_options={"@@@max_new_token@@@": 5})
+    with pytest.raises(ValueError, match="'@@@max_new_tokens@@@' must be at least 1, got 0"):
+        echo(["a"]).chat("hi", model_options={ModelOption.MAX_NEW_TOKENS: 0})

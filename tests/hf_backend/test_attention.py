@@ -44,12 +44,12 @@ def test_the_tiny_model_groups_its_query_heads(models) -> None:
 
 
 def test_a_loaded_model_uses_the_gqa_implementation_by_default(backend) -> None:
-    assert backend._model.config._attn_implementation == ATTN_IMPLEMENTATION
+    assert backend.model.config._attn_implementation == ATTN_IMPLEMENTATION
 
 
 def test_attn_implementation_overrides_the_default(make_backend) -> None:
-    assert make_backend(attn_implementation="sdpa")._model.config._attn_implementation == "sdpa"
-    assert make_backend(attn_implementation="eager")._model.config._attn_implementation == "eager"
+    assert make_backend(attn_implementation="sdpa").model.config._attn_implementation == "sdpa"
+    assert make_backend(attn_implementation="eager").model.config._attn_implementation == "eager"
 
 
 def test_a_custom_config_model_keeps_its_attention_unless_told(tiny_model_path, make_backend) -> None:
@@ -57,9 +57,9 @@ def test_a_custom_config_model_keeps_its_attention_unless_told(tiny_model_path, 
         model = AutoModelForCausalLM.from_pretrained(tiny_model_path, attn_implementation="sdpa")
         return TransformersTorchConfig(AutoTokenizer.from_pretrained(tiny_model_path), model, "cpu")
 
-    assert make_backend(custom_config=custom())._model.config._attn_implementation == "sdpa"
+    assert make_backend(custom_config=custom()).model.config._attn_implementation == "sdpa"
     chosen = make_backend(custom_config=custom(), attn_implementation=ATTN_IMPLEMENTATION)
-    assert chosen._model.config._attn_implementation == ATTN_IMPLEMENTATION
+    assert chosen.model.config._attn_implementation == ATTN_IMPLEMENTATION
 
 
 def test_a_padded_batch_gives_the_logits_of_sdpa(models, delegated) -> None:

@@ -75,3 +75,59 @@ def test_models_dir_can_be_moved_with_an_environment_variable(tmp_path, monkeypa
     monkeypatch.setenv("GENCOMP_MODELS_DIR", str(tmp_path))
     folder = default_model.default_model_dir()
     assert folder.parent == tmp_path and folder.name.startswith("smollm2-135m-instruct-")
+
+
+def _write_convert(calls: list[str]):
+    def convert(source: Path, out: Path) -> None:
+        calls.append(str(out))
+        (out / "weights.bin").write_bytes(b"w" * 1000)
+        (out / "config.json").write_text("{}")
+
+    return convert
+
+
+def test_temporaries_of_a_killed_conversion_are_removed_by_the_next_run(tmp_path) -> None:
+    target = tmp_path / "m-1"
+    stale = tmp_path / "m-1.tmp-abc123"  # what a SIGKILL during convert() leaves
+    stale.mkdir()
+    (stale / "half.bin").write_bytes(b"x" * 100)
+    calls: list[str] = []
+    default_model.ensure_converted(tmp_path, target, _write_convert(calls))
+    assert not stale.exists() and len(calls) == 1
+    stale.mkdir()  # killed again later, while the folder is already complete
+    assert default_model.ensure_converted(tmp_path, target, _write_convert(calls)) == target
+    assert not stale.exists() and len(calls) == 1
+
+
+@pytest.mark.parametrize("damage", ["deleted", "truncated", "marker garbled"])
+def test_a_converted_folder_damaged_later_is_converted_again(tmp_path, damage) -> None:
+    target = tmp_path / "m-1"
+    calls: list[str] = []
+    default_model.ensure_converted(tmp_path, target, _write_convert(calls))
+    if damage == "deleted":
+        (target / "weights.bin").unlink()
+    elif damage == "truncated":
+        (target / "weights.bin").write_bytes(b"w" * 10)
+    else:
+        (target / default_model.MARKER).write_text("{")
+    default_model.ensure_converted(tmp_path, target, _write_convert(calls))
+    assert len(calls) == 2 and (target / "weights.bin").stat().st_size == 1000
+
+
+def test_the_converted_folder_has_an_ordinary_folders_permissions(tmp_path) -> None:
+    import os
+
+    old = os.umask(0o022)
+    try:
+        target = default_model.ensure_converted(tmp_path, tmp_path / "m-1", _write_convert([]))
+    finally:
+        os.umask(old)
+    assert target.stat().st_mode & 0o777 == 0o755
+
+
+def test_an_unwritable_cache_folder_points_at_the_variable_that_moves_it(tmp_path, monkeypatch) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("GENCOMP_MODELS_DIR", str(blocker / "models"))
+    with pytest.raises(GencompError, match="cannot write the model cache folder .* Set GENCOMP_MODELS_DIR"):
+        default_model.ensure_converted(tmp_path, default_model.models_root() / "m-1", _write_convert([]))

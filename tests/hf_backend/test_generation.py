@@ -21,8 +21,8 @@ from gencomp import (
 
 
 def _raw_greedy(backend, prompt_text: str, n: int, special: bool = False) -> list[int]:
-    ids = backend._tokenizer(prompt_text, add_special_tokens=special, return_tensors="pt").input_ids
-    out = backend._model.generate(
+    ids = backend.tokenizer(prompt_text, add_special_tokens=special, return_tensors="pt").input_ids
+    out = backend.model.generate(
         input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, do_sample=False, pad_token_id=3
     )
     return out[0, ids.shape[1] :].tolist()
@@ -37,7 +37,7 @@ def test_greedy_chat_output_equals_raw_generate_on_the_chat_template_prompt(back
         generate_logs=logs,
     )
     log = logs[-1]
-    expected = backend._tokenizer.apply_chat_template(
+    expected = backend.tokenizer.apply_chat_template(
         [{"role": "user", "content": "What is the capital of France?"}], tokenize=False, add_generation_prompt=True
     )
     assert log.prompt == expected
@@ -250,7 +250,7 @@ def test_generate_from_raw_is_one_left_padded_batch_matching_single_prompts(back
         single = _raw_greedy(backend, action.value, 6, special=True)
         produced = log.model_output.tolist()
         assert produced and produced == single[: len(produced)]
-        assert out.value == backend._tokenizer.decode(produced, skip_special_tokens=True)
+        assert out.value == backend.tokenizer.decode(produced, skip_special_tokens=True)
 
 
 def test_generate_from_raw_with_format_validates_every_output(backend) -> None:
@@ -290,9 +290,9 @@ def test_a_requirement_judged_by_the_model_gets_its_verdict_from_the_yes_and_no_
     result = Requirement("The answer names a city.").validate(backend, ctx, generate_logs=logs)
     thunk = result.thunk
     assert thunk.meta["check_path"] == "llm-as-a-judge"
-    ids = backend._tokenizer(logs[-1].prompt, add_special_tokens=False, return_tensors="pt").input_ids
+    ids = backend.tokenizer(logs[-1].prompt, add_special_tokens=False, return_tensors="pt").input_ids
     with torch.no_grad():
-        last = backend._model(input_ids=ids).logits[0, -1]
+        last = backend.model(input_ids=ids).logits[0, -1]
     yes_ids, no_ids = backend._judge_tokens
     pair = torch.stack([torch.logsumexp(last[yes_ids], 0), torch.logsumexp(last[no_ids], 0)])
     expected = float(torch.softmax(pair, 0)[0])

@@ -29,7 +29,7 @@ def test_every_generation_stores_an_entry_with_the_exact_prompt_and_output_ids(b
     key = out.meta["hf_cache_key"]
     info = backend.cache_get(key)
     assert isinstance(info, HFAloraCacheInfo) and isinstance(info.kv_cache, DynamicCache)
-    prompt_ids = backend._tokenizer(logs[-1].prompt, add_special_tokens=False).input_ids
+    prompt_ids = backend.tokenizer(logs[-1].prompt, add_special_tokens=False).input_ids
     assert info.q_end == len(prompt_ids)
     assert info.merged_token_ids[0, : info.q_end].tolist() == prompt_ids
     assert info.merged_token_ids[0, info.q_end :].tolist() == logs[-1].model_output.tolist()
@@ -41,7 +41,7 @@ def test_cached_keys_and_values_equal_a_fresh_forward_pass(backend) -> None:
     info = backend.cache_get(_ask(backend, "Hello there", n=3).meta["hf_cache_key"])
     kv_len = info.kv_cache.get_seq_length()
     with torch.no_grad():
-        fresh = output_cache(backend._model(input_ids=info.merged_token_ids[:, :kv_len], use_cache=True))
+        fresh = output_cache(backend.model(input_ids=info.merged_token_ids[:, :kv_len], use_cache=True))
     for cached, recomputed in zip(info.kv_cache.layers, fresh.layers, strict=True):
         torch.testing.assert_close(cached.keys, recomputed.keys, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(cached.values, recomputed.values, rtol=1e-4, atol=1e-5)
@@ -86,11 +86,11 @@ def test_prefix_lookup_skips_an_entry_broken_after_it_was_stored(backend) -> Non
 def test_use_caches_false_stores_nothing(make_backend) -> None:
     b = make_backend(use_caches=False, cache=LRUCache(5))
     out = _ask(b, "hi")
-    assert "hf_cache_key" not in out.meta and b._cache is None
+    assert "hf_cache_key" not in out.meta and b.cache is None
 
 
 def test_cache_comes_from_the_make_cache_hook_and_defaults_to_lru_3(make_backend) -> None:
-    assert isinstance(make_backend()._cache, LRUCache) and make_backend()._cache.capacity == 3
+    assert isinstance(make_backend().cache, LRUCache) and make_backend().cache.capacity == 3
     mine = LRUCache(7)
 
     class CachePlugin:
@@ -101,17 +101,17 @@ def test_cache_comes_from_the_make_cache_hook_and_defaults_to_lru_3(make_backend
     p = CachePlugin()
     plugins.register_plugin(p, name="test-cache-plugin")
     try:
-        assert make_backend()._cache is mine
+        assert make_backend().cache is mine
     finally:
         plugins.unregister_plugin(p)
     given = LRUCache(2)
-    assert make_backend(cache=given)._cache is given
+    assert make_backend(cache=given).cache is given
 
 
 def test_eviction_releases_the_kv_tensors(make_backend) -> None:
     b = make_backend(cache=LRUCache(2))
     first = _ask(b, "one")
-    info = b._cache.get(first.meta["hf_cache_key"])
+    info = b.cache.get(first.meta["hf_cache_key"])
     kv_ref = weakref.ref(info.kv_cache)
     keys_ref = weakref.ref(info.kv_cache.layers[0].keys)
     _ask(b, "two")
@@ -141,7 +141,7 @@ def test_memory_stays_flat_over_1000_calls(backend) -> None:
         out = _ask(backend, f"question {i % 7}", ctx=ctx, n=1)
         ctx.insert_turn(Message("user", f"question {i % 7}"), out)
         if i in (99, 999):
-            counts.append((_live(DynamicCache), _live(HFAloraCacheInfo), len(backend._index), _tensor_bytes()))
+            counts.append((_live(DynamicCache), _live(HFAloraCacheInfo), len(backend.cached_keys()), _tensor_bytes()))
     assert counts[0][:3] == counts[1][:3]
     caches, infos, indexed, _ = counts[1]
     assert caches <= 3 and infos <= 3 and indexed <= 3
@@ -158,7 +158,7 @@ def test_clone_cache_shares_tensors_and_extending_the_clone_leaves_the_original_
     assert all(c.keys is o.keys for c, o in zip(clone.layers, original.layers, strict=True))
     more = torch.tensor([[5, 6, 7]])
     with torch.no_grad():
-        backend._model(input_ids=more, **with_cache(clone), use_cache=True)
+        backend.model(input_ids=more, **with_cache(clone), use_cache=True)
     assert clone.get_seq_length() == length + 3
     clone.crop(-5)
     assert original.get_seq_length() == length
@@ -213,4 +213,4 @@ def test_putting_a_new_entry_under_an_existing_key_releases_the_old_one_and_keep
     new = HFAloraCacheInfo(clone_cache(other.kv_cache), other.merged_token_ids, other.merged_attention, other.q_end)
     backend.cache_put(key, new)
     assert old.kv_cache is None and backend.cache_get(key) is new
-    assert backend._index[key]() is new
+    assert key in backend.cached_keys()

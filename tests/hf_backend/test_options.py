@@ -59,7 +59,7 @@ def test_make_backend_specific_maps_max_new_tokens_back_and_drops_other_special_
 
 def test_thinking_maps_to_enable_thinking_only_when_the_chat_template_reads_it(make_backend) -> None:
     b = make_backend()
-    b._tokenizer.chat_template = (
+    b.tokenizer.chat_template = (
         "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
         "{% if enable_thinking %}<think>{% endif %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
     )

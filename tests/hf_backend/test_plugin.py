@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from gencomp import GencompError, Message, ModelOption, SimpleContext, hookimpl, make_backend, plugins
+from gencomp import Message, ModelOption, SimpleContext, hookimpl, make_backend, plugins
 from gencomp.plugins import registry
 
 
@@ -36,30 +36,30 @@ def test_make_backend_builds_a_local_hf_backend(tiny_model_path, formatter) -> N
 
     b = make_backend("huggingface", tiny_model_path, formatter=formatter)
     assert isinstance(b, LocalHFBackend) and b.formatter is formatter
-    assert b._device == torch.device("cpu") and not b._model.training
+    assert b.device == torch.device("cpu") and not b.model.training
 
 
-def test_option_map_hook_answers_for_local_hf_backends_only(backend) -> None:
+def test_the_option_map_is_the_backends_own_not_an_answer_to_its_own_hook(backend) -> None:
     from gencomp_hf_backend import plugin
 
-    assert plugin.gencomp_model_option_map(backend)["max_new_tokens"] == ModelOption.MAX_NEW_TOKENS
-    assert plugin.gencomp_model_option_map(object()) is None
+    assert not hasattr(plugin, "gencomp_model_option_map")
+    assert backend.model_option_map()["max_new_tokens"] == ModelOption.MAX_NEW_TOKENS
 
 
 def test_custom_config_overrides_loading(backend, formatter) -> None:
     from gencomp_hf_backend import LocalHFBackend, TransformersTorchConfig
 
-    cfg = TransformersTorchConfig(tokenizer=backend._tokenizer, model=backend._model, device="cpu")
+    cfg = TransformersTorchConfig(tokenizer=backend.tokenizer, model=backend.model, device="cpu")
     b = LocalHFBackend("no/such-model-anywhere", formatter=formatter, custom_config=cfg)
-    assert b._model is backend._model and b._tokenizer is backend._tokenizer
+    assert b.model is backend.model and b.tokenizer is backend.tokenizer
     assert b.model_id == "no/such-model-anywhere"
 
 
 def test_custom_config_accepts_the_seeds_tokenizer_model_device_tuple(backend, formatter) -> None:
     from gencomp_hf_backend import LocalHFBackend
 
-    b = LocalHFBackend("x", formatter=formatter, custom_config=(backend._tokenizer, backend._model, "cpu"))
-    assert b._model is backend._model and b._tokenizer is backend._tokenizer
+    b = LocalHFBackend("x", formatter=formatter, custom_config=(backend.tokenizer, backend.model, "cpu"))
+    assert b.model is backend.model and b.tokenizer is backend.tokenizer
     out = b.generate_from_context(Message("user", "hi"), SimpleContext(), model_options={"max_new_tokens": 2})
     assert out.value is not None
 
@@ -68,7 +68,7 @@ def test_custom_config_of_the_wrong_shape_is_a_clear_error(backend, formatter) -
     from gencomp_hf_backend import LocalHFBackend
 
     with pytest.raises(TypeError, match=r"\(tokenizer, model, device\) tuple, got dict"):
-        LocalHFBackend("x", formatter=formatter, custom_config={"model": backend._model})
+        LocalHFBackend("x", formatter=formatter, custom_config={"model": backend.model})
 
 
 def test_backend_created_hook_sees_every_new_backend_and_default_formatter_comes_from_the_hook(
@@ -96,82 +96,57 @@ def test_backend_created_hook_sees_every_new_backend_and_default_formatter_comes
     assert seen == [b] and b.formatter is formatter
 
 
-class _Adapter:
-    """The aLoRA protocol the backend calls: a name and ``load_into(backend)``."""
+def test_without_the_alora_plugin_the_seeds_alora_methods_are_a_clear_error(tiny_model_path, formatter, monkeypatch):
+    from gencomp_hf_backend import LocalHFBackend
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.loaded_into = None
-
-    def load_into(self, backend) -> None:
-        self.loaded_into = backend
-
-
-def test_alora_registry_methods(backend) -> None:
-    assert backend.get_aloras() == [] and backend.get_alora("constraint") is None
-    a = _Adapter("constraint")
-    backend.add_alora(a)
-    assert a.loaded_into is backend and backend.get_alora("constraint") is a and backend.get_aloras() == [a]
-    with pytest.raises(GencompError, match="'constraint' is already loaded"):
-        backend.add_alora(_Adapter("constraint"))
-
-
-def test_alora_model_can_be_set_once(backend) -> None:
-    assert backend.alora_model is None
-    marker = object()
-    backend.alora_model = marker
-    assert backend.alora_model is marker
-    with pytest.raises(GencompError, match="only once"):
-        backend.alora_model = object()
-
-
-def test_alora_generation_without_the_alora_plugin_names_the_install_command(backend, monkeypatch) -> None:
-    from gencomp import Requirement, SimpleContext
-
-    monkeypatch.setitem(sys.modules, "gencomp_alora.generate", None)
-    with pytest.raises(GencompError, match="pip install gencomp-alora"):
-        backend._generate_from_context_alora(Requirement("ok"), SimpleContext(), model_options={})
+    monkeypatch.setenv("GENCOMP_DISABLE_PLUGINS", "alora")
+    plugins.reset()
+    try:
+        b = LocalHFBackend(tiny_model_path, formatter=formatter)
+        with pytest.raises(AttributeError, match="'add_alora', and no installed plugin adds one"):
+            b.add_alora(object())
+    finally:
+        monkeypatch.delenv("GENCOMP_DISABLE_PLUGINS")
+        plugins.reset()
 
 
 def test_the_backend_itself_judges_requirement_checks_with_the_base_model(make_backend, monkeypatch) -> None:
-    """Routing checks to adapters is the gencomp-alora plugin's (its gencomp_generate hook), not the backend's."""
-    from gencomp import ALoraRequirement, Requirement, SimpleContext
+    """Without a plugin answering checks, the backend is the judge: ``p(yes)`` from its Yes/No logits."""
+    from gencomp import ALoraRequirement, ModelOutputThunk, Requirement
 
-    monkeypatch.setitem(sys.modules, "gencomp_alora.generate", None)  # an adapter call would raise
-    b = make_backend()
-    b.add_alora(_Adapter("constraint"))
-    for action in (Requirement("be short"), ALoraRequirement("be short")):
-        out = b._generate_from_context(action, SimpleContext(), model_options={"max_new_tokens": 2})
-        assert out.meta["check_path"] == "llm-as-a-judge" and 0.0 <= out.meta["p_yes"] <= 1.0
+    monkeypatch.setenv("GENCOMP_DISABLE_PLUGINS", "alora")
+    plugins.reset()
+    try:
+        b = make_backend()
+        ctx = SimpleContext()
+        ctx.insert_turn(Message("user", "hi"), ModelOutputThunk("hello"))
+        for requirement in (Requirement("be short"), ALoraRequirement("be short")):
+            result = requirement.validate(b, ctx, model_options={ModelOption.MAX_NEW_TOKENS: 2})
+            assert result.verdict.path == "llm-as-a-judge" and 0.0 <= result.score <= 1.0
+            assert result.result is (result.score > 0.5)
+    finally:
+        monkeypatch.delenv("GENCOMP_DISABLE_PLUGINS")
+        plugins.reset()
 
 
-def test_standard_generation_stays_the_base_model_once_an_alora_model_wraps_it(backend) -> None:
-    from peft import LoraConfig, get_peft_model
+def test_a_base_model_guard_holds_around_every_generation(backend) -> None:
+    import contextlib
 
-    from gencomp import Message, SimpleContext
+    entered = []
 
-    def ask():
-        logs = []
-        backend.generate_from_context(
-            Message("user", "Is the sky blue?"),
-            SimpleContext(),
-            model_options={"max_new_tokens": 8},
-            generate_logs=logs,
-        )
-        return logs[-1].model_output.tolist()
+    @contextlib.contextmanager
+    def guard():
+        entered.append(True)
+        yield
 
-    before = ask()
-    invocation = backend._tokenizer.encode("<|im_start|>check", add_special_tokens=False)
-    config = LoraConfig(
-        task_type="CAUSAL_LM", r=4, target_modules=["q_proj", "v_proj"], alora_invocation_tokens=invocation,
-        init_lora_weights=False,
-    )  # fmt: skip
-    peft_model = get_peft_model(backend._model, config)
-    backend.alora_model = peft_model
-    ids = torch.tensor([backend._tokenizer.encode("Is the sky blue?", add_special_tokens=False) + invocation + [5, 6]])
-    with torch.no_grad():
-        adapted = peft_model(input_ids=ids).logits[0, -1]
-        with peft_model.disable_adapter():
-            base = peft_model(input_ids=ids).logits[0, -1]
-    assert not torch.allclose(adapted, base)  # the adapter is real, not a no-op
-    assert ask() == before
+    backend.add_base_model_guard(guard)
+    backend.generate_from_context(Message("user", "hi"), SimpleContext(), model_options={"max_new_tokens": 1})
+    backend._generate_from_raw([Message("user", "hi")], model_options={"max_new_tokens": 1})
+    assert entered == [True, True]
+
+
+def test_a_registered_formatter_is_chosen_by_name(tiny_model_path) -> None:
+    from gencomp_template_formatter import TemplateFormatter
+
+    b = make_backend("hf", tiny_model_path, formatter="template")
+    assert isinstance(b.formatter, TemplateFormatter)

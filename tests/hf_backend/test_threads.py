@@ -26,7 +26,7 @@ def test_concurrent_calls_match_sequential_outputs_and_keep_caches_consistent(ma
     assert len(keys) == len(results)
     for out, log in results:
         info = shared.cache_get(out.meta["hf_cache_key"])
-        prompt_ids = shared._tokenizer(log.prompt, add_special_tokens=False).input_ids
+        prompt_ids = shared.tokenizer(log.prompt, add_special_tokens=False).input_ids
         assert info.merged_token_ids[0, : info.q_end].tolist() == prompt_ids
         assert info.merged_token_ids[0, info.q_end :].tolist() == log.model_output.tolist()
         assert info.kv_cache.get_seq_length() == info.merged_token_ids.shape[1] - 1

@@ -45,7 +45,7 @@ def test_instruct_returns_the_same_tokens_as_raw_generate_greedy(session: gencom
     log = s.last_logs[0]
     backend = session.backend
     user_text = backend.formatter.print(gencomp.Instruction(instruction))
-    prompt = backend._tokenizer.apply_chat_template(
+    prompt = backend.tokenizer.apply_chat_template(
         [{"role": "user", "content": user_text}], tokenize=False, add_generation_prompt=True
     )
     assert log.prompt == prompt
@@ -101,5 +101,31 @@ def test_local_hf_backend_accepts_the_registered_default_model_name(session: gen
     from gencomp_hf_backend.default_model import default_model_dir
 
     b = LocalHFBackend("smollm2-135m-instruct", formatter=session.backend.formatter)
-    assert Path(b._model.name_or_path).resolve() == default_model_dir().resolve()
+    assert Path(b.model.name_or_path).resolve() == default_model_dir().resolve()
     assert b.model_id == "smollm2-135m-instruct"
+
+
+def test_the_demo_command_prints_answers_and_verdicts_without_library_noise(tmp_path) -> None:
+    """What `make demo` runs on a fresh machine, as a process (the one-time conversion included).
+
+    Its output has the answers, the verdicts and one progress bar for the conversion: no warnings,
+    deprecation notes, tracebacks, library log lines or nested progress bars.
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GENCOMP_")}
+    env["HF_HUB_OFFLINE"] = "1"
+    env["GENCOMP_MODELS_DIR"] = str(tmp_path / "models")  # a fresh cache: the conversion runs
+    gencomp_cmd = Path(sys.executable).parent / "gencomp"
+    argv = ["instruct", "Write one sentence about the moon.", "--req", "The answer contains a number."]
+    argv += ["--loop-budget", "2", "--max-new-tokens", "32"]
+    done = subprocess.run([str(gencomp_cmd), *argv], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode in (0, 1), done.stderr
+    assert "The answer contains a number." in done.stdout and "model loaded in" in done.stdout
+    both = done.stdout + done.stderr
+    for noise in ("Warning", "warning", "deprecated", "Traceback", "Loading weights", "INFO", "WARNING"):
+        assert noise not in both, both
+    bars = [line for line in done.stderr.replace("\r", "\n").splitlines() if line.strip()]
+    assert bars and all(line.startswith("gencomp: converting") for line in bars), done.stderr

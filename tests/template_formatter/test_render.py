@@ -14,6 +14,7 @@ from gencomp import (
     ModelOutputThunk,
     Query,
     Requirement,
+    RequirementCheck,
     TemplateRepresentation,
     ToolMessage,
     Transform,
@@ -77,8 +78,7 @@ def test_granite_models_get_the_granite_instruction_template():
 @pytest.mark.parametrize("model_id", ["fake-model", GRANITE_ID])
 def test_requirement_judge_prompt_shows_output_and_asks_yes_or_no(model_id):
     req = Requirement("The answer mentions Paris.")
-    req._output = "The tower stands in Lyon."
-    out = TemplateFormatter(model_id).print(req)
+    out = TemplateFormatter(model_id).print(RequirementCheck(req, "The tower stands in Lyon."))
     assert "The tower stands in Lyon." in out
     assert "The answer mentions Paris." in out
     assert "Yes" in out and "No" in out

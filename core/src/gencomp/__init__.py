@@ -4,7 +4,7 @@ Build programs from components (:class:`Instruction`, :class:`Message`, :class:`
 run them with :func:`start_session`, and extend gencomp with plugins (:mod:`gencomp.hookspecs`).
 """
 
-from gencomp.backend import Backend, FormatterBackend, default_formatter
+from gencomp.backend import Backend, FormatterBackend, Generation, GenerationRequest, RawRequest, default_formatter
 from gencomp.base import (
     BaseModelSubclass,
     CBlock,
@@ -33,18 +33,20 @@ from gencomp.components import (
 from gencomp.errors import (
     BackendConflictError,
     ConfigError,
+    ContextWindowError,
     GencompError,
     PluginLoadError,
     TemplateNotFoundError,
     UnknownBackendError,
     UnknownModelOptionError,
 )
-from gencomp.formatter import Formatter
+from gencomp.formatter import Formatter, PlainFormatter
 from gencomp.model_ids import ModelIdentifier
-from gencomp.model_options import ModelOption
+from gencomp.model_options import GenerationOptions, ModelOption, translate_options
 from gencomp.plugins import hookimpl
 from gencomp.selection import make_backend
 from gencomp.session import SamplingResult, Session, start_session
+from gencomp.verdicts import CheckFallback, CheckVerdict, RequirementCheck, check_requirements
 
 __version__ = "0.1.0"
 
@@ -55,13 +57,19 @@ __all__ = [
     "BaseModelSubclass",
     "CBlock",
     "Cache",
+    "CheckFallback",
+    "CheckVerdict",
     "Component",
     "ConfigError",
     "Context",
+    "ContextWindowError",
     "Formatter",
     "FormatterBackend",
     "GencompError",
     "GenerateLog",
+    "Generation",
+    "GenerationOptions",
+    "GenerationRequest",
     "Instruction",
     "LLMaJRequirement",
     "LRUCache",
@@ -71,9 +79,12 @@ __all__ = [
     "ModelOption",
     "ModelOutputThunk",
     "ModelToolCall",
+    "PlainFormatter",
     "PluginLoadError",
     "Query",
+    "RawRequest",
     "Requirement",
+    "RequirementCheck",
     "SamplingResult",
     "Session",
     "SimpleContext",
@@ -84,9 +95,11 @@ __all__ = [
     "UnknownBackendError",
     "UnknownModelOptionError",
     "ValidationResult",
+    "check_requirements",
     "default_formatter",
     "hookimpl",
     "make_backend",
     "simple_validate",
     "start_session",
+    "translate_options",
 ]

@@ -1,36 +1,341 @@
-"""The backend interfaces: what every backend offers, and the base of formatter-driven backends."""
+"""The backend base: the model-specific part is the author's, every hook is run here, in one order.
+
+A backend author subclasses :class:`Backend` (or :class:`FormatterBackend` to render prompts with a
+:class:`~gencomp.Formatter`) and implements :meth:`Backend.generate`: one output for a prepared
+:class:`GenerationRequest`. :meth:`Backend.generate_raw` (a batch of raw prompts) is optional.
+Everything else is the base's, in this order:
+
+construction
+    ``gencomp_make_cache`` (when caching is on and no cache is given), then, once the subclass's
+    ``__init__`` has returned, ``gencomp_backend_created`` (for every backend, third-party too).
+:meth:`Backend.generate_from_context`
+    1. ``gencomp_generate``: a plugin may take the whole call (then steps 2-6 are skipped);
+    2. ``gencomp_model_option_map`` (once per backend) and ``gencomp_merge_model_options``:
+       the backend's defaults and the call's options become one :class:`~gencomp.GenerationOptions`
+       (:func:`~gencomp.model_options.translate_options`; an unknown option raises
+       :class:`~gencomp.UnknownModelOptionError`);
+    3. the context and the action are rendered (chat messages, or a text prompt), tools collected;
+    4. :meth:`Backend.generate` (the author's part);
+    5. ``gencomp_extract_tool_calls`` when tools were offered; the formatter parses the output;
+    6. a :class:`~gencomp.GenerateLog` is appended to ``generate_logs``;
+    7. ``gencomp_after_generate``.
+:meth:`Backend._generate_from_raw`
+    steps 2, :meth:`Backend.generate_raw`, 5 (parsing), 6 and 7 for each output.
+
+Async: :meth:`Backend.agenerate_from_context` and :meth:`Backend.agenerate_from_raw` run the same
+steps without blocking the event loop. An author implements :meth:`Backend.generate` (the async
+methods then run it in a worker thread) or, natively async, :meth:`Backend.agenerate` (and
+:meth:`Backend.agenerate_raw`): the sync methods then run those on an event loop of their own.
+Streaming and cancellation reach the author's part through :func:`gencomp.streaming.current_control`:
+a backend that streams pushes each piece of text to it and stops when told; one that does not
+needs to do nothing (the base hands its whole answer on as one chunk).
+"""
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping
-from typing import Any
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from gencomp import plugins
-from gencomp.base import CBlock, Component, Context, GenerateLog, ModelOutputThunk, ModelToolCall
+from gencomp.base import CBlock, Component, Context, GenerateLog, ModelOutputThunk, ModelToolCall, backend_name
+from gencomp.cache import Cache, LRUCache
 from gencomp.errors import GencompError
-from gencomp.formatter import Formatter
+from gencomp.formatter import Formatter, PlainFormatter
 from gencomp.model_ids import ModelIdentifier, model_id_string
+from gencomp.model_options import GenerationOptions, ModelOption, backend_names, simplify_and_merge, translate_options
+from gencomp.streaming import current_control, run_in_thread, run_sync
 
-__all__ = ["Backend", "FormatterBackend", "default_formatter"]
+__all__ = [
+    "Backend",
+    "BackendAttribute",
+    "FormatterBackend",
+    "Generation",
+    "GenerationRequest",
+    "RawRequest",
+    "collect_tools",
+    "default_formatter",
+    "make_formatter",
+    "message_dict",
+]
 
 
-class Backend(abc.ABC):
-    """Runs components on a model.
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One generation, prepared by the base for :meth:`Backend.generate`.
 
-    :meth:`generate_from_context` first offers the call to plugins (``gencomp_generate``), then
-    runs the backend's own :meth:`_generate_from_context`, then tells observers
-    (``gencomp_after_generate``).
+    ``messages`` (chat contexts: ``{"role", "content"[, "name"]}`` dicts, the system prompt first)
+    or ``prompt`` (other contexts: the whole text prompt) is set, never both. ``tools`` are the
+    tools offered to the model (empty unless the call asked for tool calls). ``check`` is the
+    :class:`~gencomp.RequirementCheck` when the action is a model-judged requirement check (a
+    backend may then add ``meta["p_yes"]`` to its :class:`Generation`).
     """
 
-    def __init__(self, model_id: str | ModelIdentifier, model_options: dict[str, Any] | None = None) -> None:
+    action: Component | CBlock
+    ctx: Context
+    options: GenerationOptions
+    messages: list[dict[str, Any]] | None = None
+    prompt: str | None = None
+    format: type[Any] | None = None
+    tools: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+
+    @property
+    def check(self) -> Any:
+        """The requirement check this request answers, or ``None``."""
+        from gencomp.verdicts import RequirementCheck
+
+        return self.action if isinstance(self.action, RequirementCheck) else None
+
+
+@dataclass(frozen=True)
+class RawRequest:
+    """A batch of raw prompts for :meth:`Backend.generate_raw`: each rendered action is a whole prompt."""
+
+    actions: list[Component | CBlock]
+    prompts: list[str]
+    options: GenerationOptions
+    format: type[Any] | None = None
+
+
+@dataclass(frozen=True)
+class BackendAttribute:
+    """A ``gencomp_backend_attribute`` answer: the attribute's ``value`` (``None`` included)."""
+
+    value: Any
+
+
+@dataclass
+class Generation:
+    """What :meth:`Backend.generate` returns: the output text and what the log should say.
+
+    ``meta`` goes to the output's ``meta``; ``prompt`` is the prompt as the model saw it (default:
+    the request's messages or prompt); ``model_output`` is the raw output (token ids...);
+    ``extra`` goes to the log's ``extra``.
+    """
+
+    text: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    prompt: str | list[dict[str, Any]] | None = None
+    model_output: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def message_dict(m: Any) -> dict[str, Any]:
+    """A chat message as the dict chat templates read: role and content, and a tool message's name."""
+    d: dict[str, Any] = {"role": m.role, "content": m.content}
+    name = getattr(m, "name", None)
+    if m.role == "tool" and name:
+        d["name"] = name
+    return d
+
+
+def collect_tools(option: Any, items: Sequence[Component | CBlock]) -> dict[str, Callable[..., Any]]:
+    """Tools offered: the items' ``TemplateRepresentation.tools``, then ``ModelOption.TOOLS`` (a list or a dict)."""
+    from gencomp.base import TemplateRepresentation
+
+    tools: dict[str, Callable[..., Any]] = {}
+    for c in items:
+        if isinstance(c, CBlock):
+            continue
+        rep = c.format_for_llm()
+        if isinstance(rep, TemplateRepresentation) and rep.tools:
+            tools.update(rep.tools)
+    if isinstance(option, Mapping):
+        tools.update(option)
+    elif option:
+        for f in option:
+            tools[getattr(f, "__name__", str(f))] = f
+    return tools
+
+
+class _BackendMeta(abc.ABCMeta):
+    """Fires ``gencomp_backend_created`` once a backend's whole ``__init__`` has returned."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if (
+            getattr(cls, "generate", None) is Backend.generate
+            and getattr(cls, "agenerate", None) is Backend.agenerate
+            and getattr(cls, "_generate_from_context", None) is Backend._generate_from_context
+        ):
+            raise TypeError(
+                f"{cls.__name__} implements no generation: define generate(self, request) -> Generation "
+                "(or, natively async, agenerate) (see gencomp.Backend)"
+            )
+        backend = super().__call__(*args, **kwargs)
+        plugins.hook().gencomp_backend_created(backend=backend)
+        return backend
+
+
+class Backend(metaclass=_BackendMeta):
+    """Runs components on a model; subclasses implement :meth:`generate` (and optionally :meth:`generate_raw`).
+
+    Class attributes a subclass may set: ``option_map`` (``{own option name: ModelOption key}``)
+    and ``generate_keys`` (the option names :meth:`generate` accepts in ``options.generate``).
+    ``use_caches``/``cache``: with caching on, ``cache`` (default: the ``gencomp_make_cache`` hook)
+    keeps per-output state (:meth:`cache_get`/:meth:`cache_put`); an :class:`~gencomp.LRUCache`
+    also calls :meth:`on_cache_evict` for each entry it drops.
+
+    A public attribute the class does not define is asked of plugins (``gencomp_backend_attribute``):
+    that is how a plugin adds methods to a backend it extends.
+    """
+
+    option_map: ClassVar[Mapping[str, str]] = {}
+    generate_keys: frozenset[str] = frozenset()
+    formatter: Formatter
+
+    def __init__(
+        self,
+        model_id: str | ModelIdentifier,
+        model_options: dict[str, Any] | None = None,
+        *,
+        use_caches: bool = True,
+        cache: Cache | None = None,
+        plugin_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        if model_options:
+            ModelOption.validate(model_options)
         self.model_id = model_id
         self.model_options: dict[str, Any] = dict(model_options or {})
+        self.plugin_options: dict[str, Any] = dict(plugin_options or {})
+        """Constructor options for plugins that extend the backend (read at ``gencomp_backend_created``)."""
+        self.plugin_state: dict[str, Any] = {}
+        """Per-backend state of plugins, each under its own key (a plugin's registry of adapters...)."""
+        if self.__dict__.get("formatter") is None:
+            self.formatter = PlainFormatter()
+        self._full_option_map: dict[str, str] | None = None
+        self.cache: Cache | None = None
+        if use_caches:
+            self.cache = cache if cache is not None else plugins.hook().gencomp_make_cache(backend=self)
+            if isinstance(self.cache, LRUCache):
+                self.cache.on_evict = _chain(self.cache.on_evict, self.on_cache_evict)
 
     @property
     def model_id_str(self) -> str:
         """The model id as a string."""
         return model_id_string(self.model_id)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        found = plugins.hook().gencomp_backend_attribute(backend=self, name=name)
+        if not isinstance(found, BackendAttribute):
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name!r}, and no installed plugin adds one; "
+                "`gencomp plugins` lists the installed plugins and their hooks"
+            )
+        return found.value
+
+    # -- the author's part ----------------------------------------------------------------------
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        """Generate one output for ``request`` (the model-specific part every backend implements).
+
+        A natively async backend implements :meth:`agenerate` instead; this then runs it.
+        """
+        if not _overrides(self, "agenerate"):
+            raise NotImplementedError(f"{type(self).__name__} does not implement generate(request)")
+        return run_sync(lambda: self.agenerate(request))
+
+    async def agenerate(self, request: GenerationRequest) -> Generation:
+        """:meth:`generate`, natively async (optional; by default :meth:`generate` runs in a worker thread)."""
+        return await run_in_thread(self.generate, request)
+
+    def generate_raw(self, request: RawRequest) -> list[Generation]:
+        """Generate one output per raw prompt of ``request`` (optional; the default says it is not offered)."""
+        if not _overrides(self, "agenerate_raw"):
+            raise NotImplementedError(f"{type(self).__name__} does not offer raw generation (generate_raw)")
+        return run_sync(lambda: self.agenerate_raw(request))
+
+    async def agenerate_raw(self, request: RawRequest) -> list[Generation]:
+        """:meth:`generate_raw`, natively async (optional)."""
+        return await run_in_thread(self.generate_raw, request)
+
+    def template_keys(self) -> frozenset[str]:
+        """The variables of the backend's prompt template a caller may set as options (default: none)."""
+        return frozenset()
+
+    def on_cache_evict(self, key: str, value: Any) -> None:
+        """Called for each entry the backend's ``LRUCache`` drops (default: nothing)."""
+
+    # -- options --------------------------------------------------------------------------------
+
+    def model_option_map(self) -> dict[str, str]:
+        """``{backend key: ModelOption key}``: the class's ``option_map``, then ``gencomp_model_option_map``'s."""
+        if self._full_option_map is None:
+            merged = dict(self.option_map)
+            for answer in plugins.hook().gencomp_model_option_map(backend=self):
+                for k, v in (answer or {}).items():
+                    merged.setdefault(k, v)
+            self._full_option_map = merged
+        return self._full_option_map
+
+    def _merge(self, defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> Mapping[str, Any]:
+        merged = plugins.hook().gencomp_merge_model_options(backend=self, defaults=defaults, overrides=overrides)
+        return merged if merged is not None else ModelOption.merge_model_options(defaults, overrides)
+
+    def translate_options(self, model_options: Mapping[str, Any] | None) -> GenerationOptions:
+        """The defaults and ``model_options`` translated once (:func:`gencomp.model_options.translate_options`)."""
+        return translate_options(
+            self.model_options,
+            model_options,
+            option_map=self.model_option_map(),
+            generate_keys=self.generate_keys,
+            template_keys=self.template_keys(),
+            merge=self._merge,
+            backend=f"the {type(self).__name__} backend",
+        )
+
+    def _simplify_and_merge(self, model_options: dict[str, Any] | None) -> dict[str, Any]:
+        """Seed name: ``model_options`` in ``ModelOption`` keys, merged over the backend's (the call wins). A new dict.
+
+        Within a dict an existing ``ModelOption`` key wins over a backend key that maps to it; when
+        merging, the call's keys win, so a backend key of the call replaces a ``ModelOption`` key of
+        the defaults.
+        """
+        return simplify_and_merge(self.model_options, model_options, self.model_option_map(), self._merge)
+
+    def _make_backend_specific_and_remove(self, model_options: dict[str, Any]) -> dict[str, Any]:
+        """Seed name: ``ModelOption`` keys renamed to this backend's accepted names, other special keys dropped."""
+        names = backend_names(self.model_option_map(), self.generate_keys | self.template_keys())
+        return ModelOption.remove_special_keys(ModelOption.replace_keys(model_options, names))
+
+    # -- rendering ------------------------------------------------------------------------------
+
+    def render(self, c: Component | CBlock) -> str:
+        """One component or block as prompt text."""
+        return self.formatter.print(c)
+
+    def chat_messages(
+        self, items: Sequence[Component | CBlock], system_prompt: str | None = None
+    ) -> list[dict[str, Any]]:
+        """``items`` as chat message dicts (:func:`message_dict`), after a system message if ``system_prompt``."""
+        messages = [message_dict(m) for m in self.formatter.to_chat_messages(list(items))]
+        if system_prompt:
+            messages.insert(0, {"role": "system", "content": str(system_prompt)})
+        return messages
+
+    def prepare(
+        self,
+        action: Component | CBlock,
+        ctx: Context,
+        options: GenerationOptions,
+        *,
+        format: type[Any] | None = None,
+        tool_calls: bool = False,
+    ) -> GenerationRequest:
+        """The request :meth:`generate` gets: chat messages for a chat context, else a text prompt."""
+        history = ctx.render_for_generation()
+        if ctx.is_chat_context:
+            tools = collect_tools(options.tools, [*history, action]) if tool_calls else {}
+            messages = self.chat_messages([*history, action], options.system_prompt)
+            return GenerationRequest(action, ctx, options, messages=messages, format=format, tools=tools)
+        before = self.formatter.print_context(ctx)
+        prompt = f"{before}\n{self.render(action)}" if before else self.render(action)
+        return GenerationRequest(action, ctx, options, prompt=prompt, format=format)
+
+    # -- the base's part ------------------------------------------------------------------------
 
     def generate_from_context(
         self,
@@ -42,6 +347,11 @@ class Backend(abc.ABC):
         tool_calls: bool = False,
     ) -> ModelOutputThunk:
         """Generate the output for ``action`` after ``ctx``; appends a ``GenerateLog`` to ``generate_logs``."""
+        if format is not None and not isinstance(format, type):
+            raise TypeError(
+                f"format= takes a class (a pydantic BaseModel subclass), got an instance of {type(format).__name__}; "
+                "pass the class itself"
+            )
         logs: list[GenerateLog] = generate_logs if generate_logs is not None else []
         first_log = len(logs)
         relay = plugins.hook()
@@ -58,13 +368,54 @@ class Backend(abc.ABC):
             result = self._generate_from_context(
                 action, ctx, format=format, model_options=model_options, generate_logs=logs, tool_calls=tool_calls
             )
+        return self._finish(relay, action, result, logs, first_log)
+
+    async def agenerate_from_context(
+        self,
+        action: Component | CBlock,
+        ctx: Context,
+        format: type[Any] | None = None,
+        model_options: dict[str, Any] | None = None,
+        generate_logs: list[GenerateLog] | None = None,
+        tool_calls: bool = False,
+    ) -> ModelOutputThunk:
+        """:meth:`generate_from_context` for asyncio: the same hooks, result and logs.
+
+        A sync backend's call runs in a worker thread; cancelling the awaiting task stops it (through
+        the current control) and waits for it to end. A natively async backend's :meth:`agenerate`
+        is awaited on the running loop.
+        """
+        if not _overrides(self, "agenerate") or _overrides(self, "_generate_from_context"):
+            return await run_in_thread(
+                self.generate_from_context, action, ctx, format, model_options, generate_logs, tool_calls
+            )
+        logs: list[GenerateLog] = generate_logs if generate_logs is not None else []
+        first_log = len(logs)
+        relay = plugins.hook()
+        result = await run_in_thread(
+            relay.gencomp_generate, backend=self, action=action, ctx=ctx, format=format,
+            model_options=model_options, generate_logs=logs, tool_calls=tool_calls,
+        )  # fmt: skip
+        if result is None:
+            start = time.perf_counter()
+            options = self.translate_options(model_options)
+            request = self.prepare(action, ctx, options, format=format, tool_calls=tool_calls)
+            out = await self.agenerate(request)
+            result = self._complete(request, out, time.perf_counter() - start, logs)
+        return self._finish(relay, action, result, logs, first_log)
+
+    def _finish(
+        self, relay: Any, action: Component | CBlock, result: ModelOutputThunk, logs: list[GenerateLog], first_log: int
+    ) -> ModelOutputThunk:
+        control = current_control()
+        if control is not None and not control.pushed and result.value:
+            control.push(result.value, whole=True)  # a backend that does not stream: its answer in one piece
         new_logs = logs[first_log:]
         if new_logs and result.generate_log is None:
             result.generate_log = new_logs[-1]
         relay.gencomp_after_generate(backend=self, action=action, result=result, log=new_logs[-1] if new_logs else None)
         return result
 
-    @abc.abstractmethod
     def _generate_from_context(
         self,
         action: Component | CBlock,
@@ -75,9 +426,25 @@ class Backend(abc.ABC):
         generate_logs: list[GenerateLog] | None = None,
         tool_calls: bool = False,
     ) -> ModelOutputThunk:
-        """The backend's own generation, used when no plugin takes the call."""
+        """The backend's own generation (steps 2-6), used when no plugin takes the call."""
+        start = time.perf_counter()
+        options = self.translate_options(model_options)
+        request = self.prepare(action, ctx, options, format=format, tool_calls=tool_calls)
+        out = self.generate(request)
+        return self._complete(request, out, time.perf_counter() - start, generate_logs)
 
-    @abc.abstractmethod
+    def _complete(
+        self, request: GenerationRequest, out: Generation, seconds: float, generate_logs: list[GenerateLog] | None
+    ) -> ModelOutputThunk:
+        """Steps 5 and 6: tool calls, parsing and the log of one generation."""
+        thunk = ModelOutputThunk(out.text, meta=dict(out.meta))
+        if request.tools:
+            thunk.tool_calls = self._extract_model_tool_requests(request.tools, out.text)
+        self.formatter.parse(request.action, thunk)
+        prompt = out.prompt if out.prompt is not None else (request.messages or request.prompt)
+        self._log(request.action, thunk, prompt, request.options, out, seconds, generate_logs)
+        return thunk
+
     def _generate_from_raw(
         self,
         actions: list[Component | CBlock],
@@ -85,16 +452,109 @@ class Backend(abc.ABC):
         model_options: dict[str, Any] | None = None,
         generate_logs: list[GenerateLog] | None = None,
     ) -> list[ModelOutputThunk]:
-        """Generate for each action with no chat templating: the rendered action is the whole prompt."""
+        """Seed name: generate for each action with no chat templating (the rendered action is the whole prompt).
+
+        Runs :meth:`generate_raw` once for the batch; returns one output (and appends one log) per
+        action, each reported to ``gencomp_after_generate``.
+        """
+        if not actions:
+            return []
+        start = time.perf_counter()
+        request = self._raw_request(actions, format, model_options)
+        return self._complete_raw(request, self.generate_raw(request), start, generate_logs)
+
+    async def agenerate_from_raw(
+        self,
+        actions: list[Component | CBlock],
+        format: type[Any] | None = None,
+        model_options: dict[str, Any] | None = None,
+        generate_logs: list[GenerateLog] | None = None,
+    ) -> list[ModelOutputThunk]:
+        """:meth:`_generate_from_raw` for asyncio (a natively async :meth:`agenerate_raw` is awaited on the loop)."""
+        if not _overrides(self, "agenerate_raw"):
+            return await run_in_thread(self._generate_from_raw, actions, format, model_options, generate_logs)
+        if not actions:
+            return []
+        start = time.perf_counter()
+        request = self._raw_request(actions, format, model_options)
+        return self._complete_raw(request, await self.agenerate_raw(request), start, generate_logs)
+
+    def _raw_request(
+        self, actions: list[Component | CBlock], format: type[Any] | None, model_options: dict[str, Any] | None
+    ) -> RawRequest:
+        options = self.translate_options(model_options)
+        return RawRequest(list(actions), [self.render(a) for a in actions], options, format)
+
+    def _complete_raw(
+        self, request: RawRequest, outs: list[Generation], start: float, generate_logs: list[GenerateLog] | None
+    ) -> list[ModelOutputThunk]:
+        actions, options = request.actions, request.options
+        if len(outs) != len(actions):
+            raise GencompError(
+                f"{type(self).__name__}.generate_raw returned {len(outs)} outputs for {len(actions)} prompts"
+            )
+        seconds = time.perf_counter() - start
+        relay = plugins.hook()
+        results = []
+        for action, prompt, out in zip(actions, request.prompts, outs, strict=True):
+            thunk = ModelOutputThunk(out.text, meta=dict(out.meta))
+            self.formatter.parse(action, thunk)
+            out.extra.setdefault("batch_size", len(actions))
+            log = self._log(action, thunk, out.prompt or prompt, options, out, seconds, generate_logs)
+            relay.gencomp_after_generate(backend=self, action=action, result=thunk, log=log)
+            results.append(thunk)
+        return results
+
+    def _log(
+        self,
+        action: Component | CBlock,
+        thunk: ModelOutputThunk,
+        prompt: Any,
+        options: GenerationOptions,
+        out: Generation,
+        seconds: float,
+        generate_logs: list[GenerateLog] | None,
+    ) -> GenerateLog:
+        extra = dict(out.extra)
+        extra.setdefault("seconds", seconds)
+        log = GenerateLog(
+            prompt=prompt,
+            backend=backend_name(self),
+            model_options=dict(options.merged),
+            model_output=out.model_output,
+            action=action,
+            result=thunk,
+            extra=extra,
+        )
+        thunk.generate_log = log
+        if generate_logs is not None:
+            generate_logs.append(log)
+        return log
 
     def _extract_model_tool_requests(
         self, tools: Mapping[str, Callable[..., Any]], decoded_result: str
     ) -> dict[str, ModelToolCall] | None:
-        """The tool calls in a model's output, through the ``gencomp_extract_tool_calls`` hook."""
+        """Seed name: the tool calls in a model's output, through the ``gencomp_extract_tool_calls`` hook."""
         if not tools:
             return None
         calls = plugins.hook().gencomp_extract_tool_calls(backend=self, tools=tools, text=decoded_result)
         return calls or None
+
+    # -- cache ----------------------------------------------------------------------------------
+
+    def cache_get(self, id: str) -> Any | None:
+        """Retrieve from cache (``None`` when caching is off or the entry is gone)."""
+        return self.cache.get(id) if self.cache is not None else None
+
+    def cache_put(self, id: str, v: Any) -> None:
+        """Put into cache (nothing happens when caching is off)."""
+        if self.cache is not None:
+            self.cache.put(id, v)
+
+
+def _overrides(backend: Backend, name: str) -> bool:
+    """Whether ``backend``'s class defines ``name`` itself rather than inheriting :class:`Backend`'s."""
+    return getattr(type(backend), name) is not getattr(Backend, name)
 
 
 def default_formatter(model_id: str | ModelIdentifier) -> Formatter:
@@ -108,18 +568,50 @@ def default_formatter(model_id: str | ModelIdentifier) -> Formatter:
     return formatter
 
 
-class FormatterBackend(Backend, abc.ABC):
+def make_formatter(name: str, model_id: str | ModelIdentifier, **kwargs: Any) -> Formatter:
+    """Build the formatter registered as ``name`` (``gencomp_register_formatters``) for ``model_id``."""
+    spec = plugins.registry().formatters.get(name)
+    if spec is None:
+        known = ", ".join(sorted(plugins.registry().formatters)) or "none"
+        raise GencompError(
+            f"no formatter is registered as {name!r} (registered: {known}); "
+            "`gencomp plugins` lists the installed plugins"
+        )
+    formatter = spec.factory(model_id, **kwargs)
+    if not isinstance(formatter, Formatter):
+        built = type(formatter).__name__
+        raise GencompError(f"formatter {name!r} (plugin {spec.plugin!r}) built a {built}, not a Formatter")
+    return formatter
+
+
+class FormatterBackend(Backend):
     """A backend that renders components with a :class:`~gencomp.Formatter` (hand-engineered prompts).
 
-    ``formatter`` turns components into prompts and parses outputs back; ``model_options`` are the
-    backend's defaults, merged under each call's options.
+    ``formatter`` turns components into prompts and parses outputs back: a formatter, or the name of
+    a registered one (:func:`make_formatter`, so ``gencomp.toml``'s ``backend_options`` can name it).
+    ``model_options`` are the backend's defaults, merged under each call's options.
     """
 
     def __init__(
         self,
         model_id: str | ModelIdentifier,
-        formatter: Formatter,
+        formatter: Formatter | str,
         model_options: dict[str, Any] | None = None,
+        *,
+        use_caches: bool = True,
+        cache: Cache | None = None,
+        plugin_options: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(model_id, model_options)
-        self.formatter = formatter
+        self.formatter = make_formatter(formatter, model_id) if isinstance(formatter, str) else formatter
+        super().__init__(model_id, model_options, use_caches=use_caches, cache=cache, plugin_options=plugin_options)
+
+
+def _chain(first: Callable[[str, Any], None] | None, second: Callable[[str, Any], None]) -> Callable[[str, Any], None]:
+    if first is None:
+        return second
+
+    def both(key: str, value: Any) -> None:
+        first(key, value)
+        second(key, value)
+
+    return both

@@ -203,6 +203,11 @@ class Context:
         new._logs = list(self._logs)
         return new
 
+    def drop_oldest(self, n: int = 1) -> None:
+        """Forget the ``n`` oldest items (a turn is two: the action and its output)."""
+        del self._data[:n]
+        del self._logs[:n]
+
     def reset(self) -> None:
         """Forget every turn."""
         self._data.clear()

@@ -24,6 +24,7 @@ __all__ = [
     "ToolMessage",
     "Transform",
     "ValidationResult",
+    "as_list",
     "as_requirement",
     "bool_from_text",
     "judge_options",
@@ -109,6 +110,10 @@ class ValidationResult:
     reason: str | None = None
     score: float | None = None
     thunk: ModelOutputThunk | None = None
+    verdict: Any = None
+    """The :class:`~gencomp.verdicts.CheckVerdict` of a model-judged check."""
+    stopped_at_token: int | None = None
+    """Set when this check failed on a prefix of a streamed answer and stopped its generation there."""
 
     def __bool__(self) -> bool:
         return self.result
@@ -119,6 +124,7 @@ class ValidationResult:
 
 
 ValidationFn = Callable[[Context], ValidationResult | bool]
+PrefixFn = Callable[[str], "ValidationResult | None"]
 
 
 def judge_options(model_options: dict[str, Any] | None) -> dict[str, Any]:
@@ -136,6 +142,9 @@ class Requirement:
     """A property the output must have, checked by ``validation_fn`` or by a model.
 
     ``check_only`` requirements are validated but not shown to the model in the instruction.
+    ``prefix_fn`` decides on a prefix of an answer while it streams: it returns a failing
+    :class:`ValidationResult` once no continuation can meet the requirement (say, more words than
+    allowed), else ``None``; such a failure stops the generation early and goes straight to repair.
     """
 
     def __init__(
@@ -144,13 +153,22 @@ class Requirement:
         validation_fn: ValidationFn | None = None,
         *,
         check_only: bool = False,
+        prefix_fn: PrefixFn | None = None,
     ) -> None:
         if description is None and validation_fn is None:
             raise ValueError("a Requirement needs a description, a validation_fn, or both")
+        if description is not None and not isinstance(description, str):
+            raise TypeError(f"a Requirement's description is a string, got {type(description).__name__}")
+        if description is not None and not description.strip():
+            raise ValueError(
+                "a Requirement's description is empty: write what the output must satisfy, or give a validation_fn"
+            )
+        if validation_fn is not None and not callable(validation_fn):
+            raise TypeError(f"validation_fn must be callable (ctx -> bool), got {validation_fn!r}")
         self.description = description
         self.validation_fn = validation_fn
         self.check_only = check_only
-        self._output: str | None = None
+        self.prefix_fn = prefix_fn
 
     def parts(self) -> list[Component | CBlock]:
         return []
@@ -158,7 +176,7 @@ class Requirement:
     def format_for_llm(self) -> TemplateRepresentation:
         return TemplateRepresentation(
             obj=self,
-            args={"description": self.description, "output": self._output},
+            args={"description": self.description, "output": None},
             template_order=["*", "Requirement"],
         )
 
@@ -171,33 +189,24 @@ class Requirement:
         model_options: dict[str, Any] | None = None,
         generate_logs: list[GenerateLog] | None = None,
     ) -> ValidationResult:
-        """Check the last output in ``ctx``: with ``validation_fn`` when set, else by asking ``backend``.
+        """Check the last output in ``ctx``: with ``validation_fn`` when set, else as a batch of one.
 
-        A model judge answers within ``JUDGE_MAX_NEW_TOKENS`` tokens unless ``model_options`` say otherwise;
-        its verdict is ``thunk.meta["verdict"]`` when a plugin set it, else the first word of its answer.
+        The one path of :func:`gencomp.verdicts.check_requirements`: a plugin's
+        ``gencomp_check_requirements``, else the model as a judge (within ``JUDGE_MAX_NEW_TOKENS``
+        tokens unless ``model_options`` say otherwise). ``format`` is not supported for checks.
         """
-        if self.validation_fn is not None:
-            checked = self.validation_fn(ctx)
-            return checked if isinstance(checked, ValidationResult) else ValidationResult(bool(checked))
-        last = ctx.last_output()
-        self._output = last.value if last is not None else None
-        try:
-            thunk = backend.generate_from_context(
-                self, ctx, format=format, model_options=judge_options(model_options), generate_logs=generate_logs
-            )
-        finally:
-            self._output = None
-        return self.result_from(thunk)
+        from gencomp.verdicts import check_requirements
+
+        if format is not None:
+            raise ValueError("a requirement check produces a verdict; it does not take format=")
+        return check_requirements([self], backend, ctx, model_options=model_options, generate_logs=generate_logs)[0]
 
     def result_from(self, thunk: ModelOutputThunk) -> ValidationResult:
-        """The verdict of a model's answer to this check: ``thunk.meta["verdict"]`` when set, else its first word.
+        """The verdict of a model's answer to this check (:func:`gencomp.verdicts.verdict_of`); ``score``: ``p_yes``."""
+        from gencomp.verdicts import verdict_of
 
-        ``score`` is ``thunk.meta["p_yes"]`` when set.
-        """
-        score = thunk.meta.get("p_yes") if thunk.meta else None
-        verdict = thunk.meta.get("verdict") if thunk.meta else None
-        result = bool(verdict) if verdict is not None else bool_from_text(thunk.value)
-        return ValidationResult(result, reason=thunk.value, score=score, thunk=thunk)
+        verdict = verdict_of(thunk)
+        return ValidationResult(verdict.passed, reason=thunk.value, score=verdict.p_yes, thunk=thunk, verdict=verdict)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.description!r})"
@@ -235,7 +244,26 @@ def simple_validate(fn: Callable[[str], bool | tuple[bool, str]]) -> ValidationF
 
 def as_requirement(r: str | Requirement) -> Requirement:
     """A requirement from a string or a requirement."""
-    return Requirement(r) if isinstance(r, str) else r
+    if isinstance(r, str):
+        return Requirement(r)
+    if not isinstance(r, Requirement):
+        raise TypeError(f"a requirement is a string or a Requirement, got {type(r).__name__}: {r!r}")
+    return r
+
+
+def as_list(value: Any, name: str) -> list[Any]:
+    """``value`` as a list: ``None`` is empty, a single string (or item) is one element.
+
+    A string where a list is expected is one item, never a sequence of characters; a mapping is
+    refused (``name`` says which argument).
+    """
+    if value is None:
+        return []
+    if isinstance(value, (str, CBlock, Requirement)):
+        return [value]
+    if isinstance(value, Mapping) or not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be a list, got {type(value).__name__}: {value!r}")
+    return list(value)
 
 
 _VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -265,8 +293,8 @@ class Instruction:
         self,
         description: str | CBlock | None = None,
         *,
-        requirements: list[Requirement | str] | None = None,
-        icl_examples: list[str | CBlock] | None = None,
+        requirements: list[Requirement | str] | Requirement | str | None = None,
+        icl_examples: list[str | CBlock] | str | None = None,
         grounding_context: Mapping[str, str | CBlock | Component] | None = None,
         user_variables: Mapping[str, str] | None = None,
         prefix: str | CBlock | None = None,
@@ -275,8 +303,15 @@ class Instruction:
     ) -> None:
         sub = (lambda s: _substitute(s, user_variables)) if user_variables else (lambda s: s)
         self.description = _blockify(sub(description) if isinstance(description, str) else description)
-        self.requirements = [Requirement(sub(r)) if isinstance(r, str) else r for r in (requirements or [])]
-        self.icl_examples = [_blockify(e) for e in (icl_examples or [])]
+        self.requirements = [
+            as_requirement(sub(r)) if isinstance(r, str) else as_requirement(r)
+            for r in as_list(requirements, "requirements")
+        ]
+        self.icl_examples = [_blockify(e) for e in as_list(icl_examples, "icl_examples")]
+        if grounding_context is not None and not isinstance(grounding_context, Mapping):
+            raise TypeError(
+                f"grounding_context must be a dict of names to texts, got {type(grounding_context).__name__}"
+            )
         self.grounding_context = {k: _blockify(v) for k, v in (grounding_context or {}).items()}
         self.prefix = _blockify(sub(prefix) if isinstance(prefix, str) else prefix)
         self.output_prefix = _blockify(output_prefix)

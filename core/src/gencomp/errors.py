@@ -5,10 +5,12 @@ from __future__ import annotations
 __all__ = [
     "BackendConflictError",
     "ConfigError",
+    "ContextWindowError",
     "GencompError",
     "PluginLoadError",
     "TemplateNotFoundError",
     "UnknownBackendError",
+    "UnknownBackendOptionError",
     "UnknownModelOptionError",
 ]
 
@@ -31,6 +33,24 @@ class UnknownBackendError(GencompError, LookupError):
 
 class ConfigError(GencompError, ValueError):
     """A configuration file or variable is invalid."""
+
+
+class UnknownBackendOptionError(ConfigError):
+    """A backend option (``backend_options``, a keyword of ``start_session``) the backend does not take."""
+
+    def __init__(self, message: str, option: str) -> None:
+        super().__init__(message)
+        self.option = option
+
+
+class ContextWindowError(GencompError, ValueError):
+    """A prompt (with the tokens to generate) does not fit the model's context window."""
+
+    def __init__(self, message: str, prompt_tokens: int, max_new_tokens: int, window: int) -> None:
+        super().__init__(message)
+        self.prompt_tokens = prompt_tokens
+        self.max_new_tokens = max_new_tokens
+        self.window = window
 
 
 class TemplateNotFoundError(GencompError, LookupError, ValueError):

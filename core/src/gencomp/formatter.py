@@ -5,10 +5,10 @@ from __future__ import annotations
 import abc
 from typing import Any
 
-from gencomp.base import CBlock, Component, Context, ModelOutputThunk
+from gencomp.base import CBlock, Component, Context, ModelOutputThunk, plain_text
 from gencomp.components import Message
 
-__all__ = ["Formatter"]
+__all__ = ["Formatter", "PlainFormatter"]
 
 
 class Formatter(abc.ABC):
@@ -42,3 +42,21 @@ class Formatter(abc.ABC):
             else:
                 messages.append(Message("user", self.print(c)))
         return messages
+
+
+class PlainFormatter(Formatter):
+    """A formatter with no templates: a message's content, a block's text, a component's fields as lines.
+
+    Backends without a formatter of their own use it; outputs for a message parse to an assistant message.
+    """
+
+    def print(self, c: Component | CBlock) -> str:
+        return c.content if isinstance(c, Message) else plain_text(c)
+
+    def print_context(self, ctx: Context) -> str:
+        return "\n".join(self.print(c) for c in ctx.render_for_generation())
+
+    def parse(self, source_component: Component | CBlock, result: ModelOutputThunk) -> Any:
+        parsed: Any = Message("assistant", result.value or "") if isinstance(source_component, Message) else result
+        result.parsed_repr = parsed
+        return parsed

@@ -1,14 +1,17 @@
-"""Hook specifications: every way a plugin can extend gencomp.
+"""Hook specifications: every way a plugin can extend gencomp, each with its contract.
 
 A plugin is a module (or object) with functions named after these hooks and marked with
 ``gencomp.hookimpl``. Distributions expose their plugin module in the ``gencomp`` entry-point
 group; gencomp finds, loads and registers them (see :mod:`gencomp.plugins`).
 
-Hooks are called with keyword arguments; an implementation may accept any subset of them.
-"Collect all" hooks return a list of every non-``None`` answer; "first result" hooks stop at the
-first implementation that returns something other than ``None`` (later-registered plugins are
-asked first; ``tryfirst``/``trylast`` change that). Core's own defaults are ``trylast``
-implementations of the first-result hooks, so any plugin can override them.
+Every hook's docstring says, in this order: what it is for; each parameter; what it returns; its
+**kind** ("first result": the call stops at the first implementation that returns something other
+than ``None``, later-registered plugins first, ``tryfirst``/``trylast`` change that; "collect
+all": every implementation runs and the non-``None`` answers are collected); **called by** (which
+part of gencomp calls it, and when); **in-tree** (which distributions of this repository implement
+it). Hooks are called with keyword arguments; an implementation may accept any subset of them.
+Core's own defaults are ``trylast`` implementations in ``gencomp/_defaults.py``, so any plugin can
+override them.
 
 Keep module-level imports of plugin modules light: registration runs at discovery time, and
 ``import gencomp`` / ``gencomp plugins`` must not import torch. Import heavy libraries inside the
@@ -18,55 +21,108 @@ factories you register.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
 if TYPE_CHECKING:
-    from gencomp.backend import Backend
+    from gencomp.backend import Backend, BackendAttribute
     from gencomp.base import CBlock, Component, Context, GenerateLog, ModelOutputThunk, ModelToolCall
     from gencomp.cache import Cache
     from gencomp.components import Requirement
     from gencomp.formatter import Formatter
     from gencomp.model_ids import ModelIdentifier
+    from gencomp.verdicts import CheckFallback
+
+__all__ = ["RegisterBackend", "RegisterFormatter", "RegisterModel", "hookspec"]
 
 hookspec = pluggy.HookspecMarker("gencomp")
+
+
+class RegisterBackend(Protocol):
+    """The ``register`` callback of :func:`gencomp_register_backends`."""
+
+    def __call__(
+        self,
+        name: str,
+        factory: Callable[..., Backend],
+        *,
+        aliases: Iterable[str] = (),
+        description: str = "",
+        default_model: str | None = None,
+        check_options: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        """Register ``factory(model_id, **kwargs)`` under ``name`` and ``aliases``."""
+
+
+class RegisterModel(Protocol):
+    """The ``register`` callback of :func:`gencomp_register_models`."""
+
+    def __call__(
+        self,
+        name: str,
+        *,
+        backend: str,
+        resolve: Callable[[], str],
+        aliases: Iterable[str] = (),
+        description: str = "",
+    ) -> None:
+        """Register a model ``name`` that ``backend`` loads from the id or path ``resolve()`` returns."""
+
+
+class RegisterFormatter(Protocol):
+    """The ``register`` callback of :func:`gencomp_register_formatters`."""
+
+    def __call__(self, name: str, factory: Callable[..., Formatter], *, description: str = "") -> None:
+        """Register ``factory(model_id, **kwargs)`` under ``name``."""
 
 
 # -- registration -------------------------------------------------------------------------------
 
 
 @hookspec
-def gencomp_register_backends(register: Callable[..., None]) -> None:
+def gencomp_register_backends(register: RegisterBackend) -> None:
     """Register backends by name.
 
-    Called once per plugin manager, the first time a backend is looked up. Call
-    ``register(name, factory, *, aliases=(), description="", default_model=None)`` for each backend:
-    ``factory(model_id, **kwargs)`` builds it (import heavy libraries inside the factory, not at
-    module level); ``default_model`` names a registered model used when no model id is configured.
-    Two plugins registering the same name or alias is an error naming both. Returns nothing.
+    :param register: ``register(name, factory, *, aliases=(), description="", default_model=None,
+        check_options=None)``; ``factory(model_id, **kwargs)`` builds the backend (import heavy
+        libraries inside it, not at module level); ``default_model`` names a registered model used
+        when no model id is configured; ``check_options(kwargs)`` raises :class:`~gencomp.ConfigError`
+        for keyword options the backend does not take, before any model is resolved (without it, the
+        factory's signature is checked unless it takes ``**kwargs``).
+    :returns: nothing.
+
+    Kind: collect all, once per plugin manager. Called by: :func:`gencomp.plugins.registry`, the first
+    time a backend is looked up. A name or alias registered twice disables both registrations and
+    names both plugins; a plugin whose hook raises is recorded as failed. In-tree: hf_backend (``hf``).
     """
 
 
 @hookspec
-def gencomp_register_models(register: Callable[..., None]) -> None:
+def gencomp_register_models(register: RegisterModel) -> None:
     """Register models under short names.
 
-    Called once per plugin manager, the first time a model is looked up. Call
-    ``register(name, *, backend, resolve, aliases=(), description="")``: ``resolve()`` returns the
-    id or local path the backend loads (it may download, convert or unpack, so it runs only when the
-    model is used). Returns nothing.
+    :param register: ``register(name, *, backend, resolve, aliases=(), description="")``;
+        ``resolve()`` returns the id or local path the backend loads (it may download, convert or
+        unpack, so it runs only when the model is used).
+    :returns: nothing.
+
+    Kind: collect all, once per plugin manager. Called by: :func:`gencomp.plugins.registry`.
+    In-tree: hf_backend (``smollm2-135m-instruct``).
     """
 
 
 @hookspec
-def gencomp_register_formatters(register: Callable[..., None]) -> None:
-    """Register formatters by name.
+def gencomp_register_formatters(register: RegisterFormatter) -> None:
+    """Register formatters by name; a backend given ``formatter="<name>"`` builds one with it.
 
-    Called once per plugin manager, the first time a formatter is looked up. Call
-    ``register(name, factory, *, description="")`` where ``factory(model_id, **kwargs)`` returns a
-    :class:`~gencomp.Formatter`. Returns nothing.
+    :param register: ``register(name, factory, *, description="")``; ``factory(model_id, **kwargs)``
+        returns a :class:`~gencomp.Formatter`.
+    :returns: nothing.
+
+    Kind: collect all, once per plugin manager. Called by: :func:`gencomp.plugins.registry`; used by
+    :func:`gencomp.backend.make_formatter`. In-tree: template_formatter (``template``).
     """
 
 
@@ -74,9 +130,13 @@ def gencomp_register_formatters(register: Callable[..., None]) -> None:
 def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add subcommands to the ``gencomp`` command line.
 
-    Called once when the CLI starts. Add parsers with ``subparsers.add_parser(...)`` and set
-    ``func=callable(args) -> int`` as a default on each; the callable's return value is the exit
-    code. Returns nothing.
+    :param subparsers: the CLI's ``argparse`` subparsers; add parsers with ``add_parser(...)`` and set
+        ``func=callable(args) -> int`` (the exit code) as a default on each.
+    :returns: nothing.
+
+    Kind: collect all. Called by: ``gencomp.cli.build_parser`` when the CLI starts; a plugin whose
+    hook raises is recorded as failed and the CLI goes on without its commands. In-tree:
+    template_formatter (``templates``), alora (``alora train|eval|datagen``).
     """
 
 
@@ -87,8 +147,11 @@ def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  
 def gencomp_default_formatter(model_id: str | ModelIdentifier) -> Formatter | None:
     """Build the formatter a backend uses when it is given none.
 
-    Called when a backend is constructed without a formatter. Returns a formatter for
-    ``model_id``, or ``None`` to let another plugin answer. First result wins.
+    :param model_id: the model the backend runs.
+    :returns: a :class:`~gencomp.Formatter` for ``model_id``, or ``None`` to let another plugin answer.
+
+    Kind: first result. Called by: :func:`gencomp.default_formatter` (``LocalHFBackend`` without
+    ``formatter=``). In-tree: template_formatter.
     """
 
 
@@ -96,9 +159,11 @@ def gencomp_default_formatter(model_id: str | ModelIdentifier) -> Formatter | No
 def gencomp_template_dirs() -> list[str] | str | None:
     """Contribute folders of prompt templates.
 
-    Called by template formatters when they build their search path. Returns a folder (or a list
-    of folders) that each hold a ``prompts/`` tree; every answer is collected, and they are
-    searched after the user's and the component's own folders, before the formatter's defaults.
+    :returns: a folder (or a list of folders) that each hold a ``prompts/`` tree, or ``None``.
+
+    Kind: collect all. Called by: ``TemplateFormatter`` when it builds its search path; the folders
+    are searched after the user's and the component's own, before the formatter's defaults.
+    In-tree: none (for third-party template packs; the tests register one).
     """
 
 
@@ -107,11 +172,14 @@ def gencomp_template_dirs() -> list[str] | str | None:
 
 @hookspec
 def gencomp_model_option_map(backend: Backend) -> Mapping[str, str] | None:
-    """Map a backend's own option names to :class:`~gencomp.ModelOption` keys.
+    """Teach a backend option names it does not know itself.
 
-    Called when a backend simplifies or specializes model options. Returns
-    ``{backend_key: ModelOption_key}`` for the option names this plugin knows for ``backend``
-    (``None`` when it knows none); all answers are merged, the backend's own map first.
+    :param backend: the backend translating options.
+    :returns: ``{option name: ModelOption key}`` for names this plugin knows for ``backend``, or
+        ``None``. The backend's own ``option_map`` comes first; answers only add names.
+
+    Kind: collect all. Called by: :meth:`gencomp.Backend.model_option_map`, once per backend, on its
+    first translation of options. In-tree: none (a backend's own names are its ``option_map``).
     """
 
 
@@ -121,8 +189,13 @@ def gencomp_merge_model_options(
 ) -> dict[str, Any] | None:
     """Merge a backend's default options with a call's options.
 
-    Called once per generation, after both dicts use :class:`~gencomp.ModelOption` keys. Returns
-    the merged dict. First result wins; core's default lets the call's options win.
+    :param backend: the backend translating options.
+    :param defaults: the backend's ``model_options``, in ``ModelOption`` keys.
+    :param overrides: the call's options, in ``ModelOption`` keys (never empty).
+    :returns: the merged dict, or ``None`` to let another plugin answer.
+
+    Kind: first result. Called by: :meth:`gencomp.Backend.translate_options` (every generation whose
+    call has options). In-tree: core's default (the call's keys win).
     """
 
 
@@ -139,12 +212,19 @@ def gencomp_generate(
     generate_logs: list[GenerateLog],
     tool_calls: bool,
 ) -> ModelOutputThunk | None:
-    """Take over one generation.
+    """Take over one whole generation (a real takeover: routing to another model, a replay...).
 
-    Called by :meth:`Backend.generate_from_context` before the backend's own generation. Return a
-    :class:`~gencomp.ModelOutputThunk` to answer the call (append a ``GenerateLog`` to
-    ``generate_logs``), or ``None`` to pass. First result wins; the backend's own generation runs
-    when nobody answers. The aLoRA plugin uses this to route requirement checks to adapters.
+    :param backend: the backend asked to generate.
+    :param action: the component to answer; ``ctx``: the context before it.
+    :param format: the pydantic class the output must parse as, or ``None``.
+    :param model_options: the call's options, untranslated.
+    :param generate_logs: append the ``GenerateLog`` of the answer here.
+    :param tool_calls: whether the call asked for tool calls.
+    :returns: the output, or ``None`` to pass (the backend's own generation runs).
+
+    Kind: first result. Called by: :meth:`gencomp.Backend.generate_from_context`, first. Requirement
+    checks do not come here to be routed; they go to :func:`gencomp_check_requirements`.
+    In-tree: none.
     """
 
 
@@ -153,20 +233,26 @@ def gencomp_check_requirements(
     backend: Backend,
     requirements: list[Requirement],
     ctx: Context,
+    output: ModelOutputThunk | None,
     model_options: dict[str, Any] | None,
     generate_logs: list[GenerateLog],
-) -> list[ModelOutputThunk | None] | None:
-    """Answer several requirement checks of one output at once (for example in one forward pass).
+) -> list[ModelOutputThunk | CheckFallback | None] | None:
+    """Answer model-judged requirement checks of one output, as one batch (a batch of one is a batch).
 
-    Called by :meth:`Session.validate <gencomp.Session.validate>` and :meth:`Session.act
-    <gencomp.Session.act>` before they validate requirements one by one, with the requirements that
-    have no ``validation_fn``, in order; ``ctx`` ends with the output under test and
-    ``model_options`` are the options :meth:`Requirement.validate <gencomp.Requirement.validate>`
-    would pass. Return a list as long as ``requirements``: a :class:`~gencomp.ModelOutputThunk` for
-    each check answered (with ``meta["verdict"]``, read as by ``Requirement.validate``, and a
-    ``GenerateLog`` whose ``result`` is the thunk appended to ``generate_logs``) and ``None`` for
-    each left to ``Requirement.validate``; or ``None`` to answer none. Each answered check is then
-    reported to ``gencomp_after_generate``. First result wins.
+    :param backend: the session's backend.
+    :param requirements: every requirement without a ``validation_fn``, in order.
+    :param ctx: the context whose last output is under test.
+    :param output: that output (``None`` when the context has none).
+    :param model_options: the judge's options.
+    :param generate_logs: append a ``GenerateLog`` (whose ``result`` is the answer) per answered check.
+    :returns: a list as long as ``requirements`` with, for each, an output labelled with a
+        :class:`~gencomp.CheckVerdict` (:func:`gencomp.verdicts.label`), a
+        :class:`~gencomp.CheckFallback` (the model judges it and the verdict carries the reason), or
+        ``None`` (the model judges it); or ``None`` to answer none.
+
+    Kind: first result. Called by: :func:`gencomp.check_requirements` (behind ``Session.validate``,
+    ``Session.act``/``instruct`` and ``Requirement.validate``); answered checks are then reported to
+    :func:`gencomp_after_generate`. In-tree: alora.
     """
 
 
@@ -176,8 +262,27 @@ def gencomp_after_generate(
 ) -> None:
     """Observe a finished generation.
 
-    Called after every :meth:`Backend.generate_from_context`, with the call's last log. Returns
-    nothing; every implementation is called.
+    :param backend: the backend that generated; ``action``: what it answered.
+    :param result: the output; ``log``: the call's last ``GenerateLog`` (``None`` when none).
+    :returns: nothing.
+
+    Kind: collect all. Called by: :meth:`gencomp.Backend.generate_from_context` after every call,
+    ``Backend._generate_from_raw`` for each output, and :func:`gencomp.check_requirements` for each
+    check a plugin answered. In-tree: none (for observers: tracing, metrics).
+    """
+
+
+@hookspec
+def gencomp_backend_options(backend_name: str) -> Iterable[str] | None:
+    """Name the constructor options this plugin reads on backends registered as ``backend_name``.
+
+    :param backend_name: a registered backend's name (``"hf"``).
+    :returns: the names of the keyword arguments this plugin reads from ``backend.plugin_options``
+        on such backends, or ``None``.
+
+    Kind: collect all. Called by: a backend's option check (the HF backend's ``check_options``),
+    before a backend is made, so that an option nobody reads is an error instead of being ignored.
+    In-tree: alora (``default_to_constraint_checking_alora`` on ``hf``).
     """
 
 
@@ -185,8 +290,27 @@ def gencomp_after_generate(
 def gencomp_backend_created(backend: Backend) -> None:
     """Observe a new backend, for example to attach adapters to it.
 
-    Called by a backend at the end of its construction. Returns nothing; every implementation is
-    called.
+    :param backend: the backend, fully constructed.
+    :returns: nothing.
+
+    Kind: collect all. Called by: the :class:`gencomp.Backend` base, once the subclass's whole
+    ``__init__`` has returned (every backend, third-party ones too). In-tree: alora (loads the
+    shipped adapter on the embedded default model).
+    """
+
+
+@hookspec(firstresult=True)
+def gencomp_backend_attribute(backend: Backend, name: str) -> BackendAttribute | None:
+    """Provide a public attribute a backend's class does not define (a method a plugin adds to it).
+
+    :param backend: the backend whose attribute is read.
+    :param name: the attribute's name (never one starting with ``_``).
+    :returns: a :class:`~gencomp.backend.BackendAttribute` holding the value (for a method, a bound
+        callable), or ``None`` when this plugin adds no such attribute to ``backend``.
+
+    Kind: first result. Called by: ``Backend.__getattr__`` when normal lookup fails; when nobody
+    answers, ``AttributeError`` says that no installed plugin adds it. In-tree: alora (``add_alora``,
+    ``get_alora``, ``get_aloras``, ``alora_model`` on ``LocalHFBackend``).
     """
 
 
@@ -197,8 +321,11 @@ def gencomp_backend_created(backend: Backend) -> None:
 def gencomp_make_cache(backend: Backend) -> Cache | None:
     """Make the cache a backend keeps its per-output state in.
 
-    Called when a backend is constructed with caching on and no cache given. Returns a
-    :class:`~gencomp.Cache`. First result wins; core's default is ``LRUCache(3)``.
+    :param backend: the backend being constructed (its subclass's attributes may not all be set yet).
+    :returns: a :class:`~gencomp.Cache`, or ``None`` to let another plugin answer.
+
+    Kind: first result. Called by: the :class:`gencomp.Backend` base's ``__init__`` when caching is on
+    and no cache is given. In-tree: core's default (``LRUCache(3)``).
     """
 
 
@@ -211,7 +338,13 @@ def gencomp_extract_tool_calls(
 ) -> dict[str, ModelToolCall] | None:
     """Find the tool calls a model asked for in its output.
 
-    Called after a generation that offered ``tools``. Returns ``{name: ModelToolCall}`` (empty
-    when the text asks for none), or ``None`` when this parser does not know the model's format.
-    First result wins; core's default scans the text for JSON objects naming a tool.
+    :param backend: the backend that generated.
+    :param tools: the tools offered, by name.
+    :param text: the output's text.
+    :returns: ``{name: ModelToolCall}`` (empty when the text asks for none), or ``None`` when this
+        parser does not know the model's format.
+
+    Kind: first result. Called by: :meth:`gencomp.Backend.generate_from_context` (through the seed's
+    ``_extract_model_tool_requests``) after a generation that offered tools. In-tree: core's default
+    (a scanner of JSON objects naming a tool).
     """

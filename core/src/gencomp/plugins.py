@@ -16,6 +16,7 @@ Both lists apply before any plugin module is imported.
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 import threading
@@ -43,6 +44,7 @@ __all__ = [
     "hook",
     "hookimpl",
     "plugin_records",
+    "register_commands",
     "register_plugin",
     "registry",
     "reset",
@@ -58,7 +60,10 @@ CORE_DISTRIBUTION = "gencomp"
 
 @dataclass
 class PluginRecord:
-    """What discovery did with one plugin: ``loaded``, ``failed``, ``skipped`` or ``disabled``."""
+    """What discovery did with one plugin: ``loaded``, ``failed``, ``skipped`` or ``disabled``.
+
+    An entry of ``GENCOMP_PLUGINS`` that names no installed plugin has the status ``missing``.
+    """
 
     name: str
     distribution: str | None
@@ -67,6 +72,8 @@ class PluginRecord:
     status: str = "loaded"
     error: str | None = None
     hooks: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    """Registrations of this plugin disabled because another plugin registered the same name."""
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -78,12 +85,17 @@ class PluginRecord:
             "status": self.status,
             "hooks": self.hooks,
             "error": self.error,
+            "conflicts": self.conflicts,
         }
 
 
 @dataclass(frozen=True)
 class BackendSpec:
-    """A registered backend: ``factory(model_id, **kwargs)`` builds it."""
+    """A registered backend: ``factory(model_id, **kwargs)`` builds it.
+
+    ``check_options(kwargs)``, when given, raises for keyword options the backend does not take; it
+    runs before the model is resolved or loaded.
+    """
 
     name: str
     factory: Callable[..., Any]
@@ -91,6 +103,7 @@ class BackendSpec:
     description: str = ""
     default_model: str | None = None
     plugin: str = ""
+    check_options: Callable[[dict[str, Any]], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -122,14 +135,23 @@ class Registry:
     backends: dict[str, BackendSpec] = field(default_factory=dict)
     models: dict[str, ModelSpec] = field(default_factory=dict)
     formatters: dict[str, FormatterSpec] = field(default_factory=dict)
+    conflicts: dict[tuple[str, str], str] = field(default_factory=dict)
+    """``(kind, name)`` -> why that name is disabled (two plugins registered it)."""
 
     def backend(self, name: str) -> BackendSpec | None:
-        """The backend registered under ``name`` or an alias of it."""
+        """The backend registered under ``name`` or an alias of it; a name two plugins registered raises."""
+        self._refuse_conflict("backend", name)
         return _lookup(self.backends, name)
 
     def model(self, name: str) -> ModelSpec | None:
-        """The model registered under ``name`` or an alias of it."""
+        """The model registered under ``name`` or an alias of it; a name two plugins registered raises."""
+        self._refuse_conflict("model", name)
         return _lookup(self.models, name)
+
+    def _refuse_conflict(self, kind: str, name: str) -> None:
+        message = self.conflicts.get((kind, name))
+        if message is not None:
+            raise BackendConflictError(message)
 
 
 def _lookup(table: dict[str, Any], name: str) -> Any:
@@ -189,13 +211,13 @@ def _hooks_of(pm: pluggy.PluginManager, plugin: object) -> list[str]:
     return sorted(hc.name for hc in pm.get_hookcallers(plugin) or [])
 
 
-def _fail(record: PluginRecord, error: BaseException | str) -> None:
+def _fail(record: PluginRecord, error: BaseException | str, cause: BaseException | None = None) -> None:
     record.status = "failed"
     record.error = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
     if _strict():
         raise PluginLoadError(
             f"plugin {record.name!r} ({record.distribution} {record.version}) failed: {record.error}"
-        ) from (error if isinstance(error, BaseException) else None)
+        ) from (error if isinstance(error, BaseException) else cause)
 
 
 def _unknown_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
@@ -244,6 +266,21 @@ def _load_entry_points(pm: pluggy.PluginManager) -> list[PluginRecord]:
             _fail(record, f"implements unknown hooks {', '.join(unknown)} (a typo? see gencomp.hookspecs)")
             continue
         record.hooks = _hooks_of(pm, plugin)
+    names = [r.name for r in records]
+    for missing in sorted((allow or set()) - set(names)):
+        close = difflib.get_close_matches(missing, names, n=1, cutoff=0.75)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        records.append(
+            PluginRecord(
+                missing,
+                None,
+                None,
+                "",
+                status="missing",
+                error=f"GENCOMP_PLUGINS names {missing!r}, but no installed plugin has that entry-point name "
+                f"(installed: {', '.join(names) or 'none'}){hint}",
+            )
+        )
     return records
 
 
@@ -272,8 +309,13 @@ def hook() -> Any:
 
 
 def plugin_records() -> list[PluginRecord]:
-    """What discovery did with each entry point, plus plugins registered in-process."""
+    """What discovery and registration did with each entry point, plus plugins registered in-process.
+
+    Builds the registry first, so that a plugin whose registration hook raises shows as ``failed``
+    and a name two plugins registered shows in both records' ``conflicts``.
+    """
     pm = get_plugin_manager()
+    registry()
     with _lock:
         records = list(_records)
         known = {r.name for r in records}
@@ -326,34 +368,64 @@ def _record_for(plugin_name: str) -> PluginRecord | None:
     return next((r for r in _records if r.name == plugin_name), None)
 
 
-def _collect(hook_name: str, make_register: Callable[[str], Callable[..., None]]) -> None:
-    """Call a registration hook plugin by plugin, so that one failing plugin is recorded, not fatal."""
+def _collect(hook_name: str, make_argument: Callable[[str], Any], argument: str = "register") -> None:
+    """Call a registration hook plugin by plugin, so that one failing plugin is recorded as failed, not fatal.
+
+    A plugin whose hook raises is marked ``failed`` (``GENCOMP_STRICT_PLUGINS=1``: the error is raised).
+    """
     pm = get_plugin_manager()
     caller = getattr(pm.hook, hook_name)
     for impl in reversed(caller.get_hookimpls()):
         try:
-            impl.function(**{a: make_register(impl.plugin_name) for a in impl.argnames})
+            impl.function(**{a: make_argument(impl.plugin_name) for a in impl.argnames if a == argument})
         except BackendConflictError:
             raise
         except Exception as exc:
             record = _record_for(impl.plugin_name)
             if record is None:
                 raise
-            _fail(record, exc)
+            _fail(record, f"{hook_name} raised {type(exc).__name__}: {exc}", exc)
 
 
-def _add(table: dict[str, Any], kind: str, spec: Any) -> None:
-    names = (spec.name, *getattr(spec, "aliases", ()))
-    for existing in table.values():
-        taken = {existing.name, *getattr(existing, "aliases", ())}
-        clash = taken.intersection(names)
-        if clash:
-            raise BackendConflictError(
-                f"{kind} name {sorted(clash)[0]!r} is registered by two plugins: "
-                f"{_describe(existing.plugin)} and {_describe(spec.plugin)}; "
-                f"uninstall one or disable it with GENCOMP_DISABLE_PLUGINS"
-            )
-    table[spec.name] = spec
+def register_commands(subparsers: Any) -> None:
+    """Let every plugin add CLI subcommands (``gencomp_register_commands``); a plugin that raises is recorded.
+
+    A plugin whose hook raises (or reuses a command name) is marked ``failed`` and the CLI goes on
+    without its commands.
+    """
+    _collect("gencomp_register_commands", lambda _plugin: subparsers, argument="subparsers")
+
+
+def _names(spec: Any) -> tuple[str, ...]:
+    return (spec.name, *getattr(spec, "aliases", ()))
+
+
+def _add(reg: Registry, table: dict[str, Any], kind: str, spec: Any) -> None:
+    """Add ``spec``; a name another plugin registered too disables both registrations (fatal when strict)."""
+    names = set(_names(spec))
+    clashing = [e for e in table.values() if names.intersection(_names(e))]
+    disabled = sorted(n for n in names if (kind, n) in reg.conflicts)
+    if not clashing and not disabled:
+        table[spec.name] = spec
+        return
+    shared = sorted(names.intersection(*(_names(e) for e in clashing))) if clashing else disabled
+    how_many = "two plugins" if len(clashing) == 1 and not disabled else "more than two plugins"
+    message = (
+        f"{kind} name {shared[0]!r} is registered by {how_many}: "
+        f"{' and '.join(_describe(p) for p in [*(e.plugin for e in clashing), spec.plugin])}; "
+        f"these registrations are disabled: uninstall one or disable it with GENCOMP_DISABLE_PLUGINS"
+    )
+    if _strict():
+        raise BackendConflictError(message)
+    for entry in [*clashing, spec]:
+        name = entry.name
+        if table.get(name) is entry:
+            del table[name]
+        for n in _names(entry):
+            reg.conflicts[(kind, n)] = message
+        record = _record_for(entry.plugin)
+        if record is not None and message not in record.conflicts:
+            record.conflicts.append(message)
 
 
 def _describe(plugin_name: str) -> str:
@@ -379,11 +451,13 @@ def registry() -> Registry:
                 aliases: Iterable[str] = (),
                 description: str = "",
                 default_model: str | None = None,
+                check_options: Callable[[dict[str, Any]], None] | None = None,
             ) -> None:
                 _add(
+                    reg,
                     reg.backends,
                     "backend",
-                    BackendSpec(name, factory, tuple(aliases), description, default_model, plugin),
+                    BackendSpec(name, factory, tuple(aliases), description, default_model, plugin, check_options),
                 )
 
             return register
@@ -397,17 +471,17 @@ def registry() -> Registry:
                 aliases: Iterable[str] = (),
                 description: str = "",
             ) -> None:
-                _add(reg.models, "model", ModelSpec(name, backend, resolve, tuple(aliases), description, plugin))
+                _add(reg, reg.models, "model", ModelSpec(name, backend, resolve, tuple(aliases), description, plugin))
 
             return register
 
         def formatters(plugin: str) -> Callable[..., None]:
             def register(name: str, factory: Callable[..., Any], *, description: str = "") -> None:
-                _add(reg.formatters, "formatter", FormatterSpec(name, factory, description, plugin))
+                _add(reg, reg.formatters, "formatter", FormatterSpec(name, factory, description, plugin))
 
             return register
 
-        _collect("gencomp_register_backends", backends)
+        _collect("gencomp_register_backends", backends)  # one plugin's failure is recorded, not fatal
         _collect("gencomp_register_models", models)
         _collect("gencomp_register_formatters", formatters)
         _registry = reg

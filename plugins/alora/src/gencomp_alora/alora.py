@@ -86,7 +86,10 @@ class HFAlora:
                 f"{self.path_or_model_id!r} is not an aLoRA adapter: its adapter_config.json has no "
                 "alora_invocation_tokens (train it with peft.LoraConfig(alora_invocation_tokens=...))"
             )
-        tokenizer = backend._tokenizer
+        from gencomp_alora.registry import registry
+
+        adapters = registry(backend)
+        tokenizer = backend.tokenizer
         prompt_ids = text_ids(tokenizer, self.generation_prompt)
         if find_last(prompt_ids, invocation) < 0:
             raise AloraError(
@@ -97,15 +100,15 @@ class HFAlora:
             )
         yes_id = self._single_token(tokenizer, self.yes_text, "yes_text")
         no_id = self._single_token(tokenizer, self.no_text, "no_text")
-        with backend._lock, quiet_peft():
-            model = backend.alora_model
+        with backend.lock, quiet_peft():
+            model = adapters.model
             try:
                 if model is None:
                     model = PeftModel.from_pretrained(
-                        backend._model, self.path_or_model_id, adapter_name=self.name, is_trainable=False
+                        backend.model, self.path_or_model_id, adapter_name=self.name, is_trainable=False
                     )
                     model.eval()
-                    backend.alora_model = model
+                    adapters.model = model
                 else:
                     model.load_adapter(self.path_or_model_id, adapter_name=self.name, is_trainable=False)
             except AloraError:

@@ -19,10 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gencomp import GenerateLog, ModelOption, ModelOutputThunk
+from gencomp import CheckVerdict, GenerateLog, ModelOutputThunk
 from gencomp.base import backend_name
+from gencomp.verdicts import label
 from gencomp_alora.errors import AloraError
 from gencomp_alora.prompt import check_prompt_ids, check_suffix_ids, find_last
+from gencomp_alora.registry import registry
 from gencomp_hf_backend.compat import with_cache
 
 if TYPE_CHECKING:
@@ -34,8 +36,8 @@ __all__ = [
     "batch_visibility",
     "check_requirement",
     "check_requirements",
+    "checked_items",
     "generate_checks_alora",
-    "generate_from_context_alora",
     "score_batch",
     "score_ids",
 ]
@@ -190,13 +192,15 @@ def score_batch(
     every check's part from its invocation on (PEFT's aLoRA adapts the last ``alora_offsets``
     positions of a row); position ids and a 4D mask (:func:`batch_visibility`) give every token
     the positions and the context it has in its own prompt. Each result equals :func:`score_ids`'s
-    within float rounding. The caller holds the model's lock.
+    within float rounding; a batch of one is :func:`score_ids`. The caller holds the model's lock.
     """
     import torch
 
     rows = [list(ids) for ids in checks]
     if not rows:
         return []
+    if len(rows) == 1:
+        return [score_ids(model, adapter_name, rows[0], invocation_tokens, yes_id, no_id, base_cache=base_cache)]
     starts = [find_last(ids, invocation_tokens) for ids in rows]
     if min(starts) < 0:
         raise AloraError(f"a check prompt does not contain the invocation tokens {list(invocation_tokens)}")
@@ -259,21 +263,36 @@ def score_batch(
     return results
 
 
+def checked_items(ctx: Context) -> list[Component | CBlock]:
+    """What a check of the last output in ``ctx`` renders: the context up to that output, always with it.
+
+    When the context renders without the output under test or the action it answered
+    (``SimpleContext``, ``LinearContext(window_size=0 or 1)``...), the checked turn is taken from its
+    history instead: the action and its output. Raises :class:`AloraError` when there is no output to check.
+    """
+    last = ctx.last_output()
+    if last is None:
+        raise AloraError("the context has no model output to check")
+    history = ctx.full_history()
+    k = max(i for i, item in enumerate(history) if item is last)
+    turn: list[Component | CBlock] = [last]
+    if k > 0 and not isinstance(history[k - 1], ModelOutputThunk):
+        turn.insert(0, history[k - 1])
+    items = ctx.render_for_generation()
+    shown = {id(item): i for i, item in enumerate(items)}
+    if all(id(item) in shown for item in turn):
+        return items[: shown[id(last)] + 1]
+    return turn
+
+
 def _conversation(backend: Any, ctx: Context, model_options: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The checked conversation as chat messages, rendered the way the backend renders its prompts."""
-    msgs = backend.formatter.to_chat_messages(ctx.render_for_generation())
-    to_dict = getattr(backend, "_message_dict", None) or (lambda m: {"role": m.role, "content": m.content})
-    conv = [to_dict(m) for m in msgs]
-    merge = getattr(backend, "_simplify_and_merge", None)
-    options = merge(model_options) if merge is not None else dict(model_options or {})
-    system = options.get(ModelOption.SYSTEM_PROMPT)
-    if system:
-        conv.insert(0, {"role": "system", "content": str(system)})
-    return conv
+    system = backend.translate_options(model_options).system_prompt
+    return list(backend.chat_messages(checked_items(ctx), system))
 
 
 def _adapter(backend: Any, alora: str | HFAlora) -> HFAlora:
-    adapter = backend.get_alora(alora) if isinstance(alora, str) else alora
+    adapter = registry(backend).get(alora) if isinstance(alora, str) else alora
     if adapter is None:
         raise AloraError(f"no aLoRA named {alora!r} is loaded; add one with backend.add_alora(HFAlora(...))")
     return adapter
@@ -284,12 +303,11 @@ def _cache_entry(backend: Any, ctx: Context, notes: list[str]) -> Any:
     last = ctx.last_output()
     if last is None:
         raise AloraError("the context has no model output to check")
-    key = last.meta.get("hf_cache_key") if last.meta else None
-    info = backend.cache_get(key) if key is not None else None
+    info = backend.cache_entry(last)
     if info is not None and not ctx.is_chat_context:
         notes.append("cached ids not used: the context is not a chat context")
         return None
-    if info is None and key is not None:
+    if info is None and last.meta.get("hf_cache_key") is not None:
         notes.append("cache entry of the output is gone (evicted); prefix recomputed")
     return info
 
@@ -318,35 +336,16 @@ def check_requirement(
     reuse_cache: bool = True,
     model_options: dict[str, Any] | None = None,
 ) -> CheckResult:
-    """Check ``requirement`` against the last output in ``ctx`` with an aLoRA of ``backend``.
+    """Check ``requirement`` against the last output in ``ctx`` with an aLoRA of ``backend`` (a batch of one).
 
     When the output was produced by ``backend`` and its cache entry is still there, the check
     extends the exact cached token ids; with ``reuse_cache`` it also reuses the cached keys and
     values (with ``reuse_cache=False`` it recomputes them, for comparison). Otherwise the
     conversation is rendered with the chat template and computed.
     """
-    adapter = _adapter(backend, alora)
-    if not requirement:
-        raise AloraError("an aLoRA check needs the requirement's description")
-    conv = _conversation(backend, ctx, model_options)
-    notes: list[str] = []
-    t0 = time.perf_counter()
-    info = _cache_entry(backend, ctx, notes)
-    ids, extends = _check_ids(backend._tokenizer, conv, info, requirement, adapter.generation_prompt, notes)
-    base_cache = info.kv_cache if extends and reuse_cache else None
-    with backend._lock:
-        result = score_ids(
-            backend.alora_model,
-            adapter.name,
-            ids,
-            adapter.invocation_tokens,
-            adapter.yes_id,
-            adapter.no_id,
-            base_cache=base_cache,
-        )
-    result.seconds = time.perf_counter() - t0
-    result.notes = notes
-    return result
+    return check_requirements(
+        backend, [requirement], ctx, alora=alora, reuse_cache=reuse_cache, model_options=model_options
+    )[0]
 
 
 def check_requirements(
@@ -362,6 +361,7 @@ def check_requirements(
 
     The prompts are :func:`check_requirement`'s and so are the results, within float rounding;
     they are scored together by :func:`score_batch`. ``seconds`` is the whole batch's time.
+    The conversation is the context up to its last output (:func:`checked_items`).
     """
     adapter = _adapter(backend, alora)
     if not requirements or not all(requirements):
@@ -370,15 +370,15 @@ def check_requirements(
     notes: list[str] = []
     t0 = time.perf_counter()
     info = _cache_entry(backend, ctx, notes)
-    tokenizer, prompt = backend._tokenizer, adapter.generation_prompt
+    tokenizer, prompt = backend.tokenizer, adapter.generation_prompt
     prompts = [_check_ids(tokenizer, conv, info, r, prompt, notes) for r in requirements]
     if info is not None and not all(extends for _, extends in prompts):  # the entry serves every check or none
         info = None
         prompts = [_check_ids(tokenizer, conv, None, r, prompt, notes) for r in requirements]
     base_cache = info.kv_cache if info is not None and reuse_cache else None
-    with backend._lock:
+    with backend.lock:
         results = score_batch(
-            backend.alora_model,
+            registry(backend).model,
             adapter.name,
             [ids for ids, _ in prompts],
             adapter.invocation_tokens,
@@ -388,13 +388,14 @@ def check_requirements(
         )
     seconds = time.perf_counter() - t0
     notes = list(dict.fromkeys(notes))
-    batched = (
-        f"batched: {len(results)} checks with aLoRA {adapter.name!r} in one forward pass "
-        f"({results[0].batch_computed_tokens} positions computed in all)"
-    )
+    if len(results) > 1:
+        notes.append(
+            f"batched: {len(results)} checks with aLoRA {adapter.name!r} in one forward pass "
+            f"({results[0].batch_computed_tokens} positions computed in all)"
+        )
     for result in results:
         result.seconds = seconds
-        result.notes = [*notes, batched]
+        result.notes = list(notes)
     return results
 
 
@@ -406,12 +407,9 @@ def _answer(
     model_options: dict[str, Any] | None,
     generate_logs: list[GenerateLog] | None,
 ) -> ModelOutputThunk:
-    """The thunk (and log) of one aLoRA verdict."""
+    """The output (and log) of one aLoRA verdict, labelled with its :class:`~gencomp.CheckVerdict`."""
     path = f"alora:{adapter.name}"
     meta: dict[str, Any] = {
-        "verdict": result.passed,
-        "p_yes": result.p_yes,
-        "check_path": path,
         "alora": adapter.name,
         "yes_logit": result.yes_logit,
         "no_logit": result.no_logit,
@@ -432,7 +430,7 @@ def _answer(
         extra["batch_computed_tokens"] = result.batch_computed_tokens
     thunk = ModelOutputThunk(adapter.yes_text if result.passed else adapter.no_text, meta=meta)
     log = GenerateLog(
-        prompt=backend._tokenizer.decode(result.prompt_ids),
+        prompt=backend.tokenizer.decode(result.prompt_ids),
         backend=backend_name(backend),
         model_options=dict(model_options or {}),
         model_output={"yes_logit": result.yes_logit, "no_logit": result.no_logit, "p_yes": result.p_yes},
@@ -442,6 +440,16 @@ def _answer(
         extra=extra,
     )
     thunk.generate_log = log
+    label(
+        thunk,
+        CheckVerdict(
+            result.passed,
+            result.p_yes,
+            path,
+            reused_tokens=result.reused_tokens,
+            computed_tokens=result.computed_tokens,
+        ),
+    )
     if generate_logs is not None:
         generate_logs.append(log)
     return thunk
@@ -454,29 +462,6 @@ def _description(action: Any) -> str:
     return description
 
 
-def generate_from_context_alora(
-    backend: Any,
-    action: Component | CBlock,
-    ctx: Context,
-    format: type[Any] | None = None,
-    *,
-    model_options: dict[str, Any] | None = None,
-    generate_logs: list[GenerateLog] | None = None,
-) -> ModelOutputThunk:
-    """Answer a requirement check with the aLoRA it routes to (``ALoraRequirement.alora``, else ``"constraint"``).
-
-    Returns a thunk whose value is the adapter's yes or no text, with ``meta["verdict"]`` (bool),
-    ``meta["p_yes"]`` (softmax over the yes and no logits) and ``meta["check_path"]``
-    (``"alora:<name>"``); appends a ``GenerateLog`` to ``generate_logs``.
-    """
-    if format is not None:
-        raise AloraError("aLoRA requirement checks produce a yes/no verdict; they do not support format=")
-    description = _description(action)
-    adapter = _adapter(backend, getattr(action, "alora", None) or "constraint")
-    result = check_requirement(backend, description, ctx, alora=adapter, model_options=model_options)
-    return _answer(backend, action, adapter, result, model_options, generate_logs)
-
-
 def generate_checks_alora(
     backend: Any,
     actions: Sequence[Component | CBlock],
@@ -486,10 +471,11 @@ def generate_checks_alora(
     model_options: dict[str, Any] | None = None,
     generate_logs: list[GenerateLog] | None = None,
 ) -> list[ModelOutputThunk]:
-    """Answer several requirement checks with the aLoRA ``alora`` in one forward pass (:func:`check_requirements`).
+    """Answer requirement checks with the aLoRA ``alora`` in one forward pass (:func:`check_requirements`).
 
-    Returns one thunk per action, in order, each with the meta and ``GenerateLog`` of
-    :func:`generate_from_context_alora` plus ``meta["batch_size"]`` and a note that it was batched.
+    Returns one output per action, in order: its value is the adapter's yes or no text, ``meta["check"]``
+    its :class:`~gencomp.CheckVerdict` (path ``"alora:<name>"``, tokens reused and computed), with
+    ``meta["batch_size"]`` for a batch of several; a ``GenerateLog`` per output goes to ``generate_logs``.
     """
     adapter = _adapter(backend, alora)
     descriptions = [_description(a) for a in actions]

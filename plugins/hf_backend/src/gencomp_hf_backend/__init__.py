@@ -10,17 +10,25 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gencomp_hf_backend.backend import LocalHFBackend, TransformersTorchConfig, best_device
-    from gencomp_hf_backend.kv import HFAloraCacheInfo, clone_cache
+    from gencomp_hf_backend.kv import HFAloraCacheInfo, KVCacheEntry, clone_cache
 
 __version__ = "0.1.0"
 
-__all__ = ["HFAloraCacheInfo", "LocalHFBackend", "TransformersTorchConfig", "best_device", "clone_cache"]
+__all__ = [
+    "HFAloraCacheInfo",
+    "KVCacheEntry",
+    "LocalHFBackend",
+    "TransformersTorchConfig",
+    "best_device",
+    "clone_cache",
+]
 
 _WHERE = {
     "LocalHFBackend": "gencomp_hf_backend.backend",
     "TransformersTorchConfig": "gencomp_hf_backend.backend",
     "best_device": "gencomp_hf_backend.backend",
     "HFAloraCacheInfo": "gencomp_hf_backend.kv",
+    "KVCacheEntry": "gencomp_hf_backend.kv",
     "clone_cache": "gencomp_hf_backend.kv",
 }
 

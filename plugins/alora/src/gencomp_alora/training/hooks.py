@@ -7,11 +7,13 @@ backend on the embedded default model is created.
 from __future__ import annotations
 
 import argparse
+import os
 import warnings
 from pathlib import Path
 from typing import Any
 
-from gencomp import hookimpl
+from gencomp import GencompError, hookimpl
+from gencomp.cli import int_at_least
 
 __all__ = [
     "SHIPPED_ADAPTER",
@@ -21,6 +23,9 @@ __all__ = [
     "is_default_model",
     "shipped_adapter_dir",
 ]
+
+METHODS = ("alora", "judge", "majority")
+"""What ``gencomp alora eval`` compares (the same names as ``gencomp_alora.training.evaluate.METHODS``)."""
 
 SHIPPED_ADAPTER = "constraint-smollm2-135m"
 """Folder name (under ``gencomp_alora/adapters``) of the requirement-check aLoRA for the default model."""
@@ -46,7 +51,7 @@ def is_default_model(backend: Any) -> bool:
         from gencomp_hf_backend.default_model import MODEL_NAME, default_model_dir
     except ImportError:
         return False
-    model = getattr(backend, "_model", None)
+    model = getattr(backend, "model", None)
     loaded_from = getattr(model, "name_or_path", None) or getattr(getattr(model, "config", None), "_name_or_path", "")
     try:
         if loaded_from and Path(loaded_from).resolve() == default_model_dir().resolve():
@@ -59,13 +64,12 @@ def is_default_model(backend: Any) -> bool:
 @hookimpl
 def gencomp_backend_created(backend: Any) -> None:
     """Load the shipped aLoRA as ``"constraint"`` on a ``LocalHFBackend`` running the embedded default model."""
-    import sys
+    from gencomp_alora.registry import is_hf_backend, registry
 
-    module = sys.modules.get("gencomp_hf_backend.backend")
-    cls: Any = getattr(module, "LocalHFBackend", None) if module is not None else None
-    if cls is None or not isinstance(backend, cls):
+    if not is_hf_backend(backend):
         return
-    if backend.get_alora("constraint") is not None or not is_default_model(backend):
+    adapters = registry(backend)
+    if adapters.get("constraint") is not None or not is_default_model(backend):
         return
     folder = shipped_adapter_dir()
     if not (folder / "adapter_config.json").is_file():
@@ -73,18 +77,82 @@ def gencomp_backend_created(backend: Any) -> None:
     from gencomp_alora.alora import HFAlora
     from gencomp_alora.training.prompts import read_metadata
 
-    meta = read_metadata(folder)
     try:
-        backend.add_alora(
+        meta = read_metadata(folder)
+        adapters.add(
             HFAlora(
                 "constraint", str(folder), meta["generation_prompt"], backend, yes_text=meta["yes"], no_text=meta["no"]
             )
         )
     except Exception as exc:  # never break backend creation: checks fall back to the judge path
-        warnings.warn(f"could not load the shipped requirement-check aLoRA from {folder}: {exc}", stacklevel=2)
+        warnings.warn(
+            f"could not load the shipped requirement-check aLoRA from {folder} ({type(exc).__name__}: {exc}); "
+            "requirements are checked by the model as judge instead. Reinstall gencomp-alora to repair it.",
+            stacklevel=2,
+        )
+
+
+def _quiet_loading() -> None:
+    """No per-load "Loading weights" bar: a command shows its own progress (or none with ``--quiet``)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
+def _input_file(path: str | None, what: str) -> None:
+    if path is None:
+        return
+    p = Path(path)
+    if not p.is_file():
+        raise GencompError(f"{what} {path!r}: {'a folder, not a file' if p.is_dir() else 'no such file'}")
+
+
+def _adapter_folder(path: str | None, what: str) -> None:
+    if path is None:
+        return
+    p = Path(path)
+    if not p.is_dir():
+        raise GencompError(f"{what} {path!r}: {'a file, not a folder' if p.exists() else 'no such folder'}")
+    if not (p / "adapter_config.json").is_file():
+        raise GencompError(
+            f"{what} {path!r} has no adapter_config.json: give a folder written by `gencomp alora train` "
+            "(or PEFT's save_pretrained)"
+        )
+
+
+def _output_folder(path: str, force: bool) -> None:
+    """Refuse an ``--out`` that is a file, not writable, or (without ``force``) a non-empty folder; creates nothing."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise GencompError(f"--out {path!r} is a file; give a folder for the adapter")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise GencompError(
+            f"--out {path!r} is not empty (it may hold an adapter); pass --force to replace it, "
+            "or choose another folder"
+        )
+    if out.is_dir():
+        try:
+            probe = out / ".gencomp-write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise GencompError(f"--out {path!r} is not writable: {exc.strerror or exc}") from exc
+        return
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise GencompError(f"--out {path!r} is inside {str(parent)!r}, which is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise GencompError(f"--out {path!r} cannot be created: {str(parent)!r} is not writable")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    _input_file(args.data, "training data")
+    _input_file(args.val, "--val")
+    _adapter_folder(args.init_adapter, "--init-adapter")
+    _output_folder(args.out, args.force)
+    _quiet_loading()
     from gencomp_alora.training.train import TrainConfig, train
 
     train(
@@ -100,10 +168,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    for path in args.data:
+        _input_file(path, "evaluation data")
+    _adapter_folder(args.adapter, "--adapter")
+    adapter = args.adapter
+    if adapter is not None and Path(adapter).resolve() == shipped_adapter_dir().resolve():
+        adapter = None  # the shipped adapter: its base model is the embedded default model
+    _quiet_loading()
     from gencomp_alora.training.evaluate import evaluate, format_table
 
     results = evaluate(
-        args.data, adapter=args.adapter, base_model=args.base_model, methods=args.methods,
+        args.data, adapter=adapter, base_model=args.base_model, methods=args.methods,
         max_examples=args.max_examples, threads=args.threads, progress=not args.quiet,
     )  # fmt: skip
     table = format_table(results)
@@ -118,9 +193,13 @@ def _cmd_datagen(args: argparse.Namespace) -> int:
 
     from gencomp_alora.training.datagen import generate_responses, instructions, write_dataset
 
+    _input_file(args.responses, "--responses")
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise GencompError(f"--out {args.out!r} is a file; give a folder for the dataset")
     out.mkdir(parents=True, exist_ok=True)
     responses_path = out / "responses.jsonl"
+    _quiet_loading()
     if args.responses:
         responses = [json.loads(x) for x in Path(args.responses).read_text(encoding="utf-8").splitlines() if x.strip()]
     else:
@@ -134,6 +213,26 @@ def _cmd_datagen(args: argparse.Namespace) -> int:
     counts = write_dataset(responses, out, seed=args.seed, per_label=per_label, train_variants=args.train_variants)  # type: ignore[arg-type]
     print(json.dumps(counts))
     return 0
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {value}")
+    return value
 
 
 @hookimpl
@@ -152,19 +251,22 @@ def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  
     p.add_argument("--adapter", choices=["alora", "lora"], default="alora")
     p.add_argument("--invocation", default=DEFAULT_GENERATION_PROMPT, help="generation prompt / invocation string")
     p.add_argument("--val", help="JSONL of held-out examples (default: split off --val-fraction of DATA)")
-    p.add_argument("--val-fraction", type=float, default=0.1)
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--rank", type=int, default=8)
-    p.add_argument("--alpha", type=int, default=0, help="LoRA alpha (default: 2 x rank)")
-    p.add_argument("--top-layers", type=int, default=0, help="adapt only the top N layers (0: all)")
+    p.add_argument("--val-fraction", type=_fraction, default=0.1, help="0 <= x < 1")
+    p.add_argument("--epochs", type=int_at_least(0), default=2, help="0: save the starting weights")
+    p.add_argument("--lr", type=_positive_float, default=5e-4)
+    p.add_argument("--rank", type=int_at_least(1), default=8)
+    p.add_argument("--alpha", type=int_at_least(0), default=0, help="LoRA alpha (default: 2 x rank)")
+    p.add_argument("--top-layers", type=int_at_least(0), default=0, help="adapt only the top N layers (0: all)")
     p.add_argument("--target-modules", nargs="+", default=["q_proj", "k_proj", "v_proj", "o_proj"])
-    p.add_argument("--batch-size", type=int, default=16, help="examples per optimizer step")
-    p.add_argument("--max-examples", type=int, default=0, help="train on a random subset of this size (0: all)")
+    p.add_argument("--batch-size", type=int_at_least(1), default=16, help="examples per optimizer step")
+    p.add_argument(
+        "--max-examples", type=int_at_least(0), default=0, help="train on a random subset of this size (0: all)"
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--threads", type=int_at_least(0), default=0, help="torch threads (0: torch's default)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--force", action="store_true", help="replace what --out holds")
     p.add_argument(
         "--init-adapter", metavar="DIR",
         help="start from this adapter's weights (its rank, alpha, targets, top layers and invocation must match)",
@@ -175,9 +277,11 @@ def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  
     p.add_argument("data", nargs="+", help="JSONL files of labelled checks")
     p.add_argument("--adapter", help="adapter folder (default: the shipped one, on the embedded model)")
     p.add_argument("--base-model", help="model folder or id (default: the adapter's base model)")
-    p.add_argument("--methods", nargs="+", default=["alora", "judge", "majority"])
-    p.add_argument("--max-examples", type=int, default=0, help="first N examples of each file (0: all)")
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument(
+        "--methods", nargs="+", choices=["alora", "judge", "majority"], default=["alora", "judge", "majority"]
+    )
+    p.add_argument("--max-examples", type=int_at_least(0), default=0, help="first N examples of each file (0: all)")
+    p.add_argument("--threads", type=int_at_least(0), default=0)
     p.add_argument("--markdown", help="also write the table to this file")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_eval)
@@ -186,11 +290,11 @@ def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  
     p.add_argument("--out", required=True, help="output folder (responses/train/val/test/heldout .jsonl)")
     p.add_argument("--base-model", default="default")
     p.add_argument("--responses", help="reuse this responses.jsonl instead of generating")
-    p.add_argument("--instructions", type=int, default=240)
-    p.add_argument("--max-new-tokens", type=int, default=40)
-    p.add_argument("--batch-size", type=int, default=24)
-    p.add_argument("--per-label", type=int, nargs=3, default=[70, 10, 30], metavar=("TRAIN", "VAL", "TEST"))
-    p.add_argument("--train-variants", type=int, default=4, help="edited variants per training response")
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--instructions", type=int_at_least(1), default=240)
+    p.add_argument("--max-new-tokens", type=int_at_least(1), default=40)
+    p.add_argument("--batch-size", type=int_at_least(1), default=24)
+    p.add_argument("--per-label", type=int_at_least(0), nargs=3, default=[70, 10, 30], metavar=("TRAIN", "VAL", "TEST"))
+    p.add_argument("--train-variants", type=int_at_least(0), default=4, help="edited variants per training response")
+    p.add_argument("--threads", type=int_at_least(0), default=0)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_datagen)

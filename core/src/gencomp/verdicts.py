@@ -1,0 +1,221 @@
+"""One path for every requirement check: code, a plugin's batch hook, or the model as a judge.
+
+:func:`check_requirements` checks requirements against the last output of a context. A requirement
+with a ``validation_fn`` is checked by code. The others are offered together, as one batch, to the
+``gencomp_check_requirements`` hook (a batch of one is a batch): a plugin answers each with an
+output carrying a :class:`CheckVerdict`, or with :class:`CheckFallback` (the plugin decided that
+the model should judge it, and says why), or leaves it (``None``). What is left is judged by the
+backend itself (:func:`judge`): the model answers a :class:`RequirementCheck`, and its ``p_yes``
+(when the backend gives one) or the first word of its answer is the verdict.
+
+Nothing here mutates a :class:`~gencomp.Requirement`: each check renders its own
+:class:`RequirementCheck`, so one requirement object can be checked from several threads at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from gencomp import plugins
+from gencomp.base import CBlock, Component, Context, GenerateLog, ModelOutputThunk, TemplateRepresentation
+from gencomp.components import Requirement, ValidationResult, bool_from_text, judge_options
+from gencomp.errors import GencompError
+
+if TYPE_CHECKING:
+    from gencomp.backend import Backend
+
+__all__ = [
+    "JUDGE_PATH",
+    "CheckFallback",
+    "CheckVerdict",
+    "RequirementCheck",
+    "check_requirements",
+    "judge",
+    "label",
+]
+
+JUDGE_PATH = "llm-as-a-judge"
+"""``CheckVerdict.path`` of a requirement judged by the backend's own generation."""
+
+
+@dataclass(frozen=True)
+class CheckVerdict:
+    """How a requirement check was decided.
+
+    ``path`` names the decider: ``"alora:<name>"``, ``"llm-as-a-judge"``, ``"code:<kind>"``...;
+    ``fallback_reason`` says why a check meant for another path was judged by the model;
+    ``reused_tokens``/``computed_tokens`` are the positions read from a cache and run through the
+    model (``None`` when the path does not count them).
+    """
+
+    passed: bool
+    p_yes: float | None = None
+    path: str = JUDGE_PATH
+    fallback_reason: str | None = None
+    reused_tokens: int | None = None
+    computed_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class CheckFallback:
+    """A ``gencomp_check_requirements`` answer: judge this requirement with the model, because ``reason``."""
+
+    reason: str
+
+
+class RequirementCheck:
+    """What a model judges: one requirement and the text of the output under test.
+
+    A fresh object per check (the requirement itself is never changed). It renders as the
+    requirement's own template representation with ``args["output"]`` set.
+    """
+
+    def __init__(self, requirement: Requirement, output: str | None) -> None:
+        self.requirement = requirement
+        self.output = output
+
+    @property
+    def description(self) -> str | None:
+        """The requirement's description."""
+        return self.requirement.description
+
+    def parts(self) -> list[Component | CBlock]:
+        return []
+
+    def format_for_llm(self) -> TemplateRepresentation | str:
+        rep = self.requirement.format_for_llm()
+        if isinstance(rep, str):
+            return rep
+        return replace(rep, args={**rep.args, "output": self.output})
+
+    def __repr__(self) -> str:
+        return f"RequirementCheck({self.requirement!r})"
+
+
+def label(thunk: ModelOutputThunk, verdict: CheckVerdict) -> ModelOutputThunk:
+    """Attach ``verdict`` to a check's output: ``meta["check"]``, and ``verdict``/``p_yes``/``check_path`` too.
+
+    The output's log (when it has one) gets ``extra["check_path"]`` (and ``extra["check_fallback"]``).
+    """
+    thunk.meta["check"] = verdict
+    thunk.meta["verdict"] = verdict.passed
+    thunk.meta["check_path"] = verdict.path
+    if verdict.p_yes is not None:
+        thunk.meta["p_yes"] = verdict.p_yes
+    if verdict.fallback_reason is not None:
+        thunk.meta["check_fallback"] = verdict.fallback_reason
+    log = thunk.generate_log
+    if log is not None:
+        log.extra["check_path"] = verdict.path
+        if verdict.fallback_reason is not None:
+            log.extra["check_fallback"] = verdict.fallback_reason
+    return thunk
+
+
+def verdict_of(thunk: ModelOutputThunk) -> CheckVerdict:
+    """The :class:`CheckVerdict` of a check's output (read from ``meta`` when no plugin labelled it)."""
+    verdict = thunk.meta.get("check")
+    if isinstance(verdict, CheckVerdict):
+        return verdict
+    p_yes = thunk.meta.get("p_yes")
+    passed = thunk.meta.get("verdict")
+    if passed is None:
+        passed = p_yes > 0.5 if p_yes is not None else bool_from_text(thunk.value)
+    return CheckVerdict(bool(passed), p_yes, str(thunk.meta.get("check_path", JUDGE_PATH)))
+
+
+def judge(
+    backend: Backend,
+    requirement: Requirement,
+    ctx: Context,
+    *,
+    model_options: dict[str, Any] | None = None,
+    generate_logs: list[GenerateLog] | None = None,
+    fallback_reason: str | None = None,
+) -> ModelOutputThunk:
+    """Ask ``backend`` whether the last output of ``ctx`` meets ``requirement`` (the model as a judge).
+
+    Generates for a :class:`RequirementCheck` within ``JUDGE_MAX_NEW_TOKENS`` tokens unless
+    ``model_options`` say otherwise. The verdict is ``p_yes > 0.5`` when the backend reports
+    ``meta["p_yes"]``, else the first word of the answer; the output is :func:`label`-led with it
+    (path ``"llm-as-a-judge"``, with ``fallback_reason``).
+    """
+    last = ctx.last_output()
+    check = RequirementCheck(requirement, last.value if last is not None else None)
+    thunk = backend.generate_from_context(
+        check, ctx, model_options=judge_options(model_options), generate_logs=generate_logs
+    )
+    verdict = verdict_of(thunk)
+    if fallback_reason is not None:
+        verdict = replace(verdict, fallback_reason=fallback_reason)
+    return label(thunk, verdict)
+
+
+def _result(thunk: ModelOutputThunk) -> ValidationResult:
+    verdict = verdict_of(thunk)
+    return ValidationResult(verdict.passed, reason=thunk.value, score=verdict.p_yes, thunk=thunk, verdict=verdict)
+
+
+def check_requirements(
+    requirements: Sequence[Requirement],
+    backend: Backend,
+    ctx: Context,
+    *,
+    model_options: dict[str, Any] | None = None,
+    generate_logs: list[GenerateLog] | None = None,
+) -> list[ValidationResult]:
+    """Check each requirement against the last output in ``ctx``; the results are in the same order.
+
+    Code checks run first; the model-judged ones go as one batch to ``gencomp_check_requirements``,
+    and what no plugin answers is judged by the backend (:func:`judge`). Logs go to
+    ``generate_logs`` in the order of the requirements. Each plugin-answered check is reported to
+    ``gencomp_after_generate`` (judged ones are, by the backend's generation).
+    """
+    logs: list[GenerateLog] = generate_logs if generate_logs is not None else []
+    relay = plugins.hook()
+    modelled = [i for i, r in enumerate(requirements) if r.validation_fn is None]
+    answers: dict[int, ModelOutputThunk | CheckFallback] = {}
+    hook_logs: list[GenerateLog] = []
+    if modelled:
+        reqs = [requirements[i] for i in modelled]
+        answered = relay.gencomp_check_requirements(
+            backend=backend,
+            requirements=reqs,
+            ctx=ctx,
+            output=ctx.last_output(),
+            model_options=judge_options(model_options),
+            generate_logs=hook_logs,
+        )
+        if answered is not None:
+            if len(answered) != len(reqs):
+                raise GencompError(
+                    f"gencomp_check_requirements answered {len(answered)} checks for {len(reqs)} requirements; "
+                    "a plugin must return one entry (an output, a CheckFallback or None) per requirement"
+                )
+            answers = {i: a for i, a in zip(modelled, answered, strict=True) if a is not None}
+    index = {id(a): i for i, a in answers.items()}
+    own: dict[int, list[GenerateLog]] = {i: [] for i in answers}
+    for log in hook_logs:
+        i = index.get(id(log.result))
+        (own[i] if i is not None else logs).append(log)
+    results = []
+    for i, r in enumerate(requirements):
+        if r.validation_fn is not None:
+            checked = r.validation_fn(ctx)
+            results.append(checked if isinstance(checked, ValidationResult) else ValidationResult(bool(checked)))
+            continue
+        answer = answers.get(i)
+        if not isinstance(answer, ModelOutputThunk):
+            reason = answer.reason if isinstance(answer, CheckFallback) else None
+            thunk = judge(backend, r, ctx, model_options=model_options, generate_logs=logs, fallback_reason=reason)
+            results.append(_result(thunk))
+            continue
+        logs.extend(own[i])
+        last_log = own[i][-1] if own[i] else None
+        if answer.generate_log is None:
+            answer.generate_log = last_log
+        relay.gencomp_after_generate(backend=backend, action=r, result=answer, log=last_log)
+        results.append(_result(answer))
+    return results

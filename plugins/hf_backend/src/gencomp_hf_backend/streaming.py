@@ -1,0 +1,73 @@
+"""Streaming and cancellation for ``generate``: the current :class:`~gencomp.streaming.GenerationControl` of a call.
+
+:func:`generate_kwargs` gives the extra ``generate()`` arguments: a streamer that hands each new
+piece of text to the control as soon as it decodes to whole characters, and a stopping criterion
+that ends the generation at the next token once the control asks to stop (cancelled, or a
+requirement failed on the prefix). No second generation, no extra forward pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers.generation.streamers import BaseStreamer
+
+from gencomp.streaming import GenerationControl, current_control
+
+__all__ = ["ControlStopping", "ControlStreamer", "generate_kwargs"]
+
+
+class ControlStreamer(BaseStreamer):
+    """Decodes the generated ids of one sequence as they come and pushes the new text to ``control``."""
+
+    def __init__(self, tokenizer: Any, control: GenerationControl) -> None:
+        self.tokenizer = tokenizer
+        self.control = control
+        self.ids: list[int] = []
+        self.sent = 0
+        self.prompt_seen = False
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.prompt_seen:  # generate() hands the prompt over first
+            self.prompt_seen = True
+            return
+        self.ids.extend(int(t) for t in value.reshape(-1).tolist())
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if text.endswith("\ufffd"):  # a character split across tokens: wait for the rest
+            return
+        if len(text) > self.sent:
+            new, self.sent = text[self.sent :], len(text)
+            self.control.push(new, tokens=len(self.ids))
+
+    def end(self) -> None:
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if len(text) > self.sent:
+            new, self.sent = text[self.sent :], len(text)
+            self.control.push(new, tokens=len(self.ids))
+
+
+class ControlStopping(StoppingCriteria):
+    """Stops every sequence once ``control`` asks to stop."""
+
+    def __init__(self, control: GenerationControl) -> None:
+        self.control = control
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        stop = self.control.stop_requested()
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)  # type: ignore[return-value]
+
+
+def generate_kwargs(tokenizer: Any, batch_size: int) -> dict[str, Any]:
+    """``streamer``/``stopping_criteria`` for ``generate`` under the current control (empty without one).
+
+    Only a single sequence is streamed; a batch is only made cancellable.
+    """
+    control = current_control()
+    if control is None:
+        return {}
+    extra: dict[str, Any] = {"stopping_criteria": StoppingCriteriaList([ControlStopping(control)])}
+    if batch_size == 1:
+        extra["streamer"] = ControlStreamer(tokenizer, control)
+    return extra
