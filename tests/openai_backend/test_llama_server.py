@@ -7,6 +7,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pydantic
 import pytest
@@ -21,6 +22,7 @@ from gencomp import (
     ModelOutputThunk,
     start_session,
 )
+from gencomp.testing import BackendConformance
 from gencomp_openai import OpenAIBackend
 from gencomp_openai.llama_cpp import LlamaServer
 
@@ -193,6 +195,23 @@ def test_an_adapter_loaded_as_a_plain_lora_is_never_routed(smollm2_gguf: Path, p
             warnings.simplefilter("always")
             result = ALoraRequirement("The answer mentions the moon.").validate(backend, ctx)
         assert result.thunk is not None and result.thunk.meta["check_path"] == "llm-as-a-judge"
-        assert "plain LoRA" in result.thunk.meta["alora_fallback"]
+        assert "plain LoRA" in result.thunk.meta["check_fallback"]
         assert any("plain LoRA" in str(w.message) for w in caught)
         backend.close()
+
+
+class TestConformanceOnLlamaServer(BackendConformance):
+    """gencomp's conformance kit against the real server (its aLoRA routing off: the kit tests the judge path)."""
+
+    backend_name = "openai"
+    options: ClassVar[dict[str, Any]] = {ModelOption.MAX_NEW_TOKENS: 8, "temperature": 0.0}
+
+    @pytest.fixture(autouse=True)
+    def _server(self, llama_server: LlamaServer) -> None:
+        self.base_url = llama_server.base_url
+
+    def make_backend(self, **kwargs: Any) -> Any:
+        return OpenAIBackend(base_url=self.base_url, default_to_constraint_checking_alora=False, **kwargs)
+
+    def discovery_kwargs(self) -> dict[str, Any]:
+        return {"base_url": self.base_url, "default_to_constraint_checking_alora": False}

@@ -65,7 +65,7 @@ def test_an_unknown_option_is_rejected_with_the_core_error_type_and_a_suggestion
     backend = backend_on(ScriptedTransport([]))
     with pytest.raises(UnknownModelOptionError, match="'top_pp'.*Did you mean 'top_p'"):
         backend.generate_from_context(Instruction("x"), LinearContext(), model_options={"top_pp": 0.5})
-    with pytest.raises(gencomp.UnknownModelOptionError, match="extra_body"):
+    with pytest.raises(gencomp.UnknownModelOptionError, match="repeat_penalty"):
         backend._generate_from_raw([CBlock("x")], model_options={"repeat_penalty": 1.1})
 
 
@@ -219,7 +219,7 @@ def test_a_lora_served_by_vllm_is_never_used_as_an_alora() -> None:
         warnings.simplefilter("always")
         result = ALoraRequirement("The answer is yes.").validate(backend, ctx)
     assert result.thunk is not None and result.thunk.meta["check_path"] == "llm-as-a-judge"
-    assert "plain LoRA applied to every token" in result.thunk.meta["alora_fallback"]
+    assert "plain LoRA applied to every token" in result.thunk.meta["check_fallback"]
     assert any("plain LoRA" in str(w.message) for w in caught)
     assert [p for _, p, _ in transport.requests] == ["/v1/chat/completions"]
 

@@ -11,37 +11,35 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pydantic
 
 from gencomp import (
     ALoraRequirement,
-    CBlock,
-    Component,
+    Cache,
+    CheckFallback,
+    CheckVerdict,
     Context,
     Formatter,
     FormatterBackend,
     GencompError,
     GenerateLog,
     LLMaJRequirement,
-    ModelOption,
     ModelOutputThunk,
-    ModelToolCall,
     Requirement,
-    TemplateRepresentation,
     default_formatter,
-    plugins,
 )
+from gencomp.backend import Generation, GenerationRequest, RawRequest
 from gencomp.base import backend_name
 from gencomp.model_ids import ModelIdentifier, model_id_string
+from gencomp.verdicts import label
 from gencomp_openai import protocol
 from gencomp_openai.capabilities import LLAMA_CPP, ServerAdapter, ServerCapabilities, probe
-from gencomp_openai.errors import MalformedResponseError, RemoteBackendError, UnknownServerModelError
+from gencomp_openai.errors import MalformedResponseError, UnknownServerModelError
 from gencomp_openai.http import HttpLayer, RetryPolicy, Timeouts
 
 __all__ = ["ALORA_ANSWERS", "FALLBACK_PATH", "OpenAIBackend", "resolve_connection"]
@@ -97,29 +95,24 @@ def tool_schema(func: Callable[..., Any]) -> dict[str, Any]:
     }
 
 
-def _collect_tools(option: Any, items: list[Component | CBlock]) -> dict[str, Callable[..., Any]]:
-    """Tools offered: the context's and action's ``TemplateRepresentation.tools``, then ``ModelOption.TOOLS``."""
-    tools: dict[str, Callable[..., Any]] = {}
-    for c in items:
-        if isinstance(c, CBlock):
-            continue
-        rep = c.format_for_llm()
-        if isinstance(rep, TemplateRepresentation) and rep.tools:
-            tools.update(rep.tools)
-    if isinstance(option, Mapping):
-        tools.update(option)
-    elif option:
-        for f in option:
-            tools[getattr(f, "__name__", str(f))] = f
-    return tools
+def _native_calls_as_text(answer: protocol.Answer) -> str:
+    """The answer's text, then each native tool call as ``{"name", "arguments"}`` JSON on its own line.
 
-
-def _message_dict(m: Any) -> dict[str, Any]:
-    d: dict[str, Any] = {"role": m.role, "content": m.content}
-    name = getattr(m, "name", None)
-    if m.role == "tool" and name:
-        d["name"] = name
-    return d
+    The base hands the text to the ``gencomp_extract_tool_calls`` hook, whose default reads that form;
+    so native calls and calls the model wrote in its text take the same path.
+    """
+    lines = [answer.text] if answer.text else []
+    for c in answer.tool_calls:
+        fn = c.get("function") or {}
+        args = fn.get("arguments", {})
+        if isinstance(args, str):
+            try:
+                args = json.loads(args) if args.strip() else {}
+            except ValueError:
+                continue
+        if isinstance(fn.get("name"), str) and isinstance(args, Mapping):
+            lines.append(json.dumps({"name": fn["name"], "arguments": args}))
+    return "\n".join(lines)
 
 
 class OpenAIBackend(FormatterBackend):
@@ -134,14 +127,18 @@ class OpenAIBackend(FormatterBackend):
     share between threads; its connection pool holds up to ``max_connections``. ``transport``
     replaces the network (an ``httpx2`` transport; for tests).
 
-    Requirement checks go to an aLoRA the server activates (see :meth:`route_check`), else to the
-    model as a judge: ``meta["check_path"]`` says which, ``meta["alora_fallback"]`` why not the aLoRA.
+    Requirement checks go to an aLoRA the server activates (:meth:`route_check`, answered through
+    ``gencomp_check_requirements``), else to the model as a judge, whose ``p_yes`` comes from the
+    ``Yes``/``No`` log-probabilities of its first answer token.
     """
+
+    option_map = protocol.OPENAI_OPTION_MAP
+    generate_keys = protocol.REQUEST_OPTIONS
 
     def __init__(
         self,
         model_id: str | ModelIdentifier | None = None,
-        formatter: Formatter | None = None,
+        formatter: Formatter | str | None = None,
         model_options: dict[str, Any] | None = None,
         *,
         base_url: str | None = None,
@@ -153,6 +150,9 @@ class OpenAIBackend(FormatterBackend):
         default_to_constraint_checking_alora: bool = True,
         alora_answers: Mapping[str, tuple[str, str]] | None = None,
         transport: Any = None,
+        use_caches: bool = True,
+        cache: Cache | None = None,
+        plugin_options: Mapping[str, Any] | None = None,
     ) -> None:
         url, key = resolve_connection(base_url, api_key)
         timeouts = Timeouts(
@@ -172,30 +172,31 @@ class OpenAIBackend(FormatterBackend):
         self.http.available_models = self._list_models
         try:
             self.capabilities: ServerCapabilities = probe(self.http)
+            model_id = self._served_model(model_id, url)
         except BaseException:
             self.http.close()
             raise
+        if formatter is None:
+            formatter = default_formatter(model_id)
+        self.default_to_constraint_checking_alora = default_to_constraint_checking_alora
+        self.alora_answers: dict[str, tuple[str, str]] = dict(alora_answers or {})
+        super().__init__(
+            model_id, formatter, model_options, use_caches=use_caches, cache=cache, plugin_options=plugin_options
+        )
+
+    def _served_model(self, model_id: str | ModelIdentifier | None, url: str) -> str | ModelIdentifier:
         served = self.capabilities.models
         if model_id is None:
             if not served:
-                self.http.close()
                 raise UnknownServerModelError(f"the server at {url} lists no model; pass model_id=", available=served)
-            model_id = served[0]
+            return served[0]
         name = model_id_string(model_id)
         if served and name not in served and self.capabilities.kind != LLAMA_CPP:  # llama-server serves any name
-            self.http.close()
             raise UnknownServerModelError(
                 f"the server at {url} does not serve {name!r}; it offers {', '.join(map(repr, served))}",
                 available=served,
             )
-        if formatter is None:
-            formatter = default_formatter(model_id)
-        super().__init__(model_id, formatter, model_options)
-        self.default_to_constraint_checking_alora = default_to_constraint_checking_alora
-        self.alora_answers: dict[str, tuple[str, str]] = dict(alora_answers or {})
-        self._option_map: dict[str, str] | None = None
-        self._option_lock = threading.Lock()
-        plugins.hook().gencomp_backend_created(backend=self)
+        return model_id
 
     def __repr__(self) -> str:
         return f"OpenAIBackend({self.model_id_str!r}, {self.http.root!r}, kind={self.capabilities.kind!r})"
@@ -208,126 +209,71 @@ class OpenAIBackend(FormatterBackend):
         listing = self.http.get("/v1/models")
         return [str(m["id"]) for m in listing.get("data", []) if isinstance(m, Mapping) and "id" in m]
 
-    # -- options --------------------------------------------------------------------------------
+    # -- generation (the backend contract's model-specific part) ---------------------------------
 
-    def _to_gencomp_map(self) -> dict[str, str]:
-        """``{backend_key: ModelOption key}``: the protocol's map, then other plugins' answers."""
-        with self._option_lock:
-            if self._option_map is None:
-                merged = dict(protocol.OPENAI_OPTION_MAP)
-                for answer in plugins.hook().gencomp_model_option_map(backend=self):
-                    for k, v in (answer or {}).items():
-                        merged.setdefault(k, v)
-                self._option_map = merged
-            return self._option_map
+    def generate(self, request: GenerationRequest) -> Generation:
+        """One answer for ``request``: ``/v1/chat/completions`` for chat messages, else ``/v1/completions``.
 
-    def _prepare(self, model_options: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
-        """``(options with ModelOption keys, request fields)``; unknown options raise ``UnknownModelOptionError``."""
-        to_gencomp = self._to_gencomp_map()
-        options = ModelOption.replace_keys(self.model_options, to_gencomp)
-        if model_options:
-            call = ModelOption.replace_keys(model_options, to_gencomp)
-            options = dict(plugins.hook().gencomp_merge_model_options(backend=self, defaults=options, overrides=call))
-        backend_keys = {ModelOption.MAX_NEW_TOKENS: "max_tokens", ModelOption.SEED: "seed"}
-        named = ModelOption.remove_special_keys(ModelOption.replace_keys(options, backend_keys))
-        temperature = named.get("temperature")
-        if temperature is not None and temperature < 0:
-            raise GencompError(f"temperature must be 0 or more, got {temperature}")
-        fields = protocol.request_options(named, to_gencomp)
-        return options, fields
-
-    # -- generation -----------------------------------------------------------------------------
-
-    def _generate_from_context(
-        self,
-        action: Component | CBlock,
-        ctx: Context,
-        *,
-        format: type[Any] | None = None,
-        model_options: dict[str, Any] | None = None,
-        generate_logs: list[GenerateLog] | None = None,
-        tool_calls: bool = False,
-    ) -> ModelOutputThunk:
-        if isinstance(action, Requirement) and format is None:
-            name, reason = self.route_check(action)
-            if name is not None:
-                try:
-                    return self._check_with_alora(action, ctx, name, model_options, generate_logs)
-                except (RemoteBackendError, GencompError) as exc:
-                    reason = f"aLoRA {name!r} on the server failed: {type(exc).__name__}: {exc}"
-            if reason is not None:
-                warnings.warn(f"{action!r}: {reason}; checking it with the model as a judge instead", stacklevel=4)
-            thunk = self._generate_standard(action, ctx, format, model_options, generate_logs, tool_calls)
-            thunk.meta.setdefault("check_path", FALLBACK_PATH)
-            if reason is not None:
-                thunk.meta["alora_fallback"] = reason
-            if thunk.generate_log is not None:
-                thunk.generate_log.extra["check_path"] = thunk.meta["check_path"]
-            return thunk
-        return self._generate_standard(action, ctx, format, model_options, generate_logs, tool_calls)
-
-    def _generate_standard(
-        self,
-        action: Component | CBlock,
-        ctx: Context,
-        format: type[Any] | None,
-        model_options: dict[str, Any] | None,
-        generate_logs: list[GenerateLog] | None,
-        tool_calls: bool,
-    ) -> ModelOutputThunk:
-        start = time.perf_counter()
-        options, fields = self._prepare(model_options)
-        judging = isinstance(action, Requirement) and format is None and self.capabilities.logprobs
-        tools: dict[str, Callable[..., Any]] = {}
-        history = ctx.render_for_generation()
-        if ctx.is_chat_context:
-            if tool_calls or options.get(ModelOption.TOOLS):
-                tools = _collect_tools(options.get(ModelOption.TOOLS), [*history, action])
-            messages = [_message_dict(m) for m in self.formatter.to_chat_messages([*history, action])]
-            system = options.get(ModelOption.SYSTEM_PROMPT)
-            if system:
-                messages.insert(0, {"role": "system", "content": str(system)})
+        ``format`` goes as ``response_format`` (JSON schema) and the answer is validated with pydantic;
+        tools go in the native ``tools`` field; a requirement check asks for the first token's
+        log-probabilities and reports ``meta["p_yes"]``.
+        """
+        fields = protocol.request_options(request.options.generate)
+        judging = request.check is not None and request.format is None and self.capabilities.logprobs
+        if request.messages is not None:
             schema = None
-            if format is not None:
-                if not hasattr(format, "model_json_schema"):
-                    raise TypeError(f"format= must be a pydantic BaseModel subclass, got {format!r}")
-                schema = (format.__name__, format.model_json_schema())
+            if request.format is not None:
+                if not hasattr(request.format, "model_json_schema"):
+                    raise TypeError(f"format= must be a pydantic BaseModel subclass, got {request.format!r}")
+                schema = (request.format.__name__, request.format.model_json_schema())
             payload = protocol.chat_payload(
                 self.model_id_str,
-                messages,
+                request.messages,
                 fields,
-                tools=[tool_schema(t) for t in tools.values()],
+                tools=[tool_schema(t) for t in request.tools.values()],
                 schema=schema,
                 top_logprobs=protocol.TOP_LOGPROBS if judging else None,
             )
             answer = protocol.parse_chat(self.http.post("/v1/chat/completions", payload))
-            prompt: Any = messages
         else:
-            before = self.formatter.print_context(ctx)
-            text_prompt = f"{before}\n{self.formatter.print(action)}" if before else self.formatter.print(action)
-            if format is not None:
+            if request.format is not None:
                 raise GencompError(
                     "format= needs a chat context on the openai backend (response_format is a chat field)"
                 )
-            payload = protocol.completions_payload(self.model_id_str, [text_prompt], fields)
+            payload = protocol.completions_payload(self.model_id_str, [request.prompt or ""], fields)
             answer = protocol.parse_completions(self.http.post("/v1/completions", payload), 1)[0]
-            prompt = text_prompt
-        seconds = time.perf_counter() - start
         meta: dict[str, Any] = {"finish_reason": answer.finish_reason, "server_kind": self.capabilities.kind}
         if answer.timings:
             meta["timings"] = answer.timings
         if judging and answer.first_top_logprobs is not None:
             p_yes = protocol.p_yes_from_top(answer.first_top_logprobs, *protocol.JUDGE_WORDS)
             if p_yes is not None:
-                meta.update({"verdict": p_yes > 0.5, "p_yes": p_yes, "check_path": FALLBACK_PATH})
-        if format is not None:
-            self._validate_format(format, answer)
-        thunk = ModelOutputThunk(answer.text, meta=meta)
-        if tools:
-            thunk.tool_calls = self._tool_calls(tools, answer)
-        self.formatter.parse(action, thunk)
-        self._log(generate_logs, thunk, action, prompt, options, answer.text, answer, seconds)
-        return thunk
+                meta["p_yes"] = p_yes
+        if request.format is not None:
+            self._validate_format(request.format, answer)
+        text = _native_calls_as_text(answer) if request.tools and answer.tool_calls else answer.text
+        return Generation(text, meta=meta, extra=self._extra(answer))
+
+    def generate_raw(self, request: RawRequest) -> list[Generation]:
+        """One ``/v1/completions`` request for all the raw prompts (no chat template); one answer each."""
+        if request.format is not None:
+            raise GencompError("format= is not supported for raw generation on the openai backend; use a chat context")
+        fields = protocol.request_options(request.options.generate)
+        payload = protocol.completions_payload(self.model_id_str, request.prompts, fields)
+        answers = protocol.parse_completions(self.http.post("/v1/completions", payload), len(request.prompts))
+        return [Generation(a.text, meta={"finish_reason": a.finish_reason}, extra=self._extra(a)) for a in answers]
+
+    def _extra(self, answer: protocol.Answer) -> dict[str, Any]:
+        info: dict[str, Any] = {"server": self.http.root}
+        prompt_n = answer.usage.get("prompt_tokens", answer.timings.get("prompt_n"))
+        new_n = answer.usage.get("completion_tokens", answer.timings.get("predicted_n"))
+        if prompt_n is not None:
+            info["prompt_tokens"] = prompt_n
+        if new_n is not None:
+            info["new_tokens"] = new_n
+        if "cache_n" in answer.timings:
+            info["reused_tokens"] = answer.timings["cache_n"]
+        return info
 
     def _validate_format(self, format: type[Any], answer: protocol.Answer) -> None:
         try:
@@ -341,85 +287,6 @@ class OpenAIBackend(FormatterBackend):
             raise MalformedResponseError(
                 f"the server's answer does not match {format.__name__}'s JSON schema: {exc.errors()[:3]}.{hint}"
             ) from exc
-
-    def _tool_calls(
-        self, tools: Mapping[str, Callable[..., Any]], answer: protocol.Answer
-    ) -> dict[str, ModelToolCall] | None:
-        """The answer's native ``tool_calls``; without them, the ``gencomp_extract_tool_calls`` hook on its text."""
-        calls: dict[str, ModelToolCall] = {}
-        for c in answer.tool_calls:
-            fn = c.get("function") or {}
-            name, args = fn.get("name"), fn.get("arguments", {})
-            if isinstance(args, str):
-                try:
-                    args = json.loads(args) if args.strip() else {}
-                except ValueError:
-                    continue
-            if isinstance(name, str) and name in tools and isinstance(args, Mapping):
-                calls[name] = ModelToolCall(name, tools[name], dict(args))
-        if calls:
-            return calls
-        return self._extract_model_tool_requests(tools, answer.text)
-
-    def _log(
-        self,
-        generate_logs: list[GenerateLog] | None,
-        thunk: ModelOutputThunk,
-        action: Component | CBlock,
-        prompt: Any,
-        options: dict[str, Any],
-        output: Any,
-        answer: protocol.Answer | None,
-        seconds: float,
-        **extra: Any,
-    ) -> None:
-        if generate_logs is None:
-            return
-        info: dict[str, Any] = {"seconds": seconds, "server": self.http.root, **extra}
-        if answer is not None:
-            info["prompt_tokens"] = answer.usage.get("prompt_tokens", answer.timings.get("prompt_n"))
-            info["new_tokens"] = answer.usage.get("completion_tokens", answer.timings.get("predicted_n"))
-            if "cache_n" in answer.timings:
-                info["reused_tokens"] = answer.timings["cache_n"]
-        log = GenerateLog(
-            prompt=prompt,
-            backend=backend_name(self),
-            model_options=options,
-            model_output=output,
-            action=action,
-            result=thunk,
-            extra=info,
-        )
-        thunk.generate_log = log
-        generate_logs.append(log)
-
-    def _generate_from_raw(
-        self,
-        actions: list[Component | CBlock],
-        format: type[Any] | None = None,
-        model_options: dict[str, Any] | None = None,
-        generate_logs: list[GenerateLog] | None = None,
-    ) -> list[ModelOutputThunk]:
-        """One ``/v1/completions`` request for all the rendered actions (no chat template); one thunk each."""
-        if not actions:
-            return []
-        if format is not None:
-            raise GencompError("format= is not supported for raw generation on the openai backend; use a chat context")
-        start = time.perf_counter()
-        options, fields = self._prepare(model_options)
-        prompts = [self.formatter.print(a) for a in actions]
-        payload = protocol.completions_payload(self.model_id_str, prompts, fields)
-        answers = protocol.parse_completions(self.http.post("/v1/completions", payload), len(prompts))
-        seconds = time.perf_counter() - start
-        results = []
-        for action, prompt, answer in zip(actions, prompts, answers, strict=True):
-            thunk = ModelOutputThunk(answer.text, meta={"finish_reason": answer.finish_reason})
-            self.formatter.parse(action, thunk)
-            self._log(
-                generate_logs, thunk, action, prompt, options, answer.text, None, seconds, batch_size=len(actions)
-            )
-            results.append(thunk)
-        return results
 
     # -- requirement checks with aLoRA adapters on the server ------------------------------------
 
@@ -462,6 +329,32 @@ class OpenAIBackend(FormatterBackend):
             )
         return None
 
+    def answer_checks(
+        self,
+        requirements: Sequence[Requirement],
+        ctx: Context,
+        model_options: dict[str, Any] | None = None,
+        generate_logs: list[GenerateLog] | None = None,
+    ) -> list[ModelOutputThunk | CheckFallback | None]:
+        """The ``gencomp_check_requirements`` answers: a labelled output per check an aLoRA on the server
+        answered, a ``CheckFallback`` (with a warning saying why) per check meant for an adapter that
+        cannot answer it, ``None`` for the checks the model judges anyway."""
+        answers: list[ModelOutputThunk | CheckFallback | None] = []
+        for requirement in requirements:
+            name, reason = self.route_check(requirement)
+            if name is not None:
+                try:
+                    answers.append(self._check_with_alora(requirement, ctx, name, model_options, generate_logs))
+                    continue
+                except GencompError as exc:
+                    reason = f"aLoRA {name!r} on the server failed: {type(exc).__name__}: {exc}"
+            if reason is None:
+                answers.append(None)
+                continue
+            warnings.warn(f"{requirement!r}: {reason}; checking it with the model as a judge instead", stacklevel=4)
+            answers.append(CheckFallback(reason))
+        return answers
+
     def _check_with_alora(
         self,
         requirement: Requirement,
@@ -481,13 +374,10 @@ class OpenAIBackend(FormatterBackend):
         adapter = self.capabilities.adapter(name)
         assert adapter is not None and adapter.invocation_string is not None
         start = time.perf_counter()
-        options, _ = self._prepare(model_options)
+        options = self.translate_options(model_options)
         if ctx.last_output() is None:
             raise GencompError("the context has no model output to check")
-        conv = [_message_dict(m) for m in self.formatter.to_chat_messages(ctx.render_for_generation())]
-        system = options.get(ModelOption.SYSTEM_PROMPT)
-        if system:
-            conv.insert(0, {"role": "system", "content": str(system)})
+        conv = self.chat_messages(ctx.render_for_generation(), options.system_prompt)
         conv.append({"role": "user", "content": requirement.description})
         rendered = self.http.post("/apply-template", {"messages": conv, "add_generation_prompt": False})
         if not isinstance(rendered, Mapping) or not isinstance(rendered.get("prompt"), str):
@@ -503,29 +393,32 @@ class OpenAIBackend(FormatterBackend):
             raise MalformedResponseError(
                 f"aLoRA {name!r} answered {token!r}; neither {yes!r} nor {no!r} is among its top tokens {sorted(top)}"
             )
-        seconds = time.perf_counter() - start
-        meta = {
-            "verdict": p_yes > 0.5,
-            "p_yes": p_yes,
-            "check_path": f"alora:{name}",
-            "timings": timings,
-            "server_kind": self.capabilities.kind,
-        }
-        thunk = ModelOutputThunk(token, meta=meta)
-        self._log(
-            generate_logs,
-            thunk,
-            requirement,
-            prompt,
-            options,
-            token,
-            None,
-            seconds,
-            check_path=f"alora:{name}",
-            prompt_tokens=timings.get("prompt_n"),
-            reused_tokens=timings.get("cache_n", timings.get("tokens_cached")),
+        thunk = ModelOutputThunk(token, meta={"timings": timings, "server_kind": self.capabilities.kind})
+        log = GenerateLog(
+            prompt=prompt,
+            backend=backend_name(self),
+            model_options=dict(options.merged),
+            model_output=token,
+            action=requirement,
+            result=thunk,
+            extra={
+                "seconds": time.perf_counter() - start,
+                "server": self.http.root,
+                "prompt_tokens": timings.get("prompt_n"),
+                "reused_tokens": timings.get("cache_n", timings.get("tokens_cached")),
+            },
         )
-        return thunk
+        thunk.generate_log = log
+        if generate_logs is not None:
+            generate_logs.append(log)
+        verdict = CheckVerdict(
+            p_yes > 0.5,
+            p_yes,
+            f"alora:{name}",
+            reused_tokens=timings.get("cache_n"),
+            computed_tokens=timings.get("prompt_n"),
+        )
+        return label(thunk, verdict)
 
     def check_with_alora(
         self, requirement: Requirement | str, ctx: Context, name: str = "constraint", *, cache_prompt: bool = True

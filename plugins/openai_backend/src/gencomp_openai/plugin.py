@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from gencomp import hookimpl
@@ -27,10 +27,17 @@ def gencomp_register_backends(register: Callable[..., None]) -> None:
 
 
 @hookimpl
-def gencomp_model_option_map(backend: Any) -> Mapping[str, str] | None:
+def gencomp_check_requirements(
+    backend: Any,
+    requirements: list[Any],
+    ctx: Any,
+    output: Any,
+    model_options: dict[str, Any] | None,
+    generate_logs: list[Any],
+) -> list[Any] | None:
+    """Answer the checks an aLoRA on the server takes (``OpenAIBackend.answer_checks``); leave the rest (``None``)."""
     module = sys.modules.get("gencomp_openai.backend")
     if module is None or not isinstance(backend, module.OpenAIBackend):
         return None
-    from gencomp_openai.protocol import OPENAI_OPTION_MAP
-
-    return OPENAI_OPTION_MAP
+    answers = backend.answer_checks(requirements, ctx, model_options, generate_logs)
+    return answers if any(a is not None for a in answers) else None

@@ -64,7 +64,7 @@ TOP_LOGPROBS = 20
 """How many alternatives of the first token are asked for (the OpenAI API's maximum)."""
 
 
-def request_options(options: Mapping[str, Any], known: Iterable[str]) -> dict[str, Any]:
+def request_options(options: Mapping[str, Any], known: Iterable[str] = ()) -> dict[str, Any]:
     """The request fields of ``options`` (backend names, special keys already mapped and dropped).
 
     An option the protocol does not have raises ``UnknownModelOptionError`` naming the closest ones.
