@@ -235,3 +235,80 @@ def test_raw_generation_sends_one_batch_and_keeps_prompt_order() -> None:
     outs = backend_on(transport)._generate_from_raw([CBlock("first"), CBlock("second")])
     assert [o.value for o in outs] == [" one", " two"]
     assert sent(transport)["prompt"] == ["first", "second"]
+
+
+def llama_server_script(completion: dict[str, object]) -> ScriptedTransport:
+    models = {"data": [{"id": "smol", "owned_by": "llamacpp"}]}
+    adapters = [
+        {
+            "id": 0,
+            "path": "/c/constraint.gguf",
+            "scale": 0.0,
+            "alora_invocation_tokens": [1, 5875, 198],
+            "alora_invocation_string": "<|im_start|>check\n",
+        }
+    ]
+    judge = chat_answer("Yes")
+    return ScriptedTransport(
+        [
+            httpx2.Response(200, json={}),
+            httpx2.Response(200, json=adapters),
+            httpx2.Response(200, json={"prompt": "<|im_start|>user\nhi<|im_end|>\n"}),
+            httpx2.Response(200, json=completion),
+            httpx2.Response(200, json=judge),
+        ],
+        models=models,
+    )
+
+
+def test_a_check_the_server_answered_without_the_adapter_falls_back_to_the_judge() -> None:
+    inactive = {
+        "content": "Extract",
+        "completion_probabilities": [
+            {
+                "top_logprobs": [
+                    {"token": "Extract", "logprob": -0.4},
+                    {"token": "Y", "logprob": -2.0},
+                    {"token": "N", "logprob": -3.0},
+                ]
+            }
+        ],
+        "timings": {"prompt_n": 12, "cache_n": 40},
+    }
+    transport = llama_server_script(inactive)
+    backend = backend_on(transport)
+    ctx = LinearContext()
+    ctx.insert_turn(Instruction("Say hi."), ModelOutputThunk("hi"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = ALoraRequirement("The answer says hi.").validate(backend, ctx)
+    assert [p for _, p, _ in transport.requests] == [
+        "/props",
+        "/lora-adapters",
+        "/apply-template",
+        "/completion",
+        "/v1/chat/completions",
+    ]
+    assert result.verdict is not None and result.verdict.path == "llm-as-a-judge"
+    assert "did not activate the adapter" in (result.verdict.fallback_reason or "")
+    assert any("did not activate" in str(w.message) for w in caught)
+
+
+def test_a_check_the_adapter_answered_carries_the_servers_counters() -> None:
+    active = {
+        "content": "N",
+        "completion_probabilities": [
+            {"top_logprobs": [{"token": "N", "logprob": -0.01}, {"token": "Y", "logprob": -4.6}]}
+        ],
+        "timings": {"prompt_n": 12, "cache_n": 40},
+    }
+    transport = llama_server_script(active)
+    backend = backend_on(transport)
+    ctx = LinearContext()
+    ctx.insert_turn(Instruction("Say hi."), ModelOutputThunk("hi"))
+    result = ALoraRequirement("The answer is in French.").validate(backend, ctx)
+    assert result.verdict is not None and result.verdict.path == "alora:constraint" and result.result is False
+    assert result.verdict.computed_tokens == 12 and result.verdict.reused_tokens == 40
+    body = transport.requests[3][2]
+    assert body["lora"] == [{"id": 0, "scale": 1.0}] and body["cache_prompt"] is True and body["n_probs"] == 10
+    assert body["prompt"].endswith("<|im_start|>check\n")

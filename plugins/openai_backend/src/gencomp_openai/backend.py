@@ -389,9 +389,12 @@ class OpenAIBackend(FormatterBackend):
         token, top, timings = protocol.parse_alora_check(self.http.post("/completion", payload))
         yes, no = self.alora_answers.get(name, ALORA_ANSWERS)
         p_yes = protocol.p_yes_from_top(top, (yes,), (no,))
-        if p_yes is None:
+        if p_yes is None or token.strip() not in (yes, no):
+            # A trained check adapter answers its yes or no token; anything else means the server ran the
+            # prompt without the adapter (seen under concurrent load), so its verdict would not be the adapter's.
             raise MalformedResponseError(
-                f"aLoRA {name!r} answered {token!r}; neither {yes!r} nor {no!r} is among its top tokens {sorted(top)}"
+                f"aLoRA {name!r} answered {token!r}, not {yes!r} or {no!r} (top tokens {sorted(top)}): "
+                f"the server did not activate the adapter for this check"
             )
         thunk = ModelOutputThunk(token, meta={"timings": timings, "server_kind": self.capabilities.kind})
         log = GenerateLog(
