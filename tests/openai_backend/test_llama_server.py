@@ -20,6 +20,7 @@ from gencomp import (
     LLMaJRequirement,
     ModelOption,
     ModelOutputThunk,
+    Session,
     start_session,
 )
 from gencomp.testing import BackendConformance
@@ -216,3 +217,32 @@ class TestConformanceOnLlamaServer(BackendConformance):
 
     def discovery_kwargs(self) -> dict[str, Any]:
         return {"base_url": self.base_url, "default_to_constraint_checking_alora": False}
+
+
+def test_concurrent_checks_and_generations_all_get_the_adapters_verdict(llama_server: LlamaServer) -> None:
+    backend = OpenAIBackend(base_url=llama_server.base_url, model_options=GREEDY)
+    paths: list[str] = []
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            session = Session(backend)  # every thread shares the one backend
+            session.instruct(
+                f"Write one sentence about river number {i}.",
+                requirements=["The answer mentions a river."],
+                loop_budget=1,
+                model_options={ModelOption.MAX_NEW_TOKENS: 16},
+            )
+            paths.extend(str(log.extra.get("check_path")) for log in session.last_logs[1:])
+        except BaseException as exc:
+            errors.append(exc)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fallback to the judge would warn
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+    assert not errors and paths == ["alora:constraint"] * 6
+    backend.close()
