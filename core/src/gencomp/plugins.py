@@ -22,16 +22,16 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import importlib_metadata
 import pluggy
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-from packaging.version import Version
 
 from gencomp import hookspecs
 from gencomp.errors import BackendConflictError, PluginLoadError
+
+if TYPE_CHECKING:
+    import importlib_metadata
+    from packaging.version import Version
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -194,6 +194,9 @@ def _strict() -> bool:
 
 
 def _core_version() -> Version | None:
+    import importlib_metadata
+    from packaging.version import Version
+
     try:
         return Version(importlib_metadata.version(CORE_DISTRIBUTION))
     except importlib_metadata.PackageNotFoundError:
@@ -202,6 +205,9 @@ def _core_version() -> Version | None:
 
 def _core_range_problem(dist: importlib_metadata.Distribution | None) -> str | None:
     """Why ``dist`` cannot run with this core, or ``None`` when its declared range admits it."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
     core = _core_version()
     if dist is None or core is None:
         return None
@@ -238,6 +244,9 @@ def _unknown_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
 
 
 def _load_entry_points(pm: pluggy.PluginManager) -> list[PluginRecord]:
+    import importlib_metadata  # here, not at import: `import gencomp` stays fast
+    from packaging.utils import canonicalize_name
+
     allow = _env_names("GENCOMP_PLUGINS")
     deny = _env_names("GENCOMP_DISABLE_PLUGINS") or set()
     records: list[PluginRecord] = []

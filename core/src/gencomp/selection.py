@@ -31,7 +31,12 @@ __all__ = [
 ]
 
 DEFAULT_BACKEND = "hf"
-KNOWN_BACKENDS: dict[str, str] = {"hf": "gencomp-hf-backend", "huggingface": "gencomp-hf-backend"}
+KNOWN_BACKENDS: dict[str, str] = {
+    "hf": "gencomp-hf-backend",
+    "huggingface": "gencomp-hf-backend",
+    "openai": "gencomp-openai",
+    "openai-compatible": "gencomp-openai",
+}
 """Backend names gencomp knows of, and the distribution that provides each."""
 
 

@@ -13,7 +13,6 @@ from gencomp.base import CBlock, Component, Context, GenerateLog, LinearContext,
 from gencomp.components import Instruction, Message, Requirement, ValidationResult, as_list, as_requirement
 from gencomp.errors import ConfigError, UnknownBackendOptionError
 from gencomp.model_options import ModelOption
-from gencomp.selection import _make_backend, _unknown_backend, load_config
 from gencomp.streaming import (
     AsyncResultStream,
     EarlyStop,
@@ -442,6 +441,8 @@ def start_session(
     folder, an option the backend does not take) raise before any model loads, saying where the
     name came from.
     """
+    from gencomp.selection import _make_backend, _unknown_backend, load_config  # pydantic loads with the first session
+
     config, path = load_config()
     in_file = f"{path}" if path is not None else "gencomp.toml"
     reg = plugins.registry()

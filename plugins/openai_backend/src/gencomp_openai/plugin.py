@@ -1,0 +1,43 @@
+"""Entry-point module of the openai backend plugin (loaded at discovery: keep it light, no HTTP client here)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from gencomp import hookimpl
+
+
+def _make_backend(model_id: Any, **kwargs: Any) -> Any:
+    from gencomp_openai.backend import OpenAIBackend
+
+    return OpenAIBackend(model_id, **kwargs)
+
+
+@hookimpl
+def gencomp_register_backends(register: Callable[..., None]) -> None:
+    register(
+        "openai",
+        _make_backend,
+        aliases=("openai-compatible",),
+        description="any OpenAI-compatible server: llama.cpp's llama-server, vLLM, Ollama, hosted APIs (OpenAIBackend)",
+        default_model=None,
+    )
+
+
+@hookimpl
+def gencomp_check_requirements(
+    backend: Any,
+    requirements: list[Any],
+    ctx: Any,
+    output: Any,
+    model_options: dict[str, Any] | None,
+    generate_logs: list[Any],
+) -> list[Any] | None:
+    """Answer the checks an aLoRA on the server takes (``OpenAIBackend.answer_checks``); leave the rest (``None``)."""
+    module = sys.modules.get("gencomp_openai.backend")
+    if module is None or not isinstance(backend, module.OpenAIBackend):
+        return None
+    answers = backend.answer_checks(requirements, ctx, model_options, generate_logs)
+    return answers if any(a is not None for a in answers) else None
