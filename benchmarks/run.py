@@ -456,6 +456,7 @@ class Harness:
                 "mellea: import mellea + its HF backend",
                 [str(PEER_PY), "-c", "import mellea; import mellea.backends.huggingface"],
             ),
+            ("gencomp: import gencomp (no discovery)", [str(GENCOMP_PY), "-c", "import gencomp"]),
         ]
         outputs: dict[str, str] = {}
 
@@ -491,6 +492,12 @@ class Harness:
                 vs = f"{fmt_ratio(ratio(m_hf, g_imp))} of gencomp import+registry"
             rows.append(Row(name, st[name], vs, problems.get(name, "")))
         res.sections.append(table(rows))
+        bare, interp = st[cmds[6][0]], st[cmds[0][0]]
+        if bare is not None and interp is not None:
+            res.notes.append(
+                f"`import gencomp` alone: best {fmt_time(bare.lo)}, median {fmt_time(bare.median)} "
+                f"(bar: best under 100 ms on a quiet machine; the interpreter alone: best {fmt_time(interp.lo)})."
+            )
         try:
             plugins = json.loads(outputs.get(cmds[2][0], "[]"))
             if isinstance(plugins, dict):

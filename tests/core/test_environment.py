@@ -24,3 +24,15 @@ def test_the_core_only_environment_really_lacks_torch_transformers_and_jinja2():
     import gencomp
 
     assert "site-packages" in gencomp.__file__  # the installed wheel, not the source tree
+
+
+def test_import_gencomp_leaves_config_and_discovery_libraries_for_when_they_are_needed():
+    """pydantic (config files), importlib_metadata and packaging (discovery) load on first use, not at import."""
+    lazy = ("pydantic", "importlib_metadata", "packaging")
+    code = (
+        f"import sys, gencomp; before = [m for m in {lazy!r} if m in sys.modules]; "
+        "gencomp.plugins.registry(); gencomp.make_backend; "
+        f"print(before, sorted(m for m in {lazy!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[] ['importlib_metadata', 'packaging', 'pydantic']"

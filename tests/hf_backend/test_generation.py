@@ -293,7 +293,7 @@ def test_a_requirement_judged_by_the_model_gets_its_verdict_from_the_yes_and_no_
     ids = backend.tokenizer(logs[-1].prompt, add_special_tokens=False, return_tensors="pt").input_ids
     with torch.no_grad():
         last = backend.model(input_ids=ids).logits[0, -1]
-    yes_ids, no_ids = backend._judge_tokens
+    yes_ids, no_ids = backend.judge.tokens
     pair = torch.stack([torch.logsumexp(last[yes_ids], 0), torch.logsumexp(last[no_ids], 0)])
     expected = float(torch.softmax(pair, 0)[0])
     assert abs(result.score - expected) < 1e-4

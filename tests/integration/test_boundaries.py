@@ -86,8 +86,8 @@ def test_no_distribution_reads_another_distributions_private_names(package: str)
 
 def test_the_scan_sees_a_private_read_across_distributions() -> None:
     """The scan is not vacuous: the HF backend's private names are known and a read of one is found."""
-    assert {"_best_prefix", "_index", "_eos_ids"} <= _defined("gencomp_hf_backend")
-    tree = ast.parse("def f(backend):\n    return backend._best_prefix\n")
+    assert {"_guards", "_index", "_grammars"} <= _defined("gencomp_hf_backend")
+    tree = ast.parse("def f(backend):\n    return backend._guards\n")
     node = next(n for n in ast.walk(tree) if isinstance(n, ast.Attribute))
     assert _private(node.attr) and node.attr in _defined("gencomp_hf_backend")
 

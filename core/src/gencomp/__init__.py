@@ -4,6 +4,8 @@ Build programs from components (:class:`Instruction`, :class:`Message`, :class:`
 run them with :func:`start_session`, and extend gencomp with plugins (:mod:`gencomp.hookspecs`).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from gencomp.backend import Backend, FormatterBackend, Generation, GenerationRequest, RawRequest, default_formatter
 from gencomp.base import (
     BaseModelSubclass,
@@ -44,11 +46,22 @@ from gencomp.formatter import Formatter, PlainFormatter
 from gencomp.model_ids import ModelIdentifier
 from gencomp.model_options import GenerationOptions, ModelOption, translate_options
 from gencomp.plugins import hookimpl
-from gencomp.selection import make_backend
 from gencomp.session import SamplingResult, Session, start_session
 from gencomp.verdicts import CheckFallback, CheckVerdict, RequirementCheck, check_requirements
 
+if TYPE_CHECKING:
+    from gencomp.selection import make_backend
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "make_backend":  # gencomp.selection validates config files with pydantic: import it on first use
+        from gencomp.selection import make_backend
+
+        return make_backend
+    raise AttributeError(f"module 'gencomp' has no attribute {name!r}")
+
 
 __all__ = [
     "ALoraRequirement",

@@ -40,13 +40,23 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from gencomp import plugins
-from gencomp.base import CBlock, Component, Context, GenerateLog, ModelOutputThunk, ModelToolCall, backend_name
+from gencomp.base import (
+    CBlock,
+    Component,
+    Context,
+    GenerateLog,
+    ModelOutputThunk,
+    ModelToolCall,
+    TemplateRepresentation,
+    backend_name,
+)
 from gencomp.cache import Cache, LRUCache
 from gencomp.errors import GencompError
 from gencomp.formatter import Formatter, PlainFormatter
 from gencomp.model_ids import ModelIdentifier, model_id_string
 from gencomp.model_options import GenerationOptions, ModelOption, backend_names, simplify_and_merge, translate_options
 from gencomp.streaming import current_control, run_in_thread, run_sync
+from gencomp.verdicts import RequirementCheck
 
 __all__ = [
     "Backend",
@@ -82,10 +92,8 @@ class GenerationRequest:
     tools: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
 
     @property
-    def check(self) -> Any:
+    def check(self) -> RequirementCheck | None:
         """The requirement check this request answers, or ``None``."""
-        from gencomp.verdicts import RequirementCheck
-
         return self.action if isinstance(self.action, RequirementCheck) else None
 
 
@@ -133,8 +141,6 @@ def message_dict(m: Any) -> dict[str, Any]:
 
 def collect_tools(option: Any, items: Sequence[Component | CBlock]) -> dict[str, Callable[..., Any]]:
     """Tools offered: the items' ``TemplateRepresentation.tools``, then ``ModelOption.TOOLS`` (a list or a dict)."""
-    from gencomp.base import TemplateRepresentation
-
     tools: dict[str, Callable[..., Any]] = {}
     for c in items:
         if isinstance(c, CBlock):
@@ -183,6 +189,10 @@ class Backend(metaclass=_BackendMeta):
 
     option_map: ClassVar[Mapping[str, str]] = {}
     generate_keys: frozenset[str] = frozenset()
+    option_errors: ClassVar[Mapping[str, str]] = {}
+    """How an unknown-option error names the backend (``"backend"``) and what it accepts (``"accepted"``)."""
+    option_hints: ClassVar[Mapping[str, str]] = {}
+    """Advice an unknown-option error gives for particular option names (instead of close matches)."""
     formatter: Formatter
 
     def __init__(
@@ -284,7 +294,9 @@ class Backend(metaclass=_BackendMeta):
             generate_keys=self.generate_keys,
             template_keys=self.template_keys(),
             merge=self._merge,
-            backend=f"the {type(self).__name__} backend",
+            backend=self.option_errors.get("backend", f"the {type(self).__name__} backend"),
+            accepted=self.option_errors.get("accepted", ""),
+            hints=self.option_hints,
         )
 
     def _simplify_and_merge(self, model_options: dict[str, Any] | None) -> dict[str, Any]:

@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
-import pydantic
-
 if TYPE_CHECKING:
+    import pydantic
+
     from gencomp.backend import Backend
 
 __all__ = [
@@ -26,7 +26,7 @@ __all__ = [
     "TemplateRepresentation",
 ]
 
-BaseModelSubclass = TypeVar("BaseModelSubclass", bound=pydantic.BaseModel)
+BaseModelSubclass = TypeVar("BaseModelSubclass", bound="pydantic.BaseModel")
 """A pydantic model class passed as ``format=`` to constrain an output to its JSON schema."""
 
 

@@ -140,7 +140,8 @@ def _session(args: argparse.Namespace) -> Any:
 def _check_line(r: Any, v: Any) -> str:
     score = f" p(yes)={v.score:.2f}" if v.score is not None else ""
     stopped = f" stopped at token {v.stopped_at_token}" if v.stopped_at_token is not None else ""
-    return f"  [{'pass' if v.result else 'FAIL'}] {r.description}  ({_check_path(v)}{score}{stopped})"
+    reason = f": {v.reason}" if v.thunk is None and v.reason else ""  # a model's reason is its raw answer
+    return f"  [{'pass' if v.result else 'FAIL'}] {r.description}  ({_check_path(v)}{score}{stopped}{reason})"
 
 
 def _streams(args: argparse.Namespace) -> bool:
@@ -221,6 +222,8 @@ def cmd_instruct(args: argparse.Namespace) -> int:
 
 
 def _check_path(v: Any) -> str:
+    if getattr(v, "check_path", None):
+        return str(v.check_path)
     thunk = getattr(v, "thunk", None)
     if thunk is None:
         return "validation function"

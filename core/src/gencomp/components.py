@@ -104,16 +104,27 @@ class ToolMessage(Message):
 
 @dataclass
 class ValidationResult:
-    """A requirement's verdict: pass or fail, with an optional reason, score and the judge's output."""
+    """A requirement's verdict: pass or fail, with an optional reason, score and the judge's output.
+
+    :attr:`check_path` names what decided it (from ``verdict``): ``"code:<kind>"`` (a
+    :mod:`gencomp.checks` kind), ``"alora:<name>"``, ``"llm-as-a-judge"``, or ``None`` for a user's
+    ``validation_fn`` that sets no verdict.
+    """
 
     result: bool
     reason: str | None = None
     score: float | None = None
     thunk: ModelOutputThunk | None = None
     verdict: Any = None
-    """The :class:`~gencomp.verdicts.CheckVerdict` of a model-judged check."""
+    """The :class:`~gencomp.verdicts.CheckVerdict` of the check (set by model paths and code-checked kinds)."""
     stopped_at_token: int | None = None
     """Set when this check failed on a prefix of a streamed answer and stopped its generation there."""
+
+    @property
+    def check_path(self) -> str | None:
+        """What decided this verdict: ``verdict.path`` (``"code:<kind>"``, ``"alora:<name>"``...), else ``None``."""
+        path = getattr(self.verdict, "path", None)
+        return str(path) if path is not None else None
 
     def __bool__(self) -> bool:
         return self.result
@@ -243,9 +254,15 @@ def simple_validate(fn: Callable[[str], bool | tuple[bool, str]]) -> ValidationF
 
 
 def as_requirement(r: str | Requirement) -> Requirement:
-    """A requirement from a string or a requirement."""
+    """A requirement from a string or a requirement.
+
+    A string that states a known verifiable kind ("Answer in fewer than 20 words.") becomes that
+    kind's code check (:func:`gencomp.checks.recognise`); any other string is checked by a model.
+    """
     if isinstance(r, str):
-        return Requirement(r)
+        from gencomp.checks import requirement_from_text
+
+        return requirement_from_text(r)
     if not isinstance(r, Requirement):
         raise TypeError(f"a requirement is a string or a Requirement, got {type(r).__name__}: {r!r}")
     return r

@@ -128,6 +128,29 @@ def gencomp_register_formatters(register: RegisterFormatter) -> None:
 
 
 @hookspec
+def gencomp_register_checks(register: Callable[..., None]) -> None:
+    """Register requirement kinds that code checks exactly, next to :mod:`gencomp.checks`' built-ins.
+
+    :param register: ``register(name, factory, *, recognise=None, description="")``.
+        ``factory(**params)`` returns a :class:`~gencomp.Requirement` whose ``validation_fn`` is a
+        ``gencomp.checks.CodeCheck(name, params, check)``, where ``check(text, ctx)`` returns
+        ``(passed, reason)`` (``ctx`` is the context being validated, or ``None`` for
+        ``CodeCheck.check_text``); its verdicts then show ``check_path == "code:<name>"`` and the
+        reason reaches the repair prompt verbatim. ``recognise(text)`` (optional) returns that
+        requirement when the whole of ``text`` states the kind unambiguously, else ``None``; keep
+        ``text`` as its description. A text that two kinds claim is not recognised, so claim only
+        wording you are certain of.
+    :returns: nothing.
+
+    Kind: collect all, once per plugin manager. Called by: :func:`gencomp.plugins.registry`, the first
+    time a kind is looked up (``gencomp.checks.kinds()``, ``make()``, or recognising a plain-text
+    requirement). A built-in name is refused and a name two plugins register disables both; a
+    plugin whose hook raises is recorded as failed. In-tree: none (the built-in kinds live in
+    :mod:`gencomp.checks`).
+    """
+
+
+@hookspec
 def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add subcommands to the ``gencomp`` command line.
 

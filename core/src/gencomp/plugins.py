@@ -22,20 +22,21 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import importlib_metadata
 import pluggy
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-from packaging.version import Version
 
 from gencomp import hookspecs
 from gencomp.errors import BackendConflictError, PluginLoadError
 
+if TYPE_CHECKING:
+    import importlib_metadata
+    from packaging.version import Version
+
 __all__ = [
     "ENTRY_POINT_GROUP",
     "BackendSpec",
+    "CheckKindSpec",
     "FormatterSpec",
     "ModelSpec",
     "PluginRecord",
@@ -128,13 +129,25 @@ class FormatterSpec:
     plugin: str = ""
 
 
+@dataclass(frozen=True)
+class CheckKindSpec:
+    """A requirement kind a plugin registered: ``factory(**params)`` builds its code-checked requirement."""
+
+    name: str
+    factory: Callable[..., Any]
+    recognise: Callable[[str], Any] | None = None
+    description: str = ""
+    plugin: str = ""
+
+
 @dataclass
 class Registry:
-    """Everything plugins registered: backends, models and formatters, each by name and alias."""
+    """Everything plugins registered: backends, models, formatters and requirement kinds, by name."""
 
     backends: dict[str, BackendSpec] = field(default_factory=dict)
     models: dict[str, ModelSpec] = field(default_factory=dict)
     formatters: dict[str, FormatterSpec] = field(default_factory=dict)
+    checks: dict[str, CheckKindSpec] = field(default_factory=dict)
     conflicts: dict[tuple[str, str], str] = field(default_factory=dict)
     """``(kind, name)`` -> why that name is disabled (two plugins registered it)."""
 
@@ -181,6 +194,9 @@ def _strict() -> bool:
 
 
 def _core_version() -> Version | None:
+    import importlib_metadata
+    from packaging.version import Version
+
     try:
         return Version(importlib_metadata.version(CORE_DISTRIBUTION))
     except importlib_metadata.PackageNotFoundError:
@@ -189,6 +205,9 @@ def _core_version() -> Version | None:
 
 def _core_range_problem(dist: importlib_metadata.Distribution | None) -> str | None:
     """Why ``dist`` cannot run with this core, or ``None`` when its declared range admits it."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
     core = _core_version()
     if dist is None or core is None:
         return None
@@ -225,6 +244,9 @@ def _unknown_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
 
 
 def _load_entry_points(pm: pluggy.PluginManager) -> list[PluginRecord]:
+    import importlib_metadata  # here, not at import: `import gencomp` stays fast
+    from packaging.utils import canonicalize_name
+
     allow = _env_names("GENCOMP_PLUGINS")
     deny = _env_names("GENCOMP_DISABLE_PLUGINS") or set()
     records: list[PluginRecord] = []
@@ -481,8 +503,25 @@ def registry() -> Registry:
 
             return register
 
+        def checks(plugin: str) -> Callable[..., None]:
+            def register(
+                name: str,
+                factory: Callable[..., Any],
+                *,
+                recognise: Callable[[str], Any] | None = None,
+                description: str = "",
+            ) -> None:
+                from gencomp.checks import BUILTIN_KINDS
+
+                if name in BUILTIN_KINDS:
+                    raise ValueError(f"requirement kind {name!r} is built into gencomp.checks; register another name")
+                _add(reg, reg.checks, "requirement kind", CheckKindSpec(name, factory, recognise, description, plugin))
+
+            return register
+
         _collect("gencomp_register_backends", backends)  # one plugin's failure is recorded, not fatal
         _collect("gencomp_register_models", models)
         _collect("gencomp_register_formatters", formatters)
+        _collect("gencomp_register_checks", checks)
         _registry = reg
         return reg

@@ -13,7 +13,6 @@ from gencomp.base import CBlock, Component, Context, GenerateLog, LinearContext,
 from gencomp.components import Instruction, Message, Requirement, ValidationResult, as_list, as_requirement
 from gencomp.errors import ConfigError, UnknownBackendOptionError
 from gencomp.model_options import ModelOption
-from gencomp.selection import _make_backend, _unknown_backend, load_config
 from gencomp.streaming import (
     AsyncResultStream,
     EarlyStop,
@@ -39,10 +38,18 @@ class SamplingResult:
     sample_validations: list[list[tuple[Requirement, ValidationResult]]] = field(default_factory=list)
 
 
-def repair_feedback(failed: list[Requirement]) -> str:
-    """The note a retry carries: which requirements the previous answer failed."""
-    lines = "\n".join(f"- {r.description}" for r in failed if r.description)
-    return f"A previous answer failed these requirements:\n{lines}\nWrite a new answer that meets all of them."
+def repair_feedback(failed: Sequence[tuple[Requirement, ValidationResult]]) -> str:
+    """The note a retry carries: each requirement the previous answer failed, with why.
+
+    A check by code gives its reason verbatim ("41 words; at most 20 allowed"); a model's verdict
+    says "judged not met"; a ``validation_fn`` that gives no reason says "its check failed".
+    """
+    lines = []
+    for r, v in failed:
+        why = "judged not met" if v.thunk is not None else v.reason or "its check failed"
+        lines.append(f"- {r.description or 'a check'} ({why})")
+    body = "\n".join(lines)
+    return f"A previous answer failed these requirements:\n{body}\nWrite a new answer that meets all of them."
 
 
 def validate_requirements(
@@ -124,8 +131,7 @@ class Session:
         current = action
         for attempt in range(o.loop_budget):
             if attempt and isinstance(action, Instruction):
-                failed = [r for r, v in validations[-1] if not v.result]
-                current = action.with_repair(repair_feedback(failed))
+                current = action.with_repair(repair_feedback([(r, v) for r, v in validations[-1] if not v.result]))
             out, stop = yield _Generate(current, attempt + 1)
             checked = self.ctx.copy()
             checked.insert_turn(current, out)
@@ -435,6 +441,8 @@ def start_session(
     folder, an option the backend does not take) raise before any model loads, saying where the
     name came from.
     """
+    from gencomp.selection import _make_backend, _unknown_backend, load_config  # pydantic loads with the first session
+
     config, path = load_config()
     in_file = f"{path}" if path is not None else "gencomp.toml"
     reg = plugins.registry()

@@ -1,0 +1,206 @@
+"""Verifiable requirement kinds, checked exactly by code, and recognised from plain text.
+
+Each constructor returns an ordinary :class:`~gencomp.Requirement` with a ``validation_fn``, so it
+runs through ``Session.instruct`` / ``Session.validate`` like any other requirement::
+
+    from gencomp import checks
+
+    session.instruct("Describe a river.", requirements=[checks.max_words(20), checks.no_comma()])
+
+Its verdict's ``reason`` says why ("41 words; at most 20 allowed") and its ``check_path`` is
+``"code:<kind>"``. A plain string requirement that states a kind unambiguously ("Answer in fewer
+than 20 words.") becomes that kind's check (:func:`recognise`); any other string stays with the
+model. The kinds cover IFEval's 25 verifiable instructions (:data:`IFEVAL_IDS`) with IFEval's
+parameters; plugins add kinds with the ``gencomp_register_checks`` hook.
+
+IFEval's reference implementation (also in lm-eval) is not reused: it downloads NLTK's punkt
+tokenizer at import time, which fails offline. Words here are ``\\w+`` runs as in IFEval; sentences
+are split by rule. Response language is identified offline by py3langid, an optional extra
+(``pip install 'gencomp[language]'``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+from gencomp.checks._kinds import (
+    BUILTIN,
+    DEFAULT_CONSTRAINED_OPTIONS,
+    IFEVAL_IDS,
+    RELATIONS,
+    CodeCheck,
+    Relation,
+    all_capitals,
+    all_lowercase,
+    capital_word_frequency,
+    code_check,
+    constrained_response,
+    contains_number,
+    contains_url,
+    end_phrase,
+    forbidden_words,
+    include_keywords,
+    json_format,
+    keyword_frequency,
+    letter_frequency,
+    max_sentences,
+    max_words,
+    min_sentences,
+    min_words,
+    multiple_sections,
+    no_comma,
+    nth_paragraph_first_word,
+    number_bullet_lists,
+    number_highlighted_sections,
+    number_paragraphs,
+    number_placeholders,
+    number_sentences,
+    number_words,
+    postscript,
+    quotation,
+    repeat_prompt,
+    response_language,
+    starts_with,
+    title,
+    two_responses,
+)
+from gencomp.checks._language import LANGUAGES, LanguageIdUnavailableError
+from gencomp.checks._text import count_sentences, count_words, sentences
+from gencomp.components import Requirement
+
+BUILTIN_KINDS = frozenset(BUILTIN)
+"""The names of the built-in kinds."""
+
+__all__ = [
+    "BUILTIN_KINDS",
+    "DEFAULT_CONSTRAINED_OPTIONS",
+    "IFEVAL_IDS",
+    "LANGUAGES",
+    "RELATIONS",
+    "CodeCheck",
+    "LanguageIdUnavailableError",
+    "Relation",
+    "all_capitals",
+    "all_lowercase",
+    "capital_word_frequency",
+    "code_check",
+    "constrained_response",
+    "contains_number",
+    "contains_url",
+    "count_sentences",
+    "count_words",
+    "end_phrase",
+    "forbidden_words",
+    "include_keywords",
+    "is_verifiable",
+    "json_format",
+    "keyword_frequency",
+    "kinds",
+    "letter_frequency",
+    "make",
+    "max_sentences",
+    "max_words",
+    "min_sentences",
+    "min_words",
+    "multiple_sections",
+    "no_comma",
+    "nth_paragraph_first_word",
+    "number_bullet_lists",
+    "number_highlighted_sections",
+    "number_paragraphs",
+    "number_placeholders",
+    "number_sentences",
+    "number_words",
+    "postscript",
+    "quotation",
+    "recognise",
+    "recognised_kind",
+    "repeat_prompt",
+    "requirement_from_text",
+    "response_language",
+    "sentences",
+    "starts_with",
+    "title",
+    "two_responses",
+]
+
+
+def kinds() -> dict[str, Callable[..., Requirement]]:
+    """Every requirement kind by name, built-in and registered by plugins: its constructor."""
+    from gencomp import plugins
+
+    out = dict(BUILTIN)
+    out.update({name: spec.factory for name, spec in plugins.registry().checks.items()})
+    return out
+
+
+def make(kind: str, /, **params: object) -> Requirement:
+    """The requirement of ``kind`` with ``params`` (for example ``make("number_words", num_words=20)``)."""
+    table = kinds()
+    if kind not in table:
+        raise ValueError(f"unknown requirement kind {kind!r}; known kinds: {', '.join(sorted(table))}")
+    return table[kind](**params)
+
+
+def _candidates(text: str) -> list[Requirement]:
+    from gencomp import plugins
+    from gencomp.checks import _recognise
+
+    found: list[Requirement] = []
+    for kind, params in _recognise.matches(text):
+        try:
+            found.append(BUILTIN[kind](**params, description=text))
+        except LanguageIdUnavailableError:
+            warnings.warn(
+                f"{text!r} is a {kind} requirement, which needs py3langid to be checked by code; it is left to "
+                f"the model. Install it with: pip install 'gencomp[language]'",
+                stacklevel=4,
+            )
+        except ValueError:
+            continue
+    for spec in plugins.registry().checks.values():
+        if spec.recognise is None:
+            continue
+        req = spec.recognise(text)
+        if req is not None:
+            found.append(req)
+    return found
+
+
+def recognise(text: str) -> Requirement | None:
+    """The code-checked requirement that ``text`` states, or ``None`` when it is not recognised with certainty.
+
+    A text is recognised when its whole wording matches exactly one phrasing of one kind (built-in,
+    or through a plugin's ``recognise``); two different readings, extra conditions or vague wording
+    leave it to the model. The requirement keeps ``text`` as its description.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"recognise() takes the text of a requirement, got {type(text).__name__}")
+    found = _candidates(text)
+    if len(found) != 1:
+        return None
+    return found[0]
+
+
+def recognised_kind(text: str) -> str | None:
+    """The kind ``text`` is recognised as (``"number_words"``...), or ``None``.
+
+    For routing: a requirement whose text has a kind is checked exactly by code, so a model-based
+    checker need not take it.
+    """
+    req = recognise(text)
+    check = code_check(req) if req is not None else None
+    if check is not None:
+        return check.kind
+    return getattr(req.validation_fn, "kind", None) if req is not None else None
+
+
+def is_verifiable(text: str) -> bool:
+    """Whether ``text`` is recognised as a verifiable kind, checked by code (see :func:`recognise`)."""
+    return recognise(text) is not None
+
+
+def requirement_from_text(text: str) -> Requirement:
+    """The requirement a plain string stands for: the recognised code check, else a model-checked ``Requirement``."""
+    return recognise(text) or Requirement(text)

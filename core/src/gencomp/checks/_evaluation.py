@@ -1,0 +1,106 @@
+"""Precision and per-kind recall of the plain-text recogniser on a labelled set of requirement texts."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gencomp.checks import code_check, recognise
+
+SETS = {
+    "paraphrases": "the paraphrase set, written with the recogniser (its phrasings were tuned on it)",
+    "heldout": "the held-out set, written after the recogniser was frozen and never tuned on",
+}
+
+
+@dataclass
+class RecognitionReport:
+    """How the recogniser did: each recognised text is right (kind and parameters) or a false positive."""
+
+    total: int = 0
+    recognised: int = 0
+    correct: int = 0
+    wrong: list[tuple[str, str | None, str, dict[str, Any]]] = field(default_factory=list)
+    per_kind: dict[str, tuple[int, int]] = field(default_factory=dict)
+    negatives: int = 0
+
+    @property
+    def precision(self) -> float:
+        """Correct recognitions over all recognitions."""
+        return self.correct / self.recognised if self.recognised else 1.0
+
+    def table(self) -> str:
+        """The per-kind recall table in markdown."""
+        lines = ["| kind | recognised / phrasings | recall |", "|---|---:|---:|"]
+        for kind, (hit, n) in sorted(self.per_kind.items()):
+            lines.append(f"| `{kind}` | {hit} / {n} | {100 * hit / n:.0f}% |")
+        hits = sum(h for h, _ in self.per_kind.values())
+        n = sum(n for _, n in self.per_kind.values())
+        lines.append(f"| **all kinds** | **{hits} / {n}** | **{100 * hits / n:.0f}%** |")
+        return "\n".join(lines)
+
+
+def load(path: str | Path) -> list[dict[str, Any]]:
+    """The labelled texts: ``{"text", "kind" (None for texts that must not be recognised), "params", "group"}``."""
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def evaluate(rows: list[dict[str, Any]]) -> RecognitionReport:
+    """Recognise every text; a recognition is correct when its kind and parameters equal the label."""
+    report = RecognitionReport(total=len(rows))
+    counts: Counter[str] = Counter()
+    hits: Counter[str] = Counter()
+    for row in rows:
+        want_kind, want_params = row["kind"], row["params"]
+        if want_kind is None:
+            report.negatives += 1
+        else:
+            counts[want_kind] += 1
+        req = recognise(row["text"])
+        check = code_check(req) if req is not None else None
+        if check is None:
+            continue
+        report.recognised += 1
+        if check.kind == want_kind and check.params == want_params:
+            report.correct += 1
+            hits[want_kind] += 1
+        else:
+            report.wrong.append((row["text"], want_kind, check.kind, check.params))
+    report.per_kind = {k: (hits[k], n) for k, n in counts.items()}
+    return report
+
+
+def write_results(data_dir: str | Path, out: str | Path) -> str:
+    """Evaluate every set in ``data_dir`` and write the markdown results to ``out``; returns the text."""
+    parts = [
+        "# Recognising plain-text requirements: measured",
+        "",
+        "Written by `python -m gencomp.checks._evaluation datasets/requirement_texts "
+        "core/src/gencomp/checks/RESULTS.md`; `tests/core/test_checks_recognition.py` fails when it is stale.",
+        "A recognition is correct when both the kind and every parameter equal the label; a text labelled",
+        "with no kind (a near-miss or a semantic requirement) that is recognised counts against precision.",
+    ]
+    for name, about in SETS.items():
+        rows = load(Path(data_dir) / f"{name}.jsonl")
+        r = evaluate(rows)
+        parts += [
+            "",
+            f"## `{name}.jsonl`: {about}",
+            "",
+            f"{r.total} texts ({r.total - r.negatives} phrasings of a kind, {r.negatives} near-misses and semantic "
+            f"requirements): precision {100 * r.precision:.1f}% ({r.correct} of {r.recognised} recognitions right).",
+            "",
+            r.table(),
+        ]
+    text = "\n".join(parts) + "\n"
+    Path(out).write_text(text, encoding="utf-8")
+    return text
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(write_results(sys.argv[1], sys.argv[2]))
