@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import select
 import statistics
 import subprocess
@@ -962,12 +963,19 @@ class Harness:
         }
 
     def _write(self, text: str) -> None:
-        """Write ``text`` to the output, keeping the "Threads" section ``threads.py`` wrote there."""
+        """Write ``text`` to the output, keeping the sections other scripts wrote there.
+
+        Those are the "Threads" section of ``threads.py`` and every ``<!-- name:start -->`` ...
+        ``<!-- name:end -->`` block (``streaming.py`` and the others).
+        """
         import threads
 
         old = self.output.read_text(encoding="utf-8") if self.output.is_file() else ""
         kept = threads.split_section(old)[1]
-        self.output.write_text(threads.with_section(text, kept) if kept else text, encoding="utf-8")
+        text = threads.with_section(text, kept) if kept else text
+        blocks = [m.group(0) for m in re.finditer(r"<!-- (\w+):start -->.*?<!-- \1:end -->", old, re.S)]
+        text = "\n\n".join([text.rstrip(), *blocks]) + "\n" if blocks else text
+        self.output.write_text(text, encoding="utf-8")
 
     def report(self, final: bool) -> str:
         m = self.machine()

@@ -48,11 +48,12 @@ def test_the_default_model_gets_the_shipped_adapter_as_constraint(default_backen
 def test_requirement_checks_on_the_default_model_use_the_shipped_adapter(
     default_backend, requirement: str, passing: str, failing: str
 ) -> None:
-    from gencomp import LinearContext, Message, Session
+    from gencomp import ALoraRequirement, LinearContext, Message, Session
 
     session = Session(default_backend, LinearContext())
     session.ctx.insert(Message("user", "Tell me about the sun."))
-    (good,) = session.validate(requirement, output=passing)
-    (bad,) = session.validate(requirement, output=failing)
+    checked = ALoraRequirement(requirement)  # as plain text it is recognised and checked by code instead
+    (good,) = session.validate(checked, output=passing)
+    (bad,) = session.validate(checked, output=failing)
     assert good.thunk.meta["check_path"] == bad.thunk.meta["check_path"] == "alora:constraint"
     assert good.score > bad.score  # p(yes) orders the two outputs; see RESULTS.md for measured accuracy

@@ -240,3 +240,12 @@ def test_an_async_stream_yields_chunks_and_its_close_cancels():
 
     texts, result = asyncio.run(run())
     assert texts == ["one", " two"] and result.result.value == "one two"
+
+
+def test_a_recognised_word_limit_stops_a_streamed_answer_at_the_first_word_too_many():
+    backend = Streaming(["a b c d e f g h", "short answer"])
+    s = Session(backend)
+    result = s.instruct("Be brief.", requirements=["Answer in at most 3 words."], return_sampling_results=True)
+    ((_, verdict),) = result.sample_validations[0]
+    assert verdict.check_path == "code:number_words" and verdict.stopped_at_token == 4
+    assert backend.words_sent == [4, 2] and result.success

@@ -365,3 +365,19 @@ def test_importing_gencomp_does_not_import_the_checks_library():
     code = "import sys, gencomp; print('gencomp.checks' in sys.modules, 'py3langid' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_kinds_whose_failure_on_a_prefix_is_final_decide_on_prefixes():
+    from gencomp import checks
+
+    short = checks.max_words(3)
+    assert short.prefix_fn is not None
+    assert short.prefix_fn("one two three") is None
+    stop = short.prefix_fn("one two three four")
+    assert stop is not None and not stop.result and stop.reason == "4 words; at most 3 allowed"
+    assert checks.no_comma().prefix_fn("a, b") is not None and checks.no_comma().prefix_fn("a b") is None
+    banned = checks.forbidden_words(["cat"])
+    assert banned.prefix_fn("the cat") is None  # "cat" may still become "category"
+    assert banned.prefix_fn("the cat sat") is not None
+    assert checks.all_lowercase(english=False).prefix_fn("fine then A") is not None
+    assert checks.min_words(3).prefix_fn is None  # more text can still meet a minimum: decided on the whole answer

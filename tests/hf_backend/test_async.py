@@ -46,8 +46,10 @@ def test_the_event_loop_keeps_ticking_while_the_model_generates(make_backend):
         return stall, time.perf_counter() - start
 
     max_gap, took = asyncio.run(run())
-    assert took > 0.3  # long enough that a blocked loop would show a gap of that size
-    assert max_gap < 0.1, f"the loop stalled for {max_gap * 1000:.0f} ms during a {took:.2f} s generation"
+    # A blocked loop stalls for the whole generation. Ticking, the longest gap is a few ms on an idle
+    # machine (under 100 ms); a quarter of the generation leaves room for a loaded machine's scheduler.
+    assert took > 0.3
+    assert max_gap < took / 4, f"the loop stalled for {max_gap * 1000:.0f} ms during a {took:.2f} s generation"
 
 
 def test_cancelling_an_async_call_stops_generation_releases_the_lock_and_keeps_the_context(make_backend):

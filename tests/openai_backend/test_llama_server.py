@@ -206,6 +206,7 @@ class TestConformanceOnLlamaServer(BackendConformance):
 
     backend_name = "openai"
     options: ClassVar[dict[str, Any]] = {ModelOption.MAX_NEW_TOKENS: 8, "temperature": 0.0}
+    batch_invariant = False  # llama-server batches concurrent requests: greedy answers may differ from solo runs
 
     @pytest.fixture(autouse=True)
     def _server(self, llama_server: LlamaServer) -> None:

@@ -156,6 +156,12 @@ def collect_tools(option: Any, items: Sequence[Component | CBlock]) -> dict[str,
     return tools
 
 
+KNOWN_BACKEND_ATTRIBUTES: dict[str, str] = {
+    name: "gencomp-alora" for name in ("add_alora", "get_alora", "get_aloras", "alora_model")
+}
+"""Backend attributes that known plugin distributions add (``gencomp_backend_attribute``), for error messages."""
+
+
 class _BackendMeta(abc.ABCMeta):
     """Fires ``gencomp_backend_created`` once a backend's whole ``__init__`` has returned."""
 
@@ -231,9 +237,15 @@ class Backend(metaclass=_BackendMeta):
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         found = plugins.hook().gencomp_backend_attribute(backend=self, name=name)
         if not isinstance(found, BackendAttribute):
+            dist = KNOWN_BACKEND_ATTRIBUTES.get(name)
+            hint = (
+                f"; {name!r} is added by the distribution {dist}, which is not installed or not loaded: "
+                f"`pip install {dist}` (`gencomp plugins` shows why a plugin did not load)"
+                if dist
+                else "; `gencomp plugins` lists the installed plugins and their hooks"
+            )
             raise AttributeError(
-                f"{type(self).__name__!r} object has no attribute {name!r}, and no installed plugin adds one; "
-                "`gencomp plugins` lists the installed plugins and their hooks"
+                f"{type(self).__name__!r} object has no attribute {name!r}, and no installed plugin adds one{hint}"
             )
         return found.value
 

@@ -7,6 +7,7 @@ carries the reason ("41 words; at most 20 allowed") and ``check_path="code:<kind
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -94,6 +95,12 @@ class CodeCheck:
         """Check ``text`` as if it were the output under test (no context: see :func:`repeat_prompt`)."""
         return self._result(*self._check(text, None))
 
+    def check_prefix(self, text: str, final: Callable[[str], bool]) -> ValidationResult | None:
+        """A failing verdict when ``final(text)`` says the prefix ``text`` already fails for good, else ``None``."""
+        if not final(text):
+            return None
+        return self._result(*self._check(text, None))
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"CodeCheck({self.kind}: {args})"
@@ -105,8 +112,26 @@ def code_check(requirement: Requirement) -> CodeCheck | None:
     return fn if isinstance(fn, CodeCheck) else None
 
 
-def _requirement(kind: str, params: Mapping[str, Any], description: str, check: CheckFn) -> Requirement:
-    return Requirement(description, validation_fn=CodeCheck(kind, params, check))
+def _requirement(
+    kind: str,
+    params: Mapping[str, Any],
+    description: str,
+    check: CheckFn,
+    fails_for_good: Callable[[str], bool] | None = None,
+) -> Requirement:
+    """A requirement checked by ``check``; ``fails_for_good(prefix)`` says when no continuation can pass.
+
+    With ``fails_for_good`` the requirement gets a ``prefix_fn``: a streamed answer that already
+    fails for good stops there (``ValidationResult.stopped_at_token``).
+    """
+    code = CodeCheck(kind, params, check)
+    prefix = None if fails_for_good is None else functools.partial(code.check_prefix, final=fails_for_good)
+    return Requirement(description, validation_fn=code, prefix_fn=prefix)
+
+
+def _complete_words(text: str) -> str:
+    """``text`` without a word it may still be in the middle of (a trailing run of word characters)."""
+    return re.sub(r"\w+$", "", text)
 
 
 # -- argument checking --------------------------------------------------------------------------
@@ -216,6 +241,7 @@ def forbidden_words(forbidden_words: Sequence[str] | str, *, description: str | 
         {"forbidden_words": words},
         description or f"Do not use the {'word' if len(words) == 1 else 'words'} {_quoted(words)}.",
         check,
+        lambda prefix: any(_word_pattern(w).search(_complete_words(prefix)) for w in words),
     )
 
 
@@ -276,11 +302,13 @@ def number_words(num_words: int, relation: Relation = "less than", *, descriptio
     def check(text: str, _: Context | None) -> tuple[bool, str]:
         return _count_check(_text.count_words(text), rel, n, "word")
 
+    cap = {"less than": n - 1, "at most": n, "exactly": n}.get(rel)  # more words than this can never pass
     return _requirement(
         "number_words",
         {"num_words": n, "relation": rel},
         description or f"Answer with {_rel_text(rel, n, 'word')}.",
         check,
+        None if cap is None else (lambda prefix: _text.count_words(prefix) > cap),
     )
 
 
@@ -741,6 +769,7 @@ def _case_check(kind: str, upper: bool, english: bool, description: str | None) 
         {"english": english},
         description or f"Write the entire response {where}in {case} letters only.",
         check,
+        lambda prefix: any(c.isalpha() and (c.islower() if upper else c.isupper()) for c in prefix),
     )
 
 
@@ -770,7 +799,7 @@ def no_comma(*, description: str | None = None) -> Requirement:
         n = text.count(",")
         return (n == 0), ("no commas" if n == 0 else f"{_text.plural(n, 'comma')}; none allowed")
 
-    return _requirement("no_comma", {}, description or "Do not use any commas.", check)
+    return _requirement("no_comma", {}, description or "Do not use any commas.", check, lambda prefix: "," in prefix)
 
 
 def quotation(*, description: str | None = None) -> Requirement:
