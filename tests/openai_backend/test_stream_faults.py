@@ -19,6 +19,7 @@ from gencomp_openai import (
     AuthenticationError,
     MalformedResponseError,
     OpenAIBackend,
+    RemoteBackendError,
     ServerDisconnectedError,
     ServerInternalError,
 )
@@ -146,3 +147,12 @@ def test_the_sse_decoder_skips_comments_and_joins_multi_line_data() -> None:
     assert [e for line in lines for e in decoder.feed(line)] == [{"a": 1}]
     assert decoder.done
     decoder.finish()  # [DONE] came: nothing to raise
+
+
+def test_closing_a_backend_used_from_event_loops_closes_it_for_every_loop() -> None:
+    transport = ScriptedTransport([httpx2.Response(200, json=chat_answer("one"))])
+    backend = backend_on(transport)
+    assert asyncio.run(Session(backend).ainstruct("Say one.", loop_budget=1)).value == "one"
+    backend.close()
+    with pytest.raises(RemoteBackendError, match="closed"):
+        asyncio.run(Session(backend).ainstruct("Again.", loop_budget=1))

@@ -9,6 +9,7 @@ payloads: :mod:`gencomp_openai.protocol` builds and reads them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import socket
@@ -415,7 +416,8 @@ class HttpLayer:
             elif loop.is_running():
                 asyncio.run_coroutine_threadsafe(client.aclose(), loop)
             else:
-                loop.run_until_complete(client.aclose())
+                with contextlib.suppress(RuntimeError):  # another loop runs in this thread: leave it to the collector
+                    loop.run_until_complete(client.aclose())
 
 
 SSE_HEADERS = {"Accept": "text/event-stream"}
