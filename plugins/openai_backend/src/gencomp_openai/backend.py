@@ -184,8 +184,9 @@ class OpenAIBackend(FormatterBackend):
     (:attr:`capabilities`); an unreachable server raises then. ``connect_timeout``/``read_timeout``
     (seconds; also ``GENCOMP_OPENAI_CONNECT_TIMEOUT``/``..._READ_TIMEOUT``) bound each request;
     ``max_retries`` transient failures are retried with exponential backoff. One backend is safe to
-    share between threads; its connection pool holds up to ``max_connections``. ``transport``
-    replaces the network (an ``httpx2`` transport; for tests).
+    share between threads and event loops: the sync calls share one connection pool, each event
+    loop gets its own async client (:meth:`agenerate`), each pool holding up to ``max_connections``.
+    ``transport`` replaces the network (an ``httpx2`` transport; for tests).
 
     With ``exclusive_alora_checks`` (the default, when the server has an aLoRA) this backend sends
     an aLoRA check only while none of its other requests runs, and holds the others meanwhile:
