@@ -23,4 +23,4 @@ GENCOMP_TEST_ENV=core+template "$VENV/bin/python" -m pytest -p no:cacheprovider 
 "${pip[@]}" install "${constraints[@]}" "$WHEELS"/gencomp_openai-*.whl
 echo "isolated: gencomp + gencomp-template-formatter + gencomp-openai (the tests that need no llama-server)" >&2
 GENCOMP_TEST_ENV=core+template+openai "$VENV/bin/python" -m pytest -p no:cacheprovider -q \
-  tests/openai_backend/test_faults.py tests/openai_backend/test_protocol.py
+  tests/openai_backend/test_faults.py tests/openai_backend/test_protocol.py tests/openai_backend/test_stream_faults.py

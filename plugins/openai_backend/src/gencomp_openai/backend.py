@@ -37,6 +37,7 @@ from gencomp import (
 from gencomp.backend import Generation, GenerationRequest, RawRequest
 from gencomp.base import backend_name
 from gencomp.model_ids import ModelIdentifier, model_id_string
+from gencomp.streaming import GenerationControl, current_control
 from gencomp.verdicts import label
 from gencomp_openai import protocol
 from gencomp_openai.capabilities import LLAMA_CPP, ServerAdapter, ServerCapabilities, probe
@@ -117,6 +118,63 @@ def _native_calls_as_text(answer: protocol.Answer) -> str:
     return "\n".join(lines)
 
 
+class _Call:
+    """The request of one generation: path, payload, and how its answer is read."""
+
+    def __init__(self, backend: OpenAIBackend, request: GenerationRequest) -> None:
+        fields = protocol.request_options(request.options.generate)
+        self.judging = request.check is not None and request.format is None and backend.capabilities.logprobs
+        self.chat = request.messages is not None
+        if request.messages is not None:
+            schema = None
+            if request.format is not None:
+                if not hasattr(request.format, "model_json_schema"):
+                    raise TypeError(f"format= must be a pydantic BaseModel subclass, got {request.format!r}")
+                schema = (request.format.__name__, request.format.model_json_schema())
+            self.path = "/v1/chat/completions"
+            self.payload = protocol.chat_payload(
+                backend.model_id_str,
+                request.messages,
+                fields,
+                tools=[tool_schema(t) for t in request.tools.values()],
+                schema=schema,
+                top_logprobs=protocol.TOP_LOGPROBS if self.judging else None,
+            )
+        else:
+            if request.format is not None:
+                raise GencompError(
+                    "format= needs a chat context on the openai backend (response_format is a chat field)"
+                )
+            self.path = "/v1/completions"
+            self.payload = protocol.completions_payload(backend.model_id_str, [request.prompt or ""], fields)
+        # a judge reads the first token's logprobs and tool calls come whole: those are not streamed
+        self.streamable = not self.judging and not request.tools
+
+    def parse(self, data: Any) -> protocol.Answer:
+        return protocol.parse_chat(data) if self.chat else protocol.parse_completions(data, 1)[0]
+
+    def stream_payload(self) -> dict[str, Any]:
+        return {**self.payload, "stream": True, "stream_options": {"include_usage": True}}
+
+
+def _consumed(control: GenerationControl) -> bool:
+    """Whether anyone reads the pieces: a stream's consumer, or requirements that check prefixes."""
+    return control.on_text is not None or bool(control.prefix_checks)
+
+
+def _pusher(events: protocol.StreamedAnswer, control: GenerationControl) -> Callable[[Any], bool]:
+    """The stream's event handler: each new piece of text goes to ``control``; ``False`` (close the stream)
+    once it asks to stop."""
+
+    def on_event(event: Any) -> bool:
+        piece = events.add(event)
+        if piece:
+            return control.push(piece, tokens=len(events.parts))
+        return not control.stop_requested()
+
+    return on_event
+
+
 class OpenAIBackend(FormatterBackend):
     """A model behind an OpenAI-compatible server (llama.cpp's ``llama-server``, vLLM, Ollama, hosted APIs).
 
@@ -126,8 +184,9 @@ class OpenAIBackend(FormatterBackend):
     (:attr:`capabilities`); an unreachable server raises then. ``connect_timeout``/``read_timeout``
     (seconds; also ``GENCOMP_OPENAI_CONNECT_TIMEOUT``/``..._READ_TIMEOUT``) bound each request;
     ``max_retries`` transient failures are retried with exponential backoff. One backend is safe to
-    share between threads; its connection pool holds up to ``max_connections``. ``transport``
-    replaces the network (an ``httpx2`` transport; for tests).
+    share between threads and event loops: the sync calls share one connection pool, each event
+    loop gets its own async client (:meth:`agenerate`), each pool holding up to ``max_connections``.
+    ``transport`` replaces the network (an ``httpx2`` transport; for tests).
 
     With ``exclusive_alora_checks`` (the default, when the server has an aLoRA) this backend sends
     an aLoRA check only while none of its other requests runs, and holds the others meanwhile:
@@ -227,58 +286,86 @@ class OpenAIBackend(FormatterBackend):
 
         ``format`` goes as ``response_format`` (JSON schema) and the answer is validated with pydantic;
         tools go in the native ``tools`` field; a requirement check asks for the first token's
-        log-probabilities and reports ``meta["p_yes"]``.
+        log-probabilities and reports ``meta["p_yes"]``. When the call's
+        :func:`~gencomp.streaming.current_control` has a consumer (a stream, or a requirement with a
+        ``prefix_fn``), the answer is streamed (server-sent events) and each piece pushed to it; the
+        stream is closed as soon as the control says stop.
         """
-        fields = protocol.request_options(request.options.generate)
-        judging = request.check is not None and request.format is None and self.capabilities.logprobs
-        if request.messages is not None:
-            schema = None
-            if request.format is not None:
-                if not hasattr(request.format, "model_json_schema"):
-                    raise TypeError(f"format= must be a pydantic BaseModel subclass, got {request.format!r}")
-                schema = (request.format.__name__, request.format.model_json_schema())
-            payload = protocol.chat_payload(
-                self.model_id_str,
-                request.messages,
-                fields,
-                tools=[tool_schema(t) for t in request.tools.values()],
-                schema=schema,
-                top_logprobs=protocol.TOP_LOGPROBS if judging else None,
-            )
+        call = _Call(self, request)
+        control = current_control()
+        if control is not None and call.streamable and _consumed(control):
+            events = protocol.StreamedAnswer(call.chat)
             with self._shared():
-                answer = protocol.parse_chat(self.http.post("/v1/chat/completions", payload))
-        else:
-            if request.format is not None:
-                raise GencompError(
-                    "format= needs a chat context on the openai backend (response_format is a chat field)"
-                )
-            payload = protocol.completions_payload(self.model_id_str, [request.prompt or ""], fields)
-            with self._shared():
-                answer = protocol.parse_completions(self.http.post("/v1/completions", payload), 1)[0]
-        meta: dict[str, Any] = {"finish_reason": answer.finish_reason, "server_kind": self.capabilities.kind}
+                self.http.stream(call.path, call.stream_payload(), _pusher(events, control))
+            return self._generation(request, call, events.answer(), stopped=control.stop_requested())
+        with self._shared():
+            data = self.http.post(call.path, call.payload)
+        return self._generation(request, call, call.parse(data))
+
+    async def agenerate(self, request: GenerationRequest) -> Generation:
+        """:meth:`generate` natively async, on this event loop's ``httpx2.AsyncClient``.
+
+        Many calls awaited together run at once on the server. Cancelling the awaiting task closes
+        the HTTP request or stream (the server stops generating).
+        """
+        call = _Call(self, request)
+        control = current_control()
+        if control is not None and call.streamable and _consumed(control):
+            events = protocol.StreamedAnswer(call.chat)
+            async with self._ashared():
+                await self.http.astream(call.path, call.stream_payload(), _pusher(events, control))
+            return self._generation(request, call, events.answer(), stopped=control.stop_requested())
+        async with self._ashared():
+            data = await self.http.apost(call.path, call.payload)
+        return self._generation(request, call, call.parse(data))
+
+    def _generation(
+        self, request: GenerationRequest, call: _Call, answer: protocol.Answer, *, stopped: bool = False
+    ) -> Generation:
+        meta: dict[str, Any] = {
+            "finish_reason": "stopped" if stopped else answer.finish_reason,
+            "server_kind": self.capabilities.kind,
+        }
         if answer.timings:
             meta["timings"] = answer.timings
-        if judging and answer.first_top_logprobs is not None:
+        if call.judging and answer.first_top_logprobs is not None:
             p_yes = protocol.p_yes_from_top(answer.first_top_logprobs, *protocol.JUDGE_WORDS)
             if p_yes is not None:
                 meta["p_yes"] = p_yes
-        if request.format is not None:
+        if request.format is not None and not stopped:  # a stopped answer is discarded by the caller
             self._validate_format(request.format, answer)
         text = _native_calls_as_text(answer) if request.tools and answer.tool_calls else answer.text
         return Generation(text, meta=meta, extra=self._extra(answer))
 
     def generate_raw(self, request: RawRequest) -> list[Generation]:
         """One ``/v1/completions`` request for all the raw prompts (no chat template); one answer each."""
+        payload = self._raw_payload(request)
+        with self._shared():
+            data = self.http.post("/v1/completions", payload)
+        return self._raw_generations(data, len(request.prompts))
+
+    async def agenerate_raw(self, request: RawRequest) -> list[Generation]:
+        """:meth:`generate_raw` natively async."""
+        payload = self._raw_payload(request)
+        async with self._ashared():
+            data = await self.http.apost("/v1/completions", payload)
+        return self._raw_generations(data, len(request.prompts))
+
+    def _raw_payload(self, request: RawRequest) -> dict[str, Any]:
         if request.format is not None:
             raise GencompError("format= is not supported for raw generation on the openai backend; use a chat context")
         fields = protocol.request_options(request.options.generate)
-        payload = protocol.completions_payload(self.model_id_str, request.prompts, fields)
-        with self._shared():
-            answers = protocol.parse_completions(self.http.post("/v1/completions", payload), len(request.prompts))
+        return protocol.completions_payload(self.model_id_str, request.prompts, fields)
+
+    def _raw_generations(self, data: Any, n: int) -> list[Generation]:
+        answers = protocol.parse_completions(data, n)
         return [Generation(a.text, meta={"finish_reason": a.finish_reason}, extra=self._extra(a)) for a in answers]
 
     def _shared(self) -> contextlib.AbstractContextManager[None]:
         return self._turns.shared() if self._turns is not None else contextlib.nullcontext()
+
+    def _ashared(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return self._turns.ashared() if self._turns is not None else contextlib.nullcontext()
 
     def _extra(self, answer: protocol.Answer) -> dict[str, Any]:
         info: dict[str, Any] = {"server": self.http.root}

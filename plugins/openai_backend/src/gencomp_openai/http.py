@@ -8,12 +8,15 @@ payloads: :mod:`gencomp_openai.protocol` builds and reads them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import random
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +34,16 @@ from gencomp_openai.errors import (
     UnknownServerModelError,
 )
 
-__all__ = ["HttpLayer", "RetryPolicy", "Timeouts", "error_for_exception", "error_for_status", "server_root"]
+__all__ = [
+    "HttpLayer",
+    "RetryPolicy",
+    "SSEDecoder",
+    "Timeouts",
+    "decode_json",
+    "error_for_exception",
+    "error_for_status",
+    "server_root",
+]
 
 RETRIED_STATUS = frozenset({429, 502, 503, 504})
 """Statuses that mean "try again later": rate limited, or a proxy or a loading server not ready."""
@@ -181,11 +193,12 @@ def error_for_exception(exc: httpx2.HTTPError, url: str) -> RemoteBackendError:
 
 
 class HttpLayer:
-    """A thread-safe, pooled JSON client of one server.
+    """A thread-safe, pooled JSON client of one server, synchronous and (``a...`` methods) asynchronous.
 
     ``base_url`` may end with ``/v1`` or not; ``api_key`` is sent as a bearer token and never shown
     (not in ``repr``, errors or logs). ``transport`` replaces the network (tests give an
-    ``httpx2.MockTransport``). ``max_connections`` bounds the pool shared by all threads.
+    ``httpx2.MockTransport``, which serves the async client too). ``max_connections`` bounds the pool
+    shared by all threads, and that of each event loop's async client (one per loop, made on first use).
     """
 
     def __init__(
@@ -198,6 +211,7 @@ class HttpLayer:
         max_connections: int = 64,
         transport: httpx2.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        asleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.root = server_root(base_url)
         self.timeouts = timeouts
@@ -206,13 +220,18 @@ class HttpLayer:
         headers = {"Accept": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        self._client = httpx2.Client(
-            base_url=self.root,
-            headers=headers,
-            timeout=timeouts.to_httpx(),
-            limits=httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            transport=transport,
+        self._client_args: dict[str, Any] = {
+            "base_url": self.root,
+            "headers": headers,
+            "timeout": timeouts.to_httpx(),
+            "limits": httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        }
+        self._client = httpx2.Client(**self._client_args, transport=transport)
+        self._atransport = transport if isinstance(transport, httpx2.AsyncBaseTransport) else None
+        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx2.AsyncClient] = (
+            weakref.WeakKeyDictionary()
         )
+        self._asleep = asleep
         self._closed = threading.Event()
         self.requests_sent = 0
         self._count_lock = threading.Lock()
@@ -240,41 +259,260 @@ class HttpLayer:
         but its caches, so a retry never adds a turn twice: the caller's context is extended only with
         the answer returned here.
         """
-        if self._closed.is_set():
-            raise RemoteBackendError("this backend was closed; create a new one")
+        self._check_open()
         url = self.url(path)
         last: RemoteBackendError | None = None
         for attempt in range(max(1, self.retry.attempts)):
             if attempt:
                 self._sleep(self.retry.delay(attempt - 1))
-            with self._count_lock:
-                self.requests_sent += 1
+            self._count()
             try:
                 response = self._client.request(method, path, json=payload)
                 body = response.read()
             except httpx2.HTTPError as exc:
-                last = error_for_exception(exc, url)
-                last.__cause__ = exc
-                if last.retryable:
-                    continue
-                raise last from exc
-            if response.status_code >= 400:
-                last = error_for_status(response.status_code, body, url, self.available_models)
-                if last.retryable:
-                    continue
-                raise last
+                last = _transport_error(exc, url)
+                continue
+            last = self._status_error(response.status_code, body, url)
+            if last is None:
+                return decode_json(response.status_code, body, url)
+        raise _gave_up(last, self.retry.attempts)
+
+    def stream(self, path: str, payload: Mapping[str, Any], on_event: Callable[[Any], bool]) -> bool:
+        """POST ``payload`` and hand each server-sent event's decoded JSON to ``on_event``; ``True`` at ``[DONE]``.
+
+        ``on_event`` returning ``False`` closes the stream at once (the server stops generating) and
+        this returns ``False``. Failures before the first event are retried as :meth:`request` does;
+        after it never (the caller has already handed text on), so a retry cannot repeat an answer.
+        A stream that ends without ``[DONE]`` raises ``ServerDisconnectedError``; an event that is not
+        JSON raises ``MalformedResponseError``.
+        """
+        self._check_open()
+        url = self.url(path)
+        last: RemoteBackendError | None = None
+        for attempt in range(max(1, self.retry.attempts)):
+            if attempt:
+                self._sleep(self.retry.delay(attempt - 1))
+            self._count()
+            events = SSEDecoder(url)
             try:
-                return json.loads(body)
-            except ValueError as exc:
-                raise MalformedResponseError(
-                    f"{url} answered HTTP {response.status_code} with a body that is not JSON "
-                    f"({body[:120].decode('utf-8', 'replace')!r}...). Is base_url an OpenAI-compatible server?",
-                    status=response.status_code,
-                ) from exc
-        assert last is not None
-        raise type(last)(f"{last} (after {self.retry.attempts} tries)", status=last.status) from last
+                with self._client.stream("POST", path, json=payload, headers=SSE_HEADERS) as response:
+                    if response.status_code >= 400:
+                        last = self._status_error(response.status_code, response.read(), url)
+                        continue
+                    for line in response.iter_lines():
+                        for data in events.feed(line):
+                            if not on_event(data):
+                                return False
+                        if events.done:
+                            return True
+            except httpx2.HTTPError as exc:
+                last = _transport_error(exc, url)
+                if events.started:
+                    raise last from exc
+                continue
+            events.finish()
+        raise _gave_up(last, self.retry.attempts)
+
+    def _check_open(self) -> None:
+        if self._closed.is_set():
+            raise RemoteBackendError("this backend was closed; create a new one")
+
+    def _count(self) -> None:
+        with self._count_lock:
+            self.requests_sent += 1
+
+    def _status_error(self, status: int, body: bytes, url: str) -> RemoteBackendError | None:
+        """``None`` for a success; the error of an HTTP error status, raised at once unless it is retried."""
+        if status < 400:
+            return None
+        err = error_for_status(status, body, url, self.available_models)
+        if not err.retryable:
+            raise err
+        return err
+
+    # -- the asynchronous twin: one httpx2.AsyncClient per event loop ----------------------------
+
+    def _aclient(self) -> httpx2.AsyncClient:
+        """This event loop's client (an async client is bound to the loop it was made on)."""
+        loop = asyncio.get_running_loop()
+        with self._count_lock:
+            client = self._aclients.get(loop)
+            if client is None:
+                client = httpx2.AsyncClient(**self._client_args, transport=self._atransport)
+                self._aclients[loop] = client
+            return client
+
+    async def arequest(self, method: str, path: str, payload: Mapping[str, Any] | None = None) -> Any:
+        """:meth:`request` on the running event loop: the same retries, errors and timeouts."""
+        self._check_open()
+        url = self.url(path)
+        client = self._aclient()
+        last: RemoteBackendError | None = None
+        for attempt in range(max(1, self.retry.attempts)):
+            if attempt:
+                await self._asleep(self.retry.delay(attempt - 1))
+            self._count()
+            try:
+                response = await client.request(method, path, json=payload)
+                body = await response.aread()
+            except httpx2.HTTPError as exc:
+                last = _transport_error(exc, url)
+                continue
+            last = self._status_error(response.status_code, body, url)
+            if last is None:
+                return decode_json(response.status_code, body, url)
+        raise _gave_up(last, self.retry.attempts)
+
+    async def apost(self, path: str, payload: Mapping[str, Any]) -> Any:
+        """:meth:`post` on the running event loop."""
+        return await self.arequest("POST", path, payload)
+
+    async def astream(self, path: str, payload: Mapping[str, Any], on_event: Callable[[Any], bool]) -> bool:
+        """:meth:`stream` on the running event loop; cancelling the awaiting task closes the stream."""
+        self._check_open()
+        url = self.url(path)
+        client = self._aclient()
+        last: RemoteBackendError | None = None
+        for attempt in range(max(1, self.retry.attempts)):
+            if attempt:
+                await self._asleep(self.retry.delay(attempt - 1))
+            self._count()
+            events = SSEDecoder(url)
+            try:
+                async with client.stream("POST", path, json=payload, headers=SSE_HEADERS) as response:
+                    if response.status_code >= 400:
+                        last = self._status_error(response.status_code, await response.aread(), url)
+                        continue
+                    async for line in response.aiter_lines():
+                        for data in events.feed(line):
+                            if not on_event(data):
+                                return False
+                        if events.done:
+                            return True
+            except httpx2.HTTPError as exc:
+                last = _transport_error(exc, url)
+                if events.started:
+                    raise last from exc
+                continue
+            events.finish()
+        raise _gave_up(last, self.retry.attempts)
 
     def close(self) -> None:
-        """Close the pooled connections; later requests raise."""
+        """Close the pooled connections (the async clients' too, on their loops); later requests raise."""
         self._closed.set()
         self._client.close()
+        with self._count_lock:
+            clients = list(self._aclients.items())
+            self._aclients.clear()
+        for loop, client in clients:
+            if loop.is_closed():
+                continue
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                loop.create_task(client.aclose())
+            elif loop.is_running():
+                asyncio.run_coroutine_threadsafe(client.aclose(), loop)
+            else:
+                with contextlib.suppress(RuntimeError):  # another loop runs in this thread: leave it to the collector
+                    loop.run_until_complete(client.aclose())
+
+
+SSE_HEADERS = {"Accept": "text/event-stream"}
+
+
+class SSEDecoder:
+    """Reads server-sent events line by line: the decoded JSON of each ``data:`` event, until ``data: [DONE]``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.done = False
+        self.started = False
+        """Whether an event has been handed on (after that a failure is never retried)."""
+        self._data: list[str] = []
+
+    def feed(self, line: str) -> list[Any]:
+        """The events that ``line`` completes (an empty line ends an event; comments are skipped)."""
+        line = line.rstrip("\r\n")
+        if self.done:
+            return []
+        if not line:
+            return self._dispatch()
+        if line.startswith(":"):
+            return []
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "data":
+            if value.strip() == "[DONE]":
+                self.done = True
+                return self._dispatch()
+            self._data.append(value)
+        elif name == "error":
+            self._data.append(value)
+        # other fields (event:, id:, retry:) carry nothing the protocol uses
+        return []
+
+    def _dispatch(self) -> list[Any]:
+        if not self._data:
+            return []
+        text, self._data = "\n".join(self._data), []
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise MalformedResponseError(
+                f"{self.url} sent a server-sent event that is not JSON ({text[:120]!r}); "
+                f"is base_url an OpenAI-compatible server?"
+            ) from exc
+        if isinstance(data, Mapping) and "error" in data and "choices" not in data:
+            status = _field_int(data["error"], "code")
+            msg = _server_message(json.dumps(data).encode())
+            raise ServerInternalError(f"the server at {self.url} failed during the stream: {msg}", status=status)
+        self.started = True
+        return [data]
+
+    def finish(self) -> None:
+        """The stream ended: raise ``ServerDisconnectedError`` unless ``[DONE]`` came."""
+        events = self.feed("")
+        if events:
+            self.started = True
+        if not self.done:
+            raise ServerDisconnectedError(
+                f"the stream from {self.url} ended before its [DONE] event"
+                f"{' (after part of the answer)' if self.started else ''}: the answer is truncated. "
+                f"If it repeats, see the server's log"
+            )
+
+
+def _field_int(data: Any, key: str) -> int | None:
+    value = data.get(key) if isinstance(data, Mapping) else None
+    return value if isinstance(value, int) else None
+
+
+def decode_json(status: int, body: bytes, url: str) -> Any:
+    """The decoded JSON body of a successful answer, else ``MalformedResponseError``."""
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise MalformedResponseError(
+            f"{url} answered HTTP {status} with a body that is not JSON "
+            f"({body[:120].decode('utf-8', 'replace')!r}...). Is base_url an OpenAI-compatible server?",
+            status=status,
+        ) from exc
+
+
+def _transport_error(exc: httpx2.HTTPError, url: str) -> RemoteBackendError:
+    """The named error of a transport failure; raised at once unless it is retried."""
+    err = error_for_exception(exc, url)
+    if not err.retryable:
+        raise err from exc
+    err.__cause__ = exc
+    return err
+
+
+def _gave_up(last: RemoteBackendError | None, attempts: int) -> RemoteBackendError:
+    assert last is not None
+    err = type(last)(f"{last} (after {attempts} tries)", status=last.status)
+    err.__cause__ = last
+    return err

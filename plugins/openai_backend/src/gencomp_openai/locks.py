@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 __all__ = ["SharedExclusiveLock"]
 
@@ -18,18 +19,45 @@ class SharedExclusiveLock:
         self._exclusive = False
         self._waiting = 0
 
-    @contextlib.contextmanager
-    def shared(self) -> Iterator[None]:
+    def acquire_shared(self) -> None:
+        """Take a shared hold (blocks while an exclusive holder has it or waits for it)."""
         with self._cond:
             while self._exclusive or self._waiting:
                 self._cond.wait()
             self._shared += 1
+
+    def release_shared(self) -> None:
+        with self._cond:
+            self._shared -= 1
+            self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        self.acquire_shared()
         try:
             yield
         finally:
-            with self._cond:
-                self._shared -= 1
-                self._cond.notify_all()
+            self.release_shared()
+
+    @contextlib.asynccontextmanager
+    async def ashared(self) -> AsyncIterator[None]:
+        """:meth:`shared` for asyncio: waits in a worker thread, so the event loop is never blocked."""
+        with self._cond:
+            free = not (self._exclusive or self._waiting)
+            if free:
+                self._shared += 1
+        if not free:
+            waiting = asyncio.get_running_loop().run_in_executor(None, self.acquire_shared)
+            try:
+                await asyncio.shield(waiting)
+            except asyncio.CancelledError:
+                await waiting  # the thread takes the hold in the end: give it back
+                self.release_shared()
+                raise
+        try:
+            yield
+        finally:
+            self.release_shared()
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:

@@ -20,6 +20,7 @@ __all__ = [
     "OPENAI_OPTION_MAP",
     "REQUEST_OPTIONS",
     "Answer",
+    "StreamedAnswer",
     "alora_check_payload",
     "chat_payload",
     "completions_payload",
@@ -199,6 +200,49 @@ def parse_completions(data: Any, n: int) -> list[Answer]:
     if any(a is None for a in ordered):
         raise _malformed(f"one choice for each of the {n} prompts", data)
     return [a for a in ordered if a is not None]
+
+
+class StreamedAnswer:
+    """Builds an :class:`Answer` from the server-sent events of a streamed ``/v1/chat/completions``
+    (``chat``) or ``/v1/completions`` request, one event at a time."""
+
+    def __init__(self, chat: bool) -> None:
+        self.chat = chat
+        self.parts: list[str] = []
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] = {}
+        self.timings: dict[str, Any] = {}
+
+    def add(self, event: Any) -> str:
+        """Take one event; the new text it carries (``""`` for none)."""
+        if not isinstance(event, Mapping):
+            raise _malformed("JSON object in a streamed event", event)
+        if isinstance(event.get("usage"), Mapping):
+            self.usage = dict(event["usage"])
+        if isinstance(event.get("timings"), Mapping):
+            self.timings = dict(event["timings"])
+        choices = event.get("choices")
+        if not isinstance(choices, list):
+            raise _malformed("choices in a streamed event", event)
+        if not choices:  # the usage-only event that ends an OpenAI stream
+            return ""
+        choice = choices[0]
+        reason = _field(choice, "finish_reason")
+        if isinstance(reason, str):
+            self.finish_reason = reason
+        piece = _field(choice, "delta", "content") if self.chat else _field(choice, "text")
+        if piece is None:
+            return ""
+        if not isinstance(piece, str):
+            raise _malformed("text in the streamed delta", event)
+        self.parts.append(piece)
+        return piece
+
+    def answer(self) -> Answer:
+        """What the events so far add up to."""
+        return Answer(
+            text="".join(self.parts), finish_reason=self.finish_reason, usage=self.usage, timings=self.timings
+        )
 
 
 def p_yes_from_top(top: Mapping[str, float], yes_words: Iterable[str], no_words: Iterable[str]) -> float | None:
