@@ -6,6 +6,7 @@ import gc
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -94,3 +95,16 @@ CHAT_TURN = (
 
 RAW_PROMPTS = [f"Item {i}: the river town has {i + 2} bridges and" for i in range(16)]
 """The 16 prompts of the raw-generation case."""
+
+
+def write_section(path: Path, start: str, end: str, section: str) -> None:
+    """Put ``section`` (which begins with ``start`` and ends with ``end``) into the results file ``path``.
+
+    It replaces the file's block between the same markers, or is appended; the rest of the file stays.
+    """
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if start in text and end in text:
+        text = text[: text.index(start)] + section + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    path.write_text(text, encoding="utf-8")

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _common import write_section
+
 HERE = Path(__file__).resolve().parent
 START, END = "<!-- streaming:start -->", "<!-- streaming:end -->"
 PROMPT = "Write a long story about a lighthouse keeper."
@@ -132,12 +134,7 @@ def main() -> int:
         ]
     )
     print(table)
-    text = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
-    if START in text and END in text:
-        text = text[: text.index(START)] + table + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip() + "\n\n" + table + "\n"
-    args.output.write_text(text, encoding="utf-8")
+    write_section(args.output, START, END, table)
     return 0
 
 
