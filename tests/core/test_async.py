@@ -249,3 +249,13 @@ def test_a_recognised_word_limit_stops_a_streamed_answer_at_the_first_word_too_m
     ((_, verdict),) = result.sample_validations[0]
     assert verdict.check_path == "code:number_words" and verdict.stopped_at_token == 4
     assert backend.words_sent == [4, 2] and result.success
+
+
+def test_a_natively_async_backend_refuses_a_format_instance_like_a_sync_one():
+    import pydantic
+
+    class City(pydantic.BaseModel):
+        name: str
+
+    with pytest.raises(TypeError, match="format= takes a class"):
+        asyncio.run(AsyncOnly().agenerate_from_context(CBlock("x"), SimpleContext(), format=City(name="Paris")))  # type: ignore[arg-type]

@@ -371,14 +371,7 @@ class Backend(metaclass=_BackendMeta):
         tool_calls: bool = False,
     ) -> ModelOutputThunk:
         """Generate the output for ``action`` after ``ctx``; appends a ``GenerateLog`` to ``generate_logs``."""
-        if format is not None and not isinstance(format, type):
-            raise TypeError(
-                f"format= takes a class (a pydantic BaseModel subclass), got an instance of {type(format).__name__}; "
-                "pass the class itself"
-            )
-        logs: list[GenerateLog] = generate_logs if generate_logs is not None else []
-        first_log = len(logs)
-        relay = plugins.hook()
+        logs, first_log, relay = self._begin(format, generate_logs)
         result = relay.gencomp_generate(
             backend=self,
             action=action,
@@ -413,9 +406,7 @@ class Backend(metaclass=_BackendMeta):
             return await run_in_thread(
                 self.generate_from_context, action, ctx, format, model_options, generate_logs, tool_calls
             )
-        logs: list[GenerateLog] = generate_logs if generate_logs is not None else []
-        first_log = len(logs)
-        relay = plugins.hook()
+        logs, first_log, relay = self._begin(format, generate_logs)
         result = await run_in_thread(
             relay.gencomp_generate, backend=self, action=action, ctx=ctx, format=format,
             model_options=model_options, generate_logs=logs, tool_calls=tool_calls,
@@ -427,6 +418,17 @@ class Backend(metaclass=_BackendMeta):
             out = await self.agenerate(request)
             result = self._complete(request, out, time.perf_counter() - start, logs)
         return self._finish(relay, action, result, logs, first_log)
+
+    @staticmethod
+    def _begin(format: Any, generate_logs: list[GenerateLog] | None) -> tuple[list[GenerateLog], int, Any]:
+        """A call's start, sync or async: ``format=`` checked, the log list, where its new logs begin, the hooks."""
+        if format is not None and not isinstance(format, type):
+            raise TypeError(
+                f"format= takes a class (a pydantic BaseModel subclass), got an instance of {type(format).__name__}; "
+                "pass the class itself"
+            )
+        logs: list[GenerateLog] = generate_logs if generate_logs is not None else []
+        return logs, len(logs), plugins.hook()
 
     def _finish(
         self, relay: Any, action: Component | CBlock, result: ModelOutputThunk, logs: list[GenerateLog], first_log: int
