@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import math
 import os
 import time
 from collections.abc import Callable
@@ -108,3 +109,60 @@ def write_section(path: Path, start: str, end: str, section: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + section + "\n"
     path.write_text(text, encoding="utf-8")
+
+
+def line_chart_svg(
+    points: dict[str, list[tuple[float, float]]],
+    colors: dict[str, str],
+    *,
+    title: str,
+    x_label: str,
+    note: str = "",
+    y_log: bool = True,
+    y_format: Callable[[float], str] = lambda y: f"{y:g}",
+) -> str:
+    """An SVG line chart (no plotting library): one line per series, a log2 x axis, log10 or linear y."""
+    w, h, left, right, top, bottom = 720, 440, 70, 250, 40, 50
+    xs = [x for pts in points.values() for x, _ in pts]
+    ys = [y for pts in points.values() for _, y in pts]
+    x0, x1 = math.log2(min(xs)) - 0.2, math.log2(max(xs)) + 0.2
+    if y_log:
+        y0, y1 = math.floor(math.log10(min(ys))), math.ceil(math.log10(max(ys)))
+        ticks = [10.0**e for e in range(y0, y1 + 1)]
+    else:
+        step = 10 ** math.floor(math.log10(max(ys) / 2))
+        step *= 2 if max(ys) / step > 10 else 1
+        ticks = [i * step for i in range(int(max(ys) / step) + 2)]
+        y0, y1 = 0, ticks[-1]
+
+    def px(x: float) -> float:
+        return left + (math.log2(x) - x0) / (x1 - x0) * (w - left - right)
+
+    def py(y: float) -> float:
+        v = math.log10(y) if y_log else y
+        return h - bottom - (v - y0) / (y1 - y0) * (h - top - bottom)
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">']
+    out.append(f'<rect width="{w}" height="{h}" fill="white"/>')
+    out.append(f'<text x="{left}" y="22" font-size="14">{title}</text>')
+    for t in ticks:
+        y = py(t)
+        out.append(f'<line x1="{left}" x2="{w - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{y_format(t)}</text>')
+    for x in sorted(set(xs)):
+        out.append(f'<text x="{px(x):.1f}" y="{h - bottom + 18}" text-anchor="middle">{x:g}</text>')
+    out.append(f'<text x="{(left + w - right) / 2}" y="{h - 12}" text-anchor="middle">{x_label}</text>')
+    out.append(f'<path d="M{left},{top} V{h - bottom} H{w - right}" fill="none" stroke="black"/>')
+    for i, (name, pts) in enumerate(points.items()):
+        color = colors[name]
+        path = " ".join(f"{'M' if j == 0 else 'L'}{px(x):.1f},{py(y):.1f}" for j, (x, y) in enumerate(pts))
+        out.append(f'<path d="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
+        out += [f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3.5" fill="{color}"/>' for x, y in pts]
+        ly = top + 10 + 20 * i
+        key = f'x1="{w - right + 15}" x2="{w - right + 40}" y1="{ly}" y2="{ly}"'
+        out.append(f'<line {key} stroke="{color}" stroke-width="2"/>')
+        out.append(f'<text x="{w - right + 46}" y="{ly + 4}">{name}</text>')
+    if note:
+        out.append(f'<text x="{left}" y="{top - 4}" font-size="10" fill="#555">{note}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"

@@ -12,10 +12,11 @@ bench adapter; the Q4_1 GGUF with the shipped adapter on the server), as the fig
 
 from __future__ import annotations
 
-import math
 import re
 import sys
 from pathlib import Path
+
+from _common import line_chart_svg
 
 HERE = Path(__file__).resolve().parent
 SERIES = {
@@ -25,7 +26,6 @@ SERIES = {
     "llama-server, cache off": "#98df8a",
     "mellea 0.8.0 aLoRA path": "#d62728",
 }
-W, H, LEFT, RIGHT, TOP, BOTTOM = 720, 440, 70, 250, 40, 50
 
 
 def _seconds(text: str) -> float:
@@ -53,43 +53,15 @@ def read_points() -> dict[str, list[tuple[float, float]]]:
 
 
 def svg(points: dict[str, list[tuple[float, float]]]) -> str:
-    xs = [x for pts in points.values() for x, _ in pts]
-    ys = [y for pts in points.values() for _, y in pts]
-    x0, x1 = math.log2(min(xs)) - 0.2, math.log2(max(xs)) + 0.2
-    y0, y1 = math.floor(math.log10(min(ys))), math.ceil(math.log10(max(ys)))
-
-    def px(x: float) -> float:
-        return LEFT + (math.log2(x) - x0) / (x1 - x0) * (W - LEFT - RIGHT)
-
-    def py(y: float) -> float:
-        return H - BOTTOM - (math.log10(y) - y0) / (y1 - y0) * (H - TOP - BOTTOM)
-
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">']
-    out.append(f'<rect width="{W}" height="{H}" fill="white"/>')
-    out.append(f'<text x="{LEFT}" y="22" font-size="14">Requirement check time vs conversation length (log-log)</text>')
-    for e in range(y0, y1 + 1):
-        y = py(10.0**e)
-        out.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
-        label = f"{10.0**e:g} s" if e >= 0 else f"{10.0**e * 1000:g} ms"
-        out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
-    for x in sorted(set(xs)):
-        out.append(f'<text x="{px(x):.1f}" y="{H - BOTTOM + 18}" text-anchor="middle">{x:g}</text>')
-    out.append(f'<text x="{(LEFT + W - RIGHT) / 2}" y="{H - 12}" text-anchor="middle">conversation tokens</text>')
-    axes = f"M{LEFT},{TOP} V{H - BOTTOM} H{W - RIGHT}"
-    out.append(f'<path d="{axes}" fill="none" stroke="black"/>')
-    for i, (name, pts) in enumerate(points.items()):
-        color = SERIES[name]
-        path = " ".join(f"{'M' if j == 0 else 'L'}{px(x):.1f},{py(y):.1f}" for j, (x, y) in enumerate(pts))
-        out.append(f'<path d="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
-        out += [f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3.5" fill="{color}"/>' for x, y in pts]
-        ly = TOP + 10 + 20 * i
-        key = f'x1="{W - RIGHT + 15}" x2="{W - RIGHT + 40}" y1="{ly}" y2="{ly}"'
-        out.append(f'<line {key} stroke="{color}" stroke-width="2"/>')
-        out.append(f'<text x="{W - RIGHT + 46}" y="{ly + 4}">{name}</text>')
-    note = "HF and mellea: RESULTS.md (float32, bench adapter); server: RESULTS-remote.md (Q4_1 GGUF, shipped adapter)"
-    out.append(f'<text x="{LEFT}" y="{TOP - 4}" font-size="10" fill="#555">{note}</text>')
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
+    return line_chart_svg(
+        points,
+        SERIES,
+        title="Requirement check time vs conversation length (log-log)",
+        x_label="conversation tokens",
+        note="HF and mellea: RESULTS.md (float32, bench adapter); "
+        "server: RESULTS-remote.md (Q4_1 GGUF, shipped adapter)",
+        y_format=lambda y: f"{y:g} s" if y >= 1 else f"{y * 1000:g} ms",
+    )
 
 
 def main() -> int:

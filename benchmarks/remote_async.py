@@ -4,13 +4,17 @@ On the embedded SmolLM2-135M GGUF, greedy, every answer exactly ``--tokens`` lon
 
 1. 16 ``ainstruct`` calls gathered on one event loop against ``llama-server --parallel 8`` vs the same
    16 awaited one after another (the same backend object, interleaved repetitions);
-2. time to the first streamed chunk vs time to the whole answer of ``instruct_stream`` (128 tokens),
+2. throughput against concurrency: 1, 2, 4, ... 16 calls gathered, through gencomp and through a bare
+   ``httpx2.AsyncClient`` with the same connection bound, beside the server's own decode rate (from
+   the ``timings`` it returns): the most any client could get from its batching;
+3. time to the first streamed chunk vs time to the whole answer of ``instruct_stream`` (128 tokens),
    and a plain ``instruct`` of the same answer;
-3. gencomp's streaming overhead per chunk vs a bare ``httpx2`` SSE stream of the same request
+4. gencomp's streaming overhead per chunk vs a bare ``httpx2`` SSE stream of the same request
    (the same messages and fields, read and JSON-decoded line by line): paired, interleaved.
 
-Prints a table and writes it into ``benchmarks/RESULTS.md`` between the ``remote-async`` markers,
-leaving the rest of the file as it is.
+Prints tables, writes them into ``benchmarks/RESULTS.md`` between the ``remote-async`` markers (leaving
+the rest of the file as it is) and plots throughput against concurrency in
+``benchmarks/remote-concurrency.svg``.
 
     .venv/bin/python benchmarks/remote_async.py [--repeat N] [--calls N] [--parallel N] [--tokens N]
 """
@@ -27,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import write_section
+from _common import line_chart_svg, write_section
 
 HERE = Path(__file__).resolve().parent
 START, END = "<!-- remote-async:start -->", "<!-- remote-async:end -->"
@@ -61,24 +65,23 @@ async def _one_by_one(backend: Any, calls: int, tokens: int) -> float:
     return time.perf_counter() - start
 
 
-async def _bare_gathered(url: str, model: str, calls: int, tokens: int) -> float:
-    import httpx2
-
-    async with httpx2.AsyncClient(timeout=600) as client:
-        start = time.perf_counter()
-        payloads = [
-            {
-                "model": model,
-                "messages": [{"role": "user", "content": f"{PROMPT} Story {i}."}],
-                "max_tokens": tokens,
-                "temperature": 0.0,
-                "ignore_eos": True,
-            }
-            for i in range(calls)
-        ]
-        answers = await asyncio.gather(*(client.post(url, json=p) for p in payloads))
-        assert all(a.status_code == 200 for a in answers)
-        return time.perf_counter() - start
+async def _bare_gathered(client: Any, model: str, calls: int, tokens: int) -> tuple[float, list[float]]:
+    """Wall time of ``calls`` requests gathered, and each answer's decode time per token as the server timed it."""
+    payloads = [
+        {
+            "model": model,
+            "messages": [{"role": "user", "content": f"{PROMPT} Story {i}."}],
+            "max_tokens": tokens,
+            "temperature": 0.0,
+            "ignore_eos": True,
+        }
+        for i in range(calls)
+    ]
+    start = time.perf_counter()
+    answers = await asyncio.gather(*(client.post("/v1/chat/completions", json=p) for p in payloads))
+    wall = time.perf_counter() - start
+    assert all(a.status_code == 200 for a in answers)
+    return wall, [float(a.json()["timings"]["predicted_per_token_ms"]) for a in answers]
 
 
 def _gencomp_stream(backend: Any, tokens: int, stream: bool) -> tuple[float, float, int, str, Any]:
@@ -144,25 +147,36 @@ def main() -> int:
         asyncio.run(_gathered(backend, 2, 8))  # warm-up
 
         url = server.base_url.removesuffix("/v1") + "/v1/chat/completions"
-        gathered: list[float] = []
+        levels = sorted({k for k in (1, 2, 4, 8, 16, 32) if k < args.calls} | {args.calls})
         serial: list[float] = []
-        bare: list[float] = []
-        for r in range(args.repeat):
+        ours: dict[int, list[float]] = {k: [] for k in levels}
+        bare: dict[int, list[float]] = {k: [] for k in levels}
+        server_ms: dict[int, list[float]] = {k: [] for k in levels}
+        limit = backend.http.max_connections  # the bare client gets the same bound (see the plugin's README)
 
-            async def both(first_gathered: bool) -> None:
-                if first_gathered:
-                    gathered.append(await _gathered(backend, args.calls, args.tokens))
+        async def concurrency() -> None:
+            limits = httpx2.Limits(max_connections=limit, max_keepalive_connections=limit)
+            async with httpx2.AsyncClient(
+                base_url=url.removesuffix("/v1/chat/completions"), timeout=600, limits=limits
+            ) as client:
+                await _bare_gathered(client, backend.model_id_str, 2, 8)  # warm-up
+                for r in range(args.repeat):
+                    for k in levels if r % 2 == 0 else reversed(levels):
+                        for side in ("gencomp", "bare") if r % 2 == 0 else ("bare", "gencomp"):
+                            if side == "gencomp":
+                                ours[k].append(await _gathered(backend, k, args.tokens))
+                            else:
+                                wall, per_token = await _bare_gathered(client, backend.model_id_str, k, args.tokens)
+                                bare[k].append(wall)
+                                server_ms[k].append(statistics.median(per_token))
                     serial.append(await _one_by_one(backend, args.calls, args.tokens))
-                else:
-                    serial.append(await _one_by_one(backend, args.calls, args.tokens))
-                    gathered.append(await _gathered(backend, args.calls, args.tokens))
+                    print(
+                        f"concurrency repetition {r + 1}/{args.repeat}: {args.calls} gathered "
+                        f"{ours[args.calls][-1]:.2f} s vs one by one {serial[-1]:.2f} s",
+                        file=sys.stderr,
+                    )
 
-            asyncio.run(both(r % 2 == 0))
-            bare.append(asyncio.run(_bare_gathered(url, backend.model_id_str, args.calls, args.tokens)))
-            print(
-                f"concurrency repetition {r + 1}/{args.repeat}: {gathered[-1]:.2f} s vs {serial[-1]:.2f} s",
-                file=sys.stderr,
-            )
+        asyncio.run(concurrency())
 
         runs: dict[str, list[tuple[float, float, int, str, Any]]] = {
             "gencomp instruct_stream": [],
@@ -203,12 +217,46 @@ def main() -> int:
         (g[1] - b[1]) / max(1, g[2])
         for g, b in zip(runs["gencomp instruct_stream"], runs["bare httpx2 SSE stream"], strict=True)
     )
+    gathered = ours[args.calls]
     ratio = statistics.median(serial) / statistics.median(gathered)
+
+    def rate(k: int, walls: list[float]) -> float:
+        return k * args.tokens / statistics.median(walls)
+
+    def server_rate(k: int) -> float:
+        return min(k, args.parallel) * 1000 / statistics.median(server_ms[k])
+
+    top = max(k for k in levels if k <= args.parallel)
+    ceiling = server_rate(top) / server_rate(1)
     rows = [
         f"| {name} | {med(name, 0) * 1000:.0f} ms | {med(name, 1) * 1000:.0f} ms | "
         f"{med(name, 0) / med(name, 1):.3f} | {statistics.median(run[2] for run in runs[name]):.0f} |"
         for name in variants
     ]
+    sweep = [
+        f"| {k} | {rate(k, ours[k]):.0f} | {rate(k, bare[k]):.0f} | "
+        f"{statistics.median(bare[k]) / statistics.median(ours[k]):.2f} | {server_rate(k):.0f} |"
+        for k in levels
+    ]
+    series = {
+        "gencomp, gathered ainstruct": [(float(k), rate(k, ours[k])) for k in levels],
+        "bare httpx2, gathered": [(float(k), rate(k, bare[k])) for k in levels],
+        "server decode rate (its timings)": [(float(k), server_rate(k)) for k in levels],
+    }
+    colors = dict(zip(series, ("#1f77b4", "#ff7f0e", "#2ca02c"), strict=True))
+    (args.output.parent / "remote-concurrency.svg").write_text(
+        line_chart_svg(
+            series,
+            colors,
+            title=f"Answer tokens per second vs calls at once (llama-server --parallel {args.parallel})",
+            x_label="calls gathered on one event loop",
+            note=f"SmolLM2-135M Q4_1, {args.tokens}-token answers, --threads {args.server_threads}; "
+            f"{time.strftime('%Y-%m-%d', time.gmtime())}",
+            y_log=False,
+            y_format=lambda y: f"{y:g}",
+        ),
+        encoding="utf-8",
+    )
     cores = os.cpu_count()
     table = "\n".join(
         [
@@ -229,12 +277,21 @@ def main() -> int:
             f"| the same {args.calls} one after another | {statistics.median(serial):.2f} s | "
             f"{statistics.median(serial) / args.calls * 1000:.0f} ms |",
             f"| bare `httpx2.AsyncClient`, {args.calls} requests gathered (no gencomp) | "
-            f"{statistics.median(bare):.2f} s | {statistics.median(bare) / args.calls * 1000:.0f} ms |",
+            f"{statistics.median(bare[args.calls]):.2f} s | "
+            f"{statistics.median(bare[args.calls]) / args.calls * 1000:.0f} ms |",
             "",
             f"Concurrent vs sequential: **{ratio:.2f}x** faster (all runs: gathered "
             f"{', '.join(f'{g:.2f}' for g in gathered)} s; sequential {', '.join(f'{s:.2f}' for s in serial)} s). "
-            f"gencomp's gathered calls take {statistics.median(gathered) / statistics.median(bare):.2f}x the time of "
-            f"the bare client's: what limits the speed-up is the server's batched decoding on its one thread.",
+            f"gencomp's gathered calls take {statistics.median(gathered) / statistics.median(bare[args.calls]):.2f}x "
+            f"the time of the bare client's (the same connection bound, {limit}). The server itself decodes "
+            f"{top} answers at once **{ceiling:.2f}x** as fast as one (its own `timings`): that is the most "
+            f"any client can gain from its batching here.",
+            "",
+            "Answer tokens per second against the calls gathered at once (plot: `remote-concurrency.svg`):",
+            "",
+            "| calls at once | gencomp | bare httpx2 | gencomp / bare | server decode rate |",
+            "|---:|---:|---:|---:|---:|",
+            *sweep,
             "",
             f"Streaming a {args.stream_tokens}-token answer ({max(5, args.repeat)} interleaved repetitions, median):",
             "",

@@ -26,6 +26,7 @@ pytestmark = pytest.mark.embedded  # the server runs the embedded default model'
 
 GREEDY = {"temperature": 0.0, ModelOption.SEED: 0}
 LONG = {ModelOption.MAX_NEW_TOKENS: 400}
+SHORT = {ModelOption.MAX_NEW_TOKENS: 24}
 ESSAY = "Write a long essay about the sea, with many paragraphs."
 
 
@@ -150,6 +151,54 @@ def test_gathered_ainstruct_calls_run_at_once_on_the_server(backend: OpenAIBacke
     last = {i: max(k for k, v in enumerate(order) if v == i) for i in range(4)}
     first = {i: order.index(i) for i in range(4)}
     assert all(first[j] < last[i] for i in range(4) for j in range(4))
+
+
+def _open_connections(port: int) -> int:
+    """Established TCP connections from this machine to ``port`` on 127.0.0.1 (client side), from /proc."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for r in rows if (f := r.split())[2] == f"0100007F:{port:04X}" and f[3] == "01")
+
+
+def test_the_pool_holds_no_more_connections_than_the_server_has_workers(
+    backend: OpenAIBackend, server: LlamaServer
+) -> None:
+    # llama-server serves a kept-alive connection on one HTTP worker (at least slots + 2 of them);
+    # a connection beyond them waited until an idle one timed out (5 s)
+    assert backend.capabilities.slots == 4 and backend.http.max_connections == 6
+    seen: list[int] = []
+
+    async def run() -> list[str]:
+        calls = asyncio.gather(
+            *(Session(backend).ainstruct(f"Name a colour, number {i}.", model_options=SHORT) for i in range(12))
+        )
+        while not calls.done():
+            seen.append(_open_connections(server.port))
+            await asyncio.sleep(0.005)
+        return [str(o.value) for o in await calls]
+
+    answers = asyncio.run(run())
+    assert len(answers) == 12 and all(answers)
+    assert 4 <= max(seen) <= 6
+
+
+def test_asyncio_run_closes_the_connections_of_its_loop(backend: OpenAIBackend, server: LlamaServer) -> None:
+    # an idle kept-alive connection holds one of llama-server's workers until it times out
+    before = _open_connections(server.port)
+
+    async def run() -> list[Any]:
+        calls = [Session(backend).ainstruct(f"Name a fruit, number {i}.", model_options=SHORT) for i in range(4)]
+        out = await asyncio.gather(*calls)
+        assert _open_connections(server.port) >= before + 4
+        return out
+
+    assert all(o.value for o in asyncio.run(run()))
+    assert _open_connections(server.port) <= before
+
+
+def test_an_explicit_max_connections_wins_over_the_servers_slots(server: LlamaServer) -> None:
+    with OpenAIBackend(base_url=server.base_url, max_connections=1) as b:
+        assert b.http.max_connections == 1
+        assert Session(b).instruct("Say hi.", model_options=SHORT).value
 
 
 def test_one_backend_serves_several_event_loops_and_threads(backend: OpenAIBackend) -> None:

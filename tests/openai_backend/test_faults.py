@@ -196,3 +196,14 @@ def test_every_remote_failure_is_a_gencomp_error() -> None:
     ):
         assert issubclass(cls, GencompError)
     assert gencomp.GencompError is GencompError
+
+
+@pytest.mark.parametrize(("option", "value"), [("max_connections", 0), ("max_retries", -1)])
+def test_a_bad_pool_setting_is_refused_before_connecting(option: str, value: int) -> None:
+    with pytest.raises(GencompError, match=f"{option} must be"):
+        OpenAIBackend(base_url=f"http://127.0.0.1:{free_port()}", **{option: value})  # type: ignore[arg-type]
+
+
+def test_a_server_that_does_not_say_its_slots_gets_the_default_pool() -> None:
+    b = backend_on(ScriptedTransport([]))
+    assert b.capabilities.slots is None and b.http.max_connections == 64

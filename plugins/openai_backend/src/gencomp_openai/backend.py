@@ -50,6 +50,9 @@ __all__ = ["ALORA_ANSWERS", "FALLBACK_PATH", "OpenAIBackend", "resolve_connectio
 FALLBACK_PATH = "llm-as-a-judge"
 """``meta["check_path"]`` of a check answered by the model as a judge."""
 
+DEFAULT_MAX_CONNECTIONS = 64
+"""The pool size when neither the caller nor the server says how many requests it runs at once."""
+
 ALORA_ANSWERS = ("Y", "N")
 """The answer tokens of gencomp's requirement-check aLoRAs (yes, no), as trained by ``gencomp-alora``."""
 
@@ -185,7 +188,10 @@ class OpenAIBackend(FormatterBackend):
     (seconds; also ``GENCOMP_OPENAI_CONNECT_TIMEOUT``/``..._READ_TIMEOUT``) bound each request;
     ``max_retries`` transient failures are retried with exponential backoff. One backend is safe to
     share between threads and event loops: the sync calls share one connection pool, each event
-    loop gets its own async client (:meth:`agenerate`), each pool holding up to ``max_connections``.
+    loop gets its own async client (:meth:`agenerate`), each pool holding up to ``max_connections``;
+    further requests wait for a free connection. By default that is the server's slot count plus
+    two when it tells it (llama-server: ``--parallel``; its HTTP workers are at least that many, and a
+    connection beyond them waited for an idle keep-alive one to time out, about 5 s), else 64.
     ``transport`` replaces the network (an ``httpx2`` transport; for tests).
 
     With ``exclusive_alora_checks`` (the default, when the server has an aLoRA) this backend sends
@@ -212,7 +218,7 @@ class OpenAIBackend(FormatterBackend):
         connect_timeout: float | None = None,
         read_timeout: float | None = None,
         max_retries: int = 2,
-        max_connections: int = 64,
+        max_connections: int | None = None,
         default_to_constraint_checking_alora: bool = True,
         alora_answers: Mapping[str, tuple[str, str]] | None = None,
         exclusive_alora_checks: bool = True,
@@ -228,18 +234,22 @@ class OpenAIBackend(FormatterBackend):
         )
         if max_retries < 0:
             raise GencompError(f"max_retries must be 0 or more, got {max_retries}")
+        if max_connections is not None and max_connections < 1:
+            raise GencompError(f"max_connections must be 1 or more, got {max_connections}")
         self.http = HttpLayer(
             url,
             api_key=key,
             timeouts=timeouts,
             retry=RetryPolicy(attempts=max_retries + 1),
-            max_connections=max_connections,
+            max_connections=max_connections or DEFAULT_MAX_CONNECTIONS,
             transport=transport,
         )
         self.http.available_models = self._list_models
         try:
             self.capabilities: ServerCapabilities = probe(self.http)
             model_id = self._served_model(model_id, url)
+            if max_connections is None and self.capabilities.slots:
+                self.http.limit_connections(self.capabilities.slots + 2)
         except BaseException:
             self.http.close()
             raise
@@ -274,6 +284,12 @@ class OpenAIBackend(FormatterBackend):
     def close(self) -> None:
         """Close the connection pool."""
         self.http.close()
+
+    def __enter__(self) -> OpenAIBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _list_models(self) -> list[str]:
         listing = self.http.get("/v1/models")

@@ -49,6 +49,8 @@ class ServerCapabilities:
     alora: bool = False
     """The server activates aLoRA adapters per request and reuses the prompt cache across them."""
     context_size: int | None = None
+    slots: int | None = None
+    """How many requests the server generates at once (llama-server's ``--parallel``), when it says."""
     notes: tuple[str, ...] = field(default=())
 
     def adapter(self, name: str) -> ServerAdapter | None:
@@ -116,6 +118,7 @@ def probe(http: HttpLayer) -> ServerCapabilities:
             adapters=adapters,
             alora=True,
             context_size=n_ctx,
+            slots=_field_int(props, "total_slots"),
         )
     if "vllm" in owners:
         # vLLM lists each LoRA module as a model whose "parent" is the base model. Stock vLLM applies it

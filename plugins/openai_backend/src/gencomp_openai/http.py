@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +73,12 @@ class RetryPolicy:
         """Seconds to wait before retry number ``retry`` (0-based): full exponential, half of it jittered."""
         base = min(self.max_backoff, self.backoff * (2**retry))
         return float(base * (0.5 + 0.5 * rng()))
+
+
+def _limits(max_connections: int) -> httpx2.Limits:
+    if max_connections < 1:
+        raise ValueError(f"max_connections must be 1 or more, got {max_connections}")
+    return httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
 
 
 def server_root(base_url: str) -> str:
@@ -198,7 +204,8 @@ class HttpLayer:
     ``base_url`` may end with ``/v1`` or not; ``api_key`` is sent as a bearer token and never shown
     (not in ``repr``, errors or logs). ``transport`` replaces the network (tests give an
     ``httpx2.MockTransport``, which serves the async client too). ``max_connections`` bounds the pool
-    shared by all threads, and that of each event loop's async client (one per loop, made on first use).
+    shared by all threads, and that of each event loop's async client (one per loop, made on first use):
+    requests beyond it wait for a free connection (up to the read timeout) instead of opening more.
     """
 
     def __init__(
@@ -220,17 +227,19 @@ class HttpLayer:
         headers = {"Accept": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
+        self.max_connections = max_connections
+        self._transport = transport
         self._client_args: dict[str, Any] = {
             "base_url": self.root,
             "headers": headers,
             "timeout": timeouts.to_httpx(),
-            "limits": httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            "limits": _limits(max_connections),
         }
         self._client = httpx2.Client(**self._client_args, transport=transport)
         self._atransport = transport if isinstance(transport, httpx2.AsyncBaseTransport) else None
-        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx2.AsyncClient] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._aclients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[httpx2.AsyncClient, AsyncIterator[None]]
+        ] = weakref.WeakKeyDictionary()
         self._asleep = asleep
         self._closed = threading.Event()
         self.requests_sent = 0
@@ -240,6 +249,21 @@ class HttpLayer:
 
     def __repr__(self) -> str:
         return f"HttpLayer({self.root!r})"
+
+    def limit_connections(self, max_connections: int) -> None:
+        """Bound the pools to ``max_connections`` from now on; for the owner, before it shares the layer.
+
+        The backend calls it right after its probe, once it knows how many requests the server runs
+        at once (no event loop has used the layer yet; the sync pool's idle connections are closed).
+        """
+        if self._aclients:
+            raise RuntimeError("limit_connections() after an event loop has used this HttpLayer")
+        if max_connections == self.max_connections:
+            return
+        self.max_connections = max_connections
+        self._client_args["limits"] = _limits(max_connections)
+        old, self._client = self._client, httpx2.Client(**self._client_args, transport=self._transport)
+        old.close()
 
     def url(self, path: str) -> str:
         return self.root + path
@@ -332,21 +356,41 @@ class HttpLayer:
 
     # -- the asynchronous twin: one httpx2.AsyncClient per event loop ----------------------------
 
-    def _aclient(self) -> httpx2.AsyncClient:
-        """This event loop's client (an async client is bound to the loop it was made on)."""
+    async def _aclient(self) -> httpx2.AsyncClient:
+        """This event loop's client (an async client is bound to the loop it was made on).
+
+        It is closed when the loop shuts down its async generators, as ``asyncio.run`` does before
+        it closes the loop: a program that calls ``asyncio.run`` many times leaves no idle connection
+        behind to hold one of the server's workers.
+        """
         loop = asyncio.get_running_loop()
         with self._count_lock:
-            client = self._aclients.get(loop)
-            if client is None:
-                client = httpx2.AsyncClient(**self._client_args, transport=self._atransport)
-                self._aclients[loop] = client
-            return client
+            entry = self._aclients.get(loop)
+            if entry is not None:
+                return entry[0]
+            client = httpx2.AsyncClient(**self._client_args, transport=self._atransport)
+            keeper = self._close_at_shutdown(loop, client)
+            self._aclients[loop] = (client, keeper)
+        await keeper.__anext__()  # the loop now tracks it: shutdown_asyncgens() runs its finally
+        return client
+
+    async def _close_at_shutdown(
+        self, loop: asyncio.AbstractEventLoop, client: httpx2.AsyncClient
+    ) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            with self._count_lock:
+                entry = self._aclients.get(loop)
+                if entry is not None and entry[0] is client:
+                    del self._aclients[loop]
+            await client.aclose()
 
     async def arequest(self, method: str, path: str, payload: Mapping[str, Any] | None = None) -> Any:
         """:meth:`request` on the running event loop: the same retries, errors and timeouts."""
         self._check_open()
         url = self.url(path)
-        client = self._aclient()
+        client = await self._aclient()
         last: RemoteBackendError | None = None
         for attempt in range(max(1, self.retry.attempts)):
             if attempt:
@@ -371,7 +415,7 @@ class HttpLayer:
         """:meth:`stream` on the running event loop; cancelling the awaiting task closes the stream."""
         self._check_open()
         url = self.url(path)
-        client = self._aclient()
+        client = await self._aclient()
         last: RemoteBackendError | None = None
         for attempt in range(max(1, self.retry.attempts)):
             if attempt:
@@ -404,7 +448,7 @@ class HttpLayer:
         with self._count_lock:
             clients = list(self._aclients.items())
             self._aclients.clear()
-        for loop, client in clients:
+        for loop, (client, _) in clients:
             if loop.is_closed():
                 continue
             try:
