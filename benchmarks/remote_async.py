@@ -130,6 +130,7 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=64, help="answer length of the concurrency measurement")
     parser.add_argument("--stream-tokens", type=int, default=128)
     parser.add_argument("--server-threads", type=int, default=1, help="llama-server's --threads")
+    parser.add_argument("--model", type=Path, default=None, help="a GGUF file to serve (default: the embedded one)")
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args()
 
@@ -142,7 +143,8 @@ def main() -> int:
 
     load_before = os.getloadavg()
     context = 1024 * args.parallel
-    with LlamaServer(Path(gguf_path()), context=context, parallel=args.parallel, threads=args.server_threads) as server:
+    model = args.model or Path(gguf_path())
+    with LlamaServer(model, context=context, parallel=args.parallel, threads=args.server_threads) as server:
         backend = OpenAIBackend(base_url=server.base_url, model_options={"temperature": 0.0, ModelOption.SEED: 0})
         asyncio.run(_gathered(backend, 2, 8))  # warm-up
 
@@ -250,7 +252,7 @@ def main() -> int:
             colors,
             title=f"Answer tokens per second vs calls at once (llama-server --parallel {args.parallel})",
             x_label="calls gathered on one event loop",
-            note=f"SmolLM2-135M Q4_1, {args.tokens}-token answers, --threads {args.server_threads}; "
+            note=f"{model.name}, {args.tokens}-token answers, --threads {args.server_threads}; "
             f"{time.strftime('%Y-%m-%d', time.gmtime())}",
             y_log=False,
             y_format=lambda y: f"{y:g}",
@@ -261,7 +263,7 @@ def main() -> int:
     table = "\n".join(
         [
             START,
-            f"### Async and streaming on the remote backend (llama-server, embedded SmolLM2-135M GGUF, "
+            f"### Async and streaming on the remote backend (llama-server, `{model.name}`, "
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
             "",
             f"Machine: {cores} cores shared with other work; load average (1 min) {load_before[0]:.2f} before, "
