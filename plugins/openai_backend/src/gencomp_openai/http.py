@@ -369,20 +369,21 @@ class HttpLayer:
             if entry is not None:
                 return entry[0]
             client = httpx2.AsyncClient(**self._client_args, transport=self._atransport)
-            keeper = self._close_at_shutdown(loop, client)
+            keeper = self._close_at_shutdown(weakref.ref(loop), client)  # weak: the loop is this entry's key
             self._aclients[loop] = (client, keeper)
         await keeper.__anext__()  # the loop now tracks it: shutdown_asyncgens() runs its finally
         return client
 
     async def _close_at_shutdown(
-        self, loop: asyncio.AbstractEventLoop, client: httpx2.AsyncClient
+        self, loop_ref: weakref.ref[asyncio.AbstractEventLoop], client: httpx2.AsyncClient
     ) -> AsyncIterator[None]:
         try:
             yield
         finally:
             with self._count_lock:
-                entry = self._aclients.get(loop)
-                if entry is not None and entry[0] is client:
+                loop = loop_ref()
+                entry = self._aclients.get(loop) if loop is not None else None
+                if loop is not None and entry is not None and entry[0] is client:
                     del self._aclients[loop]
             await client.aclose()
 
