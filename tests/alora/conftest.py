@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from gencomp_alora.compat import quiet_peft
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 GENERATION_PROMPT = "<|im_start|>check\n"
@@ -30,7 +32,7 @@ def _save_adapter(model_path: str, out: Path, invocation: list[int], seed: int) 
         alora_invocation_tokens=invocation,
         init_lora_weights=False,  # the default init is a no-op: every "equals base" check would pass vacuously
     )
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), quiet_peft():
         torch.manual_seed(seed)
         peft_model = get_peft_model(base, config)
     peft_model.save_pretrained(out)
@@ -79,7 +81,8 @@ def plain_lora_path(tiny_model_path: str, tmp_path_factory: pytest.TempPathFacto
     from transformers import AutoModelForCausalLM
 
     base = AutoModelForCausalLM.from_pretrained(tiny_model_path)
-    model = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", r=4, target_modules=["q_proj"]))
+    with quiet_peft():
+        model = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", r=4, target_modules=["q_proj"]))
     out = tmp_path_factory.mktemp("lora")
     model.save_pretrained(out)
     return str(out)

@@ -12,6 +12,7 @@ from transformers import AutoModelForCausalLM
 import gencomp_alora.generate as generate
 from gencomp import ALoraRequirement, LinearContext, LLMaJRequirement, Requirement, Session, simple_validate
 from gencomp_alora import HFAlora, check_requirement
+from gencomp_alora.compat import quiet_peft
 from gencomp_alora.generate import score_batch, score_ids
 from gencomp_alora.prompt import check_suffix_ids, find_last, text_ids
 from gencomp_hf_backend import LocalHFBackend
@@ -24,7 +25,8 @@ REQS = ["Mentions Paris.", "Is one short sentence without any numbers.", "Is pol
 def _peft(model_path: str, adapter: str, attn: str = ATTN_IMPLEMENTATION) -> PeftModel:
     register()
     base = AutoModelForCausalLM.from_pretrained(model_path, attn_implementation=attn)
-    return PeftModel.from_pretrained(base, adapter, adapter_name="constraint").eval()
+    with quiet_peft():
+        return PeftModel.from_pretrained(base, adapter, adapter_name="constraint").eval()
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import torch
 
 from gencomp import ALoraRequirement, LinearContext, Session
 from gencomp_alora import HFAlora, check_requirement
+from gencomp_alora.compat import quiet_peft
 from gencomp_alora.generate import _conversation
 from gencomp_alora.prompt import check_prompt_ids
 
@@ -31,7 +32,7 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         b = LocalHFBackend("smollm2-135m-instruct", model_options={"max_new_tokens": 24})
         inv = list(b.tokenizer(GP, add_special_tokens=False)["input_ids"])
         folder = tmp_path_factory.mktemp("alora-smollm2")
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), quiet_peft():
             torch.manual_seed(0)
             shape_only = AutoModelForCausalLM.from_config(b.model.config)
             config = LoraConfig(

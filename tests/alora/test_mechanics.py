@@ -9,6 +9,7 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, DynamicCache
 
+from gencomp_alora.compat import quiet_peft
 from gencomp_alora.generate import score_ids
 from gencomp_alora.prompt import check_prompt_ids, check_suffix_ids, find_last, text_ids
 from gencomp_hf_backend.compat import with_cache
@@ -18,7 +19,8 @@ CONV = [{"role": "user", "content": "What is the capital of France?"}]
 
 
 def _peft(model_path: str, adapter: str, name: str = "constraint") -> PeftModel:
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_path), adapter, adapter_name=name)
+    with quiet_peft():
+        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_path), adapter, adapter_name=name)
     return model.eval()
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from gencomp import GencompError, Message, SimpleContext
+from gencomp_alora.compat import quiet_peft
 from gencomp_alora.registry import registry
 from gencomp_hf_backend import LocalHFBackend
 
@@ -69,7 +70,8 @@ def test_standard_generation_stays_the_base_model_once_an_alora_model_wraps_it(b
         task_type="CAUSAL_LM", r=4, target_modules=["q_proj", "v_proj"], alora_invocation_tokens=invocation,
         init_lora_weights=False,
     )  # fmt: skip
-    peft_model = get_peft_model(backend.model, config)
+    with quiet_peft():
+        peft_model = get_peft_model(backend.model, config)
     registry(backend).model = peft_model
     ids = torch.tensor([backend.tokenizer.encode("Is the sky blue?", add_special_tokens=False) + invocation + [5, 6]])
     with torch.no_grad():
