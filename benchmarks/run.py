@@ -971,10 +971,12 @@ class Harness:
         import threads
 
         old = self.output.read_text(encoding="utf-8") if self.output.is_file() else ""
-        kept = threads.split_section(old)[1]
-        text = threads.with_section(text, kept) if kept else text
-        blocks = [m.group(0) for m in re.finditer(r"<!-- (\w+):start -->.*?<!-- \1:end -->", old, re.S)]
-        text = "\n\n".join([text.rstrip(), *blocks]) + "\n" if blocks else text
+        marked = re.compile(r"<!-- (\w+):start -->.*?<!-- \1:end -->", re.S)
+        blocks = {m.group(1): m.group(0) for m in marked.finditer(old)}  # one per name
+        # the threads section runs to the next "## " heading: without the blocks it cannot take them along
+        kept = threads.split_section(marked.sub("", old))[1]
+        text = threads.with_section(text, kept.rstrip() + "\n") if kept else text
+        text = "\n\n".join([text.rstrip(), *blocks.values()]) + "\n" if blocks else text
         self.output.write_text(text, encoding="utf-8")
 
     def report(self, final: bool) -> str:

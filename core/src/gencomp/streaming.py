@@ -15,7 +15,6 @@ The requirement checks of a call never see the control: only the answer is strea
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import functools
@@ -153,6 +152,8 @@ async def run_in_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T
     current control (or a fresh one made for the call) is cancelled, and the task waits for the
     thread to return (so a backend's lock is released) before it re-raises ``CancelledError``.
     """
+    import asyncio  # here, not at the top: ``import gencomp`` stays free of asyncio's import cost
+
     control = current_control()
     own = control is None
     if own:
@@ -178,6 +179,8 @@ def run_sync(make: Callable[[], Awaitable[T]]) -> T:
     In a thread without a running event loop it gets its own loop; inside a running loop's thread
     (where ``asyncio.run`` is not allowed) it runs in a helper thread. The context is carried over.
     """
+    import asyncio
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -291,6 +294,8 @@ class AsyncResultStream(Generic[T]):
     """
 
     def __init__(self, run: Callable[[Callable[[StreamChunk], None], GenerationControl], Awaitable[T]]) -> None:
+        import asyncio
+
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         loop = asyncio.get_running_loop()
         self._control = GenerationControl()
@@ -306,6 +311,8 @@ class AsyncResultStream(Generic[T]):
         run: Callable[[Callable[[StreamChunk], None], GenerationControl], Awaitable[T]],
         emit: Callable[[StreamChunk], None],
     ) -> T:
+        import asyncio
+
         try:
             return await run(emit, self._control)
         finally:
@@ -331,6 +338,8 @@ class AsyncResultStream(Generic[T]):
 
     async def aclose(self) -> None:
         """Cancel the call if it still runs, and wait until it has stopped."""
+        import asyncio
+
         if self._task.done():
             self._finished = True
             return
