@@ -122,7 +122,7 @@ def line_chart_svg(
     y_format: Callable[[float], str] = lambda y: f"{y:g}",
 ) -> str:
     """An SVG line chart (no plotting library): one line per series, a log2 x axis, log10 or linear y."""
-    w, h, left, right, top, bottom = 720, 440, 70, 250, 40, 50
+    w, h, left, right, top, bottom = 760, 440, 70, 290, 40, 50
     xs = [x for pts in points.values() for x, _ in pts]
     ys = [y for pts in points.values() for _, y in pts]
     x0, x1 = math.log2(min(xs)) - 0.2, math.log2(max(xs)) + 0.2
@@ -149,8 +149,11 @@ def line_chart_svg(
         y = py(t)
         out.append(f'<line x1="{left}" x2="{w - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
         out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{y_format(t)}</text>')
-    for x in sorted(set(xs)):
-        out.append(f'<text x="{px(x):.1f}" y="{h - bottom + 18}" text-anchor="middle">{x:g}</text>')
+    last = -math.inf
+    for x in sorted(set(xs)):  # close values (512 and 522 tokens) get one label
+        if px(x) - last >= 30:
+            out.append(f'<text x="{px(x):.1f}" y="{h - bottom + 18}" text-anchor="middle">{x:g}</text>')
+            last = px(x)
     out.append(f'<text x="{(left + w - right) / 2}" y="{h - 12}" text-anchor="middle">{x_label}</text>')
     out.append(f'<path d="M{left},{top} V{h - bottom} H{w - right}" fill="none" stroke="black"/>')
     for i, (name, pts) in enumerate(points.items()):
