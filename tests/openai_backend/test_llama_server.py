@@ -39,6 +39,14 @@ def backend(llama_server: LlamaServer) -> Iterator[OpenAIBackend]:
     b.close()
 
 
+@pytest.fixture
+def named_session(llama_server: LlamaServer) -> Iterator[Session]:
+    """A session whose backend is selected by name, as an application configured at runtime does."""
+    session = start_session(backend="openai", base_url=llama_server.base_url, model_options=GREEDY)
+    yield session
+    session.backend.close()  # type: ignore[attr-defined]
+
+
 def moon_context(backend: OpenAIBackend, words: int = 40) -> LinearContext:
     ctx = LinearContext()
     action = Instruction("Write two sentences about the moon.")
@@ -60,9 +68,9 @@ def test_the_probe_finds_llama_server_and_the_alora_with_its_invocation_tokens(
 
 
 def test_instruct_with_a_requirement_runs_end_to_end_and_the_check_computes_only_its_own_tokens(
-    llama_server: LlamaServer,
+    named_session: Session,
 ) -> None:
-    session = start_session(backend="openai", base_url=llama_server.base_url, model_options=GREEDY)
+    session = named_session
     out = session.instruct(
         "Write one sentence about the moon.",
         requirements=["The answer mentions the moon."],
@@ -112,8 +120,8 @@ def test_a_judge_requirement_gets_its_verdict_from_the_yes_no_logprobs(backend: 
     assert 0.0 <= meta["p_yes"] <= 1.0 and result.result == (meta["p_yes"] > 0.5)
 
 
-def test_chat_turns_carry_the_conversation(backend: OpenAIBackend) -> None:
-    session = start_session(backend="openai", base_url=backend.http.root, model_options=GREEDY)
+def test_chat_turns_carry_the_conversation(named_session: Session) -> None:
+    session = named_session
     first = session.chat("What is the capital of France?", model_options={ModelOption.MAX_NEW_TOKENS: 24})
     assert first.content
     second = session.chat("And of Italy?", model_options={ModelOption.MAX_NEW_TOKENS: 24})

@@ -21,7 +21,8 @@ batch hook, logs, caching, ``gencomp_backend_created``, concurrent calls, the as
 Class attributes adapt them: ``options`` (the options of every call: keep outputs short),
 ``deterministic`` (whether equal calls, one at a time, give equal outputs), ``batch_invariant``
 (whether calls running at once give the outputs they give alone: not so on a server that batches
-concurrent requests, where batch shapes change the arithmetic).
+concurrent requests, where batch shapes change the arithmetic). A backend with a ``close()`` method
+(a connection pool, a server process) is closed at the end of each test that made it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from typing import Any, ClassVar, TypeVar
 
 import pydantic
@@ -118,6 +119,23 @@ class BackendConformance:
     def make_backend(self, **kwargs: Any) -> Backend:
         """A new backend; ``kwargs`` (``use_caches``, ``cache``, ``model_options``) go to its constructor."""
         raise NotImplementedError("implement make_backend(**kwargs) in your BackendConformance subclass")
+
+    @pytest.fixture(autouse=True)
+    def _close_made_backends(self) -> Iterator[None]:
+        made: list[Any] = []
+        factory = self.make_backend
+
+        def tracked(**kwargs: Any) -> Backend:
+            made.append(factory(**kwargs))
+            return made[-1]  # type: ignore[no-any-return]
+
+        self.make_backend = tracked  # type: ignore[method-assign]  # this test's instance only
+        self._made = made
+        yield
+        for backend in made:
+            close = getattr(backend, "close", None)
+            if callable(close):
+                close()
 
     def discovery_kwargs(self) -> dict[str, Any]:
         """The ``model_id`` and factory keywords :func:`gencomp.make_backend` needs for ``backend_name``."""
@@ -352,4 +370,5 @@ class BackendConformance:
         spec = plugins.registry().backend(self.backend_name)
         assert spec is not None, f"no installed plugin registers a backend named {self.backend_name!r}"
         built = make_backend(self.backend_name, **self.discovery_kwargs())
+        self._made.append(built)
         assert type(built) is type(self.make_backend())
