@@ -136,6 +136,9 @@ class BackendConformance:
             close = getattr(backend, "close", None)
             if callable(close):
                 close()
+        # pytest keeps test instances to the end of the session: let go of the backends now
+        made.clear()
+        del self.make_backend, self._made
 
     def discovery_kwargs(self) -> dict[str, Any]:
         """The ``model_id`` and factory keywords :func:`gencomp.make_backend` needs for ``backend_name``."""
