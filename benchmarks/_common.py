@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import math
 import os
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -109,6 +110,31 @@ def write_section(path: Path, start: str, end: str, section: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + section + "\n"
     path.write_text(text, encoding="utf-8")
+
+
+def streaming_table(runs: dict[str, list[Any]], ours: str, bare: str) -> tuple[list[str], float, bool]:
+    """Compare streamed runs: each run is (first-chunk seconds, whole-answer seconds, chunks, text, ...).
+
+    Returns the markdown table (header and one row of medians per variant of ``runs``), gencomp's
+    overhead per chunk over the bare stream in seconds (median of the paired differences of ``ours``
+    and ``bare``, run by run) and whether both streamed the same texts.
+    """
+
+    def med(name: str, i: int) -> float:
+        return float(statistics.median(run[i] for run in runs[name]))
+
+    rows = [
+        "| variant | first chunk | whole answer | first / whole | chunks |",
+        "|---|---:|---:|---:|---:|",
+        *(
+            f"| {name} | {med(name, 0) * 1000:.0f} ms | {med(name, 1) * 1000:.0f} ms | "
+            f"{med(name, 0) / med(name, 1):.3f} | {med(name, 2):.0f} |"
+            for name in runs
+        ),
+    ]
+    overhead = statistics.median((g[1] - b[1]) / max(1, g[2]) for g, b in zip(runs[ours], runs[bare], strict=True))
+    same = {run[3] for run in runs[ours]} == {run[3] for run in runs[bare]}
+    return rows, overhead, same
 
 
 def line_chart_svg(

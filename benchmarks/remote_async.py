@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import line_chart_svg, write_section
+from _common import line_chart_svg, streaming_table, write_section
 
 HERE = Path(__file__).resolve().parent
 START, END = "<!-- remote-async:start -->", "<!-- remote-async:end -->"
@@ -211,14 +211,7 @@ def main() -> int:
         backend.close()
     load_after = os.getloadavg()
 
-    def med(name: str, i: int) -> float:
-        return statistics.median(run[i] for run in runs[name])
-
-    same = {run[3] for run in runs["gencomp instruct_stream"]} == {run[3] for run in runs["bare httpx2 SSE stream"]}
-    overhead = statistics.median(
-        (g[1] - b[1]) / max(1, g[2])
-        for g, b in zip(runs["gencomp instruct_stream"], runs["bare httpx2 SSE stream"], strict=True)
-    )
+    rows, overhead, same = streaming_table(runs, "gencomp instruct_stream", "bare httpx2 SSE stream")
     gathered = ours[args.calls]
     ratio = statistics.median(serial) / statistics.median(gathered)
 
@@ -230,11 +223,6 @@ def main() -> int:
 
     top = max(k for k in levels if k <= args.parallel)
     ceiling = server_rate(top) / server_rate(1)
-    rows = [
-        f"| {name} | {med(name, 0) * 1000:.0f} ms | {med(name, 1) * 1000:.0f} ms | "
-        f"{med(name, 0) / med(name, 1):.3f} | {statistics.median(run[2] for run in runs[name]):.0f} |"
-        for name in variants
-    ]
     sweep = [
         f"| {k} | {rate(k, ours[k]):.0f} | {rate(k, bare[k]):.0f} | "
         f"{statistics.median(bare[k]) / statistics.median(ours[k]):.2f} | {server_rate(k):.0f} |"
@@ -297,8 +285,6 @@ def main() -> int:
             "",
             f"Streaming a {args.stream_tokens}-token answer ({max(5, args.repeat)} interleaved repetitions, median):",
             "",
-            "| variant | first chunk | whole answer | first / whole | chunks |",
-            "|---|---:|---:|---:|---:|",
             *rows,
             "",
             f"gencomp's streaming overhead per chunk over a bare `httpx2` SSE stream of the same request (median of "

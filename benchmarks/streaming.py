@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import write_section
+from _common import streaming_table, write_section
 
 HERE = Path(__file__).resolve().parent
 START, END = "<!-- streaming:start -->", "<!-- streaming:end -->"
@@ -112,31 +112,19 @@ def main() -> int:
                 runs[name].append(_bare(backend, ids, args.tokens))
         print(f"repetition {r + 1}/{args.repeat} done", file=sys.stderr)
 
-    def med(name: str, i: int) -> float:
-        return statistics.median(run[i] for run in runs[name])
-
-    same = {run[3] for run in runs["gencomp stream"]} == {run[3] for run in runs["bare streamer"]}
-    overhead = statistics.median(
-        (g[1] - b[1]) / max(1, g[2]) for g, b in zip(runs["gencomp stream"], runs["bare streamer"], strict=True)
-    )
-    rows = [
-        f"| {name} | {med(name, 0) * 1000:.0f} ms | {med(name, 1) * 1000:.0f} ms | "
-        f"{med(name, 0) / med(name, 1):.3f} | {statistics.median(run[2] for run in runs[name]):.0f} |"
-        for name in variants
-    ]
+    rows, overhead, same = streaming_table(runs, "gencomp stream", "bare streamer")
+    streamed, plain = (statistics.median(run[1] for run in runs[name]) for name in ("gencomp stream", "gencomp plain"))
     table = "\n".join(
         [
             START,
             f"### Streaming on the HF backend ({args.tokens}-token answers, embedded model, {args.threads} thread, "
             f"{args.repeat} interleaved repetitions, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
             "",
-            "| variant | first chunk | whole answer | first / whole | chunks |",
-            "|---|---:|---:|---:|---:|",
             *rows,
             "",
             f"gencomp's streaming overhead per chunk over transformers' `TextIteratorStreamer` (median of paired "
             f"differences): {overhead * 1000:.2f} ms; streamed answers identical on both sides: {same}. "
-            f"Streamed vs plain gencomp instruct: {med('gencomp stream', 1) / med('gencomp plain', 1):.3f}x the time. "
+            f"Streamed vs plain gencomp instruct: {streamed / plain:.3f}x the time. "
             f"gencomp's first chunk comes sooner mostly because its prefix cache still holds the prompt of the "
             f"previous repetition; the bare call computes the prompt every time.",
             END,
