@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from gencomp import plugins
 from gencomp.base import CBlock, Component, Context, GenerateLog, ModelOutputThunk, TemplateRepresentation
@@ -31,10 +31,14 @@ __all__ = [
     "CheckFallback",
     "CheckVerdict",
     "RequirementCheck",
+    "VerdictState",
     "check_requirements",
     "judge",
     "label",
 ]
+
+VerdictState = Literal["decided", "uncertain"]
+"""The state of a :class:`CheckVerdict`."""
 
 JUDGE_PATH = "llm-as-a-judge"
 """``CheckVerdict.path`` of a requirement judged by the backend's own generation."""
@@ -51,7 +55,9 @@ class CheckVerdict:
     skill says so: ``validated`` (whether a measurement covers this kind of requirement),
     ``accuracy`` (the accuracy measured) and ``validation`` (a line for people, for example
     ``"measured 70% on semantic checks (n=50)"`` or ``"unvalidated kind"``); ``None`` when the path
-    does not say.
+    does not say. ``state`` is ``"decided"``, or ``"uncertain"`` when the verdict must not be taken
+    as decided (``uncertain_reason`` says why: p(yes) near 0.5, a path never validated on this kind
+    of requirement, an answer that is neither yes nor no...).
     """
 
     passed: bool
@@ -63,6 +69,13 @@ class CheckVerdict:
     validated: bool | None = None
     accuracy: float | None = None
     validation: str | None = None
+    state: VerdictState = "decided"
+    uncertain_reason: str | None = None
+
+    @property
+    def uncertain(self) -> bool:
+        """Whether this verdict is ``"uncertain"``."""
+        return self.state == "uncertain"
 
 
 @dataclass(frozen=True)
