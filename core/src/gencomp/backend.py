@@ -22,6 +22,11 @@ construction
 :meth:`Backend._generate_from_raw`
     steps 2, :meth:`Backend.generate_raw`, 5 (parsing), 6 and 7 for each output.
 
+Several candidates: :meth:`Backend.generate_candidates` (and its async twin) answers one action
+``n`` times, for strategies such as best-of-n. An author who can generate them at once implements
+:meth:`Backend.generate_n` (the HF backend: one batched ``generate`` sharing the prompt's KV cache);
+otherwise the base runs ``n`` generations, concurrently on a natively async backend.
+
 Async: :meth:`Backend.agenerate_from_context` and :meth:`Backend.agenerate_from_raw` run the same
 steps without blocking the event loop. An author implements :meth:`Backend.generate` (the async
 methods then run it in a worker thread) or, natively async, :meth:`Backend.agenerate` (and
@@ -55,7 +60,16 @@ from gencomp.errors import GencompError
 from gencomp.formatter import Formatter, PlainFormatter
 from gencomp.model_ids import ModelIdentifier, model_id_string
 from gencomp.model_options import GenerationOptions, ModelOption, backend_names, simplify_and_merge, translate_options
-from gencomp.streaming import current_control, run_in_thread, run_sync
+from gencomp.streaming import (
+    GenerationControl,
+    candidate_controls,
+    controlled,
+    controlled_candidates,
+    current_control,
+    run_in_thread,
+    run_sync,
+)
+from gencomp.tracing import Span, span
 from gencomp.verdicts import RequirementCheck
 
 __all__ = [
@@ -264,6 +278,16 @@ class Backend(metaclass=_BackendMeta):
         """:meth:`generate`, natively async (optional; by default :meth:`generate` runs in a worker thread)."""
         return await run_in_thread(self.generate, request)
 
+    def generate_n(self, request: GenerationRequest, n: int) -> list[Generation]:
+        """Generate ``n`` independent outputs for ``request`` at once (optional; for strategies that sample several).
+
+        Implement it when the model can produce several answers for the price of fewer than ``n``
+        calls (a batched generation sharing the prompt). Each output pushes its text to its own
+        control (:func:`gencomp.streaming.candidate_controls`) and stops alone when that control
+        says so. Without it, :meth:`generate_candidates` runs ``n`` generations.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not generate several candidates at once")
+
     def generate_raw(self, request: RawRequest) -> list[Generation]:
         """Generate one output per raw prompt of ``request`` (optional; the default says it is not offered)."""
         if not _overrides(self, "agenerate_raw"):
@@ -372,20 +396,21 @@ class Backend(metaclass=_BackendMeta):
     ) -> ModelOutputThunk:
         """Generate the output for ``action`` after ``ctx``; appends a ``GenerateLog`` to ``generate_logs``."""
         logs, first_log, relay = self._begin(format, generate_logs)
-        result = relay.gencomp_generate(
-            backend=self,
-            action=action,
-            ctx=ctx,
-            format=format,
-            model_options=model_options,
-            generate_logs=logs,
-            tool_calls=tool_calls,
-        )
-        if result is None:
-            result = self._generate_from_context(
-                action, ctx, format=format, model_options=model_options, generate_logs=logs, tool_calls=tool_calls
+        with self._span(action, ctx) as s:
+            result = relay.gencomp_generate(
+                backend=self,
+                action=action,
+                ctx=ctx,
+                format=format,
+                model_options=model_options,
+                generate_logs=logs,
+                tool_calls=tool_calls,
             )
-        return self._finish(relay, action, result, logs, first_log)
+            if result is None:
+                result = self._generate_from_context(
+                    action, ctx, format=format, model_options=model_options, generate_logs=logs, tool_calls=tool_calls
+                )
+            return self._finish(relay, action, result, logs, first_log, s)
 
     async def agenerate_from_context(
         self,
@@ -407,17 +432,18 @@ class Backend(metaclass=_BackendMeta):
                 self.generate_from_context, action, ctx, format, model_options, generate_logs, tool_calls
             )
         logs, first_log, relay = self._begin(format, generate_logs)
-        result = await run_in_thread(
-            relay.gencomp_generate, backend=self, action=action, ctx=ctx, format=format,
-            model_options=model_options, generate_logs=logs, tool_calls=tool_calls,
-        )  # fmt: skip
-        if result is None:
-            start = time.perf_counter()
-            options = self.translate_options(model_options)
-            request = self.prepare(action, ctx, options, format=format, tool_calls=tool_calls)
-            out = await self.agenerate(request)
-            result = self._complete(request, out, time.perf_counter() - start, logs)
-        return self._finish(relay, action, result, logs, first_log)
+        with self._span(action, ctx) as s:
+            result = await run_in_thread(
+                relay.gencomp_generate, backend=self, action=action, ctx=ctx, format=format,
+                model_options=model_options, generate_logs=logs, tool_calls=tool_calls,
+            )  # fmt: skip
+            if result is None:
+                start = time.perf_counter()
+                options = self.translate_options(model_options)
+                request = self.prepare(action, ctx, options, format=format, tool_calls=tool_calls)
+                out = await self.agenerate(request)
+                result = self._complete(request, out, time.perf_counter() - start, logs)
+            return self._finish(relay, action, result, logs, first_log, s)
 
     @staticmethod
     def _begin(format: Any, generate_logs: list[GenerateLog] | None) -> tuple[list[GenerateLog], int, Any]:
@@ -431,7 +457,13 @@ class Backend(metaclass=_BackendMeta):
         return logs, len(logs), plugins.hook()
 
     def _finish(
-        self, relay: Any, action: Component | CBlock, result: ModelOutputThunk, logs: list[GenerateLog], first_log: int
+        self,
+        relay: Any,
+        action: Component | CBlock,
+        result: ModelOutputThunk,
+        logs: list[GenerateLog],
+        first_log: int,
+        s: Span | None = None,
     ) -> ModelOutputThunk:
         control = current_control()
         if control is not None and not control.pushed and result.value:
@@ -439,8 +471,171 @@ class Backend(metaclass=_BackendMeta):
         new_logs = logs[first_log:]
         if new_logs and result.generate_log is None:
             result.generate_log = new_logs[-1]
+        if s is not None:
+            _end_generation_span(s, [result])
         relay.gencomp_after_generate(backend=self, action=action, result=result, log=new_logs[-1] if new_logs else None)
         return result
+
+    def _span(self, action: Component | CBlock, ctx: Context | None, choices: int = 1) -> Any:
+        """The ``generation`` span of one generation of ``choices`` outputs (:mod:`gencomp.tracing`)."""
+        control = current_control()
+        streamed = control is not None and control.on_text is not None
+        return span(
+            "generation",
+            f"generate {self.model_id_str}",
+            {
+                "gencomp.operation": "chat" if ctx is not None and ctx.is_chat_context else "text_completion",
+                "gencomp.backend": backend_name(self),
+                "gencomp.model": self.model_id_str,
+                "gencomp.choices": choices,
+                "gencomp.stream": streamed,
+                "gencomp.check": isinstance(action, RequirementCheck) or None,
+            },
+            backend=self,
+            action=action,
+        )
+
+    # -- several candidates -----------------------------------------------------------------------
+
+    def generate_candidates(
+        self,
+        action: Component | CBlock,
+        ctx: Context,
+        n: int,
+        *,
+        format: type[Any] | None = None,
+        model_options: dict[str, Any] | None = None,
+        generate_logs: list[GenerateLog] | None = None,
+        tool_calls: bool = False,
+    ) -> list[ModelOutputThunk]:
+        """``n`` independent outputs for ``action`` after ``ctx`` (the candidates of a best-of-n or majority step).
+
+        With :meth:`generate_n` they are generated at once (one ``GenerateLog`` each); otherwise ``n``
+        generations run one after another (or concurrently, on a natively async backend), candidate
+        ``i`` with the seed ``seed + i`` when the options set a seed, so that they differ. Each
+        candidate pushes to its own control (:func:`gencomp.streaming.candidate_controls`, when the
+        caller set them). A plugin that takes over generation (``gencomp_generate``) is asked first;
+        when it takes the first candidate, every candidate goes through it, one by one.
+        """
+        _check_n(n)
+        controls = _controls_for(n)
+        if _overrides(self, "agenerate") and not _overrides(self, "generate_n"):
+            return run_sync(
+                lambda: self.agenerate_candidates(
+                    action, ctx, n, format=format, model_options=model_options,
+                    generate_logs=generate_logs, tool_calls=tool_calls,
+                )
+            )  # fmt: skip
+        logs, first_log, relay = self._begin(format, generate_logs)
+        if n > 1 and _overrides(self, "generate_n"):
+            with self._span(action, ctx, n) as s:
+                taken = relay.gencomp_generate(
+                    backend=self, action=action, ctx=ctx, format=format,
+                    model_options=model_options, generate_logs=logs, tool_calls=tool_calls,
+                )  # fmt: skip
+                if taken is None:
+                    start = time.perf_counter()
+                    options = self.translate_options(model_options)
+                    request = self.prepare(action, ctx, options, format=format, tool_calls=tool_calls)
+                    with controlled_candidates(controls), controlled(None):
+                        outs = self.generate_n(request, n)
+                    return self._complete_candidates(request, n, outs, time.perf_counter() - start, logs, controls, s)
+            first = self._finish(relay, action, taken, logs, first_log)
+            return [first] + [
+                self._one_candidate(i, action, ctx, format, model_options, logs, tool_calls, controls)
+                for i in range(1, n)
+            ]
+        return [
+            self._one_candidate(i, action, ctx, format, model_options, logs, tool_calls, controls) for i in range(n)
+        ]
+
+    async def agenerate_candidates(
+        self,
+        action: Component | CBlock,
+        ctx: Context,
+        n: int,
+        *,
+        format: type[Any] | None = None,
+        model_options: dict[str, Any] | None = None,
+        generate_logs: list[GenerateLog] | None = None,
+        tool_calls: bool = False,
+    ) -> list[ModelOutputThunk]:
+        """:meth:`generate_candidates` for asyncio; a natively async backend's candidates run concurrently."""
+        _check_n(n)
+        if not _overrides(self, "agenerate") or _overrides(self, "generate_n"):
+            return await run_in_thread(
+                self.generate_candidates, action, ctx, n, format=format, model_options=model_options,
+                generate_logs=generate_logs, tool_calls=tool_calls,
+            )  # fmt: skip
+        import asyncio
+
+        controls = _controls_for(n)
+        logs: list[GenerateLog] = generate_logs if generate_logs is not None else []
+        own: list[list[GenerateLog]] = [[] for _ in range(n)]
+
+        async def one(i: int) -> ModelOutputThunk:
+            with controlled(controls[i] if controls else None), controlled_candidates(None):
+                return await self.agenerate_from_context(
+                    action, ctx, format=format, model_options=_seeded(model_options, self.model_options, i),
+                    generate_logs=own[i], tool_calls=tool_calls,
+                )  # fmt: skip
+
+        tasks = [asyncio.ensure_future(one(i)) for i in range(n)]
+        try:
+            outs = await asyncio.gather(*tasks)
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        for i in range(n):
+            logs.extend(own[i])
+        return list(outs)
+
+    def _one_candidate(
+        self,
+        i: int,
+        action: Component | CBlock,
+        ctx: Context,
+        format: type[Any] | None,
+        model_options: dict[str, Any] | None,
+        logs: list[GenerateLog],
+        tool_calls: bool,
+        controls: list[GenerationControl] | None,
+    ) -> ModelOutputThunk:
+        with controlled(controls[i] if controls else current_control()), controlled_candidates(None):
+            return self.generate_from_context(
+                action, ctx, format=format, model_options=_seeded(model_options, self.model_options, i),
+                generate_logs=logs, tool_calls=tool_calls,
+            )  # fmt: skip
+
+    def _complete_candidates(
+        self,
+        request: GenerationRequest,
+        n: int,
+        outs: list[Generation],
+        seconds: float,
+        logs: list[GenerateLog],
+        controls: list[GenerationControl] | None,
+        s: Span | None,
+    ) -> list[ModelOutputThunk]:
+        if len(outs) != n:
+            raise GencompError(f"{type(self).__name__}.generate_n returned {len(outs)} outputs for {n} candidates")
+        relay = plugins.hook()
+        results = []
+        for i, out in enumerate(outs):
+            out.extra.setdefault("candidate", i)
+            out.extra.setdefault("candidates", len(outs))
+            thunk = self._complete(request, out, seconds, logs)
+            control = controls[i] if controls else None
+            if control is not None and not control.pushed and thunk.value:
+                control.push(thunk.value, whole=True)
+            results.append(thunk)
+        if s is not None:
+            _end_generation_span(s, results)
+        for thunk in results:
+            relay.gencomp_after_generate(backend=self, action=request.action, result=thunk, log=thunk.generate_log)
+        return results
 
     def _generate_from_context(
         self,
@@ -576,6 +771,43 @@ class Backend(metaclass=_BackendMeta):
         """Put into cache (nothing happens when caching is off)."""
         if self.cache is not None:
             self.cache.put(id, v)
+
+
+def _check_n(n: int) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a whole number >= 1, got {n!r}")
+
+
+def _controls_for(n: int) -> list[GenerationControl] | None:
+    controls = candidate_controls()
+    if controls is None:
+        return None
+    if len(controls) != n:
+        raise GencompError(f"{len(controls)} candidate controls were set for {n} candidates")
+    return list(controls)
+
+
+def _seeded(model_options: dict[str, Any] | None, defaults: Mapping[str, Any], i: int) -> dict[str, Any] | None:
+    """The options of candidate ``i``: the seed moved on by ``i`` when the options (or the backend's) set one."""
+    seed = (model_options or {}).get(ModelOption.SEED, defaults.get(ModelOption.SEED))
+    if i == 0 or seed is None:
+        return model_options
+    return {**(model_options or {}), ModelOption.SEED: int(seed) + i}
+
+
+def _end_generation_span(s: Span, outputs: Sequence[ModelOutputThunk]) -> None:
+    logs = [o.generate_log for o in outputs if o.generate_log is not None]
+    if logs:
+        s.set(**{"gencomp.options": dict(logs[-1].model_options or {})})
+        for key, attr in (("prompt_tokens", "gencomp.input_tokens"), ("new_tokens", "gencomp.output_tokens")):
+            counts = [log.extra.get(key) for log in logs]
+            if all(isinstance(c, int) for c in counts):
+                s.set(**{attr: counts[0] if key == "prompt_tokens" else sum(counts)})  # type: ignore[arg-type]
+    reasons = [o.meta.get("finish_reason") for o in outputs]
+    if any(r is not None for r in reasons):
+        s.set(**{"gencomp.finish_reasons": [str(r) for r in reasons]})
+    s.refs["outputs"] = list(outputs)
+    s.refs["logs"] = logs
 
 
 def _overrides(backend: Backend, name: str) -> bool:

@@ -124,26 +124,39 @@ def cmd_backends(args: argparse.Namespace) -> int:
 
 
 def _session(args: argparse.Namespace) -> Any:
+    from gencomp.model_options import ModelOption
     from gencomp.session import start_session
 
     options: dict[str, Any] = {}
-    if getattr(args, "max_new_tokens", None) is not None:
-        from gencomp.model_options import ModelOption
-
-        options[ModelOption.MAX_NEW_TOKENS] = args.max_new_tokens
+    for arg, key in (
+        ("max_new_tokens", ModelOption.MAX_NEW_TOKENS),
+        ("seed", ModelOption.SEED),
+        ("temperature", ModelOption.TEMPERATURE),
+    ):
+        if getattr(args, arg, None) is not None:
+            options[key] = getattr(args, arg)
     kwargs: dict[str, Any] = {}
     if getattr(args, "threads", None) is not None:
         kwargs["threads"] = args.threads
+    if getattr(args, "strategy", None) is not None:
+        kwargs["strategy"] = args.strategy
     return start_session(args.backend, args.model, model_options=options or None, **kwargs)
 
 
 def _check_line(r: Any, v: Any) -> str:
+    from gencomp.strategies import verdict_state
+
+    state = verdict_state(v)
+    mark = {"passed": "pass", "failed": "FAIL", "uncertain": "????", "not run": "----"}[state]
     score = f" p(yes)={v.score:.2f}" if v.score is not None else ""
     stopped = f" stopped at token {v.stopped_at_token}" if v.stopped_at_token is not None else ""
     reason = f": {v.reason}" if v.thunk is None and v.reason else ""  # a model's reason is its raw answer
+    uncertain = getattr(v.verdict, "uncertain_reason", None) if state == "uncertain" else None
+    doubt = f", uncertain: {uncertain}" if uncertain else ""
     validation = getattr(v.verdict, "validation", None)
     measured = f", {validation}" if validation else ""
-    return f"  [{'pass' if v.result else 'FAIL'}] {r.description}  ({_check_path(v)}{score}{measured}{stopped}{reason})"
+    path = _check_path(v) if v.ran else "not run"
+    return f"  [{mark}] {r.description}  ({path}{score}{measured}{doubt}{stopped}{reason})"
 
 
 def _streams(args: argparse.Namespace) -> bool:
@@ -151,60 +164,139 @@ def _streams(args: argparse.Namespace) -> bool:
     return not getattr(args, "json", False) and not args.no_stream and sys.stdout.isatty()
 
 
+def _attempt_block(attempt: Any, header: bool) -> str:
+    """An attempt as the CLI shows it: its header, answer (or error) and verdicts."""
+    lines = [f"--- attempt {attempt.number}"] if header else []
+    if attempt.varied:
+        lines.append(f"(changed: {attempt.varied})")
+    lines.append(attempt.text if attempt.text is not None else f"(no answer: {attempt.summary()})")
+    lines.extend(_check_line(r, v) for r, v in attempt.verdicts or [])
+    return "\n".join(lines)
+
+
+def _attempt_line(attempt: Any, kept: Any) -> str:
+    """One line per attempt for the summary: what it met, its tokens and time."""
+    tokens = f", {attempt.generated_tokens} tokens" if attempt.generated_tokens is not None else ""
+    mark = "*" if attempt is kept else " "
+    return f" {mark} attempt {attempt.number}: {attempt.summary()}{tokens}"
+
+
+def _cost_line(cost: Any) -> str:
+    parts = [f"{cost.attempts} attempt{'s' if cost.attempts != 1 else ''}"]
+    if cost.generated_tokens is not None:
+        parts.append(f"{cost.generated_tokens} tokens generated")
+    if cost.stopped_early:
+        saved = f", {cost.saved_tokens} tokens saved" if cost.saved_tokens else ""
+        parts.append(f"{cost.stopped_early} stopped early{saved}")
+    if cost.model_checks:
+        tokens = (
+            f" ({cost.check_tokens_computed} tokens computed, {cost.check_tokens_reused} reused)"
+            if cost.check_tokens_computed is not None and cost.check_tokens_reused is not None
+            else ""
+        )
+        parts.append(f"{cost.model_checks} model checks{tokens}")
+    return "; ".join(parts)
+
+
+def _json_check(r: Any, v: Any) -> dict[str, Any]:
+    from gencomp.strategies import verdict_state
+
+    return {
+        "requirement": r.description,
+        "passed": v.result if v.ran else None,
+        "state": verdict_state(v),
+        "p_yes": v.score,
+        "path": _check_path(v) if v.ran else None,
+        "validated": getattr(v.verdict, "validated", None),
+        "accuracy": getattr(v.verdict, "accuracy", None),
+        "validation": getattr(v.verdict, "validation", None),
+        "uncertain_reason": getattr(v.verdict, "uncertain_reason", None),
+        "reason": v.reason,
+        "stopped_at_token": v.stopped_at_token,
+        "reused_tokens": getattr(v.verdict, "reused_tokens", None),
+        "computed_tokens": getattr(v.verdict, "computed_tokens", None),
+    }
+
+
+def _json_attempt(a: Any, kept: Any) -> dict[str, Any]:
+    return {
+        "attempt": a.number,
+        "kept": a is kept,
+        "answer": a.text,
+        "passed": a.passed,
+        "met": a.met_count,
+        "seed": a.seed,
+        "temperature": a.temperature,
+        "varied": a.varied,
+        "stopped_early": a.early_stop is not None,
+        "error": None if a.error is None else f"{type(a.error).__name__}: {a.error}",
+        "generated_tokens": a.generated_tokens,
+        "seconds": a.seconds,
+        "checks": [_json_check(r, v) for r, v in a.verdicts or []],
+    }
+
+
+def _stream_instruct(stream: Any, headers: bool) -> Any:
+    """Print a streamed call: one attempt's answer live, the others' (candidates generated at once) when checked."""
+    live: int | None = None
+    waiting: dict[int, list[str]] = {}
+    for chunk in stream:
+        if live is None:
+            live = chunk.attempt
+            if headers:
+                print(f"--- attempt {live}")
+        if chunk.attempt == live:
+            if chunk.checks is not None:  # the live attempt's answer is complete: its verdicts
+                print()
+                for r, v in chunk.checks:
+                    print(_check_line(r, v))
+                live = None
+            else:
+                print(chunk.text, end="", flush=True)
+            continue
+        text = waiting.setdefault(chunk.attempt, [])
+        if chunk.checks is None:
+            text.append(chunk.text)
+            continue
+        del waiting[chunk.attempt]
+        if headers:
+            print(f"--- attempt {chunk.attempt}")
+        print("".join(text))
+        for r, v in chunk.checks:
+            print(_check_line(r, v))
+    return stream.result
+
+
 def cmd_instruct(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     session = _session(args)
     loaded = time.perf_counter()
-    kwargs: dict[str, Any] = {"requirements": args.req or None, "loop_budget": args.loop_budget}
-    headers = bool(args.req) and args.loop_budget > 1  # the same lines whether streamed or not
+    kwargs: dict[str, Any] = {
+        "requirements": args.req or None,
+        "loop_budget": args.loop_budget,
+        "uncertain": args.uncertain,
+    }
     result: Any
     if _streams(args):
         with session.instruct_stream(args.description, **kwargs) as stream:
-            shown = 0
-            for chunk in stream:
-                if chunk.checks is not None:  # the attempt's answer is complete: its verdicts
-                    print()
-                    for r, v in chunk.checks:
-                        print(_check_line(r, v))
-                    continue
-                if headers and chunk.attempt != shown:
-                    shown = chunk.attempt
-                    print(f"--- attempt {chunk.attempt}")
-                print(chunk.text, end="", flush=True)
-            result = stream.result
+            result = _stream_instruct(stream, headers=bool(args.req))
         if not args.req:
             print()
     else:
         result = session.instruct(args.description, return_sampling_results=True, **kwargs)
     done = time.perf_counter()
+    kept = result.selected
     if args.json:
-        attempts = [
-            {
-                "attempt": n,
-                "answer": out.value,
-                "checks": [
-                    {
-                        "requirement": r.description,
-                        "passed": v.result,
-                        "p_yes": v.score,
-                        "path": _check_path(v),
-                        "validated": getattr(v.verdict, "validated", None),
-                        "accuracy": getattr(v.verdict, "accuracy", None),
-                        "validation": getattr(v.verdict, "validation", None),
-                        "reason": v.reason,
-                        "stopped_at_token": v.stopped_at_token,
-                    }
-                    for r, v in checks
-                ],
-            }
-            for n, (out, checks) in enumerate(zip(result.sample_generations, result.sample_validations, strict=True), 1)
-        ]
         print(
             json.dumps(
                 {
                     "answer": result.result.value,
                     "success": result.success,
-                    "attempts": attempts,
+                    "strategy": result.strategy,
+                    "selected": kept.number if kept is not None else None,
+                    "selection": result.selection,
+                    "attempts": [_json_attempt(a, kept) for a in result.attempts],
+                    "cost": result.cost.as_dict() if result.cost is not None else None,
                     "load_seconds": loaded - start,
                     "run_seconds": done - loaded,
                 },
@@ -213,12 +305,15 @@ def cmd_instruct(args: argparse.Namespace) -> int:
         )
         return 0 if result.success else 1
     if not _streams(args):
-        for n, (out, checks) in enumerate(zip(result.sample_generations, result.sample_validations, strict=True), 1):
-            if headers:
-                print(f"--- attempt {n}")
-            print(out.value)
-            for r, v in checks:
-                print(_check_line(r, v))
+        for a in result.attempts:
+            print(_attempt_block(a, header=bool(args.req)))
+    if args.req:
+        print()
+        for a in result.attempts:
+            print(_attempt_line(a, kept))
+        print(f"{result.strategy}: {result.selection}")
+        if result.cost is not None:
+            print(_cost_line(result.cost))
     status = "all requirements passed" if result.success else "requirements failed"
     if not args.req:
         status = "no requirements"
@@ -325,8 +420,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("instruct", help="run an instruction, validate it against requirements, print verdicts")
     p.add_argument("description", help="what the model should do")
     p.add_argument("--req", "-r", action="append", help="a requirement (repeatable)")
-    p.add_argument("--loop-budget", type=int_at_least(1), default=2, help="attempts, first included (default 2)")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "--strategy",
+        "-s",
+        help="how the attempts are spent: repair (default), rejection, best-of-n, majority, or a plugin's "
+        "(default: $GENCOMP_STRATEGY, gencomp.toml)",
+    )
+    p.add_argument(
+        "--loop-budget",
+        type=int_at_least(1),
+        default=None,
+        help="generations the strategy may spend, first included (default: the strategy's: 2 for repair and "
+        "rejection, 4 for best-of-n, 5 for majority)",
+    )
+    p.add_argument(
+        "--uncertain",
+        choices=["unmet", "trust"],
+        default="unmet",
+        help="an uncertain model verdict counts as unmet and is repaired (default), or is trusted",
+    )
+    p.add_argument("--seed", type=int, default=None, help="sampling seed (sampling strategies default to 0)")
+    p.add_argument("--temperature", type=float, default=None, help="sampling temperature")
+    p.add_argument("--json", action="store_true", help="print JSON: every attempt, its verdicts, the cost")
     p.add_argument(
         "--no-stream", action="store_true", help="print the answer once complete (default on a terminal: stream it)"
     )

@@ -140,14 +140,26 @@ class CheckKindSpec:
     plugin: str = ""
 
 
+@dataclass(frozen=True)
+class StrategySpec:
+    """A registered strategy: ``factory(**options)`` builds it."""
+
+    name: str
+    factory: Callable[..., Any]
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+    plugin: str = ""
+
+
 @dataclass
 class Registry:
-    """Everything plugins registered: backends, models, formatters and requirement kinds, by name."""
+    """Everything plugins registered: backends, models, formatters, requirement kinds and strategies, by name."""
 
     backends: dict[str, BackendSpec] = field(default_factory=dict)
     models: dict[str, ModelSpec] = field(default_factory=dict)
     formatters: dict[str, FormatterSpec] = field(default_factory=dict)
     checks: dict[str, CheckKindSpec] = field(default_factory=dict)
+    strategies: dict[str, StrategySpec] = field(default_factory=dict)
     conflicts: dict[tuple[str, str], str] = field(default_factory=dict)
     """``(kind, name)`` -> why that name is disabled (two plugins registered it)."""
 
@@ -160,6 +172,11 @@ class Registry:
         """The model registered under ``name`` or an alias of it; a name two plugins registered raises."""
         self._refuse_conflict("model", name)
         return _lookup(self.models, name)
+
+    def strategy(self, name: str) -> StrategySpec | None:
+        """The strategy registered under ``name`` or an alias of it; a name two plugins registered raises."""
+        self._refuse_conflict("strategy", name)
+        return _lookup(self.strategies, name)
 
     def _refuse_conflict(self, kind: str, name: str) -> None:
         message = self.conflicts.get((kind, name))
@@ -175,6 +192,9 @@ def _lookup(table: dict[str, Any], name: str) -> Any:
             return spec
     return None
 
+
+CORE_PLUGIN = "gencomp.defaults"
+"""The plugin name of the core's own hook implementations (``gencomp._defaults``)."""
 
 _lock = threading.RLock()
 _pm: pluggy.PluginManager | None = None
@@ -316,7 +336,7 @@ def get_plugin_manager() -> pluggy.PluginManager:
         pm.add_hookspecs(hookspecs)
         from gencomp import _defaults
 
-        pm.register(_defaults, name="gencomp.defaults")
+        pm.register(_defaults, name=CORE_PLUGIN)
         records = _load_entry_points(pm)
         if os.environ.get("GENCOMP_TRACE_PLUGINS", "") not in ("", "0"):
             pm.trace.root.setwriter(sys.stderr.write)
@@ -342,7 +362,7 @@ def plugin_records() -> list[PluginRecord]:
         records = list(_records)
         known = {r.name for r in records}
         for name, plugin in pm.list_name_plugin():
-            if name not in known and name != "gencomp.defaults" and plugin is not None:
+            if name not in known and name != CORE_PLUGIN and plugin is not None:
                 records.append(
                     PluginRecord(
                         name, None, None, getattr(plugin, "__name__", repr(plugin)), hooks=_hooks_of(pm, plugin)
@@ -519,9 +539,24 @@ def registry() -> Registry:
 
             return register
 
+        def strategies(plugin: str) -> Callable[..., None]:
+            def register(
+                name: str, factory: Callable[..., Any], *, aliases: Iterable[str] = (), description: str = ""
+            ) -> None:
+                from gencomp.strategies import BUILTIN_STRATEGIES
+
+                spec = StrategySpec(name, factory, tuple(aliases), description, plugin)
+                taken = {s.name for s in BUILTIN_STRATEGIES}.intersection(_names(spec))
+                if plugin != CORE_PLUGIN and taken:
+                    raise ValueError(f"strategy name {sorted(taken)[0]!r} is built into gencomp; register another name")
+                _add(reg, reg.strategies, "strategy", spec)
+
+            return register
+
         _collect("gencomp_register_backends", backends)  # one plugin's failure is recorded, not fatal
         _collect("gencomp_register_models", models)
         _collect("gencomp_register_formatters", formatters)
         _collect("gencomp_register_checks", checks)
+        _collect("gencomp_register_strategies", strategies)
         _registry = reg
         return reg

@@ -50,6 +50,8 @@ class GencompConfig(pydantic.BaseModel):
     threads: int | None = pydantic.Field(default=None, ge=0)
     model_options: dict[str, Any] = {}
     backend_options: dict[str, Any] = {}
+    strategy: str | None = None
+    strategy_options: dict[str, Any] = {}
 
     @pydantic.field_validator("model_options")
     @classmethod

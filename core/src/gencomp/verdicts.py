@@ -32,6 +32,7 @@ __all__ = [
     "CheckVerdict",
     "RequirementCheck",
     "VerdictState",
+    "check_candidates",
     "check_requirements",
     "judge",
     "label",
@@ -200,11 +201,10 @@ def check_requirements(
     """
     logs: list[GenerateLog] = generate_logs if generate_logs is not None else []
     relay = plugins.hook()
-    modelled = [i for i, r in enumerate(requirements) if r.validation_fn is None]
-    answers: dict[int, ModelOutputThunk | CheckFallback] = {}
+    reqs = [r for r in requirements if r.validation_fn is None]
     hook_logs: list[GenerateLog] = []
-    if modelled:
-        reqs = [requirements[i] for i in modelled]
+    answered = None
+    if reqs:
         answered = relay.gencomp_check_requirements(
             backend=backend,
             requirements=reqs,
@@ -213,13 +213,82 @@ def check_requirements(
             model_options=judge_options(model_options),
             generate_logs=hook_logs,
         )
-        if answered is not None:
-            if len(answered) != len(reqs):
-                raise GencompError(
-                    f"gencomp_check_requirements answered {len(answered)} checks for {len(reqs)} requirements; "
-                    "a plugin must return one entry (an output, a CheckFallback or None) per requirement"
-                )
-            answers = {i: a for i, a in zip(modelled, answered, strict=True) if a is not None}
+        _check_answer_count(answered, reqs, "gencomp_check_requirements")
+    return _results(requirements, backend, ctx, answered, hook_logs, logs, model_options, relay)
+
+
+def check_candidates(
+    requirements: Sequence[Requirement],
+    backend: Backend,
+    ctxs: Sequence[Context],
+    *,
+    model_options: dict[str, Any] | None = None,
+    generate_logs: list[GenerateLog] | None = None,
+) -> list[list[ValidationResult]]:
+    """:func:`check_requirements` for several candidate outputs of one call (each context ends with one).
+
+    The model-judged checks of all candidates are offered at once to ``gencomp_check_candidates``
+    (a plugin can check them against their shared prompt in one batch); when no plugin takes them,
+    each candidate is checked on its own.
+    """
+    logs: list[GenerateLog] = generate_logs if generate_logs is not None else []
+    relay = plugins.hook()
+    reqs = [r for r in requirements if r.validation_fn is None]
+    answered = None
+    hook_logs: list[GenerateLog] = []
+    if reqs and len(ctxs) > 1:
+        answered = relay.gencomp_check_candidates(
+            backend=backend,
+            requirements=reqs,
+            ctxs=list(ctxs),
+            model_options=judge_options(model_options),
+            generate_logs=hook_logs,
+        )
+        if answered is not None and len(answered) != len(ctxs):
+            raise GencompError(
+                f"gencomp_check_candidates answered {len(answered)} candidates for {len(ctxs)}; "
+                "a plugin must return one list per context"
+            )
+    if answered is None:
+        return [
+            check_requirements(requirements, backend, ctx, model_options=model_options, generate_logs=logs)
+            for ctx in ctxs
+        ]
+    for answers in answered:
+        _check_answer_count(answers, reqs, "gencomp_check_candidates")
+    mine = [{id(a) for a in answers if a is not None} for answers in answered]
+    leftover = [log for log in hook_logs if not any(id(log.result) in m for m in mine)]
+    results = []
+    for ctx, answers, m in zip(ctxs, answered, mine, strict=True):
+        own = [log for log in hook_logs if id(log.result) in m]
+        results.append(_results(requirements, backend, ctx, answers, own, logs, model_options, relay))
+    logs.extend(leftover)
+    return results
+
+
+def _check_answer_count(answered: list[Any] | None, reqs: list[Requirement], hook: str) -> None:
+    if answered is not None and len(answered) != len(reqs):
+        raise GencompError(
+            f"{hook} answered {len(answered)} checks for {len(reqs)} requirements; "
+            "a plugin must return one entry (an output, a CheckFallback or None) per requirement"
+        )
+
+
+def _results(
+    requirements: Sequence[Requirement],
+    backend: Backend,
+    ctx: Context,
+    answered: list[ModelOutputThunk | CheckFallback | None] | None,
+    hook_logs: list[GenerateLog],
+    logs: list[GenerateLog],
+    model_options: dict[str, Any] | None,
+    relay: Any,
+) -> list[ValidationResult]:
+    """The verdicts of one output: code checks, the plugin's ``answered`` model checks, the judge for the rest."""
+    modelled = [i for i, r in enumerate(requirements) if r.validation_fn is None]
+    answers: dict[int, ModelOutputThunk | CheckFallback] = {}
+    if answered is not None:
+        answers = {i: a for i, a in zip(modelled, answered, strict=True) if a is not None}
     index = {id(a): i for i, a in answers.items()}
     own: dict[int, list[GenerateLog]] = {i: [] for i in answers}
     for log in hook_logs:
