@@ -140,6 +140,11 @@ def _session(args: argparse.Namespace) -> Any:
         kwargs["threads"] = args.threads
     if getattr(args, "strategy", None) is not None:
         kwargs["strategy"] = args.strategy
+    if getattr(args, "check_backend", None) is not None:
+        kwargs["check_backend"] = args.check_backend
+        kwargs["check_model_id"] = args.check_model
+    elif getattr(args, "check_model", None) is not None:
+        raise UsageError("--check-model needs --check-backend (the backend that decides model-judged checks)")
     return start_session(args.backend, args.model, model_options=options or None, **kwargs)
 
 
@@ -211,6 +216,7 @@ def _json_check(r: Any, v: Any) -> dict[str, Any]:
         "accuracy": getattr(v.verdict, "accuracy", None),
         "validation": getattr(v.verdict, "validation", None),
         "uncertain_reason": getattr(v.verdict, "uncertain_reason", None),
+        "decided_by": getattr(v.verdict, "decided_by", None),
         "reason": v.reason,
         "stopped_at_token": v.stopped_at_token,
         "reused_tokens": getattr(v.verdict, "reused_tokens", None),
@@ -440,6 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="an uncertain model verdict counts as unmet and is repaired (default), or is trusted",
     )
     p.add_argument("--seed", type=int, default=None, help="sampling seed (sampling strategies default to 0)")
+    p.add_argument("--check-backend", help="the backend that decides model-judged checks (default: the generating one)")
+    p.add_argument("--check-model", help="its model id (with --check-backend)")
     p.add_argument("--temperature", type=float, default=None, help="sampling temperature")
     p.add_argument("--json", action="store_true", help="print JSON: every attempt, its verdicts, the cost")
     p.add_argument(

@@ -21,6 +21,7 @@ from gencomp.model_options import ModelOption
 __all__ = [
     "DEFAULT_BACKEND",
     "KNOWN_BACKENDS",
+    "CheckBackendConfig",
     "GencompConfig",
     "check_model_id",
     "check_options",
@@ -40,6 +41,16 @@ KNOWN_BACKENDS: dict[str, str] = {
 """Backend names gencomp knows of, and the distribution that provides each."""
 
 
+class CheckBackendConfig(pydantic.BaseModel):
+    """The ``[check]`` table of ``gencomp.toml``: the backend that decides model-judged checks."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    backend: str
+    model_id: str | None = None
+    backend_options: dict[str, Any] = {}
+
+
 class GencompConfig(pydantic.BaseModel):
     """The contents of ``gencomp.toml``."""
 
@@ -52,6 +63,7 @@ class GencompConfig(pydantic.BaseModel):
     backend_options: dict[str, Any] = {}
     strategy: str | None = None
     strategy_options: dict[str, Any] = {}
+    check: CheckBackendConfig | None = None
 
     @pydantic.field_validator("model_options")
     @classmethod

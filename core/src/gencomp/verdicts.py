@@ -19,7 +19,15 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from gencomp import plugins
-from gencomp.base import CBlock, Component, Context, GenerateLog, ModelOutputThunk, TemplateRepresentation
+from gencomp.base import (
+    CBlock,
+    Component,
+    Context,
+    GenerateLog,
+    ModelOutputThunk,
+    TemplateRepresentation,
+    backend_name,
+)
 from gencomp.components import Requirement, ValidationResult, bool_from_text, judge_options
 from gencomp.errors import GencompError
 
@@ -72,6 +80,8 @@ class CheckVerdict:
     validation: str | None = None
     state: VerdictState = "decided"
     uncertain_reason: str | None = None
+    decided_by: str | None = None
+    """The backend that decided a model-judged check (``"OpenAIBackend(granite-3.3-8b)"``); ``None`` for code."""
 
     @property
     def uncertain(self) -> bool:
@@ -179,8 +189,11 @@ def judge(
     return label(thunk, verdict)
 
 
-def _result(thunk: ModelOutputThunk) -> ValidationResult:
+def _result(thunk: ModelOutputThunk, backend: Backend) -> ValidationResult:
     verdict = verdict_of(thunk)
+    if verdict.decided_by is None:
+        verdict = replace(verdict, decided_by=backend_name(backend))
+        thunk.meta["check"] = verdict
     return ValidationResult(verdict.passed, reason=thunk.value, score=verdict.p_yes, thunk=thunk, verdict=verdict)
 
 
@@ -304,12 +317,12 @@ def _results(
         if not isinstance(answer, ModelOutputThunk):
             reason = answer.reason if isinstance(answer, CheckFallback) else None
             thunk = judge(backend, r, ctx, model_options=model_options, generate_logs=logs, fallback_reason=reason)
-            results.append(_result(thunk))
+            results.append(_result(thunk, backend))
             continue
         logs.extend(own[i])
         last_log = own[i][-1] if own[i] else None
         if answer.generate_log is None:
             answer.generate_log = last_log
         relay.gencomp_after_generate(backend=backend, action=r, result=answer, log=last_log)
-        results.append(_result(answer))
+        results.append(_result(answer, backend))
     return results
