@@ -92,6 +92,7 @@ def cmd_backends(args: argparse.Namespace) -> int:
             "plugin": s.plugin,
             "default_model": s.default_model,
             "description": s.description,
+            "free_form_model_ids": s.free_form_model_ids,
         }
         for s in reg.backends.values()
     ]

@@ -95,7 +95,8 @@ class BackendSpec:
     """A registered backend: ``factory(model_id, **kwargs)`` builds it.
 
     ``check_options(kwargs)``, when given, raises for keyword options the backend does not take; it
-    runs before the model is resolved or loaded.
+    runs before the model is resolved or loaded. ``free_form_model_ids``: the backend takes any model
+    id (a server's own names), so no id is refused as a typo of a registered model name.
     """
 
     name: str
@@ -105,6 +106,7 @@ class BackendSpec:
     default_model: str | None = None
     plugin: str = ""
     check_options: Callable[[dict[str, Any]], None] | None = None
+    free_form_model_ids: bool = False
 
 
 @dataclass(frozen=True)
@@ -474,12 +476,22 @@ def registry() -> Registry:
                 description: str = "",
                 default_model: str | None = None,
                 check_options: Callable[[dict[str, Any]], None] | None = None,
+                free_form_model_ids: bool = False,
             ) -> None:
                 _add(
                     reg,
                     reg.backends,
                     "backend",
-                    BackendSpec(name, factory, tuple(aliases), description, default_model, plugin, check_options),
+                    BackendSpec(
+                        name,
+                        factory,
+                        tuple(aliases),
+                        description,
+                        default_model,
+                        plugin,
+                        check_options,
+                        free_form_model_ids,
+                    ),
                 )
 
             return register
