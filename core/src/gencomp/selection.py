@@ -124,9 +124,10 @@ def _unknown_backend(name: str, source: str | None = None) -> UnknownBackendErro
     if name in KNOWN_BACKENDS:
         dist = KNOWN_BACKENDS[name]
         msg += f" {name!r} is provided by the distribution {dist}: `pip install {dist}`."
-    failed = [r for r in plugins.plugin_records() if r.status != "loaded"]
+    failed = [r for r in plugins.plugin_records() if r.status not in ("loaded", "conflict")]
     if failed:
-        msg += " Plugins not loaded: " + "; ".join(f"{r.name} ({r.status}: {r.error})" for r in failed) + "."
+        msg += " Plugins that registered nothing or not all: "
+        msg += "; ".join(f"{r.name} ({r.status}: {r.error})" for r in failed) + "."
     return UnknownBackendError(msg)
 
 
