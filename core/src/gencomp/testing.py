@@ -377,7 +377,7 @@ class BackendConformance:
             f"one call left {len(logs)} logs in generate_logs, not one for the action and its output: let the "
             "base write the log (do not append to generate_logs in generate)"
         )
-        assert out.generate_log is logs[0]
+        assert out.generate_log is logs[0], "the output's generate_log is not its log: let the base write the log"
 
     def test_chat_turns_build_on_each_other(self) -> None:
         session = Session(self.make_backend())
@@ -387,7 +387,9 @@ class BackendConformance:
             f"a chat reply parsed to {first!r}, not an assistant Message: keep the formatter's parse "
             "(PlainFormatter, or a Formatter whose parse gives a Message for a Message action)"
         )
-        assert isinstance(second, Message) and second.role == "assistant"
+        assert isinstance(second, Message) and second.role == "assistant", (
+            f"the second chat reply parsed to {second!r}, not an assistant Message: keep the formatter's parse"
+        )
         assert len(session.ctx) == 4, f"two chat turns left {len(session.ctx)} items in the context, not 4"
         prompt = _prompt_text(session.last_logs[-1].prompt)
         assert "Say one word." in prompt, (
@@ -453,7 +455,9 @@ class BackendConformance:
                 f"with tool_calls=True the answer's text went to gencomp_extract_tool_calls {len(seen)} times, not "
                 "once: return the model's text in Generation.text and let the base extract tool calls"
             )
-            assert out.tool_calls["lookup"].call_func() == "found x"
+            assert out.tool_calls["lookup"].call_func() == "found x", (
+                "the extracted tool call does not run the offered tool: keep the tools of request.tools as given"
+            )
             plain = backend.generate_from_context(Message("user", "Look up x."), LinearContext(), model_options=options)
         assert len(seen) == 1 and not plain.tool_calls, (
             "tool calls were extracted from a call that did not ask for them"
@@ -596,7 +600,9 @@ class BackendConformance:
         assert isinstance(results[1].verdict, CheckVerdict) and results[1].verdict.path == JUDGE_PATH, (
             f"the requirement no plugin answered got {results[1].verdict!r}, not a verdict of the model as a judge"
         )
-        assert results[2].result is True
+        assert results[2].result is True, (
+            f"a requirement with a validation_fn got {results[2]!r}: do not answer requirement checks yourself"
+        )
 
     def test_the_judge_prompt_asks_the_model_for_yes_or_no_on_the_output(self) -> None:
         if not self.model_judges:
@@ -623,6 +629,7 @@ class BackendConformance:
         logs: list[GenerateLog] = []
         action = Message("user", "hi")
         backend.generate_from_context(action, LinearContext(), model_options=dict(self.options), generate_logs=logs)
+        assert len(logs) == 1, f"one call left {len(logs)} logs: let the base write the log"
         (log,) = logs
         merged = log.model_options or {}
         for key, value in {**default, **self.options}.items():
@@ -759,7 +766,7 @@ class BackendConformance:
             return await loop_stall(asyncio.gather(*chats))
 
         outs, stall = asyncio.run(run())
-        assert all(isinstance(o, Message) for o in outs)
+        assert all(isinstance(o, Message) for o in outs), f"async chats returned {outs!r}, not assistant messages"
         assert stall < STALL_LIMIT, (
             f"the event loop stood still for {stall:.2f} s while 3 async calls ran (one takes {seconds:.2f} s): "
             "agenerate blocks it. Await the model (an async client), move blocking work to "
@@ -777,7 +784,10 @@ class BackendConformance:
             f"the streamed pieces join to {text!r}, but the answer is {answer!r}: push exactly the text you return, "
             "each piece once, in order"
         )
-        assert session.ctx.last_output() is stream.result.result
+        assert session.ctx.last_output() is stream.result.result, (
+            "after a streamed chat the context's last output is not the call's result: return the answer from "
+            "generate (the session adds it to the context)"
+        )
 
     def test_a_streamed_answer_equals_the_plain_answer(self) -> None:
         if not self.deterministic:
@@ -803,7 +813,11 @@ class BackendConformance:
             f"the async stream's pieces join to {text!r}, but the answer is {answer!r}: agenerate must push exactly "
             "the text it returns, each piece once"
         )
-        assert session.ctx.last_output() is not None and session.ctx.last_output().value == answer  # type: ignore[union-attr]
+        last = session.ctx.last_output()
+        assert last is not None and last.value == answer, (
+            f"after an async streamed chat the context's last output is {last!r}, not the answer {answer!r}: return "
+            "the answer from agenerate (the session adds it to the context)"
+        )
 
     def test_a_streaming_backend_hands_on_pieces_while_it_generates(self) -> None:
         if not self.streams:
@@ -877,7 +891,10 @@ class BackendConformance:
             "that takes a while"
         )
         self._assert_stopped(probe, full, "after the stream was closed at its first piece")
-        assert session.ctx.full_history() == before, "closing the stream changed the session's context"
+        assert session.ctx.full_history() == before, (
+            "closing the stream changed the session's context: return from generate (or raise "
+            "GenerationCancelled) once told to stop; never add to the context yourself"
+        )
 
     def test_cancelling_an_async_call_mid_answer_stops_the_backend(self) -> None:
         if not self.streams:
@@ -909,7 +926,10 @@ class BackendConformance:
             "an answer that takes a while"
         )
         self._assert_stopped(probe, full, "after the task awaiting it was cancelled")
-        assert session.ctx.full_history() == before, "cancelling the call changed the session's context"
+        assert session.ctx.full_history() == before, (
+            "cancelling the call changed the session's context: let asyncio.CancelledError propagate from "
+            "agenerate; never add to the context yourself"
+        )
 
     # -- errors, discovery ----------------------------------------------------------------------
 
