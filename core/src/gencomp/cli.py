@@ -157,7 +157,7 @@ def cmd_backends(args: argparse.Namespace) -> int:
 
 
 def _ids(backend: dict[str, Any]) -> str:
-    return "any" if backend["free_form_model_ids"] else "registered, path or hub id"
+    return "any" if backend["free_form_model_ids"] else "typo-checked"
 
 
 def _session(args: argparse.Namespace) -> Any:
