@@ -852,7 +852,7 @@ class BackendConformance:
     def _assert_stopped(self, probe: _Probe, full: str | None, how: str) -> None:
         fix = (
             "stop as soon as push() returns False or the control's stop_requested() is true: close the model's "
-            "stream, return Generation(text so far) (or raise gencomp.GenerationCancelled)"
+            "stream, return Generation(text so far) (or raise gencomp.streaming.GenerationCancelled)"
         )
         assert probe.ended.wait(30), f"{how}, the backend had not returned 30 s later: {fix}"
         assert probe.pushes_after_stop <= PUSHES_AFTER_STOP, (
@@ -861,7 +861,7 @@ class BackendConformance:
         if isinstance(probe.outcome, BaseException):
             assert isinstance(probe.outcome, (GenerationCancelled, asyncio.CancelledError)), (
                 f"{how}, the backend raised {type(probe.outcome).__name__}: {probe.outcome}; return the text so far "
-                "or raise gencomp.GenerationCancelled"
+                "or raise gencomp.streaming.GenerationCancelled"
             )
         elif self.deterministic and full is not None:
             got = probe.text or ""
