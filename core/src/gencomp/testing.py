@@ -880,11 +880,15 @@ class BackendConformance:
         before = session.ctx.full_history()
         probe = _Probe(backend)
         stream = session.chat_stream(LONG_PROMPT, model_options=self._slow_options)
+        finished_first = None
         for chunk in stream:
             if chunk.text:
+                finished_first = probe.ended.is_set()  # here: leaving the loop may already stop the call
                 break
-        finished_first = probe.ended.is_set()
         stream.close()
+        assert finished_first is not None, (
+            f"the answer to {LONG_PROMPT!r} came with no text: the kit needs a long answer to close mid-way"
+        )
         assert not finished_first, (
             f"the whole answer ({pieces} pieces) was generated before the first piece reached the reader: "
             "push each piece as it is generated; make_slow_backend()/slow_max_new_tokens must give an answer "
