@@ -34,12 +34,19 @@ methods then run it in a worker thread) or, natively async, :meth:`Backend.agene
 Streaming and cancellation reach the author's part through :func:`gencomp.streaming.current_control`:
 a backend that streams pushes each piece of text to it and stops when told; one that does not
 needs to do nothing (the base hands its whole answer on as one chunk).
+
+Backends written before contract 1.0 (overriding ``_generate_from_context`` / ``_generate_from_raw``,
+firing ``gencomp_make_cache`` / ``gencomp_backend_created`` themselves) keep working: their class
+gets one :class:`DeprecationWarning` naming what to implement instead, and the base leaves the hooks
+such a class fires to it, so that each still fires once per backend.
 """
 
 from __future__ import annotations
 
 import abc
 import time
+import types
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -190,8 +197,38 @@ class _BackendMeta(abc.ABCMeta):
                 "(or, natively async, agenerate) (see gencomp.Backend)"
             )
         backend = super().__call__(*args, **kwargs)
-        plugins.hook().gencomp_backend_created(backend=backend)
+        if "gencomp_backend_created" not in getattr(cls, "_fires_hooks_itself", ()):
+            plugins.hook().gencomp_backend_created(backend=backend)
         return backend
+
+
+_LEGACY_METHODS = {
+    "_generate_from_context": ("generate(self, request) -> Generation", ("generate", "agenerate")),
+    "_generate_from_raw": ("generate_raw(self, request) -> list[Generation]", ("generate_raw", "agenerate_raw")),
+}
+"""Methods a backend overrode before contract 1.0: what it implements now, and the methods of the new contract."""
+_BASE_FIRED_HOOKS = ("gencomp_make_cache", "gencomp_backend_created")
+"""Hooks the base fires at construction (a pre-1.0 backend fired them itself)."""
+
+
+def _names_used(code: types.CodeType) -> set[str]:
+    """The global and attribute names a function's code (nested functions included) reads."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names_used(const)
+    return names
+
+
+def _hooks_fired_by(cls: type) -> tuple[str, ...]:
+    """The construction hooks a class's own methods call (the pre-1.0 contract), found in their code."""
+    used: set[str] = set()
+    for value in vars(cls).values():
+        func = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
+        code = getattr(func, "__code__", None)
+        if isinstance(code, types.CodeType):
+            used |= _names_used(code)
+    return tuple(h for h in _BASE_FIRED_HOOKS if h in used)
 
 
 class Backend(metaclass=_BackendMeta):
@@ -214,6 +251,32 @@ class Backend(metaclass=_BackendMeta):
     option_hints: ClassVar[Mapping[str, str]] = {}
     """Advice an unknown-option error gives for particular option names (instead of close matches)."""
     formatter: Formatter
+    _fires_hooks_itself: ClassVar[frozenset[str]] = frozenset()
+    """Construction hooks the class fires itself (a pre-1.0 backend): the base leaves them to it."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        fired = _hooks_fired_by(cls)
+        cls._fires_hooks_itself = cls._fires_hooks_itself.union(fired)
+        old = [
+            name
+            for name, (_, new) in _LEGACY_METHODS.items()
+            if name in vars(cls) and all(getattr(cls, n) is getattr(Backend, n) for n in new)
+        ]
+        if not old and not fired:
+            return
+        changes = [f"implement {_LEGACY_METHODS[name][0]} instead of overriding {name}" for name in old]
+        if fired:
+            changes.append(
+                f"remove its own calls of {' and '.join(fired)}: the base fires gencomp_make_cache and "
+                "gencomp_backend_created once per backend (meanwhile it leaves them to this class)"
+            )
+        warnings.warn(
+            f"{cls.__qualname__} is written to the backend contract before gencomp 1.0, which still works but "
+            f'is deprecated: {"; ".join(changes)}. See gencomp.Backend and "Write a backend" in CONTRIBUTING.md',
+            DeprecationWarning,
+            stacklevel=3,  # the class statement
+        )
 
     def __init__(
         self,
@@ -237,7 +300,9 @@ class Backend(metaclass=_BackendMeta):
         self._full_option_map: dict[str, str] | None = None
         self.cache: Cache | None = None
         if use_caches:
-            self.cache = cache if cache is not None else plugins.hook().gencomp_make_cache(backend=self)
+            if cache is None and "gencomp_make_cache" not in self._fires_hooks_itself:
+                cache = plugins.hook().gencomp_make_cache(backend=self)
+            self.cache = cache
             if isinstance(self.cache, LRUCache):
                 self.cache.on_evict = _chain(self.cache.on_evict, self.on_cache_evict)
 
@@ -658,6 +723,8 @@ class Backend(metaclass=_BackendMeta):
         self, request: GenerationRequest, out: Generation, seconds: float, generate_logs: list[GenerateLog] | None
     ) -> ModelOutputThunk:
         """Steps 5 and 6: tool calls, parsing and the log of one generation."""
+        if not isinstance(out, Generation):
+            raise _not_a_generation(self, "generate", out)
         thunk = ModelOutputThunk(out.text, meta=dict(out.meta))
         if request.tools:
             thunk.tool_calls = self._extract_model_tool_requests(request.tools, out.text)
@@ -710,6 +777,11 @@ class Backend(metaclass=_BackendMeta):
         self, request: RawRequest, outs: list[Generation], start: float, generate_logs: list[GenerateLog] | None
     ) -> list[ModelOutputThunk]:
         actions, options = request.actions, request.options
+        if not isinstance(outs, list | tuple):
+            raise _not_a_generation(self, "generate_raw", outs, "a list of Generation, one per prompt")
+        for out in outs:
+            if not isinstance(out, Generation):
+                raise _not_a_generation(self, "generate_raw", out, "a list of Generation, one per prompt")
         if len(outs) != len(actions):
             raise GencompError(
                 f"{type(self).__name__}.generate_raw returned {len(outs)} outputs for {len(actions)} prompts"
@@ -808,6 +880,14 @@ def _end_generation_span(s: Span, outputs: Sequence[ModelOutputThunk]) -> None:
         s.set(**{"gencomp.finish_reasons": [str(r) for r in reasons]})
     s.refs["outputs"] = list(outputs)
     s.refs["logs"] = logs
+
+
+def _not_a_generation(backend: Backend, method: str, got: Any, want: str = "a Generation") -> TypeError:
+    example = f"Generation({got!r})" if isinstance(got, str) else "Generation(text)"
+    return TypeError(
+        f"{type(backend).__name__}.{method} returned {type(got).__name__} {str(got)[:60]!r}, not {want}: "
+        f"wrap the text, e.g. return {example[:80]} (from gencomp import Generation)"
+    )
 
 
 def _overrides(backend: Backend, name: str) -> bool:

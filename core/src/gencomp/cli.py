@@ -92,35 +92,72 @@ def cmd_backends(args: argparse.Namespace) -> int:
             "plugin": s.plugin,
             "default_model": s.default_model,
             "description": s.description,
+            "free_form_model_ids": s.free_form_model_ids,
         }
         for s in reg.backends.values()
     ]
-    models: list[dict[str, Any]] = [
-        {
-            "name": m.name,
-            "aliases": list(m.aliases),
-            "backend": m.backend,
-            "plugin": m.plugin,
-            "description": m.description,
-        }
-        for m in reg.models.values()
-    ]
+    conflicts = list(dict.fromkeys(m for (kind, _), m in reg.conflicts.items() if kind in ("backend", "model")))
+    models: list[dict[str, Any]] = []
+    for spec in reg.models.values():
+        unusable = reg.conflicts.get(("backend", spec.backend))
+        if unusable is None and not any(spec.backend in (b.name, *b.aliases) for b in reg.backends.values()):
+            unusable = f"no installed plugin registers backend {spec.backend!r}"
+        models.append(
+            {
+                "name": spec.name,
+                "aliases": list(spec.aliases),
+                "backend": spec.backend,
+                "plugin": spec.plugin,
+                "description": spec.description,
+                "available": unusable is None,
+                "unavailable_because": unusable,
+            }
+        )
+    problems = [r for r in plugins.plugin_records() if r.status not in ("loaded", "disabled", "conflict")]
     if args.json:
-        print(json.dumps({"backends": items, "models": models}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "backends": items,
+                    "models": models,
+                    "conflicts": conflicts,
+                    "plugin_problems": [{"name": r.name, "status": r.status, "error": r.error} for r in problems],
+                },
+                indent=2,
+            )
+        )
         return 0
     rows = [
-        [i["name"], ", ".join(i["aliases"]), i["plugin"], i["default_model"] or "-", i["description"]] for i in items
+        [i["name"], ", ".join(i["aliases"]), i["plugin"], i["default_model"] or "-", _ids(i), i["description"]]
+        for i in items
     ]
-    print(
-        _table(rows, ["backend", "aliases", "plugin", "default model", "description"])
-        if rows
-        else "no backends installed"
-    )
+    if rows:
+        print(_table(rows, ["backend", "aliases", "plugin", "default model", "model ids", "description"]))
+    elif conflicts:
+        print("no usable backend: every registered backend is disabled by a conflict (below)")
+    else:
+        print("no backends installed")
     if models:
         print()
-        rows = [[m["name"], m["backend"], m["plugin"], m["description"]] for m in models]
-        print(_table(rows, ["model", "backend", "plugin", "description"]))
+        rows = [
+            [m["name"], m["backend"], m["plugin"], "yes" if m["available"] else "NO (below)", m["description"]]
+            for m in models
+        ]
+        print(_table(rows, ["model", "backend", "plugin", "usable", "description"]))
+        for model in models:
+            if not model["available"] and model["unavailable_because"] not in conflicts:
+                print(f"\nmodel {model['name']!r}: {model['unavailable_because']}")
+    for conflict in conflicts:
+        print(f"\nconflict: {conflict}")
+    if problems:
+        print("\nplugins that registered nothing or not all (details: `gencomp plugins`):")
+        for r in problems:
+            print(f"  {r.name}: {r.status}")
     return 0
+
+
+def _ids(backend: dict[str, Any]) -> str:
+    return "any" if backend["free_form_model_ids"] else "typo-checked"
 
 
 def _session(args: argparse.Namespace) -> Any:

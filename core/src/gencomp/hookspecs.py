@@ -54,6 +54,7 @@ class RegisterBackend(Protocol):
         description: str = "",
         default_model: str | None = None,
         check_options: Callable[[dict[str, Any]], None] | None = None,
+        free_form_model_ids: bool = False,
     ) -> None:
         """Register ``factory(model_id, **kwargs)`` under ``name`` and ``aliases``."""
 
@@ -97,11 +98,13 @@ def gencomp_register_backends(register: RegisterBackend) -> None:
     """Register backends by name.
 
     :param register: ``register(name, factory, *, aliases=(), description="", default_model=None,
-        check_options=None)``; ``factory(model_id, **kwargs)`` builds the backend (import heavy
-        libraries inside it, not at module level); ``default_model`` names a registered model used
-        when no model id is configured; ``check_options(kwargs)`` raises :class:`~gencomp.ConfigError`
-        for keyword options the backend does not take, before any model is resolved (without it, the
-        factory's signature is checked unless it takes ``**kwargs``).
+        check_options=None, free_form_model_ids=False)``; ``factory(model_id, **kwargs)`` builds the
+        backend (import heavy libraries inside it, not at module level); ``default_model`` names a
+        registered model used when no model id is configured; ``check_options(kwargs)`` raises
+        :class:`~gencomp.ConfigError` for keyword options the backend does not take, before any model
+        is resolved (without it, the factory's signature is checked unless it takes ``**kwargs``);
+        ``free_form_model_ids=True`` says the backend takes any model id its server serves (Ollama
+        tags such as ``llama3.2:1b``), so gencomp never refuses one as a typo of a registered name.
     :returns: nothing.
 
     Kind: collect all, once per plugin manager. Called by: :func:`gencomp.plugins.registry`, the first

@@ -23,6 +23,7 @@ def gencomp_register_backends(register: Callable[..., None]) -> None:
         aliases=("openai-compatible",),
         description="any OpenAI-compatible server: llama.cpp's llama-server, vLLM, Ollama, hosted APIs (OpenAIBackend)",
         default_model=None,
+        free_form_model_ids=True,  # any model the server serves: an Ollama tag, a vLLM path, a hosted name
     )
 
 
