@@ -12,12 +12,14 @@ from gencomp import Requirement, checks
 from gencomp.constraints import (
     ENFORCEABLE,
     NOT_ENFORCEABLE,
+    Constraint,
     ConstraintTooLargeError,
     ContradictoryRequirementsError,
     NotEnforceable,
     constraint_of,
     plan,
 )
+from gencomp.constraints._kinds import grammar_of
 
 # (kind, params) of every enforceable kind, several parameter sets each: the grammars are checked against
 # checks.make(kind, **params).validation_fn, so a change of a check's rules shows up here.
@@ -74,6 +76,9 @@ def test_every_answer_an_enforceable_grammar_accepts_passes_the_kinds_check(case
     failed = [(s, why) for s, why in failed if not requirement.validation_fn.check_text(s).result]
     assert not failed, f"{kind}: the grammar accepts answers the check rejects: {failed[:3]}"
     assert len(set(samples)) > 1, "the samples must vary, or the test proves little"
+    outer = grammar_of(kind, requirement.validation_fn.params).outer
+    if outer is not None:  # the outer grammar holds every passing answer: these too
+        assert all(Constraint(outer).matches(s) for s in samples if s is not None)
 
 
 # A typical passing answer (the grammar accepts it) and a failing one (the grammar refuses it, the check too).
@@ -108,6 +113,8 @@ def test_a_grammar_accepts_a_typical_passing_answer_and_refuses_a_failing_one(ki
     constraint = constraint_of(requirement)
     assert requirement.validation_fn.check_text(good).result and constraint.matches(good)
     assert not requirement.validation_fn.check_text(bad).result and not constraint.matches(bad)
+    outer = grammar_of(kind, requirement.validation_fn.params).outer
+    assert outer is None or Constraint(outer).matches(good)
 
 
 def test_every_built_in_kind_is_either_enforceable_or_says_why_not():
@@ -115,8 +122,6 @@ def test_every_built_in_kind_is_either_enforceable_or_says_why_not():
     assert not set(ENFORCEABLE) & set(NOT_ENFORCEABLE)
     for kind in NOT_ENFORCEABLE:
         with pytest.raises(NotEnforceable, match=re.escape(NOT_ENFORCEABLE[kind][:20])):
-            from gencomp.constraints._kinds import grammar_of
-
             grammar_of(kind, {})
 
 
@@ -155,12 +160,12 @@ def test_completion_is_the_shortest_text_that_makes_a_prefix_accepted():
 @pytest.mark.parametrize(
     ("first", "second"),
     [
-        (checks.all_capitals(english=False), checks.all_lowercase(english=False)),
-        (checks.starts_with("Hello"), checks.all_lowercase(english=False)),
-        (checks.quotation(), checks.json_format()),
+        (checks.starts_with("Hello"), checks.starts_with("Goodbye")),
+        (checks.end_phrase("Bye."), checks.end_phrase("Ciao.")),
         (checks.no_comma(), checks.constrained_response(["Yes, sure", "No, never"])),
+        (checks.no_comma(), checks.end_phrase("yes, indeed")),
         (checks.max_words(3), checks.starts_with("Once upon a time there")),
-        (checks.number_bullet_lists(3), checks.title()),
+        (checks.constrained_response(), checks.forbidden_words(["answer"])),
     ],
 )
 def test_two_contradictory_requirements_are_an_error_naming_both(first, second):
@@ -170,8 +175,30 @@ def test_two_contradictory_requirements_are_an_error_naming_both(first, second):
     assert repr(first.description) in str(err.value) and repr(second.description) in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (checks.quotation(), checks.starts_with("Hi")),  # the check skips an opening quote
+        (checks.quotation(), checks.end_phrase("Bye.")),  # and strips a closing one
+        (checks.all_capitals(english=False), checks.all_lowercase(english=False)),  # "中" passes both checks
+        (checks.quotation(), checks.json_format()),  # '"text"' is JSON
+        (checks.starts_with("HELLO"), checks.all_lowercase(english=False)),  # starts_with ignores case
+    ],
+)
+def test_requirements_whose_checks_can_agree_are_never_called_contradictory(first, second):
+    made = plan([first, second], syntaxes={"lark"})
+    if len(made.enforced) == 2:
+        assert made.constraint is not None and made.constraint.is_empty() is False
+    else:
+        assert "leave no answer in common" in made.not_enforced[0].note
+
+
 def test_requirements_that_contradict_only_together_are_named_all():
-    three = [checks.max_words(3), checks.starts_with("A river"), checks.end_phrase("the sea.")]
+    three = [
+        checks.constrained_response(["My answer is yes.", "a,b"]),
+        checks.forbidden_words(["yes"]),
+        checks.no_comma(),
+    ]
     for a, b in [(0, 1), (0, 2), (1, 2)]:
         plan([three[a], three[b]], syntaxes={"lark"})  # any two are compatible
     with pytest.raises(ContradictoryRequirementsError, match="together") as err:
@@ -181,7 +208,7 @@ def test_requirements_that_contradict_only_together_are_named_all():
 
 def test_contradictions_are_found_whatever_the_backend_can_enforce():
     with pytest.raises(ContradictoryRequirementsError):
-        plan([checks.all_capitals(english=False), checks.all_lowercase(english=False)], syntaxes=frozenset())
+        plan([checks.starts_with("Yes"), checks.starts_with("No")], syntaxes=frozenset())
 
 
 # -- plans ------------------------------------------------------------------------------------------

@@ -198,7 +198,9 @@ def _check_line(r: Any, v: Any) -> str:
     validation = getattr(v.verdict, "validation", None)
     measured = f", {validation}" if validation else ""
     path = _check_path(v) if v.ran else "not run"
-    return f"  [{mark}] {r.description}  ({path}{score}{measured}{doubt}{stopped}{reason})"
+    enforced = ", enforced" if v.enforced else ""
+    note = f"; {v.enforcement_note}" if v.enforcement_note else ""
+    return f"  [{mark}] {r.description}  ({path}{enforced}{score}{measured}{doubt}{stopped}{reason}{note})"
 
 
 def _streams(args: argparse.Namespace) -> bool:
@@ -256,6 +258,8 @@ def _json_check(r: Any, v: Any) -> dict[str, Any]:
         "decided_by": getattr(v.verdict, "decided_by", None),
         "reason": v.reason,
         "stopped_at_token": v.stopped_at_token,
+        "enforced": v.enforced,
+        "enforcement_note": v.enforcement_note,
         "reused_tokens": getattr(v.verdict, "reused_tokens", None),
         "computed_tokens": getattr(v.verdict, "computed_tokens", None),
     }

@@ -224,10 +224,12 @@ def plan(
 ) -> Enforcement:
     """Which of ``requirements`` one constraint can enforce on a backend offering ``syntaxes``.
 
-    Enforceable requirements are intersected in order; one whose grammar cannot meet the ones before it
-    raises :class:`ContradictoryRequirementsError` naming both (before any generation, whatever the
-    backend offers). With ``format=`` (a JSON schema, enforced by the backend itself) ``json_format`` is
-    met by the schema and the other kinds are not combined into it. A backend that offers only
+    Requirements that contradict each other (their checks can pass no answer together: the outer
+    grammars of their kinds are disjoint) raise :class:`ContradictoryRequirementsError` naming both,
+    before any generation, whatever the backend offers. The enforceable ones are intersected in order;
+    one whose enforced grammar leaves no answer in common with those before it is not enforced (noted).
+    With ``format=`` (a JSON schema, enforced by the backend itself) ``json_format`` is met by the
+    schema and the other kinds are not combined into it. A backend that offers only
     ``"json"`` enforces ``json_format`` alone; one offering only ``"gbnf"`` drops (with a note) a
     requirement whose intersection with the others would exceed ``gbnf_limit`` rules. Every
     requirement not enforced gets a note saying why.
@@ -239,7 +241,7 @@ def plan(
             own.append((r, made, grammar, ""))
         except NotEnforceable as exc:
             own.append((r, None, None, f"not enforced: {exc}"))
-    _contradictions([(r, made) for r, made, _, _ in own if made is not None])
+    _contradictions([(r, Constraint(g.outer)) for r, _, g, _ in own if g is not None and g.outer is not None])
     full = bool({"lark", "gbnf"} & set(syntaxes))
     combined: Constraint | None = None
     entries = []
@@ -268,6 +270,11 @@ def plan(
                 trial.gbnf(gbnf_limit)
             except ConstraintTooLargeError as exc:
                 why = f"not enforced: {exc}"
+        if not why and combined is not None and (combined & c).is_empty() is not False:
+            why = (
+                f"not enforced: its grammar and those of {', '.join(map(repr, combined.sources))} leave no answer in "
+                "common (the forms gencomp enforces are narrower than the checks, which may agree)"
+            )
         if why:
             entries.append(Enforced(r, False, note=why, constraint=c))
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import unicodedata
 from collections.abc import Callable, Iterable
 
 __all__ = [
@@ -113,10 +114,13 @@ _PREDICATES: dict[str, Callable[[str], bool]] = {
     "lower": str.islower,
     "alpha": str.isalpha,
     "word": lambda c: c.isalnum() or c == "_",
+    "space": str.isspace,
+    "nonword": lambda c: not (c.isalnum() or c == "_" or unicodedata.category(c).startswith("M")),
 }
 
 
 def from_predicate(name: str, lo: int = 0, hi: int = 0x2FFF) -> Charset:
     """The characters between ``lo`` and ``hi`` for which Python's ``str.<name>`` holds
-    (``"upper"``, ``"lower"``, ``"alpha"``, or ``"word"``: ``\\w``); computed once."""
+    (``"upper"``, ``"lower"``, ``"alpha"``, ``"space"``, ``"word"``: ``\\w``, or ``"nonword"``: neither a
+    letter, digit, underscore nor combining mark); computed once."""
     return _scan(name, lo, hi)

@@ -27,12 +27,15 @@ class NotEnforceable(Exception):
 
 @dataclass(frozen=True)
 class KindGrammar:
-    """The grammar of one requirement. ``exact``: every answer it accepts passes the whole check; when
-    ``False``, ``rest`` says what part of the check the grammar leaves to the check."""
+    """The grammar of one requirement. ``node`` is what is enforced: every answer it accepts passes the
+    check (``exact``; when ``False``, ``rest`` says what it leaves to the check). ``outer``, when known,
+    accepts every answer the check passes (and more): two requirements whose outer grammars share no
+    answer contradict each other, whatever their enforced forms."""
 
     node: Node
     exact: bool = True
     rest: str = ""
+    outer: Node | None = None
 
 
 # -- alphabets ----------------------------------------------------------------------------------------
@@ -43,7 +46,7 @@ WORD: cs.Charset = cs.union(cs.from_ranges([(0x30, 0x39), (0x41, 0x5A), (0x61, 0
 
 _PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^`{|}~"
 SEPARATOR: cs.Charset = cs.union(
-    cs.from_chars(" \t\n" + _PUNCT),
+    cs.from_chars(" \t\r\n" + _PUNCT),
     cs.from_chars("\u00ab\u00bb\u00a1\u00bf\u00b7\u2013\u2014\u2018\u2019\u201c\u201d\u2022"),
 )
 """Characters that separate words under every rule: white space, ASCII punctuation and common typographic marks."""
@@ -51,8 +54,13 @@ SEPARATOR: cs.Charset = cs.union(
 TEXT: cs.Charset = cs.union(WORD, SEPARATOR)
 """The alphabet of the grammars that count words or sentences."""
 
-_NEWLINE = cs.from_chars("\n")
+_NEWLINE = cs.from_chars("\n\r")
 _STOPS = cs.from_chars(".!?")
+
+
+def _space() -> cs.Charset:
+    """Every character ``str.strip()`` removes (white space)."""
+    return cs.from_predicate("space", 0, 0x3000)
 
 
 def _not(chars: str) -> cs.Charset:
@@ -120,7 +128,8 @@ def _bounded(lo: int, hi: int | None, what: str) -> tuple[int, int]:
 
 
 def _no_comma(p: Mapping[str, Any]) -> KindGrammar:
-    return KindGrammar(rx.star(_any_but(",")))
+    node = rx.star(_any_but(","))
+    return KindGrammar(node, outer=node)
 
 
 def _case(upper: bool) -> Callable[[Mapping[str, Any]], KindGrammar]:
@@ -135,11 +144,21 @@ def _case(upper: bool) -> Callable[[Mapping[str, Any]], KindGrammar]:
     return build
 
 
+_LEADING = "\"'\u201c\u2018*_#"
+"""What the starts-with check skips before the phrase, besides white space."""
+
+
 def _starts_with(p: Mapping[str, Any]) -> KindGrammar:
     phrase = str(p["start_phrase"])
-    if phrase[-1].isalnum() or phrase[-1] == "_":
-        return KindGrammar(rx.seq(rx.lit(phrase), rx.opt(rx.seq(rx.chars(SEPARATOR), rx.ANY_STAR))))
-    return KindGrammar(rx.seq(rx.lit(phrase), rx.ANY_STAR))
+    # the phrase as given, or in lowercase or capitals (the check ignores case), after an opening quote or mark
+    forms = rx.alt(rx.lit(phrase), rx.lit(phrase.lower()), rx.lit(phrase.upper()))
+    lead = rx.opt(rx.chars(cs.from_chars(_LEADING)))
+    outer = rx.seq(rx.star(rx.chars(cs.union(_space(), cs.from_chars(_LEADING)))), _word_literal(phrase))
+    if phrase[-1].isalnum() or phrase[-1] == "_":  # the check wants no word character after it
+        not_word = cs.difference(cs.UNIVERSE, cs.from_predicate("word", 0, 0x2FFF))
+        outer = rx.seq(outer, rx.opt(rx.seq(rx.chars(not_word), rx.ANY_STAR)))
+        return KindGrammar(rx.seq(lead, forms, rx.opt(rx.seq(rx.chars(SEPARATOR), rx.ANY_STAR))), outer=outer)
+    return KindGrammar(rx.seq(lead, forms, rx.ANY_STAR), outer=rx.seq(outer, rx.ANY_STAR))
 
 
 def _end_phrase(p: Mapping[str, Any]) -> KindGrammar:
@@ -148,17 +167,23 @@ def _end_phrase(p: Mapping[str, Any]) -> KindGrammar:
         raise NotEnforceable(
             "the check strips double quotes around the answer, so a phrase that starts or ends with one"
         )
-    return KindGrammar(rx.seq(rx.ANY_STAR, rx.lit(phrase)))
+    # an answer may close a quotation after the phrase: the check strips quotes around the answer
+    outer = rx.seq(rx.ANY_STAR, _word_literal(phrase), rx.star(rx.chars(cs.union(_space(), cs.from_chars('"')))))
+    return KindGrammar(rx.seq(rx.ANY_STAR, rx.lit(phrase), rx.opt(rx.lit('"'))), outer=outer)
 
 
 def _quotation(p: Mapping[str, Any]) -> KindGrammar:
-    return KindGrammar(rx.seq(rx.lit('"'), rx.ANY_STAR, rx.lit('"')))
+    space = rx.star(rx.chars(_space()))
+    return KindGrammar(
+        rx.seq(rx.lit('"'), rx.ANY_STAR, rx.lit('"')), outer=rx.seq(space, rx.lit('"'), rx.ANY_STAR, rx.lit('"'), space)
+    )
 
 
 def _title(p: Mapping[str, Any]) -> KindGrammar:
     inner = rx.star(_any_but("\n<>"))
-    title = rx.seq(rx.lit("<<"), inner, _any_but("\n<> \t\r"), inner, rx.lit(">>"))
-    return KindGrammar(rx.seq(title, rx.opt(rx.seq(rx.lit("\n"), rx.ANY_STAR))))
+    title = rx.seq(rx.opt(rx.lit('"')), rx.lit("<<"), inner, _any_but("\n<> \t\r"), inner, rx.lit(">>"))
+    outer = rx.seq(rx.ANY_STAR, rx.lit("<<"), rx.plus(_any_but("\n")), rx.lit(">>"), rx.ANY_STAR)
+    return KindGrammar(rx.seq(title, rx.opt(rx.seq(rx.lit("\n"), rx.ANY_STAR))), outer=outer)
 
 
 JSON_DEPTH = 4
@@ -198,11 +223,15 @@ def json_grammar() -> Node:
 
 
 def _json(p: Mapping[str, Any]) -> KindGrammar:
-    return KindGrammar(json_grammar())
+    space = rx.star(rx.chars(_space()))
+    fence = rx.alt(*(rx.lit(f) for f in ("```json", "```Json", "```JSON", "```")))
+    first = rx.chars(cs.from_chars('{["-0123456789tfnNI'))  # how any JSON text json.loads reads begins
+    return KindGrammar(json_grammar(), outer=rx.seq(space, rx.opt(rx.seq(fence, space)), first, rx.ANY_STAR))
 
 
 def _constrained_response(p: Mapping[str, Any]) -> KindGrammar:
-    return KindGrammar(rx.alt(*(rx.lit(str(o)) for o in p["options"])))
+    options = [rx.lit(str(o)) for o in p["options"]]
+    return KindGrammar(rx.alt(*options), outer=rx.seq(rx.ANY_STAR, rx.alt(*options), rx.ANY_STAR))
 
 
 def _words(p: Mapping[str, Any]) -> KindGrammar:
@@ -216,10 +245,18 @@ def _words(p: Mapping[str, Any]) -> KindGrammar:
     if hi < 0:
         raise NotEnforceable("no answer can have fewer than 0 words")
     sep, word = rx.chars(SEPARATOR), rx.plus(rx.chars(WORD))
+    # outer: at most hi runs between separators that hold a letter or digit every word rule counts (each such
+    # run is at least one word under every rule, and no two share one)
+    between = cs.from_predicate("nonword", 0, 0x2FFF)  # a separator under every rule (beyond: not counted)
+    other = rx.star(rx.chars(cs.difference(cs.UNIVERSE, between)))
+    counted = rx.seq(other, rx.chars(WORD), other)
+    gap = rx.chars(between)
+    before, after = rx.opt(rx.seq(rx.ANY_STAR, gap)), rx.opt(rx.seq(gap, rx.ANY_STAR))
+    outer = rx.not_(rx.seq(before, counted, rx.rep(rx.seq(gap, before, counted), hi, hi), after))
     if hi == 0:
-        return KindGrammar(rx.rep(sep, 0, TAIL))
+        return KindGrammar(rx.rep(sep, 0, TAIL), outer=outer)
     body = rx.seq(word, rx.rep(rx.seq(rx.plus(sep), word), 0, hi - 1), rx.rep(sep, 0, TAIL))
-    return KindGrammar(rx.seq(rx.star(sep), rx.opt(body)))
+    return KindGrammar(rx.seq(rx.star(sep), rx.opt(body)), outer=outer)
 
 
 def _sentences(p: Mapping[str, Any]) -> KindGrammar:
@@ -248,7 +285,15 @@ def _sentences(p: Mapping[str, Any]) -> KindGrammar:
 
 def _postscript(p: Mapping[str, Any]) -> KindGrammar:
     marker = str(p["postscript_marker"])
-    return KindGrammar(rx.seq(rx.opt(rx.seq(rx.ANY_STAR, rx.lit("\n"))), rx.lit(marker), rx.ANY_STAR))
+    space = rx.opt(rx.chars(_space()))
+    if marker == "P.S.":
+        found = rx.seq(_word_literal("p."), space, _word_literal("s."))
+    elif marker == "P.P.S":
+        found = rx.seq(_word_literal("p."), space, _word_literal("p."), space, _word_literal("s"))
+    else:
+        found = _word_literal(marker.lower())
+    node = rx.seq(rx.opt(rx.seq(rx.ANY_STAR, rx.lit("\n"))), rx.lit(marker), rx.ANY_STAR)
+    return KindGrammar(node, outer=rx.seq(rx.ANY_STAR, found, rx.ANY_STAR))
 
 
 def _line(first_not: str) -> Node:
@@ -267,7 +312,12 @@ def _forbidden(p: Mapping[str, Any]) -> KindGrammar:
     # forbids, but a model then picks another word instead of bending this one ("skys").
     edge = rx.chars(cs.difference(cs.UNIVERSE, WORD))  # more than every non-word character: forbids more
     uses = [rx.seq(rx.opt(rx.seq(rx.ANY_STAR, edge)), _word_literal(str(w)), rx.ANY_STAR) for w in p["forbidden_words"]]
-    return KindGrammar(rx.not_(rx.alt(*uses)))
+    sep = rx.chars(SEPARATOR)
+    plain = [
+        rx.seq(rx.opt(rx.seq(rx.ANY_STAR, sep)), rx.lit(str(w)), rx.opt(rx.seq(sep, rx.ANY_STAR)))
+        for w in p["forbidden_words"]
+    ]
+    return KindGrammar(rx.not_(rx.alt(*uses)), outer=rx.not_(rx.alt(*plain)))
 
 
 def _include(p: Mapping[str, Any]) -> KindGrammar:
@@ -281,7 +331,8 @@ def _include(p: Mapping[str, Any]) -> KindGrammar:
         else:
             word = rx.seq(rx.ANY_STAR, word, rx.ANY_STAR)
         parts.append(word)
-    return KindGrammar(rx.and_(*parts))
+    outer = rx.and_(*(rx.seq(rx.ANY_STAR, _word_literal(str(k)), rx.ANY_STAR) for k in p["keywords"]))
+    return KindGrammar(rx.and_(*parts), outer=outer)
 
 
 def _paragraph() -> Node:

@@ -669,8 +669,8 @@ class _Lark(_Renderer):
             return f"({body})?" if len(kids) < len(node.kids) else f"({body})"
         if tag == "and":
             return "(" + " & ".join(self.expr(k) for k in node.kids) + ")"
-        if tag == "not":
-            return "~(" + self.expr(node.kids[0]) + ")"
+        if tag == "not":  # llguidance's ~ also matches invalid UTF-8 and any character: keep to the universe
+            return "(~(" + self.expr(node.kids[0]) + ") & (" + self.expr(ANY) + ")*)"
         return "(" + self.expr(node.kids[0]) + ")" + _quantifier(node.lo, node.hi)
 
 
