@@ -124,12 +124,20 @@ class Constraint:
 
     def completion(self, prefix: str) -> str | None:
         """The shortest text that makes ``prefix`` an accepted answer (``""`` when it already is), or ``None``
-        when no continuation can (or the search gave up)."""
+        when no continuation can (or the search gave up). A space goes first when the text would otherwise
+        join a word of ``prefix`` and the grammar allows it at no other cost."""
         state = self.automaton.run(prefix)
         if state is rx.EMPTY:
             return None
         found = self.automaton.shortest(state)
-        return found if isinstance(found, str) else None
+        if not isinstance(found, str):
+            return None
+        if found[:1].isalnum() and prefix[-1:].isalnum():  # "enjoying" + "Is there...": keep the words apart
+            spaced = self.automaton.run(" ", state)
+            rest = self.automaton.shortest(spaced) if spaced is not rx.EMPTY else None
+            if isinstance(rest, str) and rest == found:
+                return " " + rest
+        return found
 
     def is_empty(self) -> bool | None:
         """Whether no answer meets it (``None``: undecided within the search limit)."""

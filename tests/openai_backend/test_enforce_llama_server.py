@@ -1,0 +1,153 @@
+"""Constraints on the remote backend: llama-server decodes under each kind's GBNF grammar; a server with only
+a JSON mode gets ``response_format``; an answer cut at the token limit is completed to its grammar."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx2
+import pytest
+
+from gencomp import GencompError, LinearContext, Message, ModelOption, Session, checks
+from gencomp.constraints import constraint_of
+from gencomp_openai import OpenAIBackend
+from gencomp_openai.llama_cpp import LlamaServer
+
+from .fakes import ScriptedTransport, chat_answer
+
+# every enforceable kind; answers of the embedded model's GGUF under its grammar must pass its check
+KINDS = [
+    ("no_comma", {}),
+    ("all_lowercase", {"english": False}),
+    ("all_capitals", {"english": False}),
+    ("starts_with", {"start_phrase": "Dear John"}),
+    ("end_phrase", {"end_phrase": "Any questions?"}),
+    ("quotation", {}),
+    ("title", {}),
+    ("json_format", {}),
+    ("constrained_response", {}),
+    ("number_words", {"num_words": 5, "relation": "less than"}),
+    ("number_sentences", {"num_sentences": 2, "relation": "at most"}),
+    ("postscript", {"postscript_marker": "P.S."}),
+    ("number_bullet_lists", {"num_bullets": 3}),
+    ("forbidden_words", {"forbidden_words": ["the", "a"]}),
+    ("include_keywords", {"keywords": ["river"]}),
+    ("number_paragraphs", {"num_paragraphs": 2}),
+    ("nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "so"}),
+    ("number_placeholders", {"num_placeholders": 2}),
+    ("number_highlighted_sections", {"num_highlights": 1}),
+    ("multiple_sections", {"num_sections": 2}),
+    ("letter_frequency", {"letter": "e", "let_frequency": 3, "let_relation": "at most"}),
+    ("repeat_prompt", {"prompt_to_repeat": "Say hi."}),
+]
+
+
+@pytest.fixture
+def backend(llama_server: LlamaServer) -> Iterator[OpenAIBackend]:
+    b = OpenAIBackend(base_url=llama_server.base_url)
+    yield b
+    b.close()
+
+
+@pytest.mark.embedded
+def test_llama_server_says_it_enforces_gbnf_grammars(backend):
+    assert backend.constraint_syntaxes == frozenset({"gbnf", "json"})
+
+
+@pytest.mark.embedded
+@pytest.mark.parametrize(("kind", "params"), KINDS, ids=[k for k, _ in KINDS])
+def test_an_answer_under_a_kinds_gbnf_grammar_passes_its_check(backend, kind, params):
+    requirement = checks.make(kind, **params)
+    constraint = constraint_of(requirement)
+    out = backend.generate_from_context(
+        Message("user", "Tell me about rivers."), LinearContext(),
+        model_options={ModelOption.CONSTRAINT: constraint, ModelOption.MAX_NEW_TOKENS: 24},
+    )  # fmt: skip
+    text = out.value or ""
+    assert constraint.matches(text), repr(text)
+    result = requirement.validation_fn.check_text(text)
+    assert result.result, f"{kind}: {text!r} fails its check: {result.reason}"
+
+
+@pytest.mark.embedded
+def test_an_intersection_goes_to_the_server_as_one_rule_per_state_and_holds(backend):
+    constraint = constraint_of(checks.max_words(6)) & constraint_of(checks.starts_with("Rivers"))
+    assert constraint.gbnf().startswith("root ::= s0")  # the automaton form: GBNF has no intersection
+    out = backend.generate_from_context(
+        Message("user", "Tell me about rivers."), LinearContext(),
+        model_options={ModelOption.CONSTRAINT: constraint, ModelOption.MAX_NEW_TOKENS: 24},
+    )  # fmt: skip
+    assert constraint.matches(out.value or "") and (out.value or "").startswith("Rivers")
+
+
+@pytest.mark.embedded
+def test_an_answer_cut_at_the_token_limit_is_completed_to_its_grammar_and_says_so(backend):
+    constraint = constraint_of(checks.end_phrase("That is all, thank you.")) & constraint_of(checks.quotation())
+    out = backend.generate_from_context(
+        Message("user", "Tell me a long story about rivers."), LinearContext(),
+        model_options={ModelOption.CONSTRAINT: constraint, ModelOption.MAX_NEW_TOKENS: 6},
+    )  # fmt: skip
+    text = out.value or ""
+    assert constraint.matches(text) and text.endswith('That is all, thank you."')
+    added = out.meta["constraint_completion"]
+    assert text.endswith(added) and out.meta["finish_reason"] == "length"
+
+
+@pytest.mark.embedded
+def test_the_enforce_strategy_on_llama_server_meets_the_enforced_requirements_first_time(backend):
+    reqs = [checks.no_comma(), checks.all_lowercase(english=False), checks.max_words(12), checks.min_words(3)]
+    result = Session(backend).instruct(
+        "Describe a river, its banks, its fish, and the town by it.", requirements=reqs, strategy="enforce",
+        loop_budget=1, model_options={ModelOption.MAX_NEW_TOKENS: 32}, return_sampling_results=True,
+    )  # fmt: skip
+    verdicts = [v for _, v in result.attempts[0].verdicts or []]
+    assert [v.enforced for v in verdicts] == [True, True, True, False]
+    assert all(v.result for v in verdicts[:3])
+
+
+# -- a server that offers only a JSON mode (a scripted transport: no such server runs here) -------------
+
+
+def _json_only(replies: list) -> tuple[OpenAIBackend, ScriptedTransport]:
+    transport = ScriptedTransport(replies)
+    return OpenAIBackend(base_url="http://fake/v1", transport=transport), transport
+
+
+def test_a_json_only_server_gets_json_mode_for_json_format_and_nothing_else_is_enforced():
+    backend, transport = _json_only([httpx2.Response(200, json=chat_answer('{"river": "Nile"}'))])
+    assert backend.constraint_syntaxes == frozenset({"json"})
+    result = Session(backend).instruct(
+        "Describe a river as JSON.", requirements=[checks.json_format(), checks.title()], strategy="enforce",
+        loop_budget=1, return_sampling_results=True,
+    )  # fmt: skip
+    [(_, _, body)] = transport.requests
+    assert body["response_format"] == {"type": "json_object"} and "grammar" not in body
+    verdicts = [v for _, v in result.attempts[0].verdicts or []]
+    assert [v.enforced for v in verdicts] == [True, False]
+    assert "enforces only JSON answers" in (verdicts[1].enforcement_note or "")
+
+
+def test_a_json_only_server_refuses_another_constraint_by_name():
+    backend, _ = _json_only([])
+    with pytest.raises(GencompError, match="cannot enforce"):
+        backend.generate_from_context(
+            Message("user", "Hi."),
+            LinearContext(),
+            model_options={ModelOption.CONSTRAINT: constraint_of(checks.no_comma())},
+        )
+
+
+def test_a_grammar_goes_to_llama_server_in_the_grammar_field():
+    models = {"object": "list", "data": [{"id": "m", "object": "model", "owned_by": "llamacpp"}]}
+    lora = httpx2.Response(200, json=[])
+    transport = ScriptedTransport([], models=models)
+    transport.replies = [httpx2.Response(200, json={}), lora, httpx2.Response(200, json=chat_answer("no commas here"))]
+    backend = OpenAIBackend(base_url="http://fake/v1", transport=transport)
+    constraint = constraint_of(checks.no_comma())
+    out = backend.generate_from_context(
+        Message("user", "Hi."), LinearContext(), model_options={ModelOption.CONSTRAINT: constraint}
+    )
+    body = transport.requests[-1][2]
+    assert body["grammar"] == constraint.gbnf() and out.value == "no commas here"
+    assert json.dumps(body)  # the request is plain JSON
