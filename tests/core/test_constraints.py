@@ -56,6 +56,9 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("multiple_sections", {"num_sections": 3}),
     ("letter_frequency", {"letter": "e", "let_frequency": 5, "let_relation": "less than"}),
     ("repeat_prompt", {"prompt_to_repeat": "Write a poem about a cat."}),
+    ("keyword_frequency", {"keyword": "river", "frequency": 2, "relation": "less than"}),
+    ("contains_number", {}),
+    ("contains_url", {}),
 ]
 
 
@@ -104,6 +107,9 @@ EXAMPLES: list[tuple[str, dict[str, Any], str, str]] = [
     ("number_highlighted_sections", {"num_highlights": 1}, "This is *key* here.", "Nothing stands out."),
     ("multiple_sections", {"num_sections": 2}, "Section 1\nIntro.\n\nSection 2\nMore.", "Section 1\nIntro."),
     ("letter_frequency", {"letter": "z", "let_frequency": 2, "let_relation": "at most"}, "Buzz.", "Buzz zoo."),
+    ("keyword_frequency", {"keyword": "sea", "frequency": 2, "relation": "less than"}, "The sea.", "Sea, sea."),
+    ("contains_number", {}, "It is 3 km long.", "It is long."),
+    ("contains_url", {}, "See https://example.org now.", "See the site."),
 ]
 
 
@@ -283,3 +289,12 @@ def test_the_lark_grammar_is_one_terminal_that_intersects_natively():
     both = constraint_of(checks.max_words(3)) & constraint_of(checks.no_comma())
     lines = both.lark().splitlines()
     assert lines[0] == "start: TEXT" and lines[1].startswith("TEXT: ") and " & " in lines[1]
+
+
+def test_the_readme_says_of_every_kind_whether_it_is_enforced_and_why_not():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith("| `")]
+    for kind, text in {**ENFORCEABLE, **NOT_ENFORCEABLE}.items():
+        assert f"| `{kind}` | {text.replace('|', chr(92) + '|')} |" in rows, f"README's enforcement tables lack {kind}"

@@ -415,6 +415,30 @@ def _repeat_prompt(p: Mapping[str, Any], request: str | None) -> KindGrammar:
     return KindGrammar(rx.seq(rx.lit(str(text).strip()), rx.ANY_STAR))
 
 
+def _keyword_frequency(p: Mapping[str, Any]) -> KindGrammar:
+    keyword, relation, n = str(p["keyword"]), str(p["relation"]), int(p["frequency"])
+    lo, hi = _count_range(relation, n)
+    if lo > 0 or hi is None:
+        raise NotEnforceable(f"{relation} {n} times is a lower bound: a grammar can only refuse to stop")
+    if hi < 0:
+        raise NotEnforceable("no keyword can appear fewer than 0 times")
+    # every word that starts with the keyword counts (stricter than the check's whole words)
+    edge = rx.chars(cs.difference(cs.UNIVERSE, WORD))
+    use = rx.seq(rx.opt(rx.seq(rx.ANY_STAR, edge)), _word_literal(keyword))
+    return KindGrammar(rx.not_(rx.seq(rx.rep(use, hi + 1, hi + 1), rx.ANY_STAR)))
+
+
+def _contains_number(p: Mapping[str, Any]) -> KindGrammar:
+    digit = rx.chars(cs.from_ranges([(0x30, 0x39)]))
+    return KindGrammar(rx.seq(rx.ANY_STAR, digit, rx.ANY_STAR))
+
+
+def _contains_url(p: Mapping[str, Any]) -> KindGrammar:
+    host = rx.plus(rx.chars(cs.from_ranges([(0x30, 0x39), (0x61, 0x7A), (0x2D, 0x2E)])))
+    url = rx.seq(rx.lit("https://"), host)
+    return KindGrammar(rx.seq(rx.opt(rx.seq(rx.ANY_STAR, rx.chars(SEPARATOR))), url, rx.ANY_STAR))
+
+
 def _two_responses(p: Mapping[str, Any]) -> KindGrammar:
     free = rx.star(_any_but("*"))
     response = rx.seq(free, _any_but("* \t\n\r"), free)
@@ -447,18 +471,22 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any]], KindGrammar]] = {
     "number_highlighted_sections": _highlights,
     "multiple_sections": _sections,
     "letter_frequency": _letters,
+    "keyword_frequency": _keyword_frequency,
+    "contains_number": _contains_number,
+    "contains_url": _contains_url,
     "two_responses": _two_responses,
 }
 
 ENFORCEABLE: dict[str, str] = {
     "no_comma": "any text without a comma",
-    "all_lowercase": "text without capitals (letters up to U+024F), with a letter; English is checked",
-    "all_capitals": "text without lowercase letters (up to U+024F), with a letter; English is checked",
-    "starts_with": "the phrase as given, then a separator and anything",
-    "end_phrase": "anything, then the phrase as given, at the very end",
+    "all_lowercase": "text without capitals (letters up to U+024F), with a letter; in English: checked, not enforced",
+    "all_capitals": "text without lowercase letters (up to U+024F), with a letter; in English: checked, not enforced",
+    "starts_with": "the phrase as given, in lowercase or in capitals, after an optional quote or mark, then a "
+    "separator",
+    "end_phrase": "anything, then the phrase as given, at the very end (a closing quote allowed)",
     "quotation": "anything between a double quote at the start and one at the end",
-    "title": "a title in <<...>> on the first line",
-    "json_format": f"a JSON object or array, nested at most {JSON_DEPTH} deep (a ```json fence allowed)",
+    "title": "a title in <<...>> on the first line (after an optional quote)",
+    "json_format": f"a JSON object or array, nested at most {JSON_DEPTH} deep (in a json code fence or not)",
     "constrained_response": "exactly one of the options",
     "number_words": "at most N words (fewer than, at most): plain letters, digits and punctuation; after the "
     "last word allowed, at most 4 more characters",
@@ -474,6 +502,9 @@ ENFORCEABLE: dict[str, str] = {
     "number_highlighted_sections": "exactly N *highlighted* sections",
     "multiple_sections": "N sections headed 'Section 1'... on their own lines",
     "letter_frequency": "the letter at most N times (fewer than, at most)",
+    "keyword_frequency": "at most N words starting with the keyword (fewer than, at most)",
+    "contains_number": "a digit somewhere",
+    "contains_url": "an https:// address somewhere, after a separator",
     "repeat_prompt": "the request, word for word, then anything",
     "two_responses": "two responses around a ****** line; that they differ is checked",
 }
@@ -481,10 +512,8 @@ ENFORCEABLE: dict[str, str] = {
 
 NOT_ENFORCEABLE: dict[str, str] = {
     "response_language": "a language is a statistical judgement (py3langid), not a grammar",
-    "keyword_frequency": "not implemented: it counts whole-word matches of a keyword; checked and repaired",
-    "capital_word_frequency": "not implemented: it counts words in capitals; checked and repaired",
-    "contains_url": "not implemented: checked and repaired",
-    "contains_number": "not implemented: checked and repaired",
+    "capital_word_frequency": "a count of words in capitals needs each word's whole spelling, which the "
+    "word rules of the check and the model's tokens split differently; not implemented",
 }
 """Kinds without a grammar, and why (lower bounds of words, sentences and letters are refused per call, saying why)."""
 
