@@ -42,17 +42,17 @@ TOPICS = [
 
 # kind: (params of checks.make, task template): the requirement is shown to the model as its description.
 KINDS: dict[str, tuple[dict[str, Any], str]] = {
-    "no_comma": ({}, "List four things you can find near {t}, with a short note on each."),
+    "no_comma": ({}, "Write one sentence that lists three things you might see in {t}."),
     "all_lowercase": ({"english": False}, "Write two sentences about {t}."),
     "all_capitals": ({"english": False}, "Write a sentence about {t}."),
-    "starts_with": ({"start_phrase": "Dear John"}, "Write a short note about {t}."),
+    "starts_with": ({"start_phrase": "Dear John"}, "Translate 'hello' about {t} into French."),
     "end_phrase": ({"end_phrase": "Is there anything else I can help with?"}, "Tell me one fact about {t}."),
     "quotation": ({}, "Describe {t} in one sentence."),
-    "title": ({}, "Write a short poem about {t}."),
+    "title": ({}, "Is {t} big?"),
     "json_format": ({}, "Describe {t} with a name and two facts."),
     "constrained_response": ({}, "Is {t} important to most people?"),
     "number_words": ({"num_words": 8, "relation": "less than"}, "Describe {t} in detail."),
-    "number_sentences": ({"num_sentences": 1, "relation": "at most"}, "Tell me about {t}."),
+    "number_sentences": ({"num_sentences": 1, "relation": "at most"}, "Give two reasons to visit {t}."),
     "postscript": ({"postscript_marker": "P.S."}, "Write a short letter to a friend about {t}."),
     "number_bullet_lists": ({"num_bullets": 3}, "Give some facts about {t}."),
     "forbidden_words": ({"forbidden_words": ["is", "are"]}, "Explain what {t} is."),
@@ -104,7 +104,8 @@ def hf_answers(backend: Any, kind: str, items: list[str], constraint: Any = None
     options: dict[str, Any] = {ModelOption.MAX_NEW_TOKENS: MAX_NEW_TOKENS}
     if constraint is not None:
         options[ModelOption.CONSTRAINT] = constraint
-    outs = backend._generate_from_raw([CBlock(p) for p in chat_prompts(backend, kind, items)], model_options=options)
+    actions = [CBlock(p) for p in chat_prompts(backend, kind, items)]
+    outs = asyncio.run(backend.agenerate_from_raw(actions, model_options=options))
     return [o.value or "" for o in outs]
 
 

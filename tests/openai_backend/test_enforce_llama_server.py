@@ -3,8 +3,11 @@ a JSON mode gets ``response_format``; an answer cut at the token limit is comple
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx2
 import pytest
@@ -15,6 +18,13 @@ from gencomp_openai import OpenAIBackend
 from gencomp_openai.llama_cpp import LlamaServer
 
 from .fakes import ScriptedTransport, chat_answer
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("enforce_prompts", ROOT / "datasets" / "enforce_prompts" / "build.py")
+assert _spec is not None and _spec.loader is not None
+prompts = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(prompts)
+DATA = json.loads((ROOT / "datasets" / "enforce_prompts" / "prompts.json").read_text(encoding="utf-8"))
 
 # every enforceable kind; answers of the embedded model's GGUF under its grammar must pass its check
 KINDS = [
@@ -48,6 +58,41 @@ def backend(llama_server: LlamaServer) -> Iterator[OpenAIBackend]:
     b = OpenAIBackend(base_url=llama_server.base_url)
     yield b
     b.close()
+
+
+@pytest.fixture(scope="module")
+def wide_server(smollm2_gguf: Path) -> Iterator[LlamaServer]:
+    """llama-server with 8 slots, for the sweep of 20 prompts per kind (as datasets/enforce_prompts/build.py)."""
+    with LlamaServer(smollm2_gguf, context=8192, parallel=8, extra_args=["--no-repack"]) as s:
+        yield s
+
+
+@pytest.mark.embedded
+@pytest.mark.parametrize("kind", list(prompts.KINDS))
+def test_twenty_prompts_the_model_fails_alone_all_pass_on_the_first_attempt_when_enforced(wide_server, kind):
+    cached = DATA["kinds"][kind]["server"]
+    tasks = [p["task"] for p in cached]
+    assert len(tasks) == prompts.KEEP and all(p["reason"] for p in cached)  # each failed alone, and why
+    backend = OpenAIBackend(base_url=wide_server.base_url)
+
+    async def one(task: str, gate: asyncio.Semaphore):
+        async with gate:
+            return await Session(backend).ainstruct(
+                task, requirements=[prompts.requirement(kind, task)], strategy="enforce", loop_budget=1,
+                model_options={ModelOption.MAX_NEW_TOKENS: prompts.MAX_NEW_TOKENS}, return_sampling_results=True,
+            )  # fmt: skip
+
+    async def sweep():
+        gate = asyncio.Semaphore(8)
+        return await asyncio.gather(*(one(t, gate) for t in tasks))
+
+    try:
+        results = asyncio.run(sweep())
+    finally:
+        backend.close()
+    failed = [(r.result.value, r.attempts[0].verdicts) for r in results if not r.success]
+    assert not failed, f"{kind}: enforced answers that fail: {failed[:3]}"
+    assert all(len(r.attempts) == 1 and r.attempts[0].verdicts[0][1].enforced for r in results)
 
 
 @pytest.mark.embedded
@@ -151,3 +196,26 @@ def test_a_grammar_goes_to_llama_server_in_the_grammar_field():
     body = transport.requests[-1][2]
     assert body["grammar"] == constraint.gbnf() and out.value == "no commas here"
     assert json.dumps(body)  # the request is plain JSON
+
+
+@pytest.mark.embedded
+@pytest.mark.parametrize(
+    ("requirement", "prompt"),
+    [
+        (checks.no_comma(), "What is the capital of France?"),
+        (checks.max_words(30), "What is the capital of France?"),
+        (checks.forbidden_words(["banana"]), "Name a colour."),
+    ],
+)
+def test_enforcement_does_not_change_an_answer_the_grammar_already_allows(backend, requirement, prompt):
+    constraint = constraint_of(requirement)
+    options = {ModelOption.MAX_NEW_TOKENS: 24}
+    alone = backend.generate_from_context(Message("user", prompt), LinearContext(), model_options=options)
+    text = alone.value or ""
+    assert requirement.validation_fn.check_text(text).result and constraint.matches(text), (
+        f"the premise: {text!r} passes and the grammar allows every token of it"
+    )
+    enforced = backend.generate_from_context(
+        Message("user", prompt), LinearContext(), model_options={**options, ModelOption.CONSTRAINT: constraint}
+    )
+    assert enforced.value == text and "constraint_completion" not in enforced.meta

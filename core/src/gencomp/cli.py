@@ -470,8 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--strategy",
         "-s",
-        help="how the attempts are spent: repair (default), rejection, best-of-n, majority, or a plugin's "
-        "(default: $GENCOMP_STRATEGY, gencomp.toml)",
+        help="how the attempts are spent: repair (default), rejection, best-of-n, majority, enforce, "
+        "enforce-best-of-n, or a plugin's (default: $GENCOMP_STRATEGY, gencomp.toml)",
     )
     p.add_argument(
         "--loop-budget",

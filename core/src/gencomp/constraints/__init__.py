@@ -18,6 +18,7 @@ in the README).
 from __future__ import annotations
 
 import functools
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -84,6 +85,8 @@ class Constraint:
         self.sources = tuple(sources)
         self.json = json
         self._automaton: rx.Automaton | None = None
+        self._states: dict[str, rx.Node] = {}
+        self._lock = threading.Lock()
 
     def __and__(self, other: Constraint) -> Constraint:
         return Constraint(rx.and_(self._node, other._node), (*self.sources, *other.sources))
@@ -100,8 +103,11 @@ class Constraint:
 
     @property
     def automaton(self) -> rx.Automaton:
+        """The constraint's automaton (built on first use)."""
         if self._automaton is None:
-            self._automaton = rx.Automaton(self._node)
+            with self._lock:
+                if self._automaton is None:
+                    self._automaton = rx.Automaton(self._node)
         return self._automaton
 
     def lark(self) -> str:
@@ -126,7 +132,7 @@ class Constraint:
         """The shortest text that makes ``prefix`` an accepted answer (``""`` when it already is), or ``None``
         when no continuation can (or the search gave up). A space goes first when the text would otherwise
         join a word of ``prefix`` and the grammar allows it at no other cost."""
-        state = self.automaton.run(prefix)
+        state = self._state(prefix)
         if state is rx.EMPTY:
             return None
         found = self.automaton.shortest(state)
@@ -138,6 +144,21 @@ class Constraint:
             if isinstance(rest, str) and rest == found:
                 return " " + rest
         return found
+
+    def _state(self, text: str) -> rx.Node:
+        """The automaton's state after ``text``, continued from the longest text met before that begins it
+        (a generation asks after every token: each call then reads only the new characters)."""
+        start, done = None, ""
+        with self._lock:
+            for seen, state in self._states.items():
+                if len(seen) > len(done) and text.startswith(seen):
+                    start, done = state, seen
+        state = self.automaton.run(text[len(done) :], start)
+        with self._lock:
+            if len(self._states) >= 256:
+                self._states.pop(next(iter(self._states)))
+            self._states[text] = state
+        return state
 
     def is_empty(self) -> bool | None:
         """Whether no answer meets it (``None``: undecided within the search limit)."""

@@ -15,11 +15,12 @@ pushed into it, else one rule per state of its automaton).
 from __future__ import annotations
 
 import bisect
+import heapq
 import itertools
 import json
 import random
+import threading
 import weakref
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -50,13 +51,14 @@ class TooLargeError(ValueError):
 
 
 _serial = itertools.count()
+_LOCK = threading.Lock()
 _TABLE: weakref.WeakValueDictionary[tuple[object, ...], Node] = weakref.WeakValueDictionary()
 
 
 class Node:
     """One regular expression (build it with the module's constructors, never directly)."""
 
-    __slots__ = ("__weakref__", "_deriv", "cs", "hi", "kids", "lo", "n", "nullable", "tag")
+    __slots__ = ("__weakref__", "_deriv", "_min", "cs", "hi", "kids", "lo", "n", "nullable", "tag")
 
     tag: str
     kids: tuple[Node, ...]
@@ -66,6 +68,7 @@ class Node:
     n: int
     nullable: bool
     _deriv: dict[int, Node]
+    _min: float | None
 
     def __repr__(self) -> str:
         return f"<{self.tag}#{self.n}: {to_lark_expr(self)[:80]}>"
@@ -76,10 +79,19 @@ def _make(tag: str, kids: tuple[Node, ...] = (), charset: Charset = (), lo: int 
     node = _TABLE.get(key)
     if node is not None:
         return node
+    with _LOCK:  # one node per expression, also when threads build the same one at once
+        node = _TABLE.get(key)
+        if node is not None:
+            return node
+        return _new(key, tag, kids, charset, lo, hi)
+
+
+def _new(key: tuple[object, ...], tag: str, kids: tuple[Node, ...], charset: Charset, lo: int, hi: int | None) -> Node:
     node = Node()
     node.tag, node.kids, node.cs, node.lo, node.hi = tag, kids, charset, lo, hi
     node.n = next(_serial)
     node._deriv = {}
+    node._min = None
     if tag == "eps":
         node.nullable = True
     elif tag in ("empty", "chars"):
@@ -267,6 +279,30 @@ def derive(node: Node, code: int) -> Node:
     return out
 
 
+def min_length(node: Node) -> float:
+    """A lower bound of the length of the strings ``node`` accepts (exact without ``&``/``~``; inf: none)."""
+    got = node._min
+    if got is not None:
+        return got
+    tag = node.tag
+    if tag == "empty":
+        out = float("inf")
+    elif tag in ("eps", "not"):
+        out = 0.0 if tag == "eps" or node.nullable else 1.0
+    elif tag == "chars":
+        out = 1.0
+    elif tag == "seq":
+        out = min_length(node.kids[0]) + min_length(node.kids[1])
+    elif tag == "alt":
+        out = min(min_length(k) for k in node.kids)
+    elif tag == "and":
+        out = max(min_length(k) for k in node.kids)
+    else:
+        out = 0.0 if node.lo == 0 else node.lo * min_length(node.kids[0])
+    node._min = out
+    return out
+
+
 def walk(root: Node) -> Iterator[Node]:
     """Every distinct node under ``root`` (``root`` included), each once."""
     seen: set[int] = set()
@@ -339,6 +375,7 @@ class Automaton:
         self.root = root
         self.blocks = Blocks.of(root)
         self.limit = limit
+        self._shortest: dict[int, str | object | None] = {}
 
     def step(self, state: Node, block: int) -> Node:
         return derive(state, self.blocks.reps[block])
@@ -363,31 +400,48 @@ class Automaton:
         return None if (found := self.shortest(self.root)) is _UNDECIDED else found is None
 
     def shortest(self, state: Node) -> str | object | None:
-        """The shortest string accepted from ``state`` (``None``: none; ``_UNDECIDED`` past the limit)."""
+        """The shortest string accepted from ``state`` (``None``: none; ``_UNDECIDED`` past the limit).
+
+        An A* search over the automaton, guided by :func:`min_length`; found strings are kept per state.
+        """
         if state.nullable:
             return ""
+        if state.n in self._shortest:
+            return self._shortest[state.n]
+        h0 = min_length(state)
+        if h0 == float("inf"):
+            return None
+        order = itertools.count()
+        heap: list[tuple[float, int, int, Node]] = [(h0, 0, next(order), state)]
+        best = {state.n: 0}
         parent: dict[int, tuple[int, int] | None] = {state.n: None}
-        nodes = {state.n: state}
-        queue = deque([state])
-        while queue:
-            node = queue.popleft()
+        found: str | object | None = None
+        while heap:
+            _, g, _, node = heapq.heappop(heap)
+            if g > best[node.n]:
+                continue
+            if node.nullable:
+                out = []
+                at: int = node.n
+                while (p := parent[at]) is not None:
+                    at, code = p
+                    out.append(chr(code))
+                found = "".join(reversed(out))
+                break
             for b in range(len(self.blocks.sets)):
                 nxt = self.step(node, b)
-                if nxt is EMPTY or nxt.n in parent:
+                h = min_length(nxt)
+                if h == float("inf") or g + 1 >= best.get(nxt.n, 1 << 62):
                     continue
+                best[nxt.n] = g + 1
                 parent[nxt.n] = (node.n, self.blocks.reps[b])
-                nodes[nxt.n] = nxt
-                if nxt.nullable:
-                    out = []
-                    at: int = nxt.n
-                    while (p := parent[at]) is not None:
-                        at, code = p
-                        out.append(chr(code))
-                    return "".join(reversed(out))
-                if len(parent) > self.limit:
-                    return _UNDECIDED
-                queue.append(nxt)
-        return None
+                heapq.heappush(heap, (g + 1 + h, g + 1, next(order), nxt))
+            if len(best) > self.limit:
+                return _UNDECIDED
+        if len(self._shortest) > 4 * self.limit:
+            self._shortest.clear()
+        self._shortest[state.n] = found
+        return found
 
     def sample(self, rng: random.Random, length: int = 60) -> str | None:
         """A random accepted string: random characters (from anywhere in each block) for about ``length``
