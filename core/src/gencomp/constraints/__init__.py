@@ -78,10 +78,11 @@ class Constraint:
     Build one with :func:`constraint_of` or :func:`plan`; combine two with ``&``.
     """
 
-    def __init__(self, node: rx.Node, sources: Sequence[str] = (), *, json: bool = False) -> None:
+    def __init__(self, node: rx.Node, sources: Sequence[str] = (), *, json: bool = False, limit: int = 20000) -> None:
         if node is rx.EMPTY:
             raise ValueError("a constraint that no answer meets")
         self._node = node
+        self._limit = limit
         self.sources = tuple(sources)
         self.json = json
         self._automaton: rx.Automaton | None = None
@@ -106,8 +107,8 @@ class Constraint:
         """The constraint's automaton (built on first use)."""
         if self._automaton is None:
             with self._lock:
-                if self._automaton is None:
-                    self._automaton = rx.Automaton(self._node)
+                if self._automaton is None:  # filters pushed into the other parts: the same language, fewer states
+                    self._automaton = rx.Automaton(rx.push_filters(self._node), self._limit)
         return self._automaton
 
     def lark(self) -> str:
@@ -299,7 +300,7 @@ def plan(
                 trial.gbnf(gbnf_limit)
             except ConstraintTooLargeError as exc:
                 why = f"not enforced: {exc}"
-        if not why and combined is not None and (combined & c).is_empty() is not False:
+        if not why and combined is not None and _empty(combined, c) is not False:
             why = (
                 f"not enforced: its grammar and those of {', '.join(map(repr, combined.sources))} leave no answer in "
                 "common (the forms gencomp enforces are narrower than the checks, which may agree)"
@@ -315,21 +316,19 @@ def plan(
 
 
 def _contradictions(items: Sequence[tuple[Any, Constraint]]) -> None:
-    """Raise :class:`ContradictoryRequirementsError` when the constraints of ``items`` have no answer in common."""
-    if len(items) < 2:
-        return
+    """Raise :class:`ContradictoryRequirementsError` when the constraints of ``items`` have no answer in common:
+    naming the first pair that has none, else (all pairs have some) the whole group."""
     done: list[tuple[Any, Constraint]] = []
     combined: Constraint | None = None
     for r, c in items:
-        trial = c if combined is None else combined & c
-        if done and trial.is_empty() is True:
-            for earlier, ec in done:
-                if (ec & c).is_empty() is True:
-                    raise ContradictoryRequirementsError(
-                        f"requirements {_name(earlier)} and {_name(r)} contradict each other: no answer can meet "
-                        "both; change or drop one",
-                        [earlier, r],
-                    )
+        for earlier, ec in done:
+            if _empty(ec, c) is True:
+                raise ContradictoryRequirementsError(
+                    f"requirements {_name(earlier)} and {_name(r)} contradict each other: no answer can meet "
+                    "both; change or drop one",
+                    [earlier, r],
+                )
+        if combined is not None and len(done) > 1 and _empty(combined, c) is True:
             names = ", ".join(_name(x) for x, _ in (*done, (r, c)))
             raise ContradictoryRequirementsError(
                 f"requirements {names} contradict each other together (no two of them alone): no answer can "
@@ -337,7 +336,17 @@ def _contradictions(items: Sequence[tuple[Any, Constraint]]) -> None:
                 [x for x, _ in (*done, (r, c))],
             )
         done.append((r, c))
-        combined = trial
+        combined = c if combined is None else combined & c
+
+
+PLAN_STATES = 3000
+"""How many automaton states :func:`plan` explores to decide whether two grammars share an answer; past it,
+undecided (not a contradiction; not enforced together)."""
+
+
+def _empty(a: Constraint, b: Constraint) -> bool | None:
+    """Whether ``a`` and ``b`` share no answer (``None``: undecided within :data:`PLAN_STATES`)."""
+    return Constraint(rx.and_(a._node, b._node), limit=PLAN_STATES).is_empty()
 
 
 def _name(requirement: Any) -> str:

@@ -47,6 +47,10 @@ def from_chars(chars: str) -> Charset:
 
 
 def union(a: Charset, b: Charset) -> Charset:
+    if not a or a == b:
+        return b
+    if not b:
+        return a
     return from_ranges((*a, *b))
 
 

@@ -169,7 +169,8 @@ def _end_phrase(p: Mapping[str, Any]) -> KindGrammar:
         )
     # an answer may close a quotation after the phrase: the check strips quotes around the answer
     outer = rx.seq(rx.ANY_STAR, _word_literal(phrase), rx.star(rx.chars(cs.union(_space(), cs.from_chars('"')))))
-    return KindGrammar(rx.seq(rx.ANY_STAR, rx.lit(phrase), rx.opt(rx.lit('"'))), outer=outer)
+    forms = rx.alt(rx.lit(phrase), rx.lit(phrase.lower()), rx.lit(phrase.upper()))  # the check ignores case
+    return KindGrammar(rx.seq(rx.ANY_STAR, forms, rx.opt(rx.lit('"'))), outer=outer)
 
 
 def _quotation(p: Mapping[str, Any]) -> KindGrammar:
@@ -483,7 +484,8 @@ ENFORCEABLE: dict[str, str] = {
     "all_capitals": "text without lowercase letters (up to U+024F), with a letter; in English: checked, not enforced",
     "starts_with": "the phrase as given, in lowercase or in capitals, after an optional quote or mark, then a "
     "separator",
-    "end_phrase": "anything, then the phrase as given, at the very end (a closing quote allowed)",
+    "end_phrase": "anything, then the phrase as given, in lowercase or in capitals, at the very end (a closing "
+    "quote allowed)",
     "quotation": "anything between a double quote at the start and one at the end",
     "title": "a title in <<...>> on the first line (after an optional quote)",
     "json_format": f"a JSON object or array, nested at most {JSON_DEPTH} deep (in a json code fence or not)",

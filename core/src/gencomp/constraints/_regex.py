@@ -804,19 +804,33 @@ def to_gbnf(node: Node, limit: int = 4000) -> str:
     states, edges = auto.explore()
     if not states:
         raise ValueError("the empty language has no grammar")
+    classes: dict[tuple[int, ...], str] = {}
+    named: list[str] = []
+
+    def cls(blocks: list[int]) -> str:
+        key = tuple(sorted(blocks))
+        got = classes.get(key)
+        if got is None:
+            got = _gbnf_class(cs.from_ranges(r for b in key for r in auto.blocks.sets[b]))
+            if len(got) > 40:  # a large class is written once, as a rule of its own
+                named.append(f"c{len(named)} ::= {got}")
+                got = f"c{len(named) - 1}"
+            classes[key] = got
+        return got
+
     lines = ["root ::= s0"]
     for i, out in enumerate(edges):
-        by_target: dict[int, Charset] = {}
+        by_target: dict[int, list[int]] = {}
         for b, j in out.items():
-            by_target[j] = cs.union(by_target.get(j, ()), auto.blocks.sets[b])
-        alts = [f"{_gbnf_class(charset)} s{j}" for j, charset in sorted(by_target.items())]
+            by_target.setdefault(j, []).append(b)
+        alts = [f"{cls(blocks)} s{j}" for j, blocks in sorted(by_target.items())]
         if not alts:
             lines.append(f's{i} ::= ""')
         elif states[i].nullable:
             lines.append(f"s{i} ::= ({' | '.join(alts)})?")
         else:
             lines.append(f"s{i} ::= {' | '.join(alts)}")
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *named]) + "\n"
 
 
 def collect(items: Iterable[Node]) -> Node:
