@@ -6,8 +6,8 @@ default model (SmolLM2-135M-Instruct) answers the instruction with the requireme
 
 - in-process: the HF backend, one left-padded batch of chat prompts per kind (``generate_raw``); the 20
   kept are verified again as the one batch the test runs (padding changes a batch's numbers slightly);
-- on llama-server: the remote backend, one chat request per prompt (the server's Q4_1 GGUF of the same
-  model), 8 at a time.
+- on llama-server: the remote backend, one chat request per prompt at temperature 0 (the server's Q4_1
+  GGUF of the same model), 8 at a time.
 
 A prompt is kept for a backend when that backend's answer fails the requirement's code check. The
 answers and the checks' reasons are written to ``prompts.json`` (next to this file), which
@@ -71,6 +71,12 @@ KINDS: dict[str, tuple[dict[str, Any], str]] = {
 """Every enforceable kind whose grammar decides its whole check (two_responses leaves part to the check)."""
 
 
+EXTRA_TASKS: dict[str, list[str]] = {
+    "no_comma": ["List five colours you might see in {t}."],
+}
+"""More tasks for a kind, after its first ones, where a backend failed fewer than 20 of those."""
+
+
 def requirement(kind: str, task: str) -> Any:
     """The requirement of ``kind`` for ``task`` (``repeat_prompt`` repeats the task itself)."""
     from gencomp import checks
@@ -82,7 +88,7 @@ def requirement(kind: str, task: str) -> Any:
 
 
 def tasks(kind: str) -> list[str]:
-    return [KINDS[kind][1].format(t=t) for t in TOPICS]
+    return [template.format(t=t) for template in (KINDS[kind][1], *EXTRA_TASKS.get(kind, [])) for t in TOPICS]
 
 
 def chat_prompts(backend: Any, kind: str, items: list[str]) -> list[str]:
@@ -118,7 +124,7 @@ async def server_answers(backend: Any, kind: str, items: list[str], *, enforce: 
 
     async def one(task: str) -> str:
         req = requirement(kind, task)
-        options: dict[str, Any] = {ModelOption.MAX_NEW_TOKENS: MAX_NEW_TOKENS}
+        options: dict[str, Any] = {ModelOption.MAX_NEW_TOKENS: MAX_NEW_TOKENS, ModelOption.TEMPERATURE: 0.0}
         if enforce:
             options[ModelOption.CONSTRAINT] = constraint_of(req)
         async with gate:
