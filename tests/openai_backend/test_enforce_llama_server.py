@@ -220,3 +220,15 @@ def test_enforcement_does_not_change_an_answer_the_grammar_already_allows(backen
         Message("user", prompt), LinearContext(), model_options={**options, ModelOption.CONSTRAINT: constraint}
     )
     assert enforced.value == text and "constraint_completion" not in enforced.meta
+
+
+@pytest.mark.embedded
+def test_an_intersection_too_large_for_gbnf_is_left_to_the_check_with_a_note(backend):
+    reqs = [checks.max_words(100), checks.end_phrase("Any other questions?"), checks.quotation()]
+    result = Session(backend).instruct(
+        "Describe a river.", requirements=reqs, strategy="enforce", loop_budget=1,
+        model_options={ModelOption.MAX_NEW_TOKENS: 32, ModelOption.TEMPERATURE: 0.0}, return_sampling_results=True,
+    )  # fmt: skip
+    verdicts = [v for _, v in result.attempts[0].verdicts or []]
+    assert [v.enforced for v in verdicts] == [True, False, True]
+    assert "GBNF" in (verdicts[1].enforcement_note or "") and verdicts[0].result and verdicts[2].result
