@@ -188,28 +188,64 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_responses(path: str) -> list[dict[str, str]]:
+    """The ``{"instruction", "response"}`` lines of a responses file; every bad line is reported by number."""
+    import json
+
+    from gencomp_alora.training.data import DataError
+
+    items: list[dict[str, str]] = []
+    bad: list[str] = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError:
+            bad.append(f"{path}:{n}: not valid JSON")
+            continue
+        if not isinstance(item, dict) or not all(
+            isinstance(item.get(k), str) and item[k].strip() for k in ("instruction", "response")
+        ):
+            bad.append(f'{path}:{n}: expected an object with non-empty strings "instruction" and "response"')
+            continue
+        items.append(item)
+    if bad:
+        raise DataError(
+            f"{len(bad)} bad line(s) in --responses: " + "; ".join(bad[:5]) + (" ..." if len(bad) > 5 else "")
+        )
+    return items
+
+
 def _cmd_datagen(args: argparse.Namespace) -> int:
     import json
 
-    from gencomp_alora.training.datagen import generate_responses, instructions, write_dataset
+    from gencomp_alora.training.datagen import generate_responses, instructions, split_sizes, write_dataset
 
     _input_file(args.responses, "--responses")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise GencompError(f"--out {args.out!r} is a file; give a folder for the dataset")
+    per_label = tuple(args.per_label)
+    responses = _read_responses(args.responses) if args.responses else None
+    if responses is None:
+        pool = len(instructions())
+        if args.instructions > pool:
+            raise GencompError(
+                f"--instructions {args.instructions}: the instruction pool has {pool}; ask for at most that"
+            )
+    asked = len({r["instruction"] for r in responses}) if responses is not None else args.instructions
+    split_sizes(asked, per_label)  # enough instructions for every split, before any model loads?
     out.mkdir(parents=True, exist_ok=True)
     responses_path = out / "responses.jsonl"
     _quiet_loading()
-    if args.responses:
-        responses = [json.loads(x) for x in Path(args.responses).read_text(encoding="utf-8").splitlines() if x.strip()]
-    else:
+    if responses is None:
         from gencomp_alora.training.train import resolve_base_model
 
         responses = generate_responses(
             resolve_base_model(args.base_model), instructions(args.instructions, seed=args.seed), responses_path,
             max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, threads=args.threads,
         )  # fmt: skip
-    per_label = tuple(args.per_label)
     counts = write_dataset(responses, out, seed=args.seed, per_label=per_label, train_variants=args.train_variants)  # type: ignore[arg-type]
     print(json.dumps(counts))
     return 0
