@@ -406,6 +406,60 @@ def test_gencomp_alora_train_reports_bad_lines_and_exits_with_an_error(
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("over", ["nothing", "a folder with force"])
+def test_train_with_no_epochs_saves_the_untrained_new_adapter_and_says_so(
+    over: str, tiny_model_path: str, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from safetensors.torch import load_file
+
+    from gencomp.cli import main
+
+    out = tmp_path / "adapter"
+    force = []
+    if over != "nothing":  # what an earlier run left: metadata, no weights
+        out.mkdir()
+        (out / "gencomp_alora.json").write_text(json.dumps({"generation_prompt": "old", "best_epoch": 7}))
+        force = ["--force"]
+    options = ["--epochs", "0", "--rank", "4", "--threads", "1", "--quiet", *force]
+    assert (
+        main(["alora", "train", str(tiny_dataset), "--base-model", tiny_model_path, "--out", str(out), *options]) == 0
+    )
+    err = capsys.readouterr().err
+    assert f"saved the untrained new adapter (a no-op), epoch 0 (val accuracy 0.500), in {out}" in err
+    weights = load_file(str(out / "adapter_model.safetensors"))
+    b_matrices = [w for name, w in weights.items() if "lora_B" in name]
+    assert b_matrices and all(not w.any() for w in b_matrices)  # PEFT's start: the adapter changes nothing
+    meta = json.loads((out / "gencomp_alora.json").read_text())
+    assert meta["best_epoch"] == 0 and meta["generation_prompt"] == GENERATION_PROMPT and len(meta["history"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        (["--top-layers", "5"], "--top-layers 5: the base model has 2 layers"),
+        (["--lr", "inf"], "argument --lr: must be a finite number above 0, got inf"),
+        (["--invocation", " "], "argument --invocation: the invocation is empty"),
+        (
+            ["--invocation", "<|im_start|>\udcff"],
+            "argument --invocation: byte 0xff, at character 13, is not valid UTF-8",
+        ),
+        (["--device", "abacus"], "--device 'abacus': Expected one of cpu"),
+    ],
+    ids=["top-layers", "lr", "blank-invocation", "invocation-not-utf8", "device"],
+)
+def test_train_refuses_an_option_it_cannot_use_before_loading_the_model(
+    option: list[str], expected: str, tiny_model_path: str, tiny_dataset: Path, tmp_path: Path, capsys
+) -> None:
+    from gencomp.cli import main
+
+    out = tmp_path / "o"
+    argv = ["alora", "train", str(tiny_dataset), "--base-model", tiny_model_path, "--out", str(out), "--quiet"]
+    assert main([*argv, *option]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "before training" not in err and "saved" not in err  # nothing ran
+    assert not out.exists()
+
+
 def test_shipped_adapter_is_not_loaded_on_another_model(tiny_model_path: str) -> None:
     from gencomp_hf_backend import LocalHFBackend
 

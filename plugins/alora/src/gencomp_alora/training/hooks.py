@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gencomp import GencompError, hookimpl
-from gencomp.cli import int_at_least
+from gencomp.cli import int_at_least, text_argument
 
 __all__ = [
     "SHIPPED_ADAPTER",
@@ -266,8 +266,8 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, got {value}")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {value}")
     return value
 
 
@@ -285,10 +285,16 @@ def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  
     p.add_argument("--base-model", default="default", help="model folder or id ('default': the embedded model)")
     p.add_argument("--out", required=True, help="output folder (loads with HFAlora)")
     p.add_argument("--adapter", choices=["alora", "lora"], default="alora")
-    p.add_argument("--invocation", default=DEFAULT_GENERATION_PROMPT, help="generation prompt / invocation string")
+    p.add_argument(
+        "--invocation", type=text_argument("the invocation"), default=DEFAULT_GENERATION_PROMPT,
+        help="generation prompt / invocation string",
+    )  # fmt: skip
     p.add_argument("--val", help="JSONL of held-out examples (default: split off --val-fraction of DATA)")
     p.add_argument("--val-fraction", type=_fraction, default=0.1, help="0 <= x < 1")
-    p.add_argument("--epochs", type=int_at_least(0), default=2, help="0: save the starting weights")
+    p.add_argument(
+        "--epochs", type=int_at_least(0), default=2,
+        help="0: save the starting weights (those of --init-adapter; a new adapter starts as a no-op)",
+    )  # fmt: skip
     p.add_argument("--lr", type=_positive_float, default=5e-4)
     p.add_argument("--rank", type=int_at_least(1), default=8)
     p.add_argument("--alpha", type=int_at_least(0), default=0, help="LoRA alpha (default: 2 x rank)")
