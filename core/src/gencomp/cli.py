@@ -375,15 +375,23 @@ def _chat_turn(session: Any, text: str, quiet_warnings: bool, stream: bool) -> N
 
 
 def _stdin_lines() -> Iterator[str]:
-    """Lines of standard input; bytes that are not UTF-8 arrive as lone surrogates (refused per line)."""
-    reconfigure = getattr(sys.stdin, "reconfigure", None)
-    if reconfigure is not None:
+    """Lines of standard input; bytes that are not UTF-8 arrive as lone surrogates (refused per line).
+
+    Under a locale whose standard input decodes strictly, one such line would end the chat with a
+    ``UnicodeDecodeError``; the decoding is put back when the lines end.
+    """
+    stdin = sys.stdin
+    errors = getattr(stdin, "errors", None)
+    reconfigure = getattr(stdin, "reconfigure", None)
+    if reconfigure is not None and errors != "surrogateescape":
         reconfigure(errors="surrogateescape")
-    while True:
-        line = sys.stdin.readline()
-        if not line:
-            return
-        yield line
+    try:
+        while line := stdin.readline():
+            yield line
+    finally:
+        if reconfigure is not None and errors is not None:
+            with contextlib.suppress(ValueError, OSError):  # closed meanwhile
+                reconfigure(errors=errors)
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
