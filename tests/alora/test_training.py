@@ -437,7 +437,7 @@ def test_train_with_no_epochs_saves_the_untrained_new_adapter_and_says_so(
     ("option", "expected"),
     [
         (["--top-layers", "5"], "--top-layers 5: the base model has 2 layers"),
-        (["--lr", "inf"], "argument --lr: must be a finite number above 0, got inf"),
+        (["--lr", "inf"], "argument --lr: must be a finite number, got inf"),
         (["--invocation", " "], "argument --invocation: the invocation is empty"),
         (
             ["--invocation", "<|im_start|>\udcff"],
