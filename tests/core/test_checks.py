@@ -233,8 +233,8 @@ def test_word_counts_follow_ifevals_tokenizer_and_sentences_survive_abbreviation
         "Dr. Smith paid $3.50 at www.example.com today.",
         "Was it e.g. cheap?",
         "Yes!",
-        "- a list item",
-        "- another",
+        "a list item",
+        "another",
     ]
 
 
@@ -257,7 +257,7 @@ def test_a_check_without_an_output_fails_and_says_so():
     [
         (lambda: checks.max_words(-1), "num_words must be an integer >= 0"),
         (lambda: checks.number_words(5, "around"), "relation must be one of"),
-        (lambda: checks.letter_frequency("ab", 2), "letter must be a single letter"),
+        (lambda: checks.letter_frequency("ab", 2), "letter must be a single character"),
         (lambda: checks.include_keywords([]), "keywords must name at least one word"),
         (lambda: checks.nth_paragraph_first_word(2, 3, "x"), "cannot be past num_paragraphs"),
         (lambda: checks.response_language("Klingon"), "unknown language 'Klingon'"),
@@ -271,7 +271,7 @@ def test_bad_parameters_get_an_error_that_says_what_to_pass(make, message):
 
 def test_make_builds_a_kind_by_name_with_ifevals_parameter_names():
     req = checks.make("keyword_frequency", keyword="stone", frequency=2, relation="less than")
-    assert check_of(req).params == {"keyword": "stone", "frequency": 2, "relation": "less than"}
+    assert check_of(req).params == {"keyword": "stone", "frequency": 2, "relation": "less than", "match": "word"}
     assert validate(req, "one stone").result and not validate(req, "stone, stone").result
 
 

@@ -80,9 +80,17 @@ class CheckVerdict:
 
 @dataclass(frozen=True)
 class CheckFallback:
-    """A ``gencomp_check_requirements`` answer: judge this requirement with the model, because ``reason``."""
+    """Judge this requirement with the model, because ``reason``.
+
+    A ``gencomp_check_requirements`` answer (the plugin leaves the check to the model), or the
+    ``verdict`` of a ``validation_fn``'s :class:`~gencomp.ValidationResult` when code cannot decide
+    (a language identified below its confidence floor...): :func:`check_requirements` then judges
+    the requirement's description on the model path, and the model's verdict carries ``reason`` as
+    its ``fallback_reason``. ``path`` names the check that could not decide (``"code:<kind>"``).
+    """
 
     reason: str
+    path: str | None = None
 
 
 class RequirementCheck:
@@ -194,17 +202,31 @@ def check_requirements(
     """Check each requirement against the last output in ``ctx``; the results are in the same order.
 
     Code checks run first; the model-judged ones go as one batch to ``gencomp_check_requirements``,
-    and what no plugin answers is judged by the backend (:func:`judge`). Logs go to
-    ``generate_logs`` in the order of the requirements. Each plugin-answered check is reported to
-    ``gencomp_after_generate`` (judged ones are, by the backend's generation).
+    and what no plugin answers is judged by the backend (:func:`judge`). A code check that cannot
+    decide (its result's ``verdict`` is a :class:`CheckFallback`) joins the model-judged ones as a
+    plain ``Requirement`` with its description, and its reason becomes the verdict's
+    ``fallback_reason``. Logs go to ``generate_logs`` in the order of the requirements. Each
+    plugin-answered check is reported to ``gencomp_after_generate`` (judged ones are, by the
+    backend's generation).
     """
     logs: list[GenerateLog] = generate_logs if generate_logs is not None else []
     relay = plugins.hook()
-    modelled = [i for i, r in enumerate(requirements) if r.validation_fn is None]
+    decided: dict[int, ValidationResult] = {}
+    deferred: dict[int, str] = {}
+    for i, r in enumerate(requirements):
+        if r.validation_fn is not None:
+            checked = r.validation_fn(ctx)
+            result = checked if isinstance(checked, ValidationResult) else ValidationResult(bool(checked))
+            if isinstance(result.verdict, CheckFallback) and r.description:
+                deferred[i] = result.verdict.reason
+            else:
+                decided[i] = result
+    judged = {i: Requirement(requirements[i].description) for i in deferred}
+    modelled = [i for i, r in enumerate(requirements) if r.validation_fn is None or i in judged]
     answers: dict[int, ModelOutputThunk | CheckFallback] = {}
     hook_logs: list[GenerateLog] = []
     if modelled:
-        reqs = [requirements[i] for i in modelled]
+        reqs = [judged.get(i, requirements[i]) for i in modelled]
         answered = relay.gencomp_check_requirements(
             backend=backend,
             requirements=reqs,
@@ -223,17 +245,18 @@ def check_requirements(
     index = {id(a): i for i, a in answers.items()}
     own: dict[int, list[GenerateLog]] = {i: [] for i in answers}
     for log in hook_logs:
-        i = index.get(id(log.result))
-        (own[i] if i is not None else logs).append(log)
+        k = index.get(id(log.result))
+        (own[k] if k is not None else logs).append(log)
     results = []
     for i, r in enumerate(requirements):
-        if r.validation_fn is not None:
-            checked = r.validation_fn(ctx)
-            results.append(checked if isinstance(checked, ValidationResult) else ValidationResult(bool(checked)))
+        if i in decided:
+            results.append(decided[i])
             continue
+        r = judged.get(i, r)
         answer = answers.get(i)
         if not isinstance(answer, ModelOutputThunk):
-            reason = answer.reason if isinstance(answer, CheckFallback) else None
+            reasons = [deferred.get(i), answer.reason if isinstance(answer, CheckFallback) else None]
+            reason = "; ".join(x for x in reasons if x) or None
             thunk = judge(backend, r, ctx, model_options=model_options, generate_logs=logs, fallback_reason=reason)
             results.append(_result(thunk))
             continue
@@ -241,6 +264,8 @@ def check_requirements(
         last_log = own[i][-1] if own[i] else None
         if answer.generate_log is None:
             answer.generate_log = last_log
+        if i in deferred:
+            label(answer, replace(verdict_of(answer), fallback_reason=deferred[i]))
         relay.gencomp_after_generate(backend=backend, action=r, result=answer, log=last_log)
         results.append(_result(answer))
     return results

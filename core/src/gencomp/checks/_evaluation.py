@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gencomp.checks import code_check, recognise
+from gencomp.checks import code_check, make, recognise
 
 SETS = {
     "paraphrases": "the paraphrase set, written with the recogniser (its phrasings were tuned on it)",
@@ -48,8 +48,19 @@ def load(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def normalised(kind: str | None, params: dict[str, Any]) -> dict[str, Any] | None:
+    """``params`` as the kind's constructor keeps them (its defaults filled in), or ``None`` for no kind."""
+    if kind is None:
+        return None
+    check = code_check(make(kind, **params))
+    return check.params if check is not None else params
+
+
 def evaluate(rows: list[dict[str, Any]]) -> RecognitionReport:
-    """Recognise every text; a recognition is correct when its kind and parameters equal the label."""
+    """Recognise every text; a recognition is correct when its kind and parameters equal the label's.
+
+    The label's parameters are compared as the kind's constructor keeps them, defaults included.
+    """
     report = RecognitionReport(total=len(rows))
     counts: Counter[str] = Counter()
     hits: Counter[str] = Counter()
@@ -64,7 +75,7 @@ def evaluate(rows: list[dict[str, Any]]) -> RecognitionReport:
         if check is None:
             continue
         report.recognised += 1
-        if check.kind == want_kind and check.params == want_params:
+        if check.kind == want_kind and check.params == normalised(want_kind, want_params):
             report.correct += 1
             hits[want_kind] += 1
         else:
