@@ -1083,6 +1083,45 @@ def ends_with_question(*, description: str | None = None) -> Requirement:
     return _requirement("ends_with_question", {}, description or "End the response with a question.", check)
 
 
+def all_of(parts: Sequence[Requirement | CodeCheck], *, description: str | None = None) -> Requirement:
+    """Every part holds: one requirement that states several kinds ("Answer in French and use no commas").
+
+    ``parts`` are code-checked requirements (or their :class:`CodeCheck`); ``params["parts"]`` holds
+    their checks, each with its own ``kind`` and ``params``. The verdict fails when a part fails
+    (the reason lists the failing parts), is undecided when no part fails and one is undecided, and
+    passes when all pass. A part that is itself an ``all_of`` gives its parts.
+    """
+    checks: list[CodeCheck] = []
+    prefix_fns = []
+    for part in parts:
+        part_check = part if isinstance(part, CodeCheck) else code_check(part)
+        if part_check is None:
+            raise ValueError(f"all_of takes code-checked requirements (gencomp.checks kinds), got {part!r}")
+        checks.extend(part_check.params["parts"] if part_check.kind == "all_of" else [part_check])
+        if isinstance(part, Requirement) and part.prefix_fn is not None:
+            prefix_fns.append(part.prefix_fn)
+    if len(checks) < 2:
+        raise ValueError("all_of needs at least two parts")
+
+    def check(text: str, ctx: Context | None) -> tuple[bool | None, str]:
+        results = [(c, *c._check(text, ctx)) for c in checks]
+        failed = [f"{c.kind}: {why}" for c, ok, why in results if ok is False]
+        if failed:
+            return False, "; ".join(failed)
+        undecided = [f"{c.kind}: {why}" for c, ok, why in results if ok is None]
+        if undecided:
+            return None, "; ".join(undecided)
+        return True, "; ".join(f"{c.kind}: {why}" for c, _, why in results)
+
+    code = CodeCheck("all_of", {"parts": checks}, check)
+
+    def prefix(text: str) -> ValidationResult | None:
+        return next((r for r in (fn(text) for fn in prefix_fns) if r is not None), None)
+
+    desc = description or " ".join(c.kind for c in checks)
+    return Requirement(desc, validation_fn=code, prefix_fn=prefix if prefix_fns else None)
+
+
 BUILTIN: dict[str, Callable[..., Requirement]] = {
     "include_keywords": include_keywords,
     "keyword_frequency": keyword_frequency,
@@ -1116,5 +1155,6 @@ BUILTIN: dict[str, Callable[..., Requirement]] = {
     "contains_phone_number": contains_phone_number,
     "ends_with_question": ends_with_question,
     "word_range": word_range,
+    "all_of": all_of,
 }
 """Every built-in kind by name: its constructor (keyword arguments are the kind's parameters)."""
