@@ -1005,6 +1005,8 @@ def normalise(text: str) -> str:
     )
     for _ in range(4):
         t = _LEAD.sub("", t)
+    if re.search(r":\s*[^:\"“”]{1,80}[?!]$", t):
+        return t  # an unquoted phrase after a colon keeps its own final mark ("end with: Any questions?")
     t = re.sub(r"\s*[.!;:]+$", "", t).strip()
     t = _TAIL_POLITE.sub("", t).strip()
     t = re.sub(r"\s*[.!;:]+$", "", t).strip()

@@ -238,8 +238,8 @@ def _ends_sentence(block: str, m: re.Match[str], caseless: bool) -> bool:
         return not (nxt is not None and nxt[0].isdigit())
     if token in _MAY_END:
         return _capitalised(nxt, caseless)
-    if len(token) == 1 or "." in token or token in _NAME_LIKE:
-        return _is_starter(nxt, caseless)
+    if len(token) == 1 or token in _NAME_LIKE or re.fullmatch(r"(?:[a-z]{1,2}\.)+[a-z]{1,2}", token):
+        return _is_starter(nxt, caseless)  # an initial or a dotted acronym ("U.S."), not "example.com"
     return True
 
 
@@ -254,11 +254,12 @@ _SIGN_OFF = re.compile(
 _SMALL_WORDS = _set("a an the of and or in on at to for with by from vs")
 
 
+_MARKED_TITLE = re.compile(r"(?:\*\*|__)[^*_\n]+(?:\*\*|__):?|<<[^\n]*>>|\*[^*\n]+\*|_[^_\n]+_")
+
+
 def _heading_like(piece: str) -> bool:
-    """A short line in Title Case or capitals, or wrapped whole in bold or in << >>: a title, not a sentence."""
+    """A short line in Title Case or in capitals: a title, not a sentence (when more text follows it)."""
     core = piece.strip()
-    if re.fullmatch(r"(?:\*\*|__)[^*_\n]+(?:\*\*|__):?|<<[^\n]*>>|\*[^*\n]+\*", core):
-        return True
     ws = re.findall(r"[^\W\d_][\w'\u2019-]*", core)
     if not ws or len(ws) > 10 or "\n" in core:
         return False
@@ -282,6 +283,8 @@ def _counts(piece: str, block: _Block, terminated: bool) -> bool:
         return False
     if core.endswith(":") and len(re.findall(r"\w+", core)) <= 3:
         return False  # a label ("Ingredients:")
+    if _MARKED_TITLE.fullmatch(piece.strip()):
+        return False  # a line wrapped whole in bold, italics or << >>
     return not (block.kind == "text" and not block.last and _heading_like(core))
 
 
