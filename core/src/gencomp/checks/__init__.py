@@ -8,15 +8,19 @@ runs through ``Session.instruct`` / ``Session.validate`` like any other requirem
     session.instruct("Describe a river.", requirements=[checks.max_words(20), checks.no_comma()])
 
 Its verdict's ``reason`` says why ("41 words; at most 20 allowed") and its ``check_path`` is
-``"code:<kind>"``. A plain string requirement that states a kind unambiguously ("Answer in fewer
-than 20 words.") becomes that kind's check (:func:`recognise`); any other string stays with the
-model. The kinds cover IFEval's 25 verifiable instructions (:data:`IFEVAL_IDS`) with IFEval's
-parameters; plugins add kinds with the ``gencomp_register_checks`` hook.
+``"code:<kind>"``. A plain string requirement that states kinds unambiguously ("Answer in fewer
+than 20 words.") becomes their check (:func:`recognise`); any other string stays with the model.
+The kinds cover IFEval's 25 verifiable instructions (:data:`IFEVAL_IDS`) with IFEval's parameters
+(:func:`from_ifeval` builds them with IFEval's semantics) and everyday kinds beyond them; plugins
+add kinds with the ``gencomp_register_checks`` hook.
 
+How text is read (sentences, words, paragraphs...) and how requirement texts are read is written
+down in ``TEXT-RULES.md`` next to this file. Every check is linear in the length of the text and
+gives a verdict on any text; where code cannot decide (a language identified below
+:data:`LANGUAGE_FLOOR`), the verdict is a :class:`~gencomp.CheckFallback` and the model decides.
 IFEval's reference implementation (also in lm-eval) is not reused: it downloads NLTK's punkt
-tokenizer at import time, which fails offline. Words here are ``\\w+`` runs as in IFEval; sentences
-are split by rule. Response language is identified offline by py3langid, an optional extra
-(``pip install 'gencomp[language]'``).
+tokenizer at import time, which fails offline. Response language is identified offline by
+py3langid, an optional extra (``pip install 'gencomp[language]'``).
 """
 
 from __future__ import annotations

@@ -851,9 +851,9 @@ def starts_with(start_phrase: str, *, description: str | None = None) -> Require
     )
 
     def check(text: str, _: Context | None) -> tuple[bool, str]:
-        if pattern.search(text):
+        if pattern.match(text):
             return True, f'starts with "{phrase}"'
-        head = " ".join(text.split()[: max(3, len(phrase.split()))])
+        head = " ".join(text[: 40 + 4 * len(phrase)].split()[: max(3, len(phrase.split()))])
         return False, f'starts with "{head}", not "{phrase}"'
 
     return _requirement(

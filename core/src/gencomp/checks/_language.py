@@ -92,9 +92,10 @@ def require() -> None:
 FLOOR = 0.9
 """The confidence below which a language identification decides nothing.
 
-Measured on snippets of 1 to 50 words cut from IFEval's GPT-4 responses (``benchmarks/checks/
-language_floor.py``): no snippet identified at p >= 0.9 was identified wrongly, while below 0.7
-short English snippets came out as Afrikaans, Pidgin or Sami.
+Measured on 8,220 snippets of 1 to 50 words cut from IFEval's GPT-4 responses
+(``benchmarks/checks/language_floor.py``): every snippet identified at p >= 0.9 was identified
+rightly (the 23 that disagreed with their label are German passages of an answer labelled
+English), while below 0.7 short English snippets came out as Afrikaans, Pidgin or Sami.
 """
 
 _NOT_LANGUAGE = re.compile(
