@@ -17,7 +17,6 @@ Before this change, ``number_sentences`` on 40 KB of ``"A. "`` took 39 s and ``j
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ sys.path.insert(0, str(HERE.parent))
 from _common import write_section  # noqa: E402
 
 from gencomp import checks  # noqa: E402
+from gencomp.checks import _evaluation  # noqa: E402
 
 RESULTS = HERE / "RESULTS.md"
 START = "<!-- linear.py: start -->"
@@ -43,41 +43,7 @@ PATTERNS = {
     "digits `1-`": "1-",
     "prose": "The river, which runs past the mill, is about 3.5 km long. Is it? Dr. Smith said so!\n\n",
 }
-KINDS = {
-    "include_keywords": lambda: checks.include_keywords(["salt and pepper", "river"]),
-    "keyword_frequency": lambda: checks.keyword_frequency("river", 2),
-    "forbidden_words": lambda: checks.forbidden_words(["very"]),
-    "letter_frequency": lambda: checks.letter_frequency("#", 3),
-    "number_sentences": lambda: checks.number_sentences(3),
-    "number_paragraphs": lambda: checks.number_paragraphs(2),
-    "number_words": lambda: checks.number_words(20),
-    "word_range": lambda: checks.word_range(5, 50),
-    "nth_paragraph_first_word": lambda: checks.nth_paragraph_first_word(2, 1, "the"),
-    "number_placeholders": lambda: checks.number_placeholders(2),
-    "postscript": lambda: checks.postscript(),
-    "number_bullet_lists": lambda: checks.number_bullet_lists(3),
-    "constrained_response": lambda: checks.constrained_response(),
-    "number_highlighted_sections": lambda: checks.number_highlighted_sections(2),
-    "multiple_sections": lambda: checks.multiple_sections(2),
-    "json_format": lambda: checks.json_format(),
-    "title": lambda: checks.title(),
-    "two_responses": lambda: checks.two_responses(),
-    "repeat_prompt": lambda: checks.repeat_prompt("Describe a river."),
-    "end_phrase": lambda: checks.end_phrase("Any other questions?"),
-    "capital_word_frequency": lambda: checks.capital_word_frequency(2),
-    "all_capitals": lambda: checks.all_capitals(english=False),
-    "all_lowercase": lambda: checks.all_lowercase(english=False),
-    "no_comma": lambda: checks.no_comma(),
-    "quotation": lambda: checks.quotation(),
-    "starts_with": lambda: checks.starts_with("Dear Sir"),
-    "contains_url": lambda: checks.contains_url(),
-    "contains_number": lambda: checks.contains_number(),
-    "contains_email": lambda: checks.contains_email(),
-    "contains_phone_number": lambda: checks.contains_phone_number(),
-    "ends_with_question": lambda: checks.ends_with_question(),
-}
-if importlib.util.find_spec("py3langid") is not None:
-    KINDS["response_language"] = lambda: checks.response_language("en")
+KINDS = {name: req for name, req in _evaluation.examples().items() if name in checks.BUILTIN_KINDS}
 
 
 def text_of(pattern: str | None, n: int) -> str:
@@ -101,8 +67,8 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     worst = (0.0, "", "")
-    for kind, make in KINDS.items():
-        check = checks.code_check(make())
+    for kind, req in KINDS.items():
+        check = checks.code_check(req)
         assert check is not None
         cells = []
         for name, pattern in PATTERNS.items():

@@ -8,60 +8,21 @@ length of the text is measured in ``benchmarks/checks/linear.py``, not asserted 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gencomp import Requirement, ValidationResult, checks
-from gencomp.checks import CodeCheck
+from gencomp.checks import CodeCheck, _evaluation
 
 HAS_LANGID = importlib.util.find_spec("py3langid") is not None
 
-KINDS: dict[str, Callable[[], Requirement]] = {
-    "include_keywords": lambda: checks.include_keywords(["river", "salt and pepper"]),
-    "include_keywords_substring": lambda: checks.include_keywords(["war"], match="substring"),
-    "keyword_frequency": lambda: checks.keyword_frequency("the", 2, "at most"),
-    "forbidden_words": lambda: checks.forbidden_words(["very", "[x]"]),
-    "letter_frequency": lambda: checks.letter_frequency("#", 3),
-    "number_sentences": lambda: checks.number_sentences(3, "less than"),
-    "number_paragraphs": lambda: checks.number_paragraphs(2),
-    "number_paragraphs_blank": lambda: checks.number_paragraphs(2, "\n\n", "at least"),
-    "number_words": lambda: checks.number_words(20, "at most"),
-    "word_range": lambda: checks.word_range(5, 50),
-    "nth_paragraph_first_word": lambda: checks.nth_paragraph_first_word(2, 1, "the"),
-    "number_placeholders": lambda: checks.number_placeholders(2),
-    "postscript": lambda: checks.postscript("P.P.S"),
-    "number_bullet_lists": lambda: checks.number_bullet_lists(3),
-    "constrained_response": lambda: checks.constrained_response(),
-    "number_highlighted_sections": lambda: checks.number_highlighted_sections(2),
-    "multiple_sections": lambda: checks.multiple_sections(2, "SECTION"),
-    "json_format": lambda: checks.json_format(),
-    "title": lambda: checks.title(),
-    "two_responses": lambda: checks.two_responses(),
-    "repeat_prompt": lambda: checks.repeat_prompt("Describe a river."),
-    "end_phrase": lambda: checks.end_phrase("Any other questions?"),
-    "capital_word_frequency": lambda: checks.capital_word_frequency(2),
-    "all_capitals": lambda: checks.all_capitals(english=False),
-    "all_lowercase": lambda: checks.all_lowercase(english=False),
-    "no_comma": lambda: checks.no_comma(),
-    "quotation": lambda: checks.quotation(),
-    "starts_with": lambda: checks.starts_with("Dear Sir"),
-    "contains_url": lambda: checks.contains_url(),
-    "contains_number": lambda: checks.contains_number(),
-    "contains_email": lambda: checks.contains_email(),
-    "contains_phone_number": lambda: checks.contains_phone_number(),
-    "ends_with_question": lambda: checks.ends_with_question(),
-    "all_of": lambda: checks.all_of([checks.no_comma(), checks.max_words(10)]),
-}
-if HAS_LANGID:
-    KINDS["response_language"] = lambda: checks.response_language("fr")
-    KINDS["all_capitals_english"] = lambda: checks.all_capitals()
+KINDS = _evaluation.examples()
 
 
 def test_the_fuzzed_set_covers_every_built_in_kind():
-    covered = {checks.code_check(make()).kind for make in KINDS.values()}  # type: ignore[union-attr]
+    covered = {checks.code_check(req).kind for req in KINDS.values()}  # type: ignore[union-attr]
     expected = set(checks.BUILTIN_KINDS) - (set() if HAS_LANGID else {"response_language"})
     assert covered == expected
 
@@ -83,7 +44,7 @@ TEXTS = st.lists(st.one_of(st.text(max_size=12), st.sampled_from(PIECES)), max_s
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=TEXTS)
 def test_every_kind_gives_a_verdict_on_any_text(kind, text):
-    verdict_of(KINDS[kind](), text)
+    verdict_of(KINDS[kind], text)
 
 
 @settings(max_examples=300, deadline=None)
@@ -122,8 +83,8 @@ DEGENERATE = {
 
 @pytest.mark.parametrize("name", sorted(DEGENERATE))
 def test_degenerate_texts_get_verdicts_from_every_kind(name):
-    for make in KINDS.values():
-        verdict_of(make(), DEGENERATE[name])
+    for req in KINDS.values():
+        verdict_of(req, DEGENERATE[name])
 
 
 def test_deep_json_nesting_is_a_failed_verdict_through_instruct(install):

@@ -891,33 +891,23 @@ def _options(text: str) -> dict[str, Any] | None:
     return {"options": [o.strip() for o in options]}
 
 
-_url = _kind("contains_url")
-_url.add(
-    [
-        rf"(?:include|add|give|provide|contain)\s+(?:at\s+least\s+one\s+|a\s+|an?\s+)?(?:url|web\s+link|link\s+\(url\)|web\s+address|hyperlink|http\s+link|link){IN_OBJ}?",
-        rf"(?:{SUBJ}\s+)?(?:{MODAL}\s+)?(?:contains?|includes?|has|have)\s+(?:at\s+least\s+one\s+|a\s+|an\s+)?(?:url|web\s+link|link\s+\(url\)|web\s+address|http\s+link)",
-    ],
-    lambda m: {},
-)
+def _contains_kind(name: str, noun: str, *, extra_nouns: str = "") -> None:
+    """Phrasings of "include/give a <noun>" and "the answer contains a <noun>" for an everyday kind."""
+    _kind(name).add(
+        [
+            rf"(?:include|add|give|provide|contain|list|share)\s+(?:at\s+least\s+one\s+|an?\s+|your\s+)?(?:{noun}{extra_nouns}){IN_OBJ}?",
+            rf"(?:{SUBJ}\s+)?(?:{MODAL}\s+)?(?:contains?|includes?|has|have|gives?|lists?)\s+(?:at\s+least\s+one\s+|an?\s+)?{noun}",
+        ],
+        lambda m: {},
+    )
 
-_EMAIL = r"(?:e-?mail\s+address|email\s+address|e-?mail\s+contact)"
-_email = _kind("contains_email")
-_email.add(
-    [
-        rf"(?:include|add|give|provide|contain|list|share)\s+(?:at\s+least\s+one\s+|an?\s+|your\s+)?{_EMAIL}{IN_OBJ}?",
-        rf"(?:{SUBJ}\s+)?(?:{MODAL}\s+)?(?:contains?|includes?|has|have|gives?|lists?)\s+(?:at\s+least\s+one\s+|an?\s+)?{_EMAIL}",
-    ],
-    lambda m: {},
-)
 
-_PHONE = r"(?:(?:tele)?phone\s+number|contact\s+number|mobile\s+number|cell(?:\s+phone)?\s+number)"
-_phone = _kind("contains_phone_number")
-_phone.add(
-    [
-        rf"(?:include|add|give|provide|contain|list|share)\s+(?:at\s+least\s+one\s+|an?\s+|your\s+)?{_PHONE}{IN_OBJ}?",
-        rf"(?:{SUBJ}\s+)?(?:{MODAL}\s+)?(?:contains?|includes?|has|have|gives?|lists?)\s+(?:at\s+least\s+one\s+|an?\s+)?{_PHONE}",
-    ],
-    lambda m: {},
+_contains_kind(
+    "contains_url", r"(?:url|web\s+link|link\s+\(url\)|web\s+address|hyperlink|http\s+link)", extra_nouns="|link"
+)
+_contains_kind("contains_email", r"(?:e-?mail\s+address|email\s+address|e-?mail\s+contact)")
+_contains_kind(
+    "contains_phone_number", r"(?:(?:tele)?phone\s+number|contact\s+number|mobile\s+number|cell(?:\s+phone)?\s+number)"
 )
 
 _number = _kind("contains_number")
