@@ -851,7 +851,7 @@ def starts_with(start_phrase: str, *, description: str | None = None) -> Require
     )
 
     def check(text: str, _: Context | None) -> tuple[bool, str]:
-        if pattern.match(text):
+        if pattern.match(text[: 200 + len(phrase)]):  # leading quotes and markdown: a bounded head
             return True, f'starts with "{phrase}"'
         head = " ".join(text[: 40 + 4 * len(phrase)].split()[: max(3, len(phrase.split()))])
         return False, f'starts with "{head}", not "{phrase}"'
