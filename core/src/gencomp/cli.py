@@ -243,8 +243,10 @@ def _check_line(r: Any, v: Any) -> str:
     doubt = f", uncertain: {uncertain}" if uncertain else ""
     validation = getattr(v.verdict, "validation", None)
     measured = f", {validation}" if validation else ""
+    fallback = getattr(v.verdict, "fallback_reason", None)
+    why = f", judged by the model because {fallback}" if fallback else ""
     path = _check_path(v) if v.ran else "not run"
-    return f"  [{mark}] {r.description}  ({path}{score}{measured}{doubt}{stopped}{reason})"
+    return f"  [{mark}] {r.description}  ({path}{score}{measured}{doubt}{why}{stopped}{reason})"
 
 
 def _streams(args: argparse.Namespace) -> bool:

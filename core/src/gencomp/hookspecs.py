@@ -296,7 +296,9 @@ def gencomp_check_requirements(
     """Answer model-judged requirement checks of one output, as one batch (a batch of one is a batch).
 
     :param backend: the session's backend.
-    :param requirements: every requirement without a ``validation_fn``, in order.
+    :param requirements: every requirement judged on the model path, in order: those without a
+        ``validation_fn``, and a plain ``Requirement`` with the description of each code check that
+        could not decide (its result's verdict was a :class:`~gencomp.CheckFallback`).
     :param ctx: the context whose last output is under test.
     :param output: that output (``None`` when the context has none).
     :param model_options: the judge's options.
