@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -276,3 +279,19 @@ def test_the_plugin_is_found_through_its_entry_point_with_both_span_hooks():
     (record,) = [p for p in plugins.plugin_records() if p.name == "otel"]
     assert record.distribution == "gencomp-otel" and record.status == "loaded"
     assert {"gencomp_span_started", "gencomp_span_ended"} == set(record.hooks)
+
+
+def test_a_program_that_never_uses_opentelemetry_does_not_import_it(tiny_model_path):
+    code = (
+        "import sys, gencomp\n"
+        "from gencomp_hf_backend import LocalHFBackend\n"
+        "backend = LocalHFBackend(sys.argv[1], model_options={gencomp.ModelOption.MAX_NEW_TOKENS: 4})\n"
+        "gencomp.Session(backend).instruct('Hi.', requirements=[gencomp.LLMaJRequirement('Polite.')], loop_budget=1)\n"
+        "from gencomp import plugins, tracing\n"
+        "loaded = [r.name for r in plugins.plugin_records() if r.status == 'loaded']\n"
+        "print('otel' in loaded, tracing.observed(), 'opentelemetry' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    done = subprocess.run([sys.executable, "-c", code, tiny_model_path], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["True", "True", "False"]  # installed, observing spans, OpenTelemetry untouched

@@ -10,6 +10,8 @@ or content capture in code instead.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +22,30 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-__all__ = ["SEMCONV_VERSION", "__version__", "configure", "observer"]
+__all__ = ["SEMCONV_VERSION", "__version__", "configure", "observer", "observing"]
 
 _observer: Observer | None = None
 _lock = threading.Lock()
+_endpoint: bool | None = None
+_ENDPOINTS = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+)
+
+
+def observing() -> bool:
+    """Whether gencomp's spans can go anywhere: :func:`configure` was called, OpenTelemetry is imported (the
+    application may have set a provider), or an OTLP endpoint variable was set at the first span.
+
+    When none holds, the plugin's hooks return at once and OpenTelemetry is never imported.
+    """
+    global _endpoint
+    if _observer is not None or "opentelemetry.trace" in sys.modules:
+        return True
+    if _endpoint is None:
+        _endpoint = any(os.environ.get(name) for name in _ENDPOINTS)
+    return _endpoint
 
 
 def observer() -> Observer:

@@ -139,9 +139,10 @@ class Observer:
     # -- providers --------------------------------------------------------------------------------
 
     def _tracer(self) -> Any | None:
-        provider = self.tracer_provider or configured_tracer_provider()
-        if provider is None:
-            install_from_environment()
+        if self.tracer_provider is not None:
+            provider = self.tracer_provider
+        else:
+            install_from_environment()  # once; a flag after
             provider = configured_tracer_provider()
             if provider is None:
                 return None
@@ -154,8 +155,9 @@ class Observer:
         return tracer
 
     def _meters(self) -> tuple[Any, Any, Any] | None:
-        provider = self.meter_provider or configured_meter_provider()
-        if provider is None:
+        if self.meter_provider is not None:
+            provider = self.meter_provider
+        else:
             install_from_environment()
             provider = configured_meter_provider()
             if provider is None:

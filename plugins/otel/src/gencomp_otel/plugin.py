@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import gencomp_otel  # light: OpenTelemetry itself is imported with the observer
 from gencomp import hookimpl
 
 if TYPE_CHECKING:
@@ -12,13 +13,11 @@ if TYPE_CHECKING:
 
 @hookimpl
 def gencomp_span_started(span: Span) -> None:
-    from gencomp_otel import observer
-
-    observer().started(span)
+    if gencomp_otel.observing():
+        gencomp_otel.observer().started(span)
 
 
 @hookimpl
 def gencomp_span_ended(span: Span) -> None:
-    from gencomp_otel import observer
-
-    observer().ended(span)
+    if gencomp_otel.observing():
+        gencomp_otel.observer().ended(span)
