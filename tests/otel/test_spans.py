@@ -184,6 +184,23 @@ def test_a_stream_left_early_ends_every_span_with_the_cancellation_recorded(tiny
     assert {s.context.trace_id for s in spans} == {call.context.trace_id}
 
 
+def test_an_async_stream_closed_early_ends_its_call_span_as_cancelled_in_one_trace(tiny_backend, telemetry):
+    async def main() -> None:
+        async with Session(tiny_backend).ainstruct_stream(
+            "Say hello.", requirements=[checks.min_words(50, description=NEVER_MET)], loop_budget=2
+        ) as stream:
+            async for _ in stream:
+                break
+
+    asyncio.run(main())
+    spans = telemetry.spans()
+    (call,) = [s for s in spans if s.parent is None]
+    assert call.attributes["gencomp.cancelled"] is True and call.status.status_code is StatusCode.ERROR
+    assert call.attributes["error.type"] in ("GenerationCancelled", "CancelledError")
+    assert {s.context.trace_id for s in spans} == {call.context.trace_id}
+    assert all(s.end_time >= s.start_time for s in spans)
+
+
 def test_a_failed_generation_gets_error_type_and_error_status(tiny_backend, telemetry):
     with pytest.raises(UnknownModelOptionError):
         Session(tiny_backend).instruct("Say hello.", model_options={"no_such_option": 1})
