@@ -353,7 +353,7 @@ def gencomp_span_started(span: Span) -> None:
     Kind: collect all. Called by: :mod:`gencomp.tracing`, in the thread or task doing the work,
     before it starts (a check answered inside a batch is reported after the batch, with its times).
     When no plugin implements this hook or :func:`gencomp_span_ended`, no span is made at all.
-    In-tree: none (``gencomp-otel`` turns spans into OpenTelemetry spans).
+    In-tree: otel (``gencomp-otel`` turns spans into OpenTelemetry spans).
     """
 
 
@@ -366,7 +366,7 @@ def gencomp_span_ended(span: Span) -> None:
     :returns: nothing.
 
     Kind: collect all. Called by: :mod:`gencomp.tracing`, when the work ends, however it ends.
-    In-tree: none.
+    In-tree: otel.
     """
 
 

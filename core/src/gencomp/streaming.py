@@ -20,6 +20,7 @@ import contextvars
 import functools
 import queue
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -84,7 +85,8 @@ class GenerationControl:
 
     ``on_text`` receives each pushed piece; ``prefix_checks`` are requirements that can decide on a
     prefix of the answer (:attr:`Requirement.prefix_fn`). Thread-safe: a backend may push from a
-    worker thread while the caller cancels from another.
+    worker thread while the caller cancels from another. ``first_text_ns`` is when the first streamed
+    piece arrived (:func:`time.time_ns`; ``None`` until then, and for an answer pushed whole).
     """
 
     def __init__(
@@ -100,6 +102,7 @@ class GenerationControl:
         self.early_stop: EarlyStop | None = None
         self.text = ""
         self.pushed = False
+        self.first_text_ns: int | None = None
 
     def cancel(self) -> None:
         """Ask the generation to stop as soon as it can."""
@@ -120,6 +123,8 @@ class GenerationControl:
         self.pushed = True
         if not text:
             return True
+        if self.first_text_ns is None and not whole:
+            self.first_text_ns = time.time_ns()
         self.text += text
         if self.on_text is not None:
             self.on_text(text)

