@@ -78,9 +78,10 @@ ALORA_ANSWERS = ("Y", "N")
 ALORA_UNCERTAIN_MARGIN = 0.15
 """An aLoRA verdict on llama-server whose p(yes) is within this of 0.5 is ``"uncertain"``.
 
-The same check gives p(yes) that moves with how the server computed the conversation's cache (in
-one batch, in pieces, beside other requests): by up to 0.13 on the shipped adapter
-(``benchmarks/remote_verdicts.py``); a verdict closer to 0.5 than that could have gone the other way.
+The same check's p(yes) moves with how the server batched its tokens with other requests' (up to
+0.031 measured here beside other clients; 0.000 by order alone, ``benchmarks/remote_verdicts.py``)
+and, in an earlier review with the check as one request, with how the conversation's cache was
+computed (up to 0.13): a verdict closer to 0.5 than this could have gone the other way.
 """
 
 CHECK_TRIES = 3
@@ -952,7 +953,7 @@ class OpenAIBackend(FormatterBackend):
                 verdict,
                 state="uncertain",
                 uncertain_reason=f"p(yes)={p_yes:.2f} is within {ALORA_UNCERTAIN_MARGIN} of 0.5: on llama-server the "
-                f"same check moves by up to 0.13 with how the conversation's cache was computed",
+                f"same check moves with how its tokens were batched (up to 0.13 measured)",
             )
         return label(thunk, verdict)
 
