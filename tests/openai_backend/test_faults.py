@@ -391,7 +391,8 @@ def test_credentials_never_reach_the_cli_error_debug_traceback_logs_or_plugin_tr
             plugins.reset()
     out = capsys.readouterr()
     text = out.out + out.err
-    assert code == 2 and "gencomp: error:" in text and "Traceback" in text and "gencomp_openai_backend" not in text
+    assert code == 2 and "gencomp: error:" in text and "Traceback" in text  # the --debug traceback
+    assert "gencomp_backend_created" in text and "OpenAIBackend('" in text  # the plugin trace, with the backend
     assert "s3cret-pass" not in text and KEY not in text and "***@127.0.0.1" in text
 
 

@@ -397,6 +397,11 @@ class _Watchdog:
     def disarm(self, handle: int) -> None:
         with self._cond:
             self._cancelled.add(handle)
+            if len(self._cancelled) > 64 and 2 * len(self._cancelled) > len(self._heap):
+                # most entries are requests that ended long before their deadline: drop them at once
+                self._heap = [e for e in self._heap if e[1] not in self._cancelled]
+                heapq.heapify(self._heap)
+                self._cancelled.clear()
 
     def _run(self) -> None:
         while True:
