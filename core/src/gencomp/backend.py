@@ -315,7 +315,8 @@ class Backend(metaclass=_BackendMeta):
     def endpoint(self) -> str | None:
         """The URL of the server this backend sends its requests to; ``None`` for a model run in process.
 
-        Observers report it (the generation span's ``gencomp.endpoint``); a remote backend overrides it.
+        Observers report it (the generation span's ``gencomp.endpoint``); a remote backend overrides it,
+        with any password or secret in the URL redacted.
         """
         return None
 

@@ -100,9 +100,16 @@ class GenerationControl:
         self.prefix_checks = [r for r in prefix_checks if r.prefix_fn is not None]
         self.cancelled = cancelled if cancelled is not None else threading.Event()
         self.early_stop: EarlyStop | None = None
-        self.text = ""
+        self._parts: list[str] = []
         self.pushed = False
         self.first_text_ns: int | None = None
+
+    @property
+    def text(self) -> str:
+        """The answer pushed so far (kept as pieces, joined when read: a long stream stays linear)."""
+        if len(self._parts) > 1:
+            self._parts = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
 
     def cancel(self) -> None:
         """Ask the generation to stop as soon as it can."""
@@ -125,7 +132,7 @@ class GenerationControl:
             return True
         if self.first_text_ns is None and not whole:
             self.first_text_ns = time.time_ns()
-        self.text += text
+        self._parts.append(text)
         if self.on_text is not None:
             self.on_text(text)
         if whole:
