@@ -54,7 +54,10 @@ class FailsFirst(httpx2.BaseTransport):
 def backend(server: Any, **kwargs: Any) -> Any:
     from gencomp_openai import OpenAIBackend
 
-    return OpenAIBackend("smollm2", base_url=server.base_url, model_options={ModelOption.MAX_NEW_TOKENS: 8}, **kwargs)
+    with pytest.warns(UserWarning, match="serves one model"):  # asked for "smollm2": the server says what answered
+        return OpenAIBackend(
+            "smollm2", base_url=server.base_url, model_options={ModelOption.MAX_NEW_TOKENS: 8}, **kwargs
+        )
 
 
 def test_a_remote_generation_is_a_client_span_naming_the_server_and_the_model_that_answered(server, telemetry):
