@@ -59,6 +59,9 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("keyword_frequency", {"keyword": "river", "frequency": 2, "relation": "less than"}),
     ("contains_number", {}),
     ("contains_url", {}),
+    ("word_range", {"min_words": 0, "max_words": 9}),
+    ("ends_with_question", {}),
+    ("contains_email", {}),
 ]
 
 
@@ -110,6 +113,8 @@ EXAMPLES: list[tuple[str, dict[str, Any], str, str]] = [
     ("keyword_frequency", {"keyword": "sea", "frequency": 2, "relation": "less than"}, "The sea.", "Sea, sea."),
     ("contains_number", {}, "It is 3 km long.", "It is long."),
     ("contains_url", {}, "See https://example.org now.", "See the site."),
+    ("ends_with_question", {}, "Is it blue?", "It is blue."),
+    ("contains_email", {}, "Write to ann@example.org today.", "Write to [email] today."),
 ]
 
 
@@ -129,6 +134,25 @@ def test_every_built_in_kind_is_either_enforceable_or_says_why_not():
     for kind in NOT_ENFORCEABLE:
         with pytest.raises(NotEnforceable, match=re.escape(NOT_ENFORCEABLE[kind][:20])):
             grammar_of(kind, {})
+
+
+def test_a_requirement_of_several_kinds_enforces_the_parts_that_have_grammars_and_checks_the_rest():
+    both = checks.all_of([checks.no_comma(), checks.max_words(5)])
+    made = plan([both], syntaxes={"lark"})
+    assert made.enforced == (both,) and made.entries[0].exact
+    assert (
+        made.constraint is not None
+        and made.constraint.matches("A short answer")
+        and not made.constraint.matches("a, b")
+    )
+    partly = checks.all_of([checks.no_comma(), checks.min_words(5)])
+    entry = plan([partly], syntaxes={"lark"}).entries[0]
+    assert entry.enforced and not entry.exact and "number_words" in entry.rest and "checked, not enforced" in entry.rest
+
+
+def test_exactly_n_words_enforces_at_most_n_and_checks_the_rest():
+    entry = plan([checks.number_words(5, "exactly")], syntaxes={"lark"}).entries[0]
+    assert entry.enforced and not entry.exact and "at least 5 words" in entry.rest
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,7 @@ import types
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from gencomp import plugins
 from gencomp.base import (
@@ -76,7 +76,7 @@ from gencomp.streaming import (
     run_in_thread,
     run_sync,
 )
-from gencomp.tracing import Span, span
+from gencomp.tracing import Span, current_span, span
 from gencomp.verdicts import RequirementCheck
 
 __all__ = [
@@ -315,6 +315,15 @@ class Backend(metaclass=_BackendMeta):
         """The model id as a string."""
         return model_id_string(self.model_id)
 
+    @property
+    def endpoint(self) -> str | None:
+        """The URL of the server this backend sends its requests to; ``None`` for a model run in process.
+
+        Observers report it (the generation span's ``gencomp.endpoint``); a remote backend overrides it,
+        with any password or secret in the URL redacted.
+        """
+        return None
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
@@ -448,10 +457,10 @@ class Backend(metaclass=_BackendMeta):
         if ctx.is_chat_context:
             tools = collect_tools(options.tools, [*history, action]) if tool_calls else {}
             messages = self.chat_messages([*history, action], options.system_prompt)
-            return GenerationRequest(action, ctx, options, messages=messages, format=format, tools=tools)
+            return _traced(GenerationRequest(action, ctx, options, messages=messages, format=format, tools=tools))
         before = self.formatter.print_context(ctx)
         prompt = f"{before}\n{self.render(action)}" if before else self.render(action)
-        return GenerationRequest(action, ctx, options, prompt=prompt, format=format)
+        return _traced(GenerationRequest(action, ctx, options, prompt=prompt, format=format))
 
     # -- the base's part ------------------------------------------------------------------------
 
@@ -549,7 +558,10 @@ class Backend(metaclass=_BackendMeta):
     def _span(self, action: Component | CBlock, ctx: Context | None, choices: int = 1) -> Any:
         """The ``generation`` span of one generation of ``choices`` outputs (:mod:`gencomp.tracing`)."""
         control = current_control()
-        streamed = control is not None and control.on_text is not None
+        controls = list(candidate_controls() or ()) if choices > 1 else []
+        if not controls and control is not None:
+            controls = [control]
+        streamed = any(c.on_text is not None for c in controls)
         return span(
             "generation",
             f"generate {self.model_id_str}",
@@ -560,9 +572,11 @@ class Backend(metaclass=_BackendMeta):
                 "gencomp.choices": choices,
                 "gencomp.stream": streamed,
                 "gencomp.check": isinstance(action, RequirementCheck) or None,
+                "gencomp.endpoint": self.endpoint,
             },
             backend=self,
             action=action,
+            controls=controls,
         )
 
     # -- several candidates -----------------------------------------------------------------------
@@ -752,9 +766,10 @@ class Backend(metaclass=_BackendMeta):
         """
         if not actions:
             return []
-        start = time.perf_counter()
-        request = self._raw_request(actions, format, model_options)
-        return self._complete_raw(request, self.generate_raw(request), start, generate_logs)
+        with self._span(actions[0], None, len(actions)) as s:
+            start = time.perf_counter()
+            request = self._raw_request(actions, format, model_options)
+            return self._complete_raw(request, self.generate_raw(request), start, generate_logs, s)
 
     async def agenerate_from_raw(
         self,
@@ -768,16 +783,17 @@ class Backend(metaclass=_BackendMeta):
             return await run_in_thread(self._generate_from_raw, actions, format, model_options, generate_logs)
         if not actions:
             return []
-        start = time.perf_counter()
-        request = self._raw_request(actions, format, model_options)
-        return self._complete_raw(request, await self.agenerate_raw(request), start, generate_logs)
+        with self._span(actions[0], None, len(actions)) as s:
+            start = time.perf_counter()
+            request = self._raw_request(actions, format, model_options)
+            return self._complete_raw(request, await self.agenerate_raw(request), start, generate_logs, s)
 
     def _raw_request(
         self, actions: list[Component | CBlock], format: type[Any] | None, model_options: dict[str, Any] | None
     ) -> RawRequest:
         options = self.translate_options(model_options)
         self._check_constraint(options, format)
-        return RawRequest(list(actions), [self.render(a) for a in actions], options, format)
+        return _traced(RawRequest(list(actions), [self.render(a) for a in actions], options, format))
 
     def _check_constraint(self, options: GenerationOptions, format: type[Any] | None) -> None:
         """Refuse a constraint this backend cannot enforce (``constraint_syntaxes``), by name: never ignore it."""
@@ -798,7 +814,12 @@ class Backend(metaclass=_BackendMeta):
             )
 
     def _complete_raw(
-        self, request: RawRequest, outs: list[Generation], start: float, generate_logs: list[GenerateLog] | None
+        self,
+        request: RawRequest,
+        outs: list[Generation],
+        start: float,
+        generate_logs: list[GenerateLog] | None,
+        s: Span | None = None,
     ) -> list[ModelOutputThunk]:
         actions, options = request.actions, request.options
         if not isinstance(outs, list | tuple):
@@ -817,9 +838,12 @@ class Backend(metaclass=_BackendMeta):
             thunk = ModelOutputThunk(out.text, meta=dict(out.meta))
             self.formatter.parse(action, thunk)
             out.extra.setdefault("batch_size", len(actions))
-            log = self._log(action, thunk, out.prompt or prompt, options, out, seconds, generate_logs)
-            relay.gencomp_after_generate(backend=self, action=action, result=thunk, log=log)
+            self._log(action, thunk, out.prompt or prompt, options, out, seconds, generate_logs)
             results.append(thunk)
+        if s is not None:
+            _end_generation_span(s, results, shared_prompt=False)
+        for action, thunk in zip(actions, results, strict=True):
+            relay.gencomp_after_generate(backend=self, action=action, result=thunk, log=thunk.generate_log)
         return results
 
     def _log(
@@ -891,17 +915,25 @@ def _seeded(model_options: dict[str, Any] | None, defaults: Mapping[str, Any], i
     return {**(model_options or {}), ModelOption.SEED: int(seed) + i}
 
 
-def _end_generation_span(s: Span, outputs: Sequence[ModelOutputThunk]) -> None:
+def _end_generation_span(s: Span, outputs: Sequence[ModelOutputThunk], *, shared_prompt: bool = True) -> None:
+    """Set the ``(at end)`` attributes of a generation span; ``shared_prompt``: the outputs answer one prompt."""
     logs = [o.generate_log for o in outputs if o.generate_log is not None]
     if logs:
         s.set(**{"gencomp.options": dict(logs[-1].model_options or {})})
         for key, attr in (("prompt_tokens", "gencomp.input_tokens"), ("new_tokens", "gencomp.output_tokens")):
             counts = [log.extra.get(key) for log in logs]
             if all(isinstance(c, int) for c in counts):
-                s.set(**{attr: counts[0] if key == "prompt_tokens" else sum(counts)})  # type: ignore[arg-type]
+                once = key == "prompt_tokens" and shared_prompt
+                s.set(**{attr: counts[0] if once else sum(counts)})  # type: ignore[arg-type]
     reasons = [o.meta.get("finish_reason") for o in outputs]
     if any(r is not None for r in reasons):
         s.set(**{"gencomp.finish_reasons": [str(r) for r in reasons]})
+    models = {log.extra["response_model"] for log in logs if isinstance(log.extra.get("response_model"), str)}
+    if len(models) == 1:
+        s.set(**{"gencomp.response_model": models.pop()})
+    firsts = [c.first_text_ns for c in s.refs.get("controls", ()) if c.first_text_ns is not None]
+    if firsts:
+        s.set(**{"gencomp.first_chunk_ns": min(firsts)})
     s.refs["outputs"] = list(outputs)
     s.refs["logs"] = logs
 
@@ -912,6 +944,17 @@ def _not_a_generation(backend: Backend, method: str, got: Any, want: str = "a Ge
         f"{type(backend).__name__}.{method} returned {type(got).__name__} {str(got)[:60]!r}, not {want}: "
         f"wrap the text, e.g. return {example[:80]} (from gencomp import Generation)"
     )
+
+
+_R = TypeVar("_R", GenerationRequest, RawRequest)
+
+
+def _traced(request: _R) -> _R:
+    """``request``, kept as ``refs["request"]`` of the generation span it is made in (for observers)."""
+    s = current_span()
+    if s is not None and s.kind == "generation":
+        s.refs.setdefault("request", request)
+    return request
 
 
 def _overrides(backend: Backend, name: str) -> bool:

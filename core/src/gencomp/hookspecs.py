@@ -296,7 +296,9 @@ def gencomp_check_requirements(
     """Answer model-judged requirement checks of one output, as one batch (a batch of one is a batch).
 
     :param backend: the session's backend.
-    :param requirements: every requirement without a ``validation_fn``, in order.
+    :param requirements: every requirement judged on the model path, in order: those without a
+        ``validation_fn``, and a plain ``Requirement`` with the description of each code check that
+        could not decide (its result's verdict was a :class:`~gencomp.CheckFallback`).
     :param ctx: the context whose last output is under test.
     :param output: that output (``None`` when the context has none).
     :param model_options: the judge's options.
@@ -351,7 +353,7 @@ def gencomp_span_started(span: Span) -> None:
     Kind: collect all. Called by: :mod:`gencomp.tracing`, in the thread or task doing the work,
     before it starts (a check answered inside a batch is reported after the batch, with its times).
     When no plugin implements this hook or :func:`gencomp_span_ended`, no span is made at all.
-    In-tree: none (``gencomp-otel`` turns spans into OpenTelemetry spans).
+    In-tree: otel (``gencomp-otel`` turns spans into OpenTelemetry spans).
     """
 
 
@@ -364,7 +366,7 @@ def gencomp_span_ended(span: Span) -> None:
     :returns: nothing.
 
     Kind: collect all. Called by: :mod:`gencomp.tracing`, when the work ends, however it ends.
-    In-tree: none.
+    In-tree: otel.
     """
 
 

@@ -25,9 +25,17 @@ Charset = tuple[tuple[int, int], ...]
 
 MAX = 0x10FFFF
 
-UNIVERSE: Charset = ((0x09, 0x0A), (0x0D, 0x0D), (0x20, 0x7E), (0xA0, 0xD7FF), (0xE000, 0xFFFD), (0x10000, MAX))
-"""Every character an answer may hold: tab, newline, carriage return, printable text (no other control
-characters, no surrogates, no U+FFFE/U+FFFF)."""
+UNIVERSE: Charset = (
+    (0x09, 0x0A),
+    (0x0D, 0x0D),
+    (0x20, 0x7E),
+    (0xA0, 0x2027),
+    (0x202A, 0xD7FF),
+    (0xE000, 0xFFFD),
+    (0x10000, MAX),
+)
+"""Every character a constrained answer may hold: tab, newline, carriage return and printable text (no other
+control characters, no U+2028/U+2029 line and paragraph separators, no surrogates, no U+FFFE/U+FFFF)."""
 
 
 def from_ranges(ranges: Iterable[tuple[int, int]]) -> Charset:

@@ -68,7 +68,8 @@ def _not(chars: str) -> cs.Charset:
 
 
 def _any_but(chars: str) -> Node:
-    return rx.chars(_not(chars))
+    """One character that is none of ``chars`` (none that ends a line either, when ``chars`` has a newline)."""
+    return rx.chars(_not(chars + ("\r" if "\n" in chars else "")))
 
 
 def _cased(upper: bool) -> tuple[cs.Charset, cs.Charset]:
@@ -238,6 +239,8 @@ def _constrained_response(p: Mapping[str, Any]) -> KindGrammar:
 def _words(p: Mapping[str, Any]) -> KindGrammar:
     relation, n = str(p["relation"]), int(p["num_words"])
     lo, hi = _count_range(relation, n)
+    if lo > 0 and hi is not None:  # exactly N: the upper bound is enforced, the lower one checked
+        return _word_range({"min_words": lo, "max_words": hi})
     if lo > 0 or hi is None:
         raise NotEnforceable(
             f"{relation} {n} words is a lower bound: a grammar can only refuse to stop, and a small model then "
@@ -260,9 +263,20 @@ def _words(p: Mapping[str, Any]) -> KindGrammar:
     return KindGrammar(rx.seq(rx.star(sep), rx.opt(body)), outer=outer)
 
 
+def _word_range(p: Mapping[str, Any]) -> KindGrammar:
+    lo, hi = int(p["min_words"]), int(p["max_words"])
+    upper = _words({"num_words": hi, "relation": "at most"})
+    if lo == 0:
+        return upper
+    return KindGrammar(upper.node, exact=False, rest=f"at least {lo} words (checked, not enforced)", outer=upper.outer)
+
+
 def _sentences(p: Mapping[str, Any]) -> KindGrammar:
     relation, n = str(p["relation"]), int(p["num_sentences"])
     lo, hi = _count_range(relation, n)
+    if lo > 0 and hi is not None:  # exactly N: at most N enforced, at least N checked
+        upper = _sentences({"num_sentences": hi, "relation": "at most"})
+        return KindGrammar(upper.node, exact=False, rest=f"at least {lo} sentences (checked, not enforced)")
     if lo > 0 or hi is None:
         raise NotEnforceable(
             f"{relation} {n} sentences is a lower bound: abbreviations and other rules may join what a grammar "
@@ -440,6 +454,40 @@ def _contains_url(p: Mapping[str, Any]) -> KindGrammar:
     return KindGrammar(rx.seq(rx.opt(rx.seq(rx.ANY_STAR, rx.chars(SEPARATOR))), url, rx.ANY_STAR))
 
 
+def _ends_with_question(p: Mapping[str, Any]) -> KindGrammar:
+    closing = rx.star(rx.chars(cs.from_chars("\"'\u201d\u2019)]}\u00bb*_`~ \t\r\n")))
+    outer = rx.seq(rx.ANY_STAR, rx.chars(cs.from_chars("?\uff1f\u061f\u2e2e")), closing)
+    return KindGrammar(rx.seq(rx.ANY_STAR, rx.lit("?"), rx.opt(rx.lit('"'))), outer=outer)
+
+
+def _contains_email(p: Mapping[str, Any]) -> KindGrammar:
+    alnum = cs.from_ranges([(0x30, 0x39), (0x61, 0x7A)])
+    part = rx.rep(rx.chars(alnum), 1, 16)
+    address = rx.seq(part, rx.lit("@"), part, rx.lit("."), rx.rep(rx.chars(cs.from_ranges([(0x61, 0x7A)])), 2, 6))
+    before = rx.opt(rx.seq(rx.ANY_STAR, rx.chars(cs.from_chars(" \t\n"))))
+    after = rx.opt(rx.seq(rx.chars(cs.from_chars(" \t\n.,;:!?)\"'")), rx.ANY_STAR))
+    return KindGrammar(rx.seq(before, address, after))
+
+
+def _all_of(p: Mapping[str, Any], request: str | None) -> KindGrammar:
+    grammars, left = [], []
+    for part in p["parts"]:
+        try:
+            grammars.append(grammar_of(part.kind, part.params, request=request))
+        except NotEnforceable as exc:
+            left.append(f"{part.kind} ({exc})")
+    if not grammars:
+        raise NotEnforceable(f"none of its parts has a grammar: {'; '.join(left)}")
+    rest = [g.rest for g in grammars if g.rest] + [f"{x}: checked, not enforced" for x in left]
+    outers = [g.outer for g in grammars if g.outer is not None]
+    return KindGrammar(
+        rx.and_(*(g.node for g in grammars)),
+        exact=not rest,
+        rest="; ".join(rest),
+        outer=rx.and_(*outers) if outers else None,
+    )
+
+
 def _two_responses(p: Mapping[str, Any]) -> KindGrammar:
     free = rx.star(_any_but("*"))
     response = rx.seq(free, _any_but("* \t\n\r"), free)
@@ -476,6 +524,9 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any]], KindGrammar]] = {
     "contains_number": _contains_number,
     "contains_url": _contains_url,
     "two_responses": _two_responses,
+    "word_range": _word_range,
+    "ends_with_question": _ends_with_question,
+    "contains_email": _contains_email,
 }
 
 ENFORCEABLE: dict[str, str] = {
@@ -490,10 +541,10 @@ ENFORCEABLE: dict[str, str] = {
     "title": "a title in <<...>> on the first line (after an optional quote)",
     "json_format": f"a JSON object or array, nested at most {JSON_DEPTH} deep (in a json code fence or not)",
     "constrained_response": "exactly one of the options",
-    "number_words": "at most N words (fewer than, at most): plain letters, digits and punctuation; after the "
-    "last word allowed, at most 4 more characters",
-    "number_sentences": "at most N sentences (fewer than, at most): one paragraph, sentences end with . ! ?; "
-    "after the last sentence allowed, at most 4 more characters",
+    "number_words": "at most N words (fewer than, at most; exactly N: at most N, and N is checked): plain "
+    "letters, digits and punctuation; after the last word allowed, at most 4 more characters",
+    "number_sentences": "at most N sentences (fewer than, at most; exactly N: at most N, and N is checked): one "
+    "paragraph, sentences end with . ! ?; after the last sentence allowed, at most 4 more characters",
     "postscript": "a line starting with the marker",
     "number_bullet_lists": "exactly N (or up to N) '* ' bullet lines and nothing else",
     "forbidden_words": "text where no word starts with one of the words, in any case (stricter than the check)",
@@ -509,6 +560,10 @@ ENFORCEABLE: dict[str, str] = {
     "contains_url": "an https:// address somewhere, after a separator",
     "repeat_prompt": "the request, word for word, then anything",
     "two_responses": "two responses around a ****** line; that they differ is checked",
+    "word_range": "at most the larger number of words, as number_words; the smaller is checked",
+    "ends_with_question": "anything, then a question mark at the very end (a closing quote allowed)",
+    "contains_email": "a plain address (name@domain.tld, letters and digits) between separators",
+    "all_of": "the intersection of its parts' grammars; parts without one are checked",
 }
 """What the grammar of each enforceable kind accepts (every answer it accepts passes the check)."""
 
@@ -516,6 +571,8 @@ NOT_ENFORCEABLE: dict[str, str] = {
     "response_language": "a language is a statistical judgement (py3langid), not a grammar",
     "capital_word_frequency": "a count of words in capitals needs each word's whole spelling, which the "
     "word rules of the check and the model's tokens split differently; not implemented",
+    "contains_phone_number": "not implemented: what counts as a phone number (7 to 15 digits in groups, no dates, "
+    "versions or ISBNs) is checked",
 }
 """Kinds without a grammar, and why (lower bounds of words, sentences and letters are refused per call, saying why)."""
 
@@ -524,6 +581,8 @@ def grammar_of(kind: str, params: Mapping[str, Any], *, request: str | None = No
     """The grammar of the requirement of ``kind`` with ``params``; :class:`NotEnforceable` says why there is none."""
     if kind == "repeat_prompt":
         return _repeat_prompt(params, request)
+    if kind == "all_of":
+        return _all_of(params, request)
     builder = _BUILDERS.get(kind)
     if builder is None:
         raise NotEnforceable(NOT_ENFORCEABLE.get(kind, f"the kind {kind!r} has no grammar"))
