@@ -67,12 +67,17 @@ KINDS: dict[str, tuple[dict[str, Any], str]] = {
     "multiple_sections": ({"num_sections": 2}, "Write a short guide to {t}."),
     "letter_frequency": ({"letter": "e", "let_frequency": 5, "let_relation": "less than"}, "Describe {t}."),
     "repeat_prompt": ({}, "What is special about {t}?"),
+    "word_range": ({"min_words": 1, "max_words": 8}, "Describe {t} in detail."),
+    "ends_with_question": ({}, "Tell me one fact about {t}."),
+    "contains_email": ({}, "Write a short note to a neighbour about {t}."),
 }
-"""Every enforceable kind whose grammar decides its whole check (two_responses leaves part to the check)."""
+"""Every enforceable kind whose grammar decides its whole check (two_responses leaves part to the check; of
+word_range, the grammar enforces the 8 and the check its 1)."""
 
 
 EXTRA_TASKS: dict[str, list[str]] = {
     "no_comma": ["List five colours you might see in {t}."],
+    "number_sentences": ["Write three short sentences about {t}."],
 }
 """More tasks for a kind, after its first ones, where a backend failed fewer than 20 of those."""
 

@@ -35,6 +35,12 @@ KINDS = [
     ("multiple_sections", {"num_sections": 2}),
     ("letter_frequency", {"letter": "e", "let_frequency": 3, "let_relation": "at most"}),
     ("repeat_prompt", {"prompt_to_repeat": "Say hi."}),
+    ("keyword_frequency", {"keyword": "river", "frequency": 2, "relation": "less than"}),
+    ("contains_number", {}),
+    ("contains_url", {}),
+    ("word_range", {"min_words": 0, "max_words": 9}),
+    ("ends_with_question", {}),
+    ("contains_email", {}),
 ]
 
 

@@ -39,7 +39,12 @@ def backend() -> Iterator[gencomp.Backend]:
 def test_twenty_prompts_the_model_fails_alone_all_pass_at_once_when_enforced(backend, kind):
     cached = DATA["kinds"][kind]["hf"]
     tasks = [p["task"] for p in cached]
-    assert len(tasks) == prompts.KEEP and all(p["reason"] for p in cached)  # each failed alone, and why
+    assert len(tasks) == prompts.KEEP
+    # today's check still fails each cached unconstrained answer (else rebuild: datasets/enforce_prompts/build.py)
+    passing = [
+        p["answer"] for p in cached if prompts.requirement(kind, p["task"]).validation_fn.check_text(p["answer"]).result
+    ]
+    assert not passing, f"{kind}: cached answers that pass today's check: {passing[:3]}"
     if kind == "repeat_prompt":  # each task is its own requirement: one constraint per generation
         answers = [
             prompts.hf_answers(backend, kind, [t], constraint_of(prompts.requirement(kind, t)))[0] for t in tasks
