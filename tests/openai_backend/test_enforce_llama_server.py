@@ -135,7 +135,11 @@ def test_an_intersection_goes_to_the_server_as_one_rule_per_state_and_holds(back
         Message("user", "Tell me about rivers."), LinearContext(),
         model_options={ModelOption.CONSTRAINT: constraint, ModelOption.MAX_NEW_TOKENS: 24},
     )  # fmt: skip
-    assert constraint.matches(out.value or "") and (out.value or "").startswith("Rivers")
+    text = out.value or ""
+    # starts_with ignores case, as its check does
+    assert constraint.matches(text) and text.lower().startswith("rivers")
+    for requirement in (checks.max_words(6), checks.starts_with("Rivers")):
+        assert requirement.validation_fn.check_text(text).result, text
 
 
 @pytest.mark.embedded
