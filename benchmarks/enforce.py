@@ -1,13 +1,13 @@
 """The cost of enforcement, per kind: decoding speed with the constraint against without, and compile times.
 
 For each enforceable kind (the requirements of ``datasets/enforce_prompts/build.py``, one prompt each), on
-the embedded model, greedy, side by side in one run (interleaved, repeated, medians):
+the embedded model, side by side in one run (interleaved, repeated, medians):
 
-- in-process (HF backend, 1 torch thread): decoding tokens per second without and with the kind's
+- in-process (HF backend, 1 torch thread, greedy): decoding tokens per second without and with the kind's
   constraint. A call's time less the time of the same call cut to one token (the prompt and the first
   step) is its decoding time; tokens per second is the tokens after the first over that time;
-- on llama-server (1 thread, one slot): the server's own decoding rate (``timings.predicted_per_second``),
-  plain and with the kind's GBNF grammar;
+- on llama-server (1 thread, one slot, its default sampling): the server's own decoding rate
+  (``timings.predicted_per_second``), plain and with the kind's GBNF grammar;
 - compile times: gencomp's grammar (``constraint_of``, the Lark text; the GBNF text), and llguidance's
   compile of the Lark grammar for the model's tokenizer (``LLMatcher``; the backend keeps it per constraint).
 
@@ -192,8 +192,10 @@ def main() -> None:
             "## Enforcement: decoding speed with and without the constraint, and compile times",
             "",
             f"`benchmarks/enforce.py --repeat {args.repeat} --tokens {args.tokens}`: embedded SmolLM2-135M-Instruct, "
-            "greedy, one thread, one prompt per kind; medians of interleaved runs. Slower by = plain / enforced "
-            "tokens per second (decoding only: the prompt and the first step are left out).",
+            "one thread, one prompt per kind (in-process greedy; llama-server at its default sampling); medians of "
+            "interleaved runs. Slower by = plain / enforced tokens per second (decoding only: the prompt and the "
+            "first step are left out). `constrained_response`'s enforced answer is one of three short options, so "
+            "its rate is not of the same work.",
             "",
             *lines,
             "",
