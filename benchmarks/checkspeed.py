@@ -58,6 +58,11 @@ def _quantiles(xs: list[float]) -> tuple[float, float, float]:
     return q[0], statistics.median(xs), q[2]
 
 
+def paired(times: dict[str, list[float]], name: str, base: str) -> float:
+    """The median over repetitions of ``name``'s time over ``base``'s (both ran back to back in each repetition)."""
+    return statistics.median(a / b for a, b in zip(times[name], times[base], strict=True))
+
+
 def _met(value: float, bar: float) -> str:
     return "met" if value <= bar else "NOT met"
 
@@ -315,7 +320,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     lengths = [int(x) for x in args.lengths.split(",")]
     began = time.time()
-    load_before = os.getloadavg()
+    loads = [os.getloadavg()[0]]
     setup = Setup(lengths)
     print(f"set up in {time.time() - began:.0f} s", file=sys.stderr)
 
@@ -329,8 +334,7 @@ def main() -> int:
         variants = setup.single_variants(length)
         times = interleave(args.repeat, variants)
         med = {name: _quantiles(ts) for name, ts in times.items()}
-        floor = med["floor"][1]
-        ratios = {name: med[name][1] / floor for name in ("check", "validate", "PEFT forward")}
+        ratios = {name: paired(times, name, "floor") for name in ("check", "validate", "PEFT forward")}
         worst_single = max(worst_single, ratios["check"])
         single.append(
             f"| {setup.tokens[length]} | {setup.new_tokens} | "
@@ -342,6 +346,7 @@ def main() -> int:
             + " | ".join(f"{ratios[n]:.2f}x" for n in ("check", "validate", "PEFT forward"))
             + " |"
         )
+        loads.append(os.getloadavg()[0])
         print(single[-1], file=sys.stderr)
 
     candidates = [
@@ -356,10 +361,9 @@ def main() -> int:
         for n_reqs in (1, 3):
             times = interleave(args.repeat, setup.candidate_variants(length, n_reqs))
             med = {name: _quantiles(ts) for name, ts in times.items()}
-            one = med["1 candidate"][1]
-            batched = med["4 candidates, batched"][1] / one
-            seq = med["4 candidates, one after another"][1] / one
-            floor = med["floor, the batch's new tokens"][1] / med["floor, 1 candidate's new tokens"][1]
+            batched = paired(times, "4 candidates, batched", "1 candidate")
+            seq = paired(times, "4 candidates, one after another", "1 candidate")
+            floor = paired(times, "floor, the batch's new tokens", "floor, 1 candidate's new tokens")
             if n_reqs == 1:
                 worst_candidates = max(worst_candidates, batched)
             diff, batch, path = setup.candidate_agreement(length, n_reqs)
@@ -368,10 +372,11 @@ def main() -> int:
                 + " | ".join(f"{_ms(med[n][1])} ({_ms(med[n][0])}..{_ms(med[n][2])})" for n in names)
                 + f" | {batched:.2f}x | {seq:.2f}x | {floor:.2f}x | {diff:.1e} ({batch} checks, {path}) |"
             )
+            loads.append(os.getloadavg()[0])
             print(candidates[-1], file=sys.stderr)
 
     profile_rows = profile(setup, lengths[-1], args.profile_runs) if args.profile else []
-    load_after = os.getloadavg()
+    loads.append(os.getloadavg()[0])
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     section = "\n".join(
         [
@@ -380,9 +385,11 @@ def main() -> int:
             "",
             f"`benchmarks/checkspeed.py`: embedded model (SmolLM2-135M-Instruct, fp32) with the shipped `constraint` "
             f"aLoRA, {args.threads} torch thread, {args.repeat} interleaved repetitions per row (median, "
-            f"interquartile range in brackets). Load average (1 min) {load_before[0]:.1f} at the start, "
-            f"{load_after[0]:.1f} at the end, on a 2-core machine shared with other jobs: compare the ratios, "
-            "measured side by side, not the absolute times.",
+            "interquartile range in brackets). Each repetition runs every variant of its row back to back, in an "
+            "order that rotates; a ratio is the median over repetitions of the two variants' ratio in the same "
+            f"repetition. Load average (1 min) between {min(loads):.1f} and {max(loads):.1f} during the run (read "
+            "after each row), on a 2-core machine shared with other jobs: compare the ratios, measured side by side, "
+            "not the absolute times.",
             "",
             f"One cached check of the requirement {REQS[0]!r} (bar: check / floor <= {BAR_SINGLE:.2f}; *floor* is one "
             "raw base-model forward of only the check's new tokens against the cached prefix):",
