@@ -257,27 +257,36 @@ def profile(setup: Setup, length: int, runs: int) -> list[str]:
     from gencomp_alora.prompt import check_suffix_ids, text_ids
 
     variants = setup.single_variants(length)
+    names = ["floor", "check", "PEFT forward"]
     kinds = ["matmul", "attention", "cat (cache copy)", "other ops"]
+    walls: dict[str, list[float]] = {name: [] for name in names}
+    spent: dict[str, dict[str, list[float]]] = {name: {kind: [] for kind in kinds} for name in names}
+    for r in range(runs + 1):  # interleaved like the timings; the first round warms up
+        for name in names[r % 3 :] + names[: r % 3]:
+            with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+                t0 = time.perf_counter()
+                variants[name]()
+                wall = time.perf_counter() - t0
+            if r == 0:
+                continue
+            walls[name].append(wall)
+            per_kind = dict.fromkeys(kinds, 0.0)
+            for event in prof.key_averages():
+                per_kind[_kind(event.key)] += event.self_cpu_time_total / 1e6
+            for kind in kinds:
+                spent[name][kind].append(per_kind[kind])
     rows = [
-        f"Where one check's time goes after {setup.tokens[length]} tokens ({runs} runs each under torch.profiler, "
-        "which slows small ops; per run):",
+        f"Where one check's time goes after {setup.tokens[length]} tokens (medians of {runs} interleaved runs under "
+        "torch.profiler, which slows small ops; self time of the torch ops by kind, and the rest of the wall time):",
         "",
         "| variant | wall | " + " | ".join(kinds) + " | outside torch ops |",
         "|---|---:|" + "---:|" * (len(kinds) + 1),
     ]
-    for name in ("floor", "check", "PEFT forward"):
-        fn = variants[name]
-        fn()
-        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
-            t0 = time.perf_counter()
-            for _ in range(runs):
-                fn()
-            wall = (time.perf_counter() - t0) / runs
-        per_kind = dict.fromkeys(kinds, 0.0)
-        for event in prof.key_averages():
-            per_kind[_kind(event.key)] += event.self_cpu_time_total / 1e6 / runs
-        outside = wall - sum(per_kind.values())
-        rows.append(f"| {name} | {_ms(wall)} | " + " | ".join(_ms(per_kind[k]) for k in kinds) + f" | {_ms(outside)} |")
+    for name in names:
+        med = {kind: statistics.median(spent[name][kind]) for kind in kinds}
+        wall = statistics.median(walls[name])
+        outside = statistics.median(w - sum(spent[name][k][i] for k in kinds) for i, w in enumerate(walls[name]))
+        rows.append(f"| {name} | {_ms(wall)} | " + " | ".join(_ms(med[k]) for k in kinds) + f" | {_ms(outside)} |")
     # the check's prompt ids: what the check tokenizes now, and the two whole-conversation tokenizations it did before
     from gencomp_alora.generate import _conversation
 

@@ -62,7 +62,7 @@ def test_the_adapted_forward_equals_pefts_alora_forward(peft_model, check_ids, c
     with torch.inference_mode():
         kwargs = with_cache(past()) if cached else {}
         got = adapted_forward(peft_model, "constraint", adapted, input_ids=torch.tensor([ids[cut:]]), **kwargs).logits
-    assert torch.allclose(got, expected, atol=1e-6, rtol=0)
+    assert torch.allclose(got, expected, atol=1e-5, rtol=0)
     assert _modules(peft_model) == modules  # PEFT's layers are back in place
     # the adapter really acts: from the invocation on, the logits differ from the base model's
     with torch.inference_mode(), peft_model.disable_adapter():

@@ -2,15 +2,14 @@
 
 PEFT's own aLoRA forward (``model(..., alora_offsets=[k])``) walks every module of the model to
 hang a pre-hook on each LoRA layer, then, in each of them, builds a boolean mask of the adapted
-positions and gathers and scatters them. For a check of ~20 new tokens that glue cost as much as
-the whole forward pass over a 128-token conversation (measured: 1.48x the plain base-model forward,
-``benchmarks/checkspeed.py``). :func:`adapted_forward` computes the same thing directly: for the
-duration of one call it puts, in place of each PEFT LoRA layer, a module that applies the base
-layer to every position and adds the adapter's ``lora_B(lora_A(x)) * scaling`` to the last ``k``
-positions, with the adapter's own PEFT modules and weights. The result equals PEFT's (same
-operations in the same order). Layers it does not know exactly (another LoRA variant, DoRA, a
-merged adapter, a LoRA bias, a non-``Linear`` base layer, dropout in training mode) make the call go
-through PEFT's own forward instead.
+positions and gathers and scatters them. For a check of ~20 new tokens that glue made the forward
+pass 1.2-1.5x a plain base-model forward of the same tokens (``benchmarks/checkspeed.py``).
+:func:`adapted_forward` computes the same thing directly: for the duration of one call it puts,
+in place of each PEFT LoRA layer, a module that applies the base layer to every position and adds
+the adapter's ``lora_B(lora_A(x)) * scaling`` to the last ``k`` positions (one ``addmm_`` into
+those rows), with the adapter's own weights. The result equals PEFT's within float rounding.
+Layers it does not know exactly (another LoRA variant, DoRA, a merged adapter, a LoRA bias, a
+non-``Linear`` base layer, dropout in training mode) make the call go through PEFT's own forward.
 """
 
 from __future__ import annotations
@@ -53,7 +52,13 @@ def _stand_in_class() -> type:
             base, a, b = self.parts
             out = base(x)
             k = self.span[0]
-            if k > 0:  # PEFT's aLoRA: result[adapted] += lora_B(lora_A(x[adapted])) * scaling
+            if k <= 0:
+                return out
+            # PEFT's aLoRA: result[adapted] += lora_B(lora_A(x[adapted])) * scaling
+            if out.dim() == 3 and out.shape[0] == 1 and x.dtype == a.dtype:  # one row: one fused update
+                rows = out.view(-1, out.shape[-1])[-k:]
+                rows.addmm_(torch.mm(x.reshape(-1, x.shape[-1])[-k:], a.t()), b.t(), alpha=self.scaling)
+            else:
                 out[..., -k:, :] += linear(linear(x[..., -k:, :].to(a.dtype), a), b) * self.scaling
             return out
 
