@@ -5,7 +5,7 @@ adapter's generation prompt (:mod:`gencomp_alora.prompt`); the verdict compares 
 adapter's yes and no tokens at the last position. Before its invocation tokens an aLoRA adapter is
 exactly the base model, so the positions up to the invocation come from the base model: from the
 cache the backend stored with the output under test when there is one (read-only, never past the
-invocation start), else computed under ``disable_adapter()``.
+invocation start), else computed with every adapter off (:func:`gencomp_alora.forward.base_forward`).
 
 Several checks of one output with one adapter run in a single forward pass (:func:`score_batch`):
 their own tokens follow the shared prefix in one row, with position ids and a 4D attention mask
