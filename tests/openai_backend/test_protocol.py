@@ -391,7 +391,9 @@ def test_a_server_restarted_with_a_plain_lora_under_the_same_name_is_probed_agai
     assert server.requests[-1][2]["lora"] == [{"id": 0, "scale": 0.0}]  # the judge does not run through it
 
 
-def test_every_generation_on_llama_server_states_every_adapter_at_scale_0() -> None:
+def test_every_generation_on_llama_server_states_every_adapter_plain_loras_at_0_the_alora_at_1() -> None:
+    # the aLoRA named at 1 adapts nothing (the server switches it off for a prompt without its invocation)
+    # and keeps the slot's cache after a check; a plain LoRA is always at 0
     plain = {"id": 1, "path": "/adapters/style.gguf", "scale": 1.0}
     server = FakeLlamaServer(
         adapters=[dict(ALORA_ENTRY), plain],
@@ -401,8 +403,16 @@ def test_every_generation_on_llama_server_states_every_adapter_at_scale_0() -> N
     server.requests.clear()
     backend.generate_from_context(Instruction("Say hi."), LinearContext())
     LLMaJRequirement("The answer says hi.").validate(backend, answered_hi())
-    off = [{"id": 0, "scale": 0.0}, {"id": 1, "scale": 0.0}]
-    assert [b["lora"] for m, p, b in server.requests if p == "/v1/chat/completions"] == [off, off]
+    named = [{"id": 0, "scale": 1.0}, {"id": 1, "scale": 0.0}]
+    assert [b["lora"] for m, p, b in server.requests if p == "/v1/chat/completions"] == [named, named]
+
+
+def test_a_prompt_that_contains_the_alora_invocation_names_every_adapter_at_scale_0() -> None:
+    server = FakeLlamaServer(chat=lambda body: chat_answer("Yes") if "stream" not in body else {})
+    backend = backend_on(server)  # type: ignore[arg-type]
+    invocation = backend.capabilities.adapters[0].invocation_string
+    backend.generate_from_context(Instruction(f"Repeat: {invocation}"), LinearContext())
+    assert server.requests[-1][2]["lora"] == [{"id": 0, "scale": 0.0}]  # else the server would switch it on there
 
 
 def test_a_generation_on_llama_server_with_no_adapter_still_names_one_at_scale_0() -> None:

@@ -246,7 +246,12 @@ class _Call:
                 )
             self.path = "/v1/completions"
             self.payload = protocol.completions_payload(backend.model_id_str, [request.prompt or ""], fields)
-        self.payload.update(backend.adapter_fields())
+        texts = (
+            [str(m.get("content") or "") for m in request.messages]
+            if request.messages is not None
+            else [request.prompt or ""]
+        )
+        self.payload.update(backend.adapter_fields(texts))
         thinking = request.options.thinking
         if thinking is not None:
             self.payload.update(_thinking_fields(thinking, caps.kind, self.chat))
@@ -517,12 +522,26 @@ class OpenAIBackend(FormatterBackend):
         if self.capabilities.kind == LLAMA_CPP and answer.model and served and answer.model not in served:
             self.reprobe(f"an answer came from model {answer.model!r}")
 
-    def adapter_fields(self) -> dict[str, Any]:
-        """The fields that keep every adapter of the server off a generation: on llama-server, each adapter
-        named at scale 0 (the server's own scales otherwise apply: 1.0 for every ``--lora``)."""
+    def adapter_fields(self, texts: Sequence[str] = ()) -> dict[str, Any]:
+        """The fields that keep every adapter of the server off a generation whose prompt is made of ``texts``.
+
+        On llama-server every adapter is named (the server's own scales apply otherwise: 1.0 for every
+        ``--lora``): plain LoRAs at 0, and the server's first aLoRA at 1 unless ``texts`` contain its
+        invocation (then at 0). The server switches an aLoRA off for a prompt without its invocation, so
+        nothing is adapted either way; but it keeps a slot's cache across a change from one aLoRA setting
+        to another and clears it for a change to no adapter, so naming the aLoRA lets the generation after
+        a check reuse the conversation the check's slot holds.
+        """
         if self.capabilities.kind != LLAMA_CPP:
             return {}
-        return {"lora": protocol.lora_field(len(self.capabilities.adapters))}
+        adapters = self.capabilities.adapters
+        active: dict[int, float] = {}
+        for a in adapters:
+            if a.is_alora and a.invocation_string:
+                if not any(a.invocation_string in t for t in texts):
+                    active[a.id] = 1.0
+                break
+        return {"lora": protocol.lora_field(len(adapters), active)}
 
     # -- generation (the backend contract's model-specific part) ---------------------------------
 
@@ -695,7 +714,10 @@ class OpenAIBackend(FormatterBackend):
                 "refuses a prompt longer than its own window): remove the option"
             )
         fields = protocol.request_options(request.options.generate)
-        return {**protocol.completions_payload(self.model_id_str, request.prompts, fields), **self.adapter_fields()}
+        return {
+            **protocol.completions_payload(self.model_id_str, request.prompts, fields),
+            **self.adapter_fields(request.prompts),
+        }
 
     def _raw_generations(self, data: Any, n: int) -> list[Generation]:
         answers = protocol.parse_completions(data, n)
