@@ -138,12 +138,16 @@ def _session(args: argparse.Namespace) -> Any:
 
 
 def _check_line(r: Any, v: Any) -> str:
+    """One verdict: ``[pass]``/``[FAIL]``, or ``[pass?]``/``[FAIL?]`` with the reason when it is uncertain."""
     score = f" p(yes)={v.score:.2f}" if v.score is not None else ""
     stopped = f" stopped at token {v.stopped_at_token}" if v.stopped_at_token is not None else ""
     reason = f": {v.reason}" if v.thunk is None and v.reason else ""  # a model's reason is its raw answer
     validation = getattr(v.verdict, "validation", None)
     measured = f", {validation}" if validation else ""
-    return f"  [{'pass' if v.result else 'FAIL'}] {r.description}  ({_check_path(v)}{score}{measured}{stopped}{reason})"
+    uncertain = v.state == "uncertain"
+    doubt = f"; uncertain: {v.uncertain_reason}" if uncertain else ""
+    mark = ("pass" if v.result else "FAIL") + ("?" if uncertain else "")
+    return f"  [{mark}] {r.description}  ({_check_path(v)}{score}{measured}{stopped}{reason}{doubt})"
 
 
 def _streams(args: argparse.Namespace) -> bool:
@@ -191,6 +195,8 @@ def cmd_instruct(args: argparse.Namespace) -> int:
                         "validated": getattr(v.verdict, "validated", None),
                         "accuracy": getattr(v.verdict, "accuracy", None),
                         "validation": getattr(v.verdict, "validation", None),
+                        "state": v.state,
+                        "uncertain_reason": v.uncertain_reason,
                         "reason": v.reason,
                         "stopped_at_token": v.stopped_at_token,
                     }
