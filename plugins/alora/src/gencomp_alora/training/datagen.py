@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gencomp_alora.training.families import FAMILIES, HELD_OUT_FAMILIES, TRAINED_FAMILIES, sentences, words
+from gencomp_alora.training.semantic import build_semantic_examples
 
 __all__ = ["build_examples", "edit_response", "generate_responses", "instructions", "write_dataset"]
 
@@ -422,6 +423,7 @@ def write_dataset(
     heldout_per_label: int = 30,
     variants: int = 4,
     train_variants: int | None = None,
+    semantic_per_label: tuple[int, int, int] | None = None,
 ) -> dict[str, int]:
     """Split ``responses`` by instruction 70/10/20 and write ``train/val/test/heldout.jsonl``; returns line counts.
 
@@ -429,6 +431,8 @@ def write_dataset(
     ``heldout.jsonl`` holds the held-out families on test instructions. Each split draws from its
     own seeded generator, so changing the training split's size (``per_label[0]``,
     ``train_variants`` edited variants per response) leaves the other files unchanged.
+    ``semantic_per_label`` (train, val, test) adds the everyday semantic families of
+    :mod:`.semantic`, built on each split's own responses and scenarios, after that split's lines.
     """
     rng = random.Random(seed)
     items = sorted(responses, key=lambda d: d["instruction"])
@@ -446,6 +450,11 @@ def write_dataset(
     for split, (part, fams, k) in splits.items():
         n_variants = train_variants if split == "train" and train_variants else variants
         examples = build_examples(part, fams, k, random.Random(f"{seed}-{split}"), variants=n_variants)
+        if semantic_per_label and split in ("train", "val", "test"):
+            k_semantic = semantic_per_label[("train", "val", "test").index(split)]
+            semantic = build_semantic_examples(part, k_semantic, random.Random(f"{seed}-{split}-semantic"), split=split)
+            _list_requirements(semantic, random.Random(f"{seed}-{split}-semantic-listed"))
+            examples += semantic
         with (out / f"{split}.jsonl").open("w", encoding="utf-8") as f:
             for ex in examples:
                 f.write(json.dumps(ex, ensure_ascii=False) + "\n")

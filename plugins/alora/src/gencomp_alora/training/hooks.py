@@ -210,7 +210,11 @@ def _cmd_datagen(args: argparse.Namespace) -> int:
             max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, threads=args.threads,
         )  # fmt: skip
     per_label = tuple(args.per_label)
-    counts = write_dataset(responses, out, seed=args.seed, per_label=per_label, train_variants=args.train_variants)  # type: ignore[arg-type]
+    semantic = tuple(args.semantic_per_label) if any(args.semantic_per_label) else None
+    counts = write_dataset(
+        responses, out, seed=args.seed, per_label=per_label, train_variants=args.train_variants,  # type: ignore[arg-type]
+        semantic_per_label=semantic,  # type: ignore[arg-type]
+    )  # fmt: skip
     print(json.dumps(counts))
     return 0
 
@@ -299,6 +303,10 @@ def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  
     p.add_argument("--batch-size", type=int_at_least(1), default=24)
     p.add_argument("--per-label", type=int_at_least(0), nargs=3, default=[70, 10, 30], metavar=("TRAIN", "VAL", "TEST"))
     p.add_argument("--train-variants", type=int_at_least(0), default=4, help="edited variants per training response")
+    p.add_argument(
+        "--semantic-per-label", type=int_at_least(0), nargs=3, default=[0, 0, 0], metavar=("TRAIN", "VAL", "TEST"),
+        help="examples per label of each everyday semantic family (politeness, greetings, ...; 0 0 0: none)",
+    )  # fmt: skip
     p.add_argument("--threads", type=int_at_least(0), default=0)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_datagen)
