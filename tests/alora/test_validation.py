@@ -13,7 +13,7 @@ from gencomp import ALoraRequirement, LinearContext, ModelOutputThunk, Requireme
 from gencomp.cli import main
 from gencomp_alora import HFAlora
 from gencomp_alora.training.hooks import shipped_adapter_dir
-from gencomp_alora.validation import read_validation, validation_for
+from gencomp_alora.validation import min_accuracy, read_validation, semantic_family, validation_for
 from gencomp_hf_backend import LocalHFBackend
 
 GP = "<|im_start|>check\n"
@@ -39,6 +39,23 @@ def test_a_recognised_kind_rests_on_its_family_or_is_an_unvalidated_kind():
     words = validation_for(MEASURED, "Answer in fewer than 20 words.")  # no family of the adapter measured
     assert not words.validated and words.accuracy is None
     assert words.text.startswith("unvalidated kind (number_words")
+
+
+def test_a_requirement_that_names_one_semantic_family_rests_on_that_familys_measurement():
+    measured = {**MEASURED, "families": {**MEASURED["families"], "apology": {"accuracy": 0.85, "n": 20}}}
+    v = validation_for(measured, "Say sorry for the late reply.")
+    assert v.validated and (v.accuracy, v.n) == (0.85, 20)
+    assert v.text == "measured 85% on apology requirements worded by hand (n=20)"
+    assert validation_for(measured, "The answer is polite.").text.startswith("measured 70% on semantic checks")
+    assert semantic_family("Apologise politely.") is None  # names two families: none
+    assert semantic_family("The answer mentions Paris.") is None
+
+
+def test_the_accuracy_floor_is_where_a_wilson_interval_clears_chance():
+    assert min_accuracy(20) == 0.75 and min_accuracy(50) == 0.64 and min_accuracy(282) < 0.57
+    assert min_accuracy(3) > 1  # no accuracy on 3 checks shows anything
+    with pytest.raises(ValueError):
+        min_accuracy(0)
 
 
 def test_an_adapter_without_measurements_is_unvalidated_for_everything():
@@ -79,6 +96,8 @@ def test_a_verdict_of_an_adapter_without_measurements_says_unvalidated(tiny_mode
     assert result.verdict.validated is False and result.verdict.accuracy is None
     assert result.verdict.validation.startswith("unvalidated")
     assert result.thunk.meta["validated"] is False and result.thunk.meta["validation"] == result.verdict.validation
+    assert result.state == "uncertain" and result.thunk.meta["state"] == "uncertain"
+    assert result.uncertain_reason.startswith("never validated on this kind of requirement (unvalidated")
 
 
 def test_a_verdict_of_a_measured_adapter_says_what_it_rests_on(tiny_model_path, adapter_path):
@@ -90,6 +109,52 @@ def test_a_verdict_of_a_measured_adapter_says_what_it_rests_on(tiny_model_path, 
     forced = _check(b, ALoraRequirement("Answer in fewer than 20 words."))
     assert forced.check_path == "alora:constraint" and forced.verdict.validated is False
     assert forced.thunk.meta["validation"].startswith("unvalidated kind (number_words")
+    assert forced.state == "uncertain"
+
+
+def _p_yes(b: LocalHFBackend, text: str) -> float:
+    result = _check(b, Requirement(text))
+    assert result.check_path == "alora:constraint" and result.score is not None
+    return result.score
+
+
+@pytest.mark.parametrize("accuracy", [0.9, 0.6])
+def test_an_adapter_verdict_is_uncertain_near_one_half_or_below_the_accuracy_floor(
+    tiny_model_path, adapter_path, accuracy
+):
+    b = LocalHFBackend(tiny_model_path, model_options={"max_new_tokens": 8})
+    measured = {"families": {}, "unrecognised": [{"name": "semantic checks", "accuracy": accuracy, "n": 50}]}
+    adapter = HFAlora("constraint", adapter_path, GP, b, validation=measured)
+    b.add_alora(adapter)
+    p_yes = _p_yes(b, "Mentions Paris.")
+    distance = abs(p_yes - 0.5)
+    for margin in (0.0, min(distance + 0.01, 0.5), max(distance - 0.01, 0.0)):
+        adapter.validation = {**measured, "uncertain_margin": margin}
+        result = _check(b, Requirement("Mentions Paris."))
+        near, low = distance < margin, accuracy < min_accuracy(50)
+        assert result.state == ("uncertain" if near or low else "decided"), (margin, p_yes)
+        if low:
+            assert "measured 60% on this kind of requirement, below the 64% needed" in result.uncertain_reason
+        if near:
+            assert result.uncertain_reason.endswith(f"p(yes)={p_yes:.2f} is within {margin:.2f} of 0.5")
+        if not (near or low):
+            assert result.uncertain_reason is None and result.thunk.meta["state"] == "decided"
+
+
+def test_a_judge_verdict_on_the_hf_backend_is_uncertain_exactly_within_the_judge_margin(tiny_model_path):
+    from gencomp import LLMaJRequirement
+    from gencomp.verdicts import JUDGE_MARGIN
+
+    b = LocalHFBackend(tiny_model_path, model_options={"max_new_tokens": 8})
+    seen = []
+    for text in ("Mentions Paris.", "Is short.", "Is polite.", "Uses capitals."):
+        result = _check(b, LLMaJRequirement(text))
+        assert result.check_path == "llm-as-a-judge" and result.score is not None
+        near = abs(result.score - 0.5) < JUDGE_MARGIN
+        assert result.state == ("uncertain" if near else "decided")
+        assert (result.uncertain_reason is not None) is near
+        seen.append(result.state)
+    assert seen
 
 
 @pytest.mark.embedded

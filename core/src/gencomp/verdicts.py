@@ -156,7 +156,7 @@ def uncertain_reason(
             f"measured {100 * accuracy:.0f}% on this kind of requirement, below the {100 * min_accuracy:.0f}% "
             "needed to show it beats chance"
         )
-    if p_yes is not None and abs(p_yes - 0.5) < margin:
+    if p_yes is not None and abs(p_yes - 0.5) < margin - 1e-9:  # a p(yes) exactly at the margin is decided
         reasons.append(f"p(yes)={p_yes:.2f} is within {margin:.2f} of 0.5")
     return "; ".join(reasons) or None
 

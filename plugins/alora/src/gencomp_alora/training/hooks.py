@@ -171,6 +171,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     for path in args.data:
         _input_file(path, "evaluation data")
     _adapter_folder(args.adapter, "--adapter")
+    if (args.calibration or args.plot or args.predictions) and set(args.methods) <= {"majority"}:
+        raise GencompError("--predictions, --calibration and --plot need a model method (alora, judge, alora-path...)")
+    for option in ("markdown", "predictions", "calibration", "plot"):
+        target = getattr(args, option)
+        if target is not None and not Path(target).absolute().parent.is_dir():
+            raise GencompError(
+                f"--{option} {target!r}: the folder {str(Path(target).absolute().parent)!r} does not exist"
+            )
     adapter = args.adapter
     if adapter is not None and Path(adapter).resolve() == shipped_adapter_dir().resolve():
         adapter = None  # the shipped adapter: its base model is the embedded default model
@@ -185,7 +193,36 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     print(table)
     if args.markdown:
         Path(args.markdown).write_text(table + "\n", encoding="utf-8")
+    _write_calibration(args, results)
     return 0
+
+
+def _write_calibration(args: argparse.Namespace, results: Any) -> None:
+    """``--predictions`` (each check's p(yes) per model method), ``--calibration`` (JSON) and ``--plot`` (SVG)."""
+    import json
+
+    from gencomp_alora.training.calibration import Bin, reliability_svg
+    from gencomp_alora.training.evaluate import calibration
+
+    methods = list(results.p_yes)
+    if args.predictions:
+        with Path(args.predictions).open("w", encoding="utf-8") as f:
+            for path, examples in results.files.items():
+                for i, e in enumerate(examples):
+                    row = {"file": path, "line": e.line, "family": e.family, "requirement": e.requirement,
+                           "label": e.label, **{m: results.p_yes[m][path][i] for m in methods}}  # fmt: skip
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if not (args.calibration or args.plot):
+        return
+    summaries = {m: calibration(results, m) for m in methods}
+    if args.calibration:
+        Path(args.calibration).write_text(json.dumps(summaries, indent=1) + "\n", encoding="utf-8")
+    for m, c in summaries.items():
+        print(f"{m}: ECE {c['ece']:.3f}, margin for {100 * c['target']:.0f}% decided accuracy: {c['margin']:.2f}")
+    if args.plot:
+        series = {f"{m} (ECE {c['ece']:.3f}, n={c['n']})": [Bin(**b) for b in c["bins"]] for m, c in summaries.items()}
+        files = ", ".join(Path(p).name for p in results.files)
+        Path(args.plot).write_text(reliability_svg(series, f"Reliability of p(yes) on {files}"), encoding="utf-8")
 
 
 def _cmd_datagen(args: argparse.Namespace) -> int:
@@ -291,6 +328,9 @@ def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  
     p.add_argument("--max-examples", type=int_at_least(0), default=0, help="first N examples of each file (0: all)")
     p.add_argument("--threads", type=int_at_least(0), default=0)
     p.add_argument("--markdown", help="also write the table to this file")
+    p.add_argument("--predictions", help="write each check's p(yes) per model method to this JSONL file")
+    p.add_argument("--calibration", help="write ECE, reliability bins and the uncertain margin per method (JSON)")
+    p.add_argument("--plot", help="write a reliability plot of the model methods (SVG)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_eval)
 
