@@ -63,3 +63,17 @@ def test_every_semantic_family_has_hand_written_disjoint_checks_half_met_and_hal
         labels = [r["label"] for r in rows if r["family"] == family]
         assert len(labels) >= 20 and labels.count(True) == labels.count(False), family
     assert {str(r["family"]) for r in _rows(DISJOINT_PATH)} <= set(FAMILIES) | set(SEMANTIC_FAMILIES)
+
+
+def test_the_everyday_benchmark_set_shares_no_requirement_and_no_response_with_training():
+    everyday = _rows(Path(__file__).resolve().parents[2] / "datasets" / "everyday_checks" / "checks.jsonl")
+    assert len({r["requirement"] for r in everyday}) >= 100
+    assert [r["label"] for r in everyday].count(True) == len(everyday) // 2
+    generated = [r for name in ("train", "val", "test", "heldout") for r in _rows(GENERATED / f"{name}.jsonl")]
+    requirements = {str(r["requirement"]).lower() for r in generated}
+    responses = {str(r["response"]).strip() for r in generated}
+    assert not [r["requirement"] for r in everyday if str(r["requirement"]).lower() in requirements]
+    assert not [r["response"] for r in everyday if str(r["response"]).strip() in responses]
+    patterns = [_template_pattern(p) for f in FAMILIES.values() for p in f.phrasings]
+    patterns += [_template_pattern(p) for p in phrasings()]
+    assert not [r["requirement"] for r in everyday if any(p.fullmatch(str(r["requirement"])) for p in patterns)]
