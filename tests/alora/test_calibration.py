@@ -111,3 +111,42 @@ def test_gencomp_alora_eval_refuses_calibration_without_a_model_method_before_lo
     assert "need a model method" in capsys.readouterr().err
     assert main(["alora", "eval", str(data), "--plot", str(tmp_path / "missing" / "p.svg")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_gencomp_alora_eval_writes_the_validation_section_an_adapter_verdict_rests_on(
+    adapter_path: str, tiny_model_path: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gencomp.cli import main
+    from gencomp_alora.validation import validation_for
+
+    data = tmp_path / "checks.jsonl"
+    rows = [
+        ("HELLO THERE", "Every letter should be a capital.", True, "all_capitals"),
+        ("hello there", "Every letter should be a capital.", False, "all_capitals"),
+        ("Sorry about that!", "Say sorry for the wait.", True, "apology"),
+        ("It is ready.", "Say sorry for the wait.", False, "apology"),
+        ("Use only capital letters.", "Use only capital letters.", True, "all_capitals"),  # recognised: not routed
+    ]
+    data.write_text(
+        "".join(
+            json.dumps({"instruction": "Reply.", "response": r, "requirement": q, "label": lab, "family": f}) + "\n"
+            for r, q, lab, f in rows
+        )
+    )
+    out = tmp_path / "validation.json"
+    args = ["alora", "eval", str(data), "--adapter", adapter_path, "--base-model", tiny_model_path, "--quiet"]
+    assert main([*args, "--methods", "alora-path", "judge-path", "--validation", str(out)]) == 0
+    assert "validation section written to" in capsys.readouterr().out
+    section = json.loads(out.read_text())
+    assert set(section["families"]) == {"all_capitals", "apology"}
+    assert section["families"]["all_capitals"]["n"] == 3 and section["families"]["apology"]["trained"] is True
+    assert 0 <= section["families"]["apology"]["judge_accuracy"] <= 1
+    scopes = {s["name"]: s["n"] for s in section["unrecognised"]}
+    assert scopes == {
+        "verifiable kinds in wording the recogniser does not take (checks.jsonl)": 2,
+        "everyday semantic requirements (checks.jsonl)": 2,
+    }
+    assert 0 <= section["uncertain_margin"] <= 0.5 and section["calibration"]["n"] == 4
+    assert validation_for(section, "Apologise for the delay.").text.startswith("measured ")
+    assert main([*args, "--methods", "alora", "--validation", str(out)]) == 2
+    assert "add alora-path" in capsys.readouterr().err

@@ -31,7 +31,7 @@ from gencomp_alora.training.prompts import JUDGE_NO, JUDGE_YES, check_ids, conve
 from gencomp_alora.training.scoring import encode_groups, group_logits
 from gencomp_alora.training.train import load_base, verdict_ids
 
-__all__ = ["METHODS", "Results", "calibration", "evaluate", "format_table"]
+__all__ = ["METHODS", "Results", "calibration", "evaluate", "format_table", "validation_section"]
 
 METHODS = ("alora", "judge", "alora-path", "judge-path", "majority")
 
@@ -210,6 +210,80 @@ def calibration(results: Results, method: str, *, target: float = 0.95) -> dict[
         for family, idx in sorted(by_family.items())
     }
     return out
+
+
+def _scope(family: str) -> str:
+    from gencomp_alora.training.families import FAMILIES
+    from gencomp_alora.training.semantic import SEMANTIC_FAMILIES
+
+    if family in FAMILIES:
+        return "verifiable kinds in wording the recogniser does not take"
+    if family in SEMANTIC_FAMILIES:
+        return "everyday semantic requirements"
+    return f"{family or 'unlabelled'} checks"
+
+
+def validation_section(
+    results: Results, *, method: str = "alora-path", judge: str | None = "judge-path", target: float = 0.95
+) -> dict[str, Any]:
+    """The ``"validation"`` section of an adapter's ``gencomp_alora.json`` from an evaluation of it.
+
+    ``"families"``: accuracy of ``method`` (and of ``judge``) per family of the adapter's training
+    families (:mod:`.families`, :mod:`.semantic`) in the evaluated files; ``"unrecognised"``: on the
+    checks whose text gencomp's recogniser does not take (what the default routing sends the adapter),
+    per file and group; ``"uncertain_margin"``: the smallest margin around 0.5 whose decided verdicts
+    on those checks reach ``target`` (:func:`.calibration.choose_margin`); ``"calibration"``: ECE,
+    reliability bins and the margin curve on them.
+    """
+    from gencomp.checks import recognised_kind
+    from gencomp_alora.training.calibration import summary
+    from gencomp_alora.training.families import FAMILIES
+    from gencomp_alora.training.semantic import SEMANTIC_FAMILIES
+
+    if method not in results.p_yes:
+        raise ValueError(f"no p(yes) recorded for {method!r}; evaluate with --methods {method}")
+    judged = judge if judge in results.p_yes else None
+    rows = []  # (file, example, p(yes) of the method, p(yes) of the judge)
+    for path, examples in results.files.items():
+        for i, e in enumerate(examples):
+            rows.append((path, e, results.p_yes[method][path][i], results.p_yes[judged][path][i] if judged else None))
+
+    def measured(subset: list[tuple[str, Example, float, float | None]]) -> dict[str, Any]:
+        out: dict[str, Any] = {"accuracy": round(sum((p > 0.5) == e.label for _, e, p, _ in subset) / len(subset), 4)}
+        if judged:
+            out["judge_accuracy"] = round(
+                sum((q is not None and q > 0.5) == e.label for _, e, _, q in subset) / len(subset), 4
+            )
+        return {**out, "n": len(subset)}
+
+    families: dict[str, Any] = {}
+    for family in sorted({e.family for _, e, _, _ in rows} & (set(FAMILIES) | set(SEMANTIC_FAMILIES))):
+        subset = [r for r in rows if r[1].family == family]
+        trained = family in SEMANTIC_FAMILIES or not FAMILIES[family].held_out
+        families[family] = {**measured(subset), "trained": trained, "data": sorted({Path(f).name for f, *_ in subset})}
+    routed = [r for r in rows if recognised_kind(r[1].requirement) is None]
+    scopes: dict[tuple[str, str], list[tuple[str, Example, float, float | None]]] = defaultdict(list)
+    for r in routed:
+        scopes[(Path(r[0]).name, _scope(r[1].family))].append(r)
+    if not routed:
+        raise ValueError("every evaluated requirement is taken by the recogniser: nothing the adapter is routed")
+    curve = summary([p for _, _, p, _ in routed], [e.label for _, e, _, _ in routed], target=target)
+    return {
+        "note": (
+            f"Measured with {method} on requirements and responses written by hand, none from the training "
+            "data. 'families': per family of the adapter; 'unrecognised': the checks whose text the code "
+            "recogniser does not take (what the default routing sends this adapter); 'uncertain_margin': a "
+            f"verdict whose p(yes) lies this close to 0.5 is uncertain (the smallest margin whose decided "
+            f"verdicts on the unrecognised checks are {100 * target:.0f}% right)."
+        ),
+        "families": families,
+        "unrecognised": [
+            {"name": f"{group} ({name})", **measured(subset), "data": name}
+            for (name, group), subset in sorted(scopes.items())
+        ],
+        "uncertain_margin": curve["margin"],
+        "calibration": {k: curve[k] for k in ("n", "accuracy", "ece", "target", "bins", "margin_curve")},
+    }
 
 
 def _mean(values: Sequence[float]) -> float | None:

@@ -173,7 +173,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     _adapter_folder(args.adapter, "--adapter")
     if (args.calibration or args.plot or args.predictions) and set(args.methods) <= {"majority"}:
         raise GencompError("--predictions, --calibration and --plot need a model method (alora, judge, alora-path...)")
-    for option in ("markdown", "predictions", "calibration", "plot"):
+    if args.validation and "alora-path" not in args.methods:
+        raise GencompError("--validation measures gencomp's real path: add alora-path (and judge-path) to --methods")
+    for option in ("markdown", "predictions", "calibration", "plot", "validation"):
         target = getattr(args, option)
         if target is not None and not Path(target).absolute().parent.is_dir():
             raise GencompError(
@@ -205,6 +207,12 @@ def _write_calibration(args: argparse.Namespace, results: Any) -> None:
     from gencomp_alora.training.evaluate import calibration
 
     methods = list(results.p_yes)
+    if args.validation:
+        from gencomp_alora.training.evaluate import validation_section
+
+        section = validation_section(results)
+        Path(args.validation).write_text(json.dumps(section, indent=2) + "\n", encoding="utf-8")
+        print(f"validation section written to {args.validation} (uncertain margin {section['uncertain_margin']:.2f})")
     if args.predictions:
         with Path(args.predictions).open("w", encoding="utf-8") as f:
             for path, examples in results.files.items():
@@ -331,6 +339,9 @@ def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  
     p.add_argument("--predictions", help="write each check's p(yes) per model method to this JSONL file")
     p.add_argument("--calibration", help="write ECE, reliability bins and the uncertain margin per method (JSON)")
     p.add_argument("--plot", help="write a reliability plot of the model methods (SVG)")
+    p.add_argument(
+        "--validation", help="write the adapter metadata's 'validation' section measured here (JSON; needs alora-path)"
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_eval)
 
