@@ -138,16 +138,16 @@ def _session(args: argparse.Namespace) -> Any:
 
 
 def _check_line(r: Any, v: Any) -> str:
-    """One verdict: ``[pass]``/``[FAIL]``, or ``[pass?]``/``[FAIL?]`` with the reason when it is uncertain."""
+    """One verdict: ``[pass]``, ``[FAIL]``, or ``[????]`` with the reason when the verdict is uncertain."""
+    uncertain = v.uncertain_reason if v.state == "uncertain" else None
+    mark = "????" if v.state == "uncertain" else "pass" if v.result else "FAIL"
     score = f" p(yes)={v.score:.2f}" if v.score is not None else ""
     stopped = f" stopped at token {v.stopped_at_token}" if v.stopped_at_token is not None else ""
     reason = f": {v.reason}" if v.thunk is None and v.reason else ""  # a model's reason is its raw answer
+    doubt = f", uncertain: {uncertain}" if uncertain else ""
     validation = getattr(v.verdict, "validation", None)
     measured = f", {validation}" if validation else ""
-    uncertain = v.state == "uncertain"
-    doubt = f"; uncertain: {v.uncertain_reason}" if uncertain else ""
-    mark = ("pass" if v.result else "FAIL") + ("?" if uncertain else "")
-    return f"  [{mark}] {r.description}  ({_check_path(v)}{score}{measured}{stopped}{reason}{doubt})"
+    return f"  [{mark}] {r.description}  ({_check_path(v)}{score}{measured}{doubt}{stopped}{reason})"
 
 
 def _streams(args: argparse.Namespace) -> bool:
