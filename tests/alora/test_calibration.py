@@ -150,3 +150,12 @@ def test_gencomp_alora_eval_writes_the_validation_section_an_adapter_verdict_res
     assert validation_for(section, "Apologise for the delay.").text.startswith("measured ")
     assert main([*args, "--methods", "alora", "--validation", str(out)]) == 2
     assert "add alora-path" in capsys.readouterr().err
+
+
+def test_a_check_without_a_family_is_grouped_by_its_type(tmp_path: Path) -> None:
+    from gencomp_alora.training.data import load_examples
+
+    data = tmp_path / "checks.jsonl"
+    line = {"instruction": "a", "response": "b", "requirement": "c", "label": True}
+    data.write_text("\n".join(json.dumps(x) for x in ({**line, "type": "semantic"}, {**line, "family": "f"}, line)))
+    assert [e.family for e in load_examples(data)] == ["semantic", "f", ""]

@@ -212,6 +212,11 @@ def calibration(results: Results, method: str, *, target: float = 0.95) -> dict[
     return out
 
 
+def _shown(path: str) -> str:
+    """A data file as the metadata names it: as given when relative (to the repository root), else its name."""
+    return path if not Path(path).is_absolute() else Path(path).name
+
+
 def _scope(family: str) -> str:
     from gencomp_alora.training.families import FAMILIES
     from gencomp_alora.training.semantic import SEMANTIC_FAMILIES
@@ -260,11 +265,15 @@ def validation_section(
     for family in sorted({e.family for _, e, _, _ in rows} & (set(FAMILIES) | set(SEMANTIC_FAMILIES))):
         subset = [r for r in rows if r[1].family == family]
         trained = family in SEMANTIC_FAMILIES or not FAMILIES[family].held_out
-        families[family] = {**measured(subset), "trained": trained, "data": sorted({Path(f).name for f, *_ in subset})}
+        families[family] = {
+            **measured(subset),
+            "trained": trained,
+            "data": ", ".join(sorted({_shown(f) for f, *_ in subset})),
+        }
     routed = [r for r in rows if recognised_kind(r[1].requirement) is None]
     scopes: dict[tuple[str, str], list[tuple[str, Example, float, float | None]]] = defaultdict(list)
     for r in routed:
-        scopes[(Path(r[0]).name, _scope(r[1].family))].append(r)
+        scopes[(_shown(r[0]), _scope(r[1].family))].append(r)
     if not routed:
         raise ValueError("every evaluated requirement is taken by the recogniser: nothing the adapter is routed")
     curve = summary([p for _, _, p, _ in routed], [e.label for _, e, _, _ in routed], target=target)
@@ -278,7 +287,7 @@ def validation_section(
         ),
         "families": families,
         "unrecognised": [
-            {"name": f"{group} ({name})", **measured(subset), "data": name}
+            {"name": f"{group} ({Path(name).name})", **measured(subset), "data": name}
             for (name, group), subset in sorted(scopes.items())
         ],
         "uncertain_margin": curve["margin"],
