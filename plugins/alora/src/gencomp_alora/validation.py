@@ -13,6 +13,8 @@ measurements on requirements worded by hand (never the training templates)::
 - a text that gencomp's recogniser reads as a verifiable kind (it reaches an adapter only as an
   explicit ``ALoraRequirement``) falls under the adapter family of that kind (:data:`KIND_FAMILIES`),
   when the adapter was measured on it; any other kind is an *unvalidated kind*;
+- a text the recogniser does not take and that negates (:data:`NEGATION`: "don't", "never",
+  "without", "skip"...) falls under the ``"negated"`` measurement, when there is one;
 - a text the recogniser does not take and that names one everyday semantic family unambiguously
   (:data:`SEMANTIC_CUES`: "polite", "apologize", "greeting"...) falls under that family's
   measurement, when the adapter was measured on it;
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KIND_FAMILIES",
+    "NEGATION",
     "SEMANTIC_CUES",
     "Validation",
     "min_accuracy",
@@ -72,11 +75,19 @@ SEMANTIC_CUES: dict[str, re.Pattern[str]] = {
         "tone": r"\b(tone|upbeat|cheerful|optimistic|pessimistic|enthusiastic|formal|informal|casual|laid-back)\b",
         "person": r"\b(first|second|third)[- ]person\b|\bperspective\b|\bpoint of view\b|\bI and me\b",
         "recommendation": r"\b(recommend\w*|suggest\w*)\b",
-        "answers_question": r"\b(question|off[- ]topic|on[- ]topic|what (?:I|the user|was) asked)\b",
+        "answers_question": r"\b((?:the|my|your|user's) question|off[- ]topic|on[- ]topic|what (?:I|was) asked)\b",
         "mentions_fact": r"\b(?:mention|mentions|state|states|say|says|note|notes|point out|points out) that\b",
     }.items()
 }
 """The words that name an everyday semantic family in a requirement text (a text that names two is none)."""
+
+NEGATION = re.compile(
+    r"\b(don't|do not|does not|doesn't|never|avoid|without|skip|not allowed|should not|must not|shouldn't|mustn't|"
+    r"leave out)\b",
+    re.IGNORECASE,
+)
+"""A requirement that negates ("Don't apologise.", "Skip any greeting.", "without I or you"): such texts rest
+on the adapter's measurement on negated requirements (``"negated"``) when it has one."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +157,10 @@ def validation_for(validation: Mapping[str, Any] | None, text: str) -> Validatio
         acc = float(measured["accuracy"])
         n = int(measured["n"])
         return Validation(True, acc, f"measured {_pct(acc)} on {family} worded by hand (n={n})", n)
+    negated = validation.get("negated")
+    if isinstance(negated, Mapping) and NEGATION.search(text):
+        acc, n = float(negated["accuracy"]), int(negated["n"])
+        return Validation(True, acc, f"measured {_pct(acc)} on negated requirements worded by hand (n={n})", n)
     semantic = semantic_family(text)
     measured = validation.get("families", {}).get(semantic) if semantic else None
     if measured:

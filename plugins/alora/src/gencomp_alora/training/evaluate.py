@@ -188,14 +188,27 @@ def evaluate(
     return results
 
 
-def calibration(results: Results, method: str, *, target: float = 0.95) -> dict[str, Any]:
-    """Calibration of ``method`` over every evaluated file (:func:`.calibration.summary`), overall and per family."""
+def calibration(results: Results, method: str, *, target: float = 0.95, routed: bool = False) -> dict[str, Any]:
+    """Calibration of ``method`` over every evaluated file (:func:`.calibration.summary`), overall and per family.
+
+    With ``routed``, only the checks whose text gencomp's recogniser does not take (what the default
+    routing sends an adapter).
+    """
+    from gencomp.checks import recognised_kind
     from gencomp_alora.training.calibration import summary
 
     if method not in results.p_yes:
         raise ValueError(f"no p(yes) recorded for {method!r}; recorded: {', '.join(results.p_yes) or 'none'}")
-    p_yes = [p for path in results.files for p in results.p_yes[method][path]]
-    examples = [e for path in results.files for e in results.files[path]]
+    pairs = [
+        (p, e)
+        for path in results.files
+        for p, e in zip(results.p_yes[method][path], results.files[path], strict=True)
+        if not routed or recognised_kind(e.requirement) is None
+    ]
+    if not pairs:
+        raise ValueError("no evaluated check is routed to the adapter: every requirement text is recognised")
+    p_yes = [p for p, _ in pairs]
+    examples = [e for _, e in pairs]
     out = summary(p_yes, [e.label for e in examples], target=target)
     by_family: dict[str, list[int]] = defaultdict(list)
     for i, e in enumerate(examples):
@@ -236,14 +249,17 @@ def validation_section(
     ``"families"``: accuracy of ``method`` (and of ``judge``) per family of the adapter's training
     families (:mod:`.families`, :mod:`.semantic`) in the evaluated files; ``"unrecognised"``: on the
     checks whose text gencomp's recogniser does not take (what the default routing sends the adapter),
-    per file and group; ``"uncertain_margin"``: the smallest margin around 0.5 whose decided verdicts
-    on those checks reach ``target`` (:func:`.calibration.choose_margin`); ``"calibration"``: ECE,
-    reliability bins and the margin curve on them.
+    per file and group; ``"negated"``: on those that negate (:data:`gencomp_alora.validation.NEGATION`);
+    ``"uncertain_margin"``: the smallest margin around 0.5 whose decided verdicts reach ``target``
+    (:func:`.calibration.choose_margin`), among those checks whose kind's measurement leaves them
+    decidable (:func:`gencomp_alora.validation.min_accuracy`); ``"calibration"``: ECE and reliability
+    bins of all of those checks, and the margin curve of the decidable ones.
     """
     from gencomp.checks import recognised_kind
     from gencomp_alora.training.calibration import summary
     from gencomp_alora.training.families import FAMILIES
     from gencomp_alora.training.semantic import SEMANTIC_FAMILIES
+    from gencomp_alora.validation import NEGATION, validation_for
 
     if method not in results.p_yes:
         raise ValueError(f"no p(yes) recorded for {method!r}; evaluate with --methods {method}")
@@ -271,28 +287,52 @@ def validation_section(
             "data": ", ".join(sorted({_shown(f) for f, *_ in subset})),
         }
     routed = [r for r in rows if recognised_kind(r[1].requirement) is None]
+    if not routed:
+        raise ValueError("every evaluated requirement is taken by the recogniser: nothing the adapter is routed")
     scopes: dict[tuple[str, str], list[tuple[str, Example, float, float | None]]] = defaultdict(list)
     for r in routed:
         scopes[(_shown(r[0]), _scope(r[1].family))].append(r)
-    if not routed:
-        raise ValueError("every evaluated requirement is taken by the recogniser: nothing the adapter is routed")
-    curve = summary([p for _, _, p, _ in routed], [e.label for _, e, _, _ in routed], target=target)
-    return {
+    negated = [r for r in routed if NEGATION.search(r[1].requirement)]
+    section: dict[str, Any] = {
         "note": (
-            f"Measured with {method} on requirements and responses written by hand, none from the training "
-            "data. 'families': per family of the adapter; 'unrecognised': the checks whose text the code "
-            "recogniser does not take (what the default routing sends this adapter); 'uncertain_margin': a "
-            f"verdict whose p(yes) lies this close to 0.5 is uncertain (the smallest margin whose decided "
-            f"verdicts on the unrecognised checks are {100 * target:.0f}% right)."
+            f"Measured with {method} on requirements and responses written by hand, none from the training data. "
+            "'families': per family of the adapter; 'negated': requirements that negate, among those the code "
+            "recogniser does not take; 'unrecognised': the checks whose text the recogniser does not take (what "
+            "the default routing sends this adapter); 'uncertain_margin': a verdict whose p(yes) lies this close "
+            "to 0.5 is uncertain (the smallest margin whose decided verdicts on the unrecognised checks reach "
+            "'calibration.target'; 0.5 when none does)."
         ),
         "families": families,
+        **(
+            {"negated": {**measured(negated), "data": ", ".join(sorted({_shown(r[0]) for r in negated}))}}
+            if negated
+            else {}
+        ),
         "unrecognised": [
             {"name": f"{group} ({Path(name).name})", **measured(subset), "data": name}
             for (name, group), subset in sorted(scopes.items())
         ],
-        "uncertain_margin": curve["margin"],
-        "calibration": {k: curve[k] for k in ("n", "accuracy", "ece", "target", "bins", "margin_curve")},
     }
+    # the margin is chosen on the verdicts that their kind's measurement leaves decidable
+    decidable = [r for r in routed if not _floored(validation_for(section, r[1].requirement))]
+    pool = decidable or routed
+    curve = summary([p for _, _, p, _ in pool], [e.label for _, e, _, _ in pool], target=target)
+    everything = summary([p for _, _, p, _ in routed], [e.label for _, e, _, _ in routed], target=target)
+    section["uncertain_margin"] = curve["margin"]
+    section["calibration"] = {
+        **{k: everything[k] for k in ("n", "accuracy", "ece", "bins")},
+        "target": target,
+        "decidable": len(decidable),
+        "margin_curve": curve["margin_curve"],
+    }
+    return section
+
+
+def _floored(measured: Any) -> bool:
+    """Whether a verdict resting on ``measured`` is uncertain whatever its p(yes) (unmeasured, or below the floor)."""
+    from gencomp_alora.validation import min_accuracy
+
+    return not measured.validated or (measured.n is not None and measured.accuracy < min_accuracy(measured.n))
 
 
 def _mean(values: Sequence[float]) -> float | None:

@@ -210,7 +210,7 @@ def _write_calibration(args: argparse.Namespace, results: Any) -> None:
     if args.validation:
         from gencomp_alora.training.evaluate import validation_section
 
-        section = validation_section(results)
+        section = validation_section(results, target=args.target)
         Path(args.validation).write_text(json.dumps(section, indent=2) + "\n", encoding="utf-8")
         print(f"validation section written to {args.validation} (uncertain margin {section['uncertain_margin']:.2f})")
     if args.predictions:
@@ -222,7 +222,7 @@ def _write_calibration(args: argparse.Namespace, results: Any) -> None:
                     f.write(json.dumps(row, ensure_ascii=False) + "\n")
     if not (args.calibration or args.plot):
         return
-    summaries = {m: calibration(results, m) for m in methods}
+    summaries = {m: calibration(results, m, target=args.target, routed=args.routed) for m in methods}
     if args.calibration:
         Path(args.calibration).write_text(json.dumps(summaries, indent=1) + "\n", encoding="utf-8")
     for m, c in summaries.items():
@@ -230,7 +230,9 @@ def _write_calibration(args: argparse.Namespace, results: Any) -> None:
     if args.plot:
         series = {f"{m} (ECE {c['ece']:.3f}, n={c['n']})": [Bin(**b) for b in c["bins"]] for m, c in summaries.items()}
         files = ", ".join(Path(p).name for p in results.files)
-        Path(args.plot).write_text(reliability_svg(series, f"Reliability of p(yes) on {files}"), encoding="utf-8")
+        which = "the checks routed to the adapter in " if args.routed else ""
+        title = f"Reliability of p(yes) on {which}{files}"
+        Path(args.plot).write_text(reliability_svg(series, title), encoding="utf-8")
 
 
 def _cmd_datagen(args: argparse.Namespace) -> int:
@@ -342,6 +344,13 @@ def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  
     p.add_argument(
         "--validation", help="write the adapter metadata's 'validation' section measured here (JSON; needs alora-path)"
     )
+    p.add_argument(
+        "--target", type=_fraction, default=0.95, help="accuracy the decided verdicts must reach (chooses the margin)"
+    )
+    p.add_argument(
+        "--routed", action="store_true",
+        help="calibrate and plot only the checks the default routing sends an adapter (texts not recognised)",
+    )  # fmt: skip
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_eval)
 
