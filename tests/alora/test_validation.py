@@ -78,7 +78,12 @@ def test_the_shipped_adapter_lists_what_it_was_measured_on():
     measured = read_validation(shipped_adapter_dir())
     assert measured is not None
     assert measured["families"] and all(0 <= f["accuracy"] <= 1 and f["n"] > 0 for f in measured["families"].values())
-    assert {s["name"] for s in measured["unrecognised"]} >= {"semantic checks"}
+    names = {s["name"].split(" (")[0] for s in measured["unrecognised"]}
+    assert names >= {"semantic checks", "everyday semantic requirements"}
+    everyday = {"polite", "greeting", "apology", "tone", "person", "recommendation"}
+    everyday |= {"answers_question", "mentions_fact"}
+    assert everyday <= {f for f, m in measured["families"].items() if m["trained"]}
+    assert 0 < measured["uncertain_margin"] <= 0.5 and 0 <= measured["calibration"]["ece"] <= 1
 
 
 def _check(b: LocalHFBackend, requirement: Requirement) -> gencomp.ValidationResult:
@@ -168,7 +173,8 @@ def test_the_cli_says_what_the_shipped_adapters_verdict_rests_on(monkeypatch, tm
     args = ["instruct", "Describe a river.", "--req", "The answer is polite.", "--loop-budget", "1"]
     assert main([*args, "--max-new-tokens", "8", "--no-stream"]) in (0, 1)
     line = next(x for x in capsys.readouterr().out.splitlines() if "The answer is polite." in x)
-    assert "(alora:constraint p(yes)=" in line and ", measured " in line and "% on semantic checks (n=" in line
+    assert "(alora:constraint p(yes)=" in line and ", measured " in line
+    assert "% on polite requirements worded by hand (n=" in line
     assert main([*args, "--max-new-tokens", "8", "--json"]) in (0, 1)
     (check,) = json.loads(capsys.readouterr().out)["attempts"][0]["checks"]
     assert check["path"] == "alora:constraint" and check["validated"] is True
