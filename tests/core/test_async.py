@@ -192,7 +192,8 @@ def test_a_code_check_that_fails_on_a_prefix_stops_the_answer_early_and_repairs_
     first = dict(result.sample_validations[0])
     assert first[result.sample_validations[0][0][0]].stopped_at_token == 4
     assert "4 words; at most 3 allowed" in (result.sample_validations[0][0][1].reason or "")
-    assert "not checked" in (first[other].reason or "")
+    assert not first[other].ran and not first[other].result  # reported as not run, never as failed
+    assert "not run" in (first[other].reason or "")
     assert result.sample_generations[1].value == "short"
 
 

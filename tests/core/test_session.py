@@ -15,6 +15,7 @@ from gencomp import (
     Requirement,
     RequirementCheck,
     SamplingResult,
+    ValidationResult,
     hookimpl,
     plugins,
     simple_validate,
@@ -55,10 +56,15 @@ def test_a_retry_carries_the_failed_requirements_as_repair_feedback(echo):
     assert "Be brief" not in second.split("requirements:")[-1]
 
 
-def test_the_loop_budget_bounds_attempts_and_the_last_answer_is_returned_on_failure(echo):
+def test_the_loop_budget_bounds_attempts(echo):
+    said = Requirement(
+        "Use capitals.", lambda ctx: ValidationResult(False, reason=f"{ctx.last_output().value} is quiet")
+    )
     s = echo(["a", "b", "c", "d"])
-    result = s.instruct("Shout.", requirements=[upper()], loop_budget=3, return_sampling_results=True)
-    assert not result.success and result.result.value == "c" and len(s.backend.prompts) == 3
+    result = s.instruct("Shout.", requirements=[said], loop_budget=3, return_sampling_results=True)
+    assert not result.success and len(s.backend.prompts) == 3 and len(result.attempts) == 3
+    assert result.result.value == "c"  # equally bad: the later one, with the most feedback, is kept
+    assert result.selection.startswith("no attempt met every requirement; kept attempt 3 of 3")
     with pytest.raises(ValueError, match="loop_budget"):
         s.instruct("x", loop_budget=0)
 

@@ -13,6 +13,14 @@ from gencomp.model_options import ModelOption
 from gencomp.plugins import hookimpl
 
 
+@hookimpl
+def gencomp_register_strategies(register: Callable[..., None]) -> None:
+    from gencomp.strategies import BUILTIN_STRATEGIES
+
+    for cls in BUILTIN_STRATEGIES:
+        register(cls.name, cls, description=cls.description)
+
+
 @hookimpl(trylast=True)
 def gencomp_make_cache() -> Cache:
     return LRUCache(3)

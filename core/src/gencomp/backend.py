@@ -22,6 +22,11 @@ construction
 :meth:`Backend._generate_from_raw`
     steps 2, :meth:`Backend.generate_raw`, 5 (parsing), 6 and 7 for each output.
 
+Several candidates: :meth:`Backend.generate_candidates` (and its async twin) answers one action
+``n`` times, for strategies such as best-of-n. An author who can generate them at once implements
+:meth:`Backend.generate_n` (the HF backend: one batched ``generate`` sharing the prompt's KV cache);
+otherwise the base runs ``n`` generations, concurrently on a natively async backend.
+
 Async: :meth:`Backend.agenerate_from_context` and :meth:`Backend.agenerate_from_raw` run the same
 steps without blocking the event loop. An author implements :meth:`Backend.generate` (the async
 methods then run it in a worker thread) or, natively async, :meth:`Backend.agenerate` (and
@@ -29,15 +34,22 @@ methods then run it in a worker thread) or, natively async, :meth:`Backend.agene
 Streaming and cancellation reach the author's part through :func:`gencomp.streaming.current_control`:
 a backend that streams pushes each piece of text to it and stops when told; one that does not
 needs to do nothing (the base hands its whole answer on as one chunk).
+
+Backends written before contract 1.0 (overriding ``_generate_from_context`` / ``_generate_from_raw``,
+firing ``gencomp_make_cache`` / ``gencomp_backend_created`` themselves) keep working: their class
+gets one :class:`DeprecationWarning` naming what to implement instead, and the base leaves the hooks
+such a class fires to it, so that each still fires once per backend.
 """
 
 from __future__ import annotations
 
 import abc
 import time
+import types
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from gencomp import plugins
 from gencomp.base import (
@@ -55,7 +67,16 @@ from gencomp.errors import GencompError
 from gencomp.formatter import Formatter, PlainFormatter
 from gencomp.model_ids import ModelIdentifier, model_id_string
 from gencomp.model_options import GenerationOptions, ModelOption, backend_names, simplify_and_merge, translate_options
-from gencomp.streaming import current_control, run_in_thread, run_sync
+from gencomp.streaming import (
+    GenerationControl,
+    candidate_controls,
+    controlled,
+    controlled_candidates,
+    current_control,
+    run_in_thread,
+    run_sync,
+)
+from gencomp.tracing import Span, current_span, span
 from gencomp.verdicts import RequirementCheck
 
 __all__ = [
@@ -176,8 +197,38 @@ class _BackendMeta(abc.ABCMeta):
                 "(or, natively async, agenerate) (see gencomp.Backend)"
             )
         backend = super().__call__(*args, **kwargs)
-        plugins.hook().gencomp_backend_created(backend=backend)
+        if "gencomp_backend_created" not in getattr(cls, "_fires_hooks_itself", ()):
+            plugins.hook().gencomp_backend_created(backend=backend)
         return backend
+
+
+_LEGACY_METHODS = {
+    "_generate_from_context": ("generate(self, request) -> Generation", ("generate", "agenerate")),
+    "_generate_from_raw": ("generate_raw(self, request) -> list[Generation]", ("generate_raw", "agenerate_raw")),
+}
+"""Methods a backend overrode before contract 1.0: what it implements now, and the methods of the new contract."""
+_BASE_FIRED_HOOKS = ("gencomp_make_cache", "gencomp_backend_created")
+"""Hooks the base fires at construction (a pre-1.0 backend fired them itself)."""
+
+
+def _names_used(code: types.CodeType) -> set[str]:
+    """The global and attribute names a function's code (nested functions included) reads."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names_used(const)
+    return names
+
+
+def _hooks_fired_by(cls: type) -> tuple[str, ...]:
+    """The construction hooks a class's own methods call (the pre-1.0 contract), found in their code."""
+    used: set[str] = set()
+    for value in vars(cls).values():
+        func = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
+        code = getattr(func, "__code__", None)
+        if isinstance(code, types.CodeType):
+            used |= _names_used(code)
+    return tuple(h for h in _BASE_FIRED_HOOKS if h in used)
 
 
 class Backend(metaclass=_BackendMeta):
@@ -200,6 +251,32 @@ class Backend(metaclass=_BackendMeta):
     option_hints: ClassVar[Mapping[str, str]] = {}
     """Advice an unknown-option error gives for particular option names (instead of close matches)."""
     formatter: Formatter
+    _fires_hooks_itself: ClassVar[frozenset[str]] = frozenset()
+    """Construction hooks the class fires itself (a pre-1.0 backend): the base leaves them to it."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        fired = _hooks_fired_by(cls)
+        cls._fires_hooks_itself = cls._fires_hooks_itself.union(fired)
+        old = [
+            name
+            for name, (_, new) in _LEGACY_METHODS.items()
+            if name in vars(cls) and all(getattr(cls, n) is getattr(Backend, n) for n in new)
+        ]
+        if not old and not fired:
+            return
+        changes = [f"implement {_LEGACY_METHODS[name][0]} instead of overriding {name}" for name in old]
+        if fired:
+            changes.append(
+                f"remove its own calls of {' and '.join(fired)}: the base fires gencomp_make_cache and "
+                "gencomp_backend_created once per backend (meanwhile it leaves them to this class)"
+            )
+        warnings.warn(
+            f"{cls.__qualname__} is written to the backend contract before gencomp 1.0, which still works but "
+            f'is deprecated: {"; ".join(changes)}. See gencomp.Backend and "Write a backend" in CONTRIBUTING.md',
+            DeprecationWarning,
+            stacklevel=3,  # the class statement
+        )
 
     def __init__(
         self,
@@ -223,7 +300,9 @@ class Backend(metaclass=_BackendMeta):
         self._full_option_map: dict[str, str] | None = None
         self.cache: Cache | None = None
         if use_caches:
-            self.cache = cache if cache is not None else plugins.hook().gencomp_make_cache(backend=self)
+            if cache is None and "gencomp_make_cache" not in self._fires_hooks_itself:
+                cache = plugins.hook().gencomp_make_cache(backend=self)
+            self.cache = cache
             if isinstance(self.cache, LRUCache):
                 self.cache.on_evict = _chain(self.cache.on_evict, self.on_cache_evict)
 
@@ -231,6 +310,15 @@ class Backend(metaclass=_BackendMeta):
     def model_id_str(self) -> str:
         """The model id as a string."""
         return model_id_string(self.model_id)
+
+    @property
+    def endpoint(self) -> str | None:
+        """The URL of the server this backend sends its requests to; ``None`` for a model run in process.
+
+        Observers report it (the generation span's ``gencomp.endpoint``); a remote backend overrides it,
+        with any password or secret in the URL redacted.
+        """
+        return None
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -263,6 +351,16 @@ class Backend(metaclass=_BackendMeta):
     async def agenerate(self, request: GenerationRequest) -> Generation:
         """:meth:`generate`, natively async (optional; by default :meth:`generate` runs in a worker thread)."""
         return await run_in_thread(self.generate, request)
+
+    def generate_n(self, request: GenerationRequest, n: int) -> list[Generation]:
+        """Generate ``n`` independent outputs for ``request`` at once (optional; for strategies that sample several).
+
+        Implement it when the model can produce several answers for the price of fewer than ``n``
+        calls (a batched generation sharing the prompt). Each output pushes its text to its own
+        control (:func:`gencomp.streaming.candidate_controls`) and stops alone when that control
+        says so. Without it, :meth:`generate_candidates` runs ``n`` generations.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not generate several candidates at once")
 
     def generate_raw(self, request: RawRequest) -> list[Generation]:
         """Generate one output per raw prompt of ``request`` (optional; the default says it is not offered)."""
@@ -354,10 +452,10 @@ class Backend(metaclass=_BackendMeta):
         if ctx.is_chat_context:
             tools = collect_tools(options.tools, [*history, action]) if tool_calls else {}
             messages = self.chat_messages([*history, action], options.system_prompt)
-            return GenerationRequest(action, ctx, options, messages=messages, format=format, tools=tools)
+            return _traced(GenerationRequest(action, ctx, options, messages=messages, format=format, tools=tools))
         before = self.formatter.print_context(ctx)
         prompt = f"{before}\n{self.render(action)}" if before else self.render(action)
-        return GenerationRequest(action, ctx, options, prompt=prompt, format=format)
+        return _traced(GenerationRequest(action, ctx, options, prompt=prompt, format=format))
 
     # -- the base's part ------------------------------------------------------------------------
 
@@ -372,20 +470,21 @@ class Backend(metaclass=_BackendMeta):
     ) -> ModelOutputThunk:
         """Generate the output for ``action`` after ``ctx``; appends a ``GenerateLog`` to ``generate_logs``."""
         logs, first_log, relay = self._begin(format, generate_logs)
-        result = relay.gencomp_generate(
-            backend=self,
-            action=action,
-            ctx=ctx,
-            format=format,
-            model_options=model_options,
-            generate_logs=logs,
-            tool_calls=tool_calls,
-        )
-        if result is None:
-            result = self._generate_from_context(
-                action, ctx, format=format, model_options=model_options, generate_logs=logs, tool_calls=tool_calls
+        with self._span(action, ctx) as s:
+            result = relay.gencomp_generate(
+                backend=self,
+                action=action,
+                ctx=ctx,
+                format=format,
+                model_options=model_options,
+                generate_logs=logs,
+                tool_calls=tool_calls,
             )
-        return self._finish(relay, action, result, logs, first_log)
+            if result is None:
+                result = self._generate_from_context(
+                    action, ctx, format=format, model_options=model_options, generate_logs=logs, tool_calls=tool_calls
+                )
+            return self._finish(relay, action, result, logs, first_log, s)
 
     async def agenerate_from_context(
         self,
@@ -407,17 +506,18 @@ class Backend(metaclass=_BackendMeta):
                 self.generate_from_context, action, ctx, format, model_options, generate_logs, tool_calls
             )
         logs, first_log, relay = self._begin(format, generate_logs)
-        result = await run_in_thread(
-            relay.gencomp_generate, backend=self, action=action, ctx=ctx, format=format,
-            model_options=model_options, generate_logs=logs, tool_calls=tool_calls,
-        )  # fmt: skip
-        if result is None:
-            start = time.perf_counter()
-            options = self.translate_options(model_options)
-            request = self.prepare(action, ctx, options, format=format, tool_calls=tool_calls)
-            out = await self.agenerate(request)
-            result = self._complete(request, out, time.perf_counter() - start, logs)
-        return self._finish(relay, action, result, logs, first_log)
+        with self._span(action, ctx) as s:
+            result = await run_in_thread(
+                relay.gencomp_generate, backend=self, action=action, ctx=ctx, format=format,
+                model_options=model_options, generate_logs=logs, tool_calls=tool_calls,
+            )  # fmt: skip
+            if result is None:
+                start = time.perf_counter()
+                options = self.translate_options(model_options)
+                request = self.prepare(action, ctx, options, format=format, tool_calls=tool_calls)
+                out = await self.agenerate(request)
+                result = self._complete(request, out, time.perf_counter() - start, logs)
+            return self._finish(relay, action, result, logs, first_log, s)
 
     @staticmethod
     def _begin(format: Any, generate_logs: list[GenerateLog] | None) -> tuple[list[GenerateLog], int, Any]:
@@ -431,7 +531,13 @@ class Backend(metaclass=_BackendMeta):
         return logs, len(logs), plugins.hook()
 
     def _finish(
-        self, relay: Any, action: Component | CBlock, result: ModelOutputThunk, logs: list[GenerateLog], first_log: int
+        self,
+        relay: Any,
+        action: Component | CBlock,
+        result: ModelOutputThunk,
+        logs: list[GenerateLog],
+        first_log: int,
+        s: Span | None = None,
     ) -> ModelOutputThunk:
         control = current_control()
         if control is not None and not control.pushed and result.value:
@@ -439,8 +545,176 @@ class Backend(metaclass=_BackendMeta):
         new_logs = logs[first_log:]
         if new_logs and result.generate_log is None:
             result.generate_log = new_logs[-1]
+        if s is not None:
+            _end_generation_span(s, [result])
         relay.gencomp_after_generate(backend=self, action=action, result=result, log=new_logs[-1] if new_logs else None)
         return result
+
+    def _span(self, action: Component | CBlock, ctx: Context | None, choices: int = 1) -> Any:
+        """The ``generation`` span of one generation of ``choices`` outputs (:mod:`gencomp.tracing`)."""
+        control = current_control()
+        controls = list(candidate_controls() or ()) if choices > 1 else []
+        if not controls and control is not None:
+            controls = [control]
+        streamed = any(c.on_text is not None for c in controls)
+        return span(
+            "generation",
+            f"generate {self.model_id_str}",
+            {
+                "gencomp.operation": "chat" if ctx is not None and ctx.is_chat_context else "text_completion",
+                "gencomp.backend": backend_name(self),
+                "gencomp.model": self.model_id_str,
+                "gencomp.choices": choices,
+                "gencomp.stream": streamed,
+                "gencomp.check": isinstance(action, RequirementCheck) or None,
+                "gencomp.endpoint": self.endpoint,
+            },
+            backend=self,
+            action=action,
+            controls=controls,
+        )
+
+    # -- several candidates -----------------------------------------------------------------------
+
+    def generate_candidates(
+        self,
+        action: Component | CBlock,
+        ctx: Context,
+        n: int,
+        *,
+        format: type[Any] | None = None,
+        model_options: dict[str, Any] | None = None,
+        generate_logs: list[GenerateLog] | None = None,
+        tool_calls: bool = False,
+    ) -> list[ModelOutputThunk]:
+        """``n`` independent outputs for ``action`` after ``ctx`` (the candidates of a best-of-n or majority step).
+
+        With :meth:`generate_n` they are generated at once (one ``GenerateLog`` each); otherwise ``n``
+        generations run one after another (or concurrently, on a natively async backend), candidate
+        ``i`` with the seed ``seed + i`` when the options set a seed, so that they differ. Each
+        candidate pushes to its own control (:func:`gencomp.streaming.candidate_controls`, when the
+        caller set them). A plugin that takes over generation (``gencomp_generate``) is asked first;
+        when it takes the first candidate, every candidate goes through it, one by one.
+        """
+        _check_n(n)
+        controls = _controls_for(n)
+        if _overrides(self, "agenerate") and not _overrides(self, "generate_n"):
+            return run_sync(
+                lambda: self.agenerate_candidates(
+                    action, ctx, n, format=format, model_options=model_options,
+                    generate_logs=generate_logs, tool_calls=tool_calls,
+                )
+            )  # fmt: skip
+        logs, first_log, relay = self._begin(format, generate_logs)
+        if n > 1 and _overrides(self, "generate_n"):
+            with self._span(action, ctx, n) as s:
+                taken = relay.gencomp_generate(
+                    backend=self, action=action, ctx=ctx, format=format,
+                    model_options=model_options, generate_logs=logs, tool_calls=tool_calls,
+                )  # fmt: skip
+                if taken is None:
+                    start = time.perf_counter()
+                    options = self.translate_options(model_options)
+                    request = self.prepare(action, ctx, options, format=format, tool_calls=tool_calls)
+                    with controlled_candidates(controls), controlled(None):
+                        outs = self.generate_n(request, n)
+                    return self._complete_candidates(request, n, outs, time.perf_counter() - start, logs, controls, s)
+            first = self._finish(relay, action, taken, logs, first_log)
+            return [first] + [
+                self._one_candidate(i, action, ctx, format, model_options, logs, tool_calls, controls)
+                for i in range(1, n)
+            ]
+        return [
+            self._one_candidate(i, action, ctx, format, model_options, logs, tool_calls, controls) for i in range(n)
+        ]
+
+    async def agenerate_candidates(
+        self,
+        action: Component | CBlock,
+        ctx: Context,
+        n: int,
+        *,
+        format: type[Any] | None = None,
+        model_options: dict[str, Any] | None = None,
+        generate_logs: list[GenerateLog] | None = None,
+        tool_calls: bool = False,
+    ) -> list[ModelOutputThunk]:
+        """:meth:`generate_candidates` for asyncio; a natively async backend's candidates run concurrently."""
+        _check_n(n)
+        if not _overrides(self, "agenerate") or _overrides(self, "generate_n"):
+            return await run_in_thread(
+                self.generate_candidates, action, ctx, n, format=format, model_options=model_options,
+                generate_logs=generate_logs, tool_calls=tool_calls,
+            )  # fmt: skip
+        import asyncio
+
+        controls = _controls_for(n)
+        logs: list[GenerateLog] = generate_logs if generate_logs is not None else []
+        own: list[list[GenerateLog]] = [[] for _ in range(n)]
+
+        async def one(i: int) -> ModelOutputThunk:
+            with controlled(controls[i] if controls else None), controlled_candidates(None):
+                return await self.agenerate_from_context(
+                    action, ctx, format=format, model_options=_seeded(model_options, self.model_options, i),
+                    generate_logs=own[i], tool_calls=tool_calls,
+                )  # fmt: skip
+
+        tasks = [asyncio.ensure_future(one(i)) for i in range(n)]
+        try:
+            outs = await asyncio.gather(*tasks)
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        for i in range(n):
+            logs.extend(own[i])
+        return list(outs)
+
+    def _one_candidate(
+        self,
+        i: int,
+        action: Component | CBlock,
+        ctx: Context,
+        format: type[Any] | None,
+        model_options: dict[str, Any] | None,
+        logs: list[GenerateLog],
+        tool_calls: bool,
+        controls: list[GenerationControl] | None,
+    ) -> ModelOutputThunk:
+        with controlled(controls[i] if controls else current_control()), controlled_candidates(None):
+            return self.generate_from_context(
+                action, ctx, format=format, model_options=_seeded(model_options, self.model_options, i),
+                generate_logs=logs, tool_calls=tool_calls,
+            )  # fmt: skip
+
+    def _complete_candidates(
+        self,
+        request: GenerationRequest,
+        n: int,
+        outs: list[Generation],
+        seconds: float,
+        logs: list[GenerateLog],
+        controls: list[GenerationControl] | None,
+        s: Span | None,
+    ) -> list[ModelOutputThunk]:
+        if len(outs) != n:
+            raise GencompError(f"{type(self).__name__}.generate_n returned {len(outs)} outputs for {n} candidates")
+        relay = plugins.hook()
+        results = []
+        for i, out in enumerate(outs):
+            out.extra.setdefault("candidate", i)
+            out.extra.setdefault("candidates", len(outs))
+            thunk = self._complete(request, out, seconds, logs)
+            control = controls[i] if controls else None
+            if control is not None and not control.pushed and thunk.value:
+                control.push(thunk.value, whole=True)
+            results.append(thunk)
+        if s is not None:
+            _end_generation_span(s, results)
+        for thunk in results:
+            relay.gencomp_after_generate(backend=self, action=request.action, result=thunk, log=thunk.generate_log)
+        return results
 
     def _generate_from_context(
         self,
@@ -463,6 +737,8 @@ class Backend(metaclass=_BackendMeta):
         self, request: GenerationRequest, out: Generation, seconds: float, generate_logs: list[GenerateLog] | None
     ) -> ModelOutputThunk:
         """Steps 5 and 6: tool calls, parsing and the log of one generation."""
+        if not isinstance(out, Generation):
+            raise _not_a_generation(self, "generate", out)
         thunk = ModelOutputThunk(out.text, meta=dict(out.meta))
         if request.tools:
             thunk.tool_calls = self._extract_model_tool_requests(request.tools, out.text)
@@ -485,9 +761,10 @@ class Backend(metaclass=_BackendMeta):
         """
         if not actions:
             return []
-        start = time.perf_counter()
-        request = self._raw_request(actions, format, model_options)
-        return self._complete_raw(request, self.generate_raw(request), start, generate_logs)
+        with self._span(actions[0], None, len(actions)) as s:
+            start = time.perf_counter()
+            request = self._raw_request(actions, format, model_options)
+            return self._complete_raw(request, self.generate_raw(request), start, generate_logs, s)
 
     async def agenerate_from_raw(
         self,
@@ -501,20 +778,31 @@ class Backend(metaclass=_BackendMeta):
             return await run_in_thread(self._generate_from_raw, actions, format, model_options, generate_logs)
         if not actions:
             return []
-        start = time.perf_counter()
-        request = self._raw_request(actions, format, model_options)
-        return self._complete_raw(request, await self.agenerate_raw(request), start, generate_logs)
+        with self._span(actions[0], None, len(actions)) as s:
+            start = time.perf_counter()
+            request = self._raw_request(actions, format, model_options)
+            return self._complete_raw(request, await self.agenerate_raw(request), start, generate_logs, s)
 
     def _raw_request(
         self, actions: list[Component | CBlock], format: type[Any] | None, model_options: dict[str, Any] | None
     ) -> RawRequest:
         options = self.translate_options(model_options)
-        return RawRequest(list(actions), [self.render(a) for a in actions], options, format)
+        return _traced(RawRequest(list(actions), [self.render(a) for a in actions], options, format))
 
     def _complete_raw(
-        self, request: RawRequest, outs: list[Generation], start: float, generate_logs: list[GenerateLog] | None
+        self,
+        request: RawRequest,
+        outs: list[Generation],
+        start: float,
+        generate_logs: list[GenerateLog] | None,
+        s: Span | None = None,
     ) -> list[ModelOutputThunk]:
         actions, options = request.actions, request.options
+        if not isinstance(outs, list | tuple):
+            raise _not_a_generation(self, "generate_raw", outs, "a list of Generation, one per prompt")
+        for out in outs:
+            if not isinstance(out, Generation):
+                raise _not_a_generation(self, "generate_raw", out, "a list of Generation, one per prompt")
         if len(outs) != len(actions):
             raise GencompError(
                 f"{type(self).__name__}.generate_raw returned {len(outs)} outputs for {len(actions)} prompts"
@@ -526,9 +814,12 @@ class Backend(metaclass=_BackendMeta):
             thunk = ModelOutputThunk(out.text, meta=dict(out.meta))
             self.formatter.parse(action, thunk)
             out.extra.setdefault("batch_size", len(actions))
-            log = self._log(action, thunk, out.prompt or prompt, options, out, seconds, generate_logs)
-            relay.gencomp_after_generate(backend=self, action=action, result=thunk, log=log)
+            self._log(action, thunk, out.prompt or prompt, options, out, seconds, generate_logs)
             results.append(thunk)
+        if s is not None:
+            _end_generation_span(s, results, shared_prompt=False)
+        for action, thunk in zip(actions, results, strict=True):
+            relay.gencomp_after_generate(backend=self, action=action, result=thunk, log=thunk.generate_log)
         return results
 
     def _log(
@@ -576,6 +867,70 @@ class Backend(metaclass=_BackendMeta):
         """Put into cache (nothing happens when caching is off)."""
         if self.cache is not None:
             self.cache.put(id, v)
+
+
+def _check_n(n: int) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a whole number >= 1, got {n!r}")
+
+
+def _controls_for(n: int) -> list[GenerationControl] | None:
+    controls = candidate_controls()
+    if controls is None:
+        return None
+    if len(controls) != n:
+        raise GencompError(f"{len(controls)} candidate controls were set for {n} candidates")
+    return list(controls)
+
+
+def _seeded(model_options: dict[str, Any] | None, defaults: Mapping[str, Any], i: int) -> dict[str, Any] | None:
+    """The options of candidate ``i``: the seed moved on by ``i`` when the options (or the backend's) set one."""
+    seed = (model_options or {}).get(ModelOption.SEED, defaults.get(ModelOption.SEED))
+    if i == 0 or seed is None:
+        return model_options
+    return {**(model_options or {}), ModelOption.SEED: int(seed) + i}
+
+
+def _end_generation_span(s: Span, outputs: Sequence[ModelOutputThunk], *, shared_prompt: bool = True) -> None:
+    """Set the ``(at end)`` attributes of a generation span; ``shared_prompt``: the outputs answer one prompt."""
+    logs = [o.generate_log for o in outputs if o.generate_log is not None]
+    if logs:
+        s.set(**{"gencomp.options": dict(logs[-1].model_options or {})})
+        for key, attr in (("prompt_tokens", "gencomp.input_tokens"), ("new_tokens", "gencomp.output_tokens")):
+            counts = [log.extra.get(key) for log in logs]
+            if all(isinstance(c, int) for c in counts):
+                once = key == "prompt_tokens" and shared_prompt
+                s.set(**{attr: counts[0] if once else sum(counts)})  # type: ignore[arg-type]
+    reasons = [o.meta.get("finish_reason") for o in outputs]
+    if any(r is not None for r in reasons):
+        s.set(**{"gencomp.finish_reasons": [str(r) for r in reasons]})
+    models = {log.extra["response_model"] for log in logs if isinstance(log.extra.get("response_model"), str)}
+    if len(models) == 1:
+        s.set(**{"gencomp.response_model": models.pop()})
+    firsts = [c.first_text_ns for c in s.refs.get("controls", ()) if c.first_text_ns is not None]
+    if firsts:
+        s.set(**{"gencomp.first_chunk_ns": min(firsts)})
+    s.refs["outputs"] = list(outputs)
+    s.refs["logs"] = logs
+
+
+def _not_a_generation(backend: Backend, method: str, got: Any, want: str = "a Generation") -> TypeError:
+    example = f"Generation({got!r})" if isinstance(got, str) else "Generation(text)"
+    return TypeError(
+        f"{type(backend).__name__}.{method} returned {type(got).__name__} {str(got)[:60]!r}, not {want}: "
+        f"wrap the text, e.g. return {example[:80]} (from gencomp import Generation)"
+    )
+
+
+_R = TypeVar("_R", GenerationRequest, RawRequest)
+
+
+def _traced(request: _R) -> _R:
+    """``request``, kept as ``refs["request"]`` of the generation span it is made in (for observers)."""
+    s = current_span()
+    if s is not None and s.kind == "generation":
+        s.refs.setdefault("request", request)
+    return request
 
 
 def _overrides(backend: Backend, name: str) -> bool:

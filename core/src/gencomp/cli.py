@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 from gencomp import plugins
 from gencomp.errors import GencompError
 
-__all__ = ["DEBUG_VARIABLE", "ArgumentParser", "build_parser", "int_at_least", "main"]
+__all__ = ["DEBUG_VARIABLE", "ArgumentParser", "build_parser", "check_text", "int_at_least", "main", "text_argument"]
 
 DEBUG_VARIABLE = "GENCOMP_DEBUG"
 """Set to ``1`` for the traceback of an error (the same as ``--debug``)."""
@@ -46,6 +46,52 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
         return value
 
     parse.__name__ = f"whole number >= {minimum}"
+    return parse
+
+
+def check_text(text: str) -> str:
+    """``text`` if it is valid Unicode; else ``ValueError`` naming the first character that is not.
+
+    Python hands on bytes of an argument or input line that are not UTF-8 as lone surrogates
+    (``U+DC80``-``U+DCFF``); a tokenizer cannot encode those, and guessing another encoding could
+    change the text, so it is refused.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # only surrogates fail to encode
+        code = ord(text[exc.start])
+        if 0xDC80 <= code <= 0xDCFF:
+            what = f"byte 0x{code - 0xDC00:02x}, at character {exc.start + 1}, is not valid UTF-8"
+        else:
+            what = f"character {exc.start + 1} is a lone surrogate (U+{code:04X}), which is not text"
+        raise ValueError(f"{what} in {_shown(text)}: give the text in UTF-8") from None
+    return text
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """``text`` quoted for an error message: undecodable bytes as ``\\xNN``, cut after ``limit`` characters."""
+
+    def one(c: str) -> str:
+        if 0xDC80 <= ord(c) <= 0xDCFF:
+            return f"\\x{ord(c) - 0xDC00:02x}"
+        return c if c.isprintable() else repr(c)[1:-1]
+
+    return "'" + "".join(map(one, text[:limit])) + ("...'" if len(text) > limit else "'")
+
+
+def text_argument(what: str) -> Callable[[str], str]:
+    """An argparse ``type`` for text that goes to a model: valid UTF-8 (:func:`check_text`) and not blank."""
+
+    def parse(text: str) -> str:
+        try:
+            check_text(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{what} is empty")
+        return text
+
+    parse.__name__ = what
     return parse
 
 
@@ -92,62 +138,115 @@ def cmd_backends(args: argparse.Namespace) -> int:
             "plugin": s.plugin,
             "default_model": s.default_model,
             "description": s.description,
+            "free_form_model_ids": s.free_form_model_ids,
         }
         for s in reg.backends.values()
     ]
-    models: list[dict[str, Any]] = [
-        {
-            "name": m.name,
-            "aliases": list(m.aliases),
-            "backend": m.backend,
-            "plugin": m.plugin,
-            "description": m.description,
-        }
-        for m in reg.models.values()
-    ]
+    conflicts = list(dict.fromkeys(m for (kind, _), m in reg.conflicts.items() if kind in ("backend", "model")))
+    models: list[dict[str, Any]] = []
+    for spec in reg.models.values():
+        unusable = reg.conflicts.get(("backend", spec.backend))
+        if unusable is None and not any(spec.backend in (b.name, *b.aliases) for b in reg.backends.values()):
+            unusable = f"no installed plugin registers backend {spec.backend!r}"
+        models.append(
+            {
+                "name": spec.name,
+                "aliases": list(spec.aliases),
+                "backend": spec.backend,
+                "plugin": spec.plugin,
+                "description": spec.description,
+                "available": unusable is None,
+                "unavailable_because": unusable,
+            }
+        )
+    problems = [r for r in plugins.plugin_records() if r.status not in ("loaded", "disabled", "conflict")]
     if args.json:
-        print(json.dumps({"backends": items, "models": models}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "backends": items,
+                    "models": models,
+                    "conflicts": conflicts,
+                    "plugin_problems": [{"name": r.name, "status": r.status, "error": r.error} for r in problems],
+                },
+                indent=2,
+            )
+        )
         return 0
     rows = [
-        [i["name"], ", ".join(i["aliases"]), i["plugin"], i["default_model"] or "-", i["description"]] for i in items
+        [i["name"], ", ".join(i["aliases"]), i["plugin"], i["default_model"] or "-", _ids(i), i["description"]]
+        for i in items
     ]
-    print(
-        _table(rows, ["backend", "aliases", "plugin", "default model", "description"])
-        if rows
-        else "no backends installed"
-    )
+    if rows:
+        print(_table(rows, ["backend", "aliases", "plugin", "default model", "model ids", "description"]))
+    elif conflicts:
+        print("no usable backend: every registered backend is disabled by a conflict (below)")
+    else:
+        print("no backends installed")
     if models:
         print()
-        rows = [[m["name"], m["backend"], m["plugin"], m["description"]] for m in models]
-        print(_table(rows, ["model", "backend", "plugin", "description"]))
+        rows = [
+            [m["name"], m["backend"], m["plugin"], "yes" if m["available"] else "NO (below)", m["description"]]
+            for m in models
+        ]
+        print(_table(rows, ["model", "backend", "plugin", "usable", "description"]))
+        for model in models:
+            if not model["available"] and model["unavailable_because"] not in conflicts:
+                print(f"\nmodel {model['name']!r}: {model['unavailable_because']}")
+    for conflict in conflicts:
+        print(f"\nconflict: {conflict}")
+    if problems:
+        print("\nplugins that registered nothing or not all (details: `gencomp plugins`):")
+        for r in problems:
+            print(f"  {r.name}: {r.status}")
     return 0
 
 
+def _ids(backend: dict[str, Any]) -> str:
+    return "any" if backend["free_form_model_ids"] else "typo-checked"
+
+
 def _session(args: argparse.Namespace) -> Any:
+    from gencomp.model_options import ModelOption
     from gencomp.session import start_session
 
     options: dict[str, Any] = {}
-    if getattr(args, "max_new_tokens", None) is not None:
-        from gencomp.model_options import ModelOption
-
-        options[ModelOption.MAX_NEW_TOKENS] = args.max_new_tokens
+    for arg, key in (
+        ("max_new_tokens", ModelOption.MAX_NEW_TOKENS),
+        ("seed", ModelOption.SEED),
+        ("temperature", ModelOption.TEMPERATURE),
+    ):
+        if getattr(args, arg, None) is not None:
+            options[key] = getattr(args, arg)
     kwargs: dict[str, Any] = {}
     if getattr(args, "threads", None) is not None:
         kwargs["threads"] = args.threads
+    if getattr(args, "strategy", None) is not None:
+        kwargs["strategy"] = args.strategy
+    if getattr(args, "check_backend", None) is not None:
+        kwargs["check_backend"] = args.check_backend
+        kwargs["check_model_id"] = args.check_model
+    elif getattr(args, "check_model", None) is not None:
+        raise UsageError("--check-model needs --check-backend (the backend that decides model-judged checks)")
     return start_session(args.backend, args.model, model_options=options or None, **kwargs)
 
 
 def _check_line(r: Any, v: Any) -> str:
-    """One verdict: ``[pass]``, ``[FAIL]``, or ``[????]`` with the reason when the verdict is uncertain."""
-    uncertain = v.uncertain_reason if v.state == "uncertain" else None
-    mark = "????" if v.state == "uncertain" else "pass" if v.result else "FAIL"
+    from gencomp.strategies import verdict_state
+
+    state = verdict_state(v)
+    mark = {"passed": "pass", "failed": "FAIL", "uncertain": "????", "not run": "----"}[state]
     score = f" p(yes)={v.score:.2f}" if v.score is not None else ""
     stopped = f" stopped at token {v.stopped_at_token}" if v.stopped_at_token is not None else ""
     reason = f": {v.reason}" if v.thunk is None and v.reason else ""  # a model's reason is its raw answer
+    uncertain = getattr(v.verdict, "uncertain_reason", None) if state == "uncertain" else None
     doubt = f", uncertain: {uncertain}" if uncertain else ""
     validation = getattr(v.verdict, "validation", None)
     measured = f", {validation}" if validation else ""
-    return f"  [{mark}] {r.description}  ({_check_path(v)}{score}{measured}{doubt}{stopped}{reason})"
+    fallback = getattr(v.verdict, "fallback_reason", None)
+    why = f", judged by the model because {fallback}" if fallback else ""
+    path = _check_path(v) if v.ran else "not run"
+    return f"  [{mark}] {r.description}  ({path}{score}{measured}{doubt}{why}{stopped}{reason})"
 
 
 def _streams(args: argparse.Namespace) -> bool:
@@ -155,62 +254,140 @@ def _streams(args: argparse.Namespace) -> bool:
     return not getattr(args, "json", False) and not args.no_stream and sys.stdout.isatty()
 
 
+def _attempt_block(attempt: Any, header: bool) -> str:
+    """An attempt as the CLI shows it: its header, answer (or error) and verdicts."""
+    lines = [f"--- attempt {attempt.number}"] if header else []
+    if attempt.varied:
+        lines.append(f"(changed: {attempt.varied})")
+    lines.append(attempt.text if attempt.text is not None else f"(no answer: {attempt.summary()})")
+    lines.extend(_check_line(r, v) for r, v in attempt.verdicts or [])
+    return "\n".join(lines)
+
+
+def _attempt_line(attempt: Any, kept: Any) -> str:
+    """One line per attempt for the summary: what it met, its tokens and time."""
+    tokens = f", {attempt.generated_tokens} tokens" if attempt.generated_tokens is not None else ""
+    mark = "*" if attempt is kept else " "
+    return f" {mark} attempt {attempt.number}: {attempt.summary()}{tokens}"
+
+
+def _cost_line(cost: Any) -> str:
+    parts = [f"{cost.attempts} attempt{'s' if cost.attempts != 1 else ''}"]
+    if cost.generated_tokens is not None:
+        parts.append(f"{cost.generated_tokens} tokens generated")
+    if cost.stopped_early:
+        saved = f", {cost.saved_tokens} tokens saved" if cost.saved_tokens else ""
+        parts.append(f"{cost.stopped_early} stopped early{saved}")
+    if cost.model_checks:
+        tokens = (
+            f" ({cost.check_tokens_computed} tokens computed, {cost.check_tokens_reused} reused)"
+            if cost.check_tokens_computed is not None and cost.check_tokens_reused is not None
+            else ""
+        )
+        parts.append(f"{cost.model_checks} model checks{tokens}")
+    return "; ".join(parts)
+
+
+def _json_check(r: Any, v: Any) -> dict[str, Any]:
+    from gencomp.strategies import verdict_state
+
+    return {
+        "requirement": r.description,
+        "passed": v.result if v.ran else None,
+        "state": verdict_state(v),
+        "p_yes": v.score,
+        "path": _check_path(v) if v.ran else None,
+        "validated": getattr(v.verdict, "validated", None),
+        "accuracy": getattr(v.verdict, "accuracy", None),
+        "validation": getattr(v.verdict, "validation", None),
+        "uncertain_reason": getattr(v.verdict, "uncertain_reason", None),
+        "decided_by": getattr(v.verdict, "decided_by", None),
+        "reason": v.reason,
+        "stopped_at_token": v.stopped_at_token,
+        "reused_tokens": getattr(v.verdict, "reused_tokens", None),
+        "computed_tokens": getattr(v.verdict, "computed_tokens", None),
+    }
+
+
+def _json_attempt(a: Any, kept: Any) -> dict[str, Any]:
+    return {
+        "attempt": a.number,
+        "kept": a is kept,
+        "answer": a.text,
+        "passed": a.passed,
+        "met": a.met_count,
+        "seed": a.seed,
+        "temperature": a.temperature,
+        "varied": a.varied,
+        "stopped_early": a.early_stop is not None,
+        "error": None if a.error is None else f"{type(a.error).__name__}: {a.error}",
+        "generated_tokens": a.generated_tokens,
+        "seconds": a.seconds,
+        "checks": [_json_check(r, v) for r, v in a.verdicts or []],
+    }
+
+
+def _stream_instruct(stream: Any, headers: bool) -> Any:
+    """Print a streamed call: one attempt's answer live, the others' (candidates generated at once) when checked."""
+    live: int | None = None
+    waiting: dict[int, list[str]] = {}
+    for chunk in stream:
+        if live is None:
+            live = chunk.attempt
+            if headers:
+                print(f"--- attempt {live}")
+        if chunk.attempt == live:
+            if chunk.checks is not None:  # the live attempt's answer is complete: its verdicts
+                print()
+                for r, v in chunk.checks:
+                    print(_check_line(r, v))
+                live = None
+            else:
+                print(chunk.text, end="", flush=True)
+            continue
+        text = waiting.setdefault(chunk.attempt, [])
+        if chunk.checks is None:
+            text.append(chunk.text)
+            continue
+        del waiting[chunk.attempt]
+        if headers:
+            print(f"--- attempt {chunk.attempt}")
+        print("".join(text))
+        for r, v in chunk.checks:
+            print(_check_line(r, v))
+    return stream.result
+
+
 def cmd_instruct(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     session = _session(args)
     loaded = time.perf_counter()
-    kwargs: dict[str, Any] = {"requirements": args.req or None, "loop_budget": args.loop_budget}
-    headers = bool(args.req) and args.loop_budget > 1  # the same lines whether streamed or not
+    kwargs: dict[str, Any] = {
+        "requirements": args.req or None,
+        "loop_budget": args.loop_budget,
+        "uncertain": args.uncertain,
+    }
     result: Any
     if _streams(args):
         with session.instruct_stream(args.description, **kwargs) as stream:
-            shown = 0
-            for chunk in stream:
-                if chunk.checks is not None:  # the attempt's answer is complete: its verdicts
-                    print()
-                    for r, v in chunk.checks:
-                        print(_check_line(r, v))
-                    continue
-                if headers and chunk.attempt != shown:
-                    shown = chunk.attempt
-                    print(f"--- attempt {chunk.attempt}")
-                print(chunk.text, end="", flush=True)
-            result = stream.result
+            result = _stream_instruct(stream, headers=bool(args.req))
         if not args.req:
             print()
     else:
         result = session.instruct(args.description, return_sampling_results=True, **kwargs)
     done = time.perf_counter()
+    kept = result.selected
     if args.json:
-        attempts = [
-            {
-                "attempt": n,
-                "answer": out.value,
-                "checks": [
-                    {
-                        "requirement": r.description,
-                        "passed": v.result,
-                        "p_yes": v.score,
-                        "path": _check_path(v),
-                        "validated": getattr(v.verdict, "validated", None),
-                        "accuracy": getattr(v.verdict, "accuracy", None),
-                        "validation": getattr(v.verdict, "validation", None),
-                        "state": v.state,
-                        "uncertain_reason": v.uncertain_reason,
-                        "reason": v.reason,
-                        "stopped_at_token": v.stopped_at_token,
-                    }
-                    for r, v in checks
-                ],
-            }
-            for n, (out, checks) in enumerate(zip(result.sample_generations, result.sample_validations, strict=True), 1)
-        ]
         print(
             json.dumps(
                 {
                     "answer": result.result.value,
                     "success": result.success,
-                    "attempts": attempts,
+                    "strategy": result.strategy,
+                    "selected": kept.number if kept is not None else None,
+                    "selection": result.selection,
+                    "attempts": [_json_attempt(a, kept) for a in result.attempts],
+                    "cost": result.cost.as_dict() if result.cost is not None else None,
                     "load_seconds": loaded - start,
                     "run_seconds": done - loaded,
                 },
@@ -219,12 +396,15 @@ def cmd_instruct(args: argparse.Namespace) -> int:
         )
         return 0 if result.success else 1
     if not _streams(args):
-        for n, (out, checks) in enumerate(zip(result.sample_generations, result.sample_validations, strict=True), 1):
-            if headers:
-                print(f"--- attempt {n}")
-            print(out.value)
-            for r, v in checks:
-                print(_check_line(r, v))
+        for a in result.attempts:
+            print(_attempt_block(a, header=bool(args.req)))
+    if args.req:
+        print()
+        for a in result.attempts:
+            print(_attempt_line(a, kept))
+        print(f"{result.strategy}: {result.selection}")
+        if result.cost is not None:
+            print(_cost_line(result.cost))
     status = "all requirements passed" if result.success else "requirements failed"
     if not args.req:
         status = "no requirements"
@@ -241,57 +421,149 @@ def _check_path(v: Any) -> str:
     return str(thunk.meta.get("check_path", "llm-as-a-judge"))
 
 
-def _chat_turn(session: Any, text: str, quiet_warnings: bool, stream: bool) -> None:
-    """One chat turn, its reply printed (streamed when ``stream``).
+class _Refused(GencompError):
+    """A chat message that gets no answer; the conversation stays as it was before it."""
 
-    When the conversation outgrows the model's context window, its oldest turns are dropped (before
-    anything of the reply is printed: the window is checked before generating).
+
+class _Cancelled(Exception):
+    """An answer cancelled with Ctrl-C; the conversation stays as it was before its message."""
+
+
+def _answer(session: Any, text: str, window: int | None, quiet_warnings: bool, stream: bool) -> None:
+    """Send ``text`` and print the reply (streamed when ``stream``); ``window`` lowers the context window.
+
+    Ctrl-C while the answer is generated closes its stream (the generation stops at its next token)
+    and raises :class:`_Cancelled`; a second Ctrl-C meanwhile propagates.
+    """
+    from gencomp.components import Message
+    from gencomp.model_options import ModelOption
+
+    options = {ModelOption.CONTEXT_WINDOW: window} if window is not None else None
+    with warnings.catch_warnings():
+        if quiet_warnings:  # nothing between the prompt and the reply
+            warnings.simplefilter("ignore")
+        reply = session.chat_stream(text, model_options=options)
+        try:
+            for chunk in reply:
+                if stream:
+                    print(chunk.text, end="", flush=True)
+            out = reply.result.result
+        except KeyboardInterrupt:
+            try:
+                print("\ngencomp: note: cancelling the answer (Ctrl-C again quits)", file=sys.stderr, flush=True)
+            finally:
+                reply.close()
+            raise _Cancelled("answer cancelled; the conversation is as it was before this message") from None
+        except BaseException:
+            reply.close()
+            raise
+    if stream:
+        print()
+    else:
+        parsed = out.parsed_repr
+        print(parsed.content if isinstance(parsed, Message) else out.value or "")
+
+
+def _chat_turn(session: Any, text: str, quiet_warnings: bool, stream: bool) -> None:
+    """One chat turn, its reply printed (streamed when ``stream``); raises :class:`_Refused` when not answered.
+
+    When the conversation outgrows the model's context window, its oldest turns are dropped in one
+    block, until the prompt and the answer's budget take at most half of the window beyond that
+    budget, so that the next turns extend the same prompt and reuse its KV cache until the window
+    is full again (dropping one turn per message would change the prompt's start every turn, and
+    every turn would compute the whole prompt again). The window is checked before generating, so
+    nothing is printed before. A message that does not fit even alone is refused; whatever happens,
+    a message that gets no answer leaves the conversation as it was.
     """
     from gencomp.errors import ContextWindowError
 
+    original = session.ctx
+    session.ctx = original.copy()  # a failed or cancelled turn puts the original back
     dropped = 0
-    while True:
+    try:
         try:
-            with warnings.catch_warnings():
-                if quiet_warnings:  # nothing between the prompt and the reply
-                    warnings.simplefilter("ignore")
-                if stream:
-                    with session.chat_stream(text) as chunks:
-                        for chunk in chunks:
-                            print(chunk.text, end="", flush=True)
-                    print()
-                else:
-                    print(session.chat(text).content)
-            break
-        except ContextWindowError:
-            if len(session.ctx) < 2:
-                raise
-            session.ctx.drop_oldest(2)
-            dropped += 1
-    if dropped:
-        print(
-            f"gencomp: note: dropped the {dropped} oldest turn(s) to stay within the model's context window",
-            file=sys.stderr,
-        )
+            _answer(session, text, None, quiet_warnings, stream)
+            return
+        except ContextWindowError as exc:
+            error = exc
+        half = (error.window + error.max_new_tokens) // 2
+        for window in (half, None):  # None: the message alone needs more than half: keep what fits
+            session.ctx, dropped = original.copy(), 0
+            while len(session.ctx) >= 2:
+                session.ctx.drop_oldest(2)
+                dropped += 1
+                try:
+                    _answer(session, text, window, quiet_warnings, stream)
+                    return
+                except ContextWindowError as exc:
+                    error = exc
+        raise _Refused(
+            f"this message does not fit the model's context window even on its own: the prompt would be "
+            f"{error.prompt_tokens} tokens and the answer up to {error.max_new_tokens}, over the window of "
+            f"{error.window}; send a shorter message (or lower --max-new-tokens). The conversation is unchanged."
+        ) from None
+    except BaseException:
+        session.ctx = original
+        dropped = 0
+        raise
+    finally:
+        if dropped:
+            print(
+                f"gencomp: note: dropped the {dropped} oldest turn(s) to stay within the model's context window",
+                file=sys.stderr,
+            )
+
+
+def _stdin_lines() -> Iterator[str]:
+    """Lines of standard input; bytes that are not UTF-8 arrive as lone surrogates (refused per line).
+
+    Under a locale whose standard input decodes strictly, one such line would end the chat with a
+    ``UnicodeDecodeError``; the decoding is put back when the lines end.
+    """
+    stdin = sys.stdin
+    errors = getattr(stdin, "errors", None)
+    reconfigure = getattr(stdin, "reconfigure", None)
+    if reconfigure is not None and errors != "surrogateescape":
+        reconfigure(errors="surrogateescape")
+    try:
+        while line := stdin.readline():
+            yield line
+    finally:
+        if reconfigure is not None and errors is not None:
+            with contextlib.suppress(ValueError, OSError):  # closed meanwhile
+                reconfigure(errors=errors)
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
     session = _session(args)
-    if args.message:
-        for m in args.message:
-            _chat_turn(session, m, quiet_warnings=False, stream=_streams(args))
-        return 0
-    interactive = sys.stdin.isatty()
+    stream = _streams(args)
+    interactive = not args.message and sys.stdin.isatty()
+    lines = iter(args.message) if args.message else _stdin_lines()
+    refused = False
     while True:
         if interactive:
             print("> ", end="", flush=True)
-        line = sys.stdin.readline()
-        if not line or line.strip() in {"/exit", "/quit"}:
-            return 0
-        if not line.strip():
+        line = next(lines, None)
+        if line is None or (not args.message and line.strip() in {"/exit", "/quit"}):
+            return 1 if refused else 0
+        text = line if args.message else line.strip()
+        if not text:
             continue
         start = time.perf_counter()
-        _chat_turn(session, line.strip(), quiet_warnings=interactive, stream=_streams(args))
+        try:
+            try:
+                check_text(text)
+            except ValueError as exc:
+                raise _Refused(f"this line was not sent: {exc}") from None
+            _chat_turn(session, text, quiet_warnings=interactive, stream=stream)
+        except _Cancelled as exc:
+            print(f"gencomp: note: {exc}", file=sys.stderr)
+            continue
+        except GencompError as exc:  # a failed call leaves the conversation as it was
+            refused = True
+            unchanged = "" if isinstance(exc, _Refused) else "; the conversation is unchanged"
+            print(f"gencomp: error: {_one_line(exc)}{unchanged}", file=sys.stderr)
+            continue
         if interactive:
             print(f"({time.perf_counter() - start:.1f}s)")
 
@@ -329,10 +601,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_backends)
 
     p = sub.add_parser("instruct", help="run an instruction, validate it against requirements, print verdicts")
-    p.add_argument("description", help="what the model should do")
-    p.add_argument("--req", "-r", action="append", help="a requirement (repeatable)")
-    p.add_argument("--loop-budget", type=int_at_least(1), default=2, help="attempts, first included (default 2)")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("description", type=text_argument("the instruction"), help="what the model should do")
+    p.add_argument(
+        "--req", "-r", action="append", type=text_argument("the requirement"), help="a requirement (repeatable)"
+    )
+    p.add_argument(
+        "--strategy",
+        "-s",
+        help="how the attempts are spent: repair (default), rejection, best-of-n, majority, or a plugin's "
+        "(default: $GENCOMP_STRATEGY, gencomp.toml)",
+    )
+    p.add_argument(
+        "--loop-budget",
+        type=int_at_least(1),
+        default=None,
+        help="generations the strategy may spend, first included (default: the strategy's: 2 for repair and "
+        "rejection, 4 for best-of-n, 5 for majority)",
+    )
+    p.add_argument(
+        "--uncertain",
+        choices=["unmet", "trust"],
+        default="unmet",
+        help="an uncertain model verdict counts as unmet and is repaired (default), or is trusted",
+    )
+    p.add_argument("--seed", type=int, default=None, help="sampling seed (sampling strategies default to 0)")
+    p.add_argument("--check-backend", help="the backend that decides model-judged checks (default: the generating one)")
+    p.add_argument("--check-model", help="its model id (with --check-backend)")
+    p.add_argument("--temperature", type=float, default=None, help="sampling temperature")
+    p.add_argument("--json", action="store_true", help="print JSON: every attempt, its verdicts, the cost")
     p.add_argument(
         "--no-stream", action="store_true", help="print the answer once complete (default on a terminal: stream it)"
     )
@@ -342,9 +638,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "chat",
         help="chat with a model (reads lines from standard input); when the conversation outgrows the model's "
-        "context window, its oldest turns are dropped",
+        "context window, its oldest turns are dropped. A message that cannot be answered (too long, not UTF-8) "
+        "is refused and the chat goes on (exit code 1 at the end); Ctrl-C cancels the answer being written, "
+        "Ctrl-C at the prompt quits",
     )
-    p.add_argument("--message", "-M", action="append", help="send this message instead of reading input (repeatable)")
+    p.add_argument(
+        "--message", "-M", action="append", type=text_argument("the message"),
+        help="send this message instead of reading input (repeatable)",
+    )  # fmt: skip
     p.add_argument(
         "--no-stream", action="store_true", help="print each reply once complete (default on a terminal: stream it)"
     )

@@ -119,6 +119,9 @@ class ValidationResult:
     """The :class:`~gencomp.verdicts.CheckVerdict` of the check (set by model paths and code-checked kinds)."""
     stopped_at_token: int | None = None
     """Set when this check failed on a prefix of a streamed answer and stopped its generation there."""
+    ran: bool = True
+    """``False`` when the check did not run (its answer was stopped early by another check): ``result`` is
+    then ``False`` and says nothing about the requirement."""
 
     @property
     def check_path(self) -> str | None:

@@ -8,10 +8,12 @@ __all__ = [
     "ContextWindowError",
     "GencompError",
     "PluginLoadError",
+    "SessionBusyError",
     "TemplateNotFoundError",
     "UnknownBackendError",
     "UnknownBackendOptionError",
     "UnknownModelOptionError",
+    "UnknownStrategyError",
 ]
 
 
@@ -29,6 +31,14 @@ class BackendConflictError(GencompError):
 
 class UnknownBackendError(GencompError, LookupError):
     """No installed plugin provides the backend asked for."""
+
+
+class UnknownStrategyError(GencompError, LookupError, ValueError):
+    """No installed plugin provides the strategy asked for."""
+
+
+class SessionBusyError(GencompError, RuntimeError):
+    """A call was made on a session while another call of it was still running."""
 
 
 class ConfigError(GencompError, ValueError):

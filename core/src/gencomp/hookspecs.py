@@ -33,9 +33,11 @@ if TYPE_CHECKING:
     from gencomp.components import Requirement
     from gencomp.formatter import Formatter
     from gencomp.model_ids import ModelIdentifier
+    from gencomp.strategies import Strategy
+    from gencomp.tracing import Span
     from gencomp.verdicts import CheckFallback
 
-__all__ = ["RegisterBackend", "RegisterFormatter", "RegisterModel", "hookspec"]
+__all__ = ["RegisterBackend", "RegisterFormatter", "RegisterModel", "RegisterStrategy", "hookspec"]
 
 hookspec = pluggy.HookspecMarker("gencomp")
 
@@ -52,6 +54,7 @@ class RegisterBackend(Protocol):
         description: str = "",
         default_model: str | None = None,
         check_options: Callable[[dict[str, Any]], None] | None = None,
+        free_form_model_ids: bool = False,
     ) -> None:
         """Register ``factory(model_id, **kwargs)`` under ``name`` and ``aliases``."""
 
@@ -78,6 +81,15 @@ class RegisterFormatter(Protocol):
         """Register ``factory(model_id, **kwargs)`` under ``name``."""
 
 
+class RegisterStrategy(Protocol):
+    """The ``register`` callback of :func:`gencomp_register_strategies`."""
+
+    def __call__(
+        self, name: str, factory: Callable[..., Strategy], *, aliases: Iterable[str] = (), description: str = ""
+    ) -> None:
+        """Register ``factory(**options)`` (it returns a :class:`~gencomp.strategies.Strategy`) under ``name``."""
+
+
 # -- registration -------------------------------------------------------------------------------
 
 
@@ -86,11 +98,13 @@ def gencomp_register_backends(register: RegisterBackend) -> None:
     """Register backends by name.
 
     :param register: ``register(name, factory, *, aliases=(), description="", default_model=None,
-        check_options=None)``; ``factory(model_id, **kwargs)`` builds the backend (import heavy
-        libraries inside it, not at module level); ``default_model`` names a registered model used
-        when no model id is configured; ``check_options(kwargs)`` raises :class:`~gencomp.ConfigError`
-        for keyword options the backend does not take, before any model is resolved (without it, the
-        factory's signature is checked unless it takes ``**kwargs``).
+        check_options=None, free_form_model_ids=False)``; ``factory(model_id, **kwargs)`` builds the
+        backend (import heavy libraries inside it, not at module level); ``default_model`` names a
+        registered model used when no model id is configured; ``check_options(kwargs)`` raises
+        :class:`~gencomp.ConfigError` for keyword options the backend does not take, before any model
+        is resolved (without it, the factory's signature is checked unless it takes ``**kwargs``);
+        ``free_form_model_ids=True`` says the backend takes any model id its server serves (Ollama
+        tags such as ``llama3.2:1b``), so gencomp never refuses one as a typo of a registered name.
     :returns: nothing.
 
     Kind: collect all, once per plugin manager. Called by: :func:`gencomp.plugins.registry`, the first
@@ -147,6 +161,24 @@ def gencomp_register_checks(register: Callable[..., None]) -> None:
     requirement). A built-in name is refused and a name two plugins register disables both; a
     plugin whose hook raises is recorded as failed. In-tree: none (the built-in kinds live in
     :mod:`gencomp.checks`).
+    """
+
+
+@hookspec
+def gencomp_register_strategies(register: RegisterStrategy) -> None:
+    """Register inference-time strategies by name: how a call spends its attempts.
+
+    :param register: ``register(name, factory, *, aliases=(), description="")``; ``factory(**options)``
+        returns a :class:`~gencomp.strategies.Strategy` (its options come from
+        ``[strategy_options]`` in ``gencomp.toml``, or the caller). A strategy holds no session state:
+        requirements, budget and model options arrive with each call.
+    :returns: nothing.
+
+    Kind: collect all, once per plugin manager. Called by: :func:`gencomp.plugins.registry`, the first
+    time a strategy is looked up by name (``strategy="..."``, ``$GENCOMP_STRATEGY``, ``strategy`` in
+    ``gencomp.toml``, ``gencomp instruct --strategy``). A built-in name is refused; a name two
+    plugins register disables both. In-tree: core (``repair``, ``rejection``, ``best-of-n``,
+    ``majority``).
     """
 
 
@@ -264,7 +296,9 @@ def gencomp_check_requirements(
     """Answer model-judged requirement checks of one output, as one batch (a batch of one is a batch).
 
     :param backend: the session's backend.
-    :param requirements: every requirement without a ``validation_fn``, in order.
+    :param requirements: every requirement judged on the model path, in order: those without a
+        ``validation_fn``, and a plain ``Requirement`` with the description of each code check that
+        could not decide (its result's verdict was a :class:`~gencomp.CheckFallback`).
     :param ctx: the context whose last output is under test.
     :param output: that output (``None`` when the context has none).
     :param model_options: the judge's options.
@@ -277,6 +311,62 @@ def gencomp_check_requirements(
     Kind: first result. Called by: :func:`gencomp.check_requirements` (behind ``Session.validate``,
     ``Session.act``/``instruct`` and ``Requirement.validate``); answered checks are then reported to
     :func:`gencomp_after_generate`. In-tree: alora, openai_backend.
+    """
+
+
+@hookspec(firstresult=True)
+def gencomp_check_candidates(
+    backend: Backend,
+    requirements: list[Requirement],
+    ctxs: list[Context],
+    model_options: dict[str, Any] | None,
+    generate_logs: list[GenerateLog],
+) -> list[list[ModelOutputThunk | CheckFallback | None]] | None:
+    """Answer the model-judged checks of several candidate outputs of one call, as one batch.
+
+    The candidates answer the same action after the same context, so a plugin can check them all
+    against their shared prompt at once (one forward pass whose rows share the prompt's KV cache).
+
+    :param backend: the session's backend.
+    :param requirements: every requirement without a ``validation_fn``, in order.
+    :param ctxs: one context per candidate, each ending with its candidate output.
+    :param model_options: the judge's options.
+    :param generate_logs: append a ``GenerateLog`` (whose ``result`` is the answer) per answered check.
+    :returns: one list per context, each as :func:`gencomp_check_requirements` returns it (an
+        output labelled with a :class:`~gencomp.CheckVerdict`, a :class:`~gencomp.CheckFallback`, or
+        ``None``); or ``None`` to let each candidate go through :func:`gencomp_check_requirements`.
+
+    Kind: first result. Called by: :func:`gencomp.verdicts.check_candidates` (strategies' check steps
+    of more than one candidate). In-tree: none yet (each candidate then goes its own way).
+    """
+
+
+@hookspec
+def gencomp_span_started(span: Span) -> None:
+    """Observe the start of a unit of work: a session call, an attempt, a generation or a check.
+
+    :param span: the :class:`~gencomp.tracing.Span`: its ``kind``, ``name``, ``attributes``
+        (:data:`gencomp.tracing.SPAN_ATTRIBUTES`), ``parent`` and ``refs``; keep your own data in
+        ``span.state[<your name>]``.
+    :returns: nothing.
+
+    Kind: collect all. Called by: :mod:`gencomp.tracing`, in the thread or task doing the work,
+    before it starts (a check answered inside a batch is reported after the batch, with its times).
+    When no plugin implements this hook or :func:`gencomp_span_ended`, no span is made at all.
+    In-tree: otel (``gencomp-otel`` turns spans into OpenTelemetry spans).
+    """
+
+
+@hookspec
+def gencomp_span_ended(span: Span) -> None:
+    """Observe the end of a unit of work started with :func:`gencomp_span_started`.
+
+    :param span: the same :class:`~gencomp.tracing.Span`, with ``end_ns``, its ``(at end)``
+        attributes, and ``error`` (``cancelled`` when its caller cancelled it) when it failed.
+    :returns: nothing.
+
+    Kind: collect all. Called by: :mod:`gencomp.tracing`, when the work ends, however it ends.
+    In-tree: otel.
     """
 
 

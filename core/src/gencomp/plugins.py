@@ -7,7 +7,9 @@ Environment variables, read when the manager is first built:
 ``GENCOMP_DISABLE_PLUGINS``
     Comma-separated blocklist of entry-point names.
 ``GENCOMP_STRICT_PLUGINS=1``
-    A plugin that fails to load or register raises instead of being recorded and skipped.
+    Every installed plugin that is not disabled must load and register cleanly: a plugin whose
+    record would not be ``loaded`` (``failed``, ``incompatible``, ``skipped``, ``unmarked``,
+    ``conflict``, ``missing``; see :class:`PluginRecord`) raises instead of being recorded.
 ``GENCOMP_TRACE_PLUGINS=1``
     Print every hook call and its result to standard error.
 
@@ -17,6 +19,7 @@ Both lists apply before any plugin module is imported.
 from __future__ import annotations
 
 import difflib
+import inspect
 import os
 import sys
 import threading
@@ -61,9 +64,18 @@ CORE_DISTRIBUTION = "gencomp"
 
 @dataclass
 class PluginRecord:
-    """What discovery did with one plugin: ``loaded``, ``failed``, ``skipped`` or ``disabled``.
+    """What discovery did with one plugin, as ``status``:
 
-    An entry of ``GENCOMP_PLUGINS`` that names no installed plugin has the status ``missing``.
+    - ``loaded``: imported and registered, every hook implementation marked;
+    - ``unmarked``: loaded, but a function named after a hook lacks ``@hookimpl``, so gencomp never
+      calls it (``error`` names it);
+    - ``conflict``: loaded, but a name it registers is registered by another plugin too: those
+      registrations are disabled (``conflicts`` says which);
+    - ``failed``: its import or a registration hook raised, or it implements unknown hooks (``error``);
+    - ``incompatible``: not imported: its declared ``gencomp`` range excludes this core (``error``);
+    - ``skipped``: not imported: another plugin is already registered under its entry-point name;
+    - ``disabled``: not imported: ``GENCOMP_PLUGINS`` / ``GENCOMP_DISABLE_PLUGINS`` say so;
+    - ``missing``: ``GENCOMP_PLUGINS`` names it, but no installed plugin has that entry-point name.
     """
 
     name: str
@@ -95,7 +107,8 @@ class BackendSpec:
     """A registered backend: ``factory(model_id, **kwargs)`` builds it.
 
     ``check_options(kwargs)``, when given, raises for keyword options the backend does not take; it
-    runs before the model is resolved or loaded.
+    runs before the model is resolved or loaded. ``free_form_model_ids``: the backend takes any model
+    id (a server's own names), so no id is refused as a typo of a registered model name.
     """
 
     name: str
@@ -105,6 +118,7 @@ class BackendSpec:
     default_model: str | None = None
     plugin: str = ""
     check_options: Callable[[dict[str, Any]], None] | None = None
+    free_form_model_ids: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,14 +154,26 @@ class CheckKindSpec:
     plugin: str = ""
 
 
+@dataclass(frozen=True)
+class StrategySpec:
+    """A registered strategy: ``factory(**options)`` builds it."""
+
+    name: str
+    factory: Callable[..., Any]
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+    plugin: str = ""
+
+
 @dataclass
 class Registry:
-    """Everything plugins registered: backends, models, formatters and requirement kinds, by name."""
+    """Everything plugins registered: backends, models, formatters, requirement kinds and strategies, by name."""
 
     backends: dict[str, BackendSpec] = field(default_factory=dict)
     models: dict[str, ModelSpec] = field(default_factory=dict)
     formatters: dict[str, FormatterSpec] = field(default_factory=dict)
     checks: dict[str, CheckKindSpec] = field(default_factory=dict)
+    strategies: dict[str, StrategySpec] = field(default_factory=dict)
     conflicts: dict[tuple[str, str], str] = field(default_factory=dict)
     """``(kind, name)`` -> why that name is disabled (two plugins registered it)."""
 
@@ -160,6 +186,11 @@ class Registry:
         """The model registered under ``name`` or an alias of it; a name two plugins registered raises."""
         self._refuse_conflict("model", name)
         return _lookup(self.models, name)
+
+    def strategy(self, name: str) -> StrategySpec | None:
+        """The strategy registered under ``name`` or an alias of it; a name two plugins registered raises."""
+        self._refuse_conflict("strategy", name)
+        return _lookup(self.strategies, name)
 
     def _refuse_conflict(self, kind: str, name: str) -> None:
         message = self.conflicts.get((kind, name))
@@ -175,6 +206,9 @@ def _lookup(table: dict[str, Any], name: str) -> Any:
             return spec
     return None
 
+
+CORE_PLUGIN = "gencomp.defaults"
+"""The plugin name of the core's own hook implementations (``gencomp._defaults``)."""
 
 _lock = threading.RLock()
 _pm: pluggy.PluginManager | None = None
@@ -243,6 +277,35 @@ def _unknown_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
     return sorted(hc.name for hc in pm.get_hookcallers(plugin) or [] if not hc.has_spec())
 
 
+def _unmarked_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    """Why each function of ``plugin`` named after a hook (or nearly) is never called: it lacks ``@hookimpl``."""
+    specs = [name for name in vars(hookspecs) if name.startswith("gencomp_")]
+    problems = []
+    for name in dir(plugin):
+        if not name.startswith("gencomp_") or pm.parse_hookimpl_opts(plugin, name) is not None:
+            continue
+        attr = getattr(plugin, name, None)
+        if not (inspect.isfunction(attr) or inspect.ismethod(attr)):
+            continue
+        if name in specs:
+            problems.append(f"{name} is not marked with @hookimpl, so gencomp never calls it: decorate it")
+            continue
+        close = difflib.get_close_matches(name, specs, n=1, cutoff=0.85)
+        if close:
+            problems.append(
+                f"{name} is not marked with @hookimpl and is no gencomp hook (did you mean {close[0]}?): "
+                f"rename it to {close[0]} and decorate it"
+            )
+    return problems
+
+
+def _strict_error(record: PluginRecord, problem: str) -> None:
+    """Under ``GENCOMP_STRICT_PLUGINS=1``, a plugin's problem is raised instead of recorded."""
+    if _strict():
+        dist = f" ({record.distribution} {record.version})" if record.distribution else ""
+        raise PluginLoadError(f"plugin {record.name!r}{dist} {problem} (GENCOMP_STRICT_PLUGINS=1)")
+
+
 def _load_entry_points(pm: pluggy.PluginManager) -> list[PluginRecord]:
     import importlib_metadata  # here, not at import: `import gencomp` stays fast
     from packaging.utils import canonicalize_name
@@ -268,13 +331,13 @@ def _load_entry_points(pm: pluggy.PluginManager) -> list[PluginRecord]:
             continue
         if pm.has_plugin(ep.name):
             record.status = "skipped"
-            record.error = f"another plugin is already registered as {ep.name!r}"
+            record.error = f"another plugin is already registered as {ep.name!r}: rename one entry point"
+            _strict_error(record, f"was skipped: {record.error}")
             continue
         problem = _core_range_problem(dist)
         if problem:
-            record.status, record.error = "skipped", problem
-            if _strict():
-                raise PluginLoadError(f"plugin {ep.name!r} ({dist_name} {record.version}) {problem}")
+            record.status, record.error = "incompatible", problem
+            _strict_error(record, problem)
             continue
         try:
             plugin = ep.load()
@@ -288,6 +351,10 @@ def _load_entry_points(pm: pluggy.PluginManager) -> list[PluginRecord]:
             _fail(record, f"implements unknown hooks {', '.join(unknown)} (a typo? see gencomp.hookspecs)")
             continue
         record.hooks = _hooks_of(pm, plugin)
+        unmarked = _unmarked_hooks(pm, plugin)
+        if unmarked:
+            record.status, record.error = "unmarked", "; ".join(unmarked) + " (from gencomp import hookimpl)"
+            _strict_error(record, f"has unmarked hook implementations: {record.error}")
     names = [r.name for r in records]
     for missing in sorted((allow or set()) - set(names)):
         close = difflib.get_close_matches(missing, names, n=1, cutoff=0.75)
@@ -303,6 +370,7 @@ def _load_entry_points(pm: pluggy.PluginManager) -> list[PluginRecord]:
                 f"(installed: {', '.join(names) or 'none'}){hint}",
             )
         )
+        _strict_error(records[-1], f"is missing: {records[-1].error}")
     return records
 
 
@@ -316,7 +384,7 @@ def get_plugin_manager() -> pluggy.PluginManager:
         pm.add_hookspecs(hookspecs)
         from gencomp import _defaults
 
-        pm.register(_defaults, name="gencomp.defaults")
+        pm.register(_defaults, name=CORE_PLUGIN)
         records = _load_entry_points(pm)
         if os.environ.get("GENCOMP_TRACE_PLUGINS", "") not in ("", "0"):
             pm.trace.root.setwriter(sys.stderr.write)
@@ -342,7 +410,7 @@ def plugin_records() -> list[PluginRecord]:
         records = list(_records)
         known = {r.name for r in records}
         for name, plugin in pm.list_name_plugin():
-            if name not in known and name != "gencomp.defaults" and plugin is not None:
+            if name not in known and name != CORE_PLUGIN and plugin is not None:
                 records.append(
                     PluginRecord(
                         name, None, None, getattr(plugin, "__name__", repr(plugin)), hooks=_hooks_of(pm, plugin)
@@ -448,6 +516,8 @@ def _add(reg: Registry, table: dict[str, Any], kind: str, spec: Any) -> None:
         record = _record_for(entry.plugin)
         if record is not None and message not in record.conflicts:
             record.conflicts.append(message)
+            if record.status in ("loaded", "unmarked"):
+                record.status = "conflict"
 
 
 def _describe(plugin_name: str) -> str:
@@ -474,12 +544,22 @@ def registry() -> Registry:
                 description: str = "",
                 default_model: str | None = None,
                 check_options: Callable[[dict[str, Any]], None] | None = None,
+                free_form_model_ids: bool = False,
             ) -> None:
                 _add(
                     reg,
                     reg.backends,
                     "backend",
-                    BackendSpec(name, factory, tuple(aliases), description, default_model, plugin, check_options),
+                    BackendSpec(
+                        name,
+                        factory,
+                        tuple(aliases),
+                        description,
+                        default_model,
+                        plugin,
+                        check_options,
+                        free_form_model_ids,
+                    ),
                 )
 
             return register
@@ -519,9 +599,24 @@ def registry() -> Registry:
 
             return register
 
+        def strategies(plugin: str) -> Callable[..., None]:
+            def register(
+                name: str, factory: Callable[..., Any], *, aliases: Iterable[str] = (), description: str = ""
+            ) -> None:
+                from gencomp.strategies import BUILTIN_STRATEGIES
+
+                spec = StrategySpec(name, factory, tuple(aliases), description, plugin)
+                taken = {s.name for s in BUILTIN_STRATEGIES}.intersection(_names(spec))
+                if plugin != CORE_PLUGIN and taken:
+                    raise ValueError(f"strategy name {sorted(taken)[0]!r} is built into gencomp; register another name")
+                _add(reg, reg.strategies, "strategy", spec)
+
+            return register
+
         _collect("gencomp_register_backends", backends)  # one plugin's failure is recorded, not fatal
         _collect("gencomp_register_models", models)
         _collect("gencomp_register_formatters", formatters)
         _collect("gencomp_register_checks", checks)
+        _collect("gencomp_register_strategies", strategies)
         _registry = reg
         return reg

@@ -2,54 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Generator, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, get_args
 
 from gencomp import plugins
 from gencomp.backend import Backend
 from gencomp.base import CBlock, Component, Context, GenerateLog, LinearContext, ModelOutputThunk
 from gencomp.components import Instruction, Message, Requirement, ValidationResult, as_list, as_requirement
-from gencomp.errors import ConfigError, UnknownBackendOptionError
+from gencomp.errors import ConfigError, SessionBusyError, UnknownBackendOptionError
 from gencomp.model_options import ModelOption
+from gencomp.strategies import SamplingResult, Strategy, UncertainPolicy, resolve_strategy
+from gencomp.strategies._builtin import Repair
+from gencomp.strategies._driver import CallSpec, Run, adrive, drive
 from gencomp.streaming import (
     AsyncResultStream,
-    EarlyStop,
     GenerationCancelled,
     GenerationControl,
     ResultStream,
-    StreamChunk,
-    controlled,
     run_in_thread,
 )
+from gencomp.tracing import span
 from gencomp.verdicts import check_requirements
 
+if TYPE_CHECKING:
+    import asyncio
+
 __all__ = ["SamplingResult", "Session", "start_session", "validate_requirements"]
-
-
-@dataclass
-class SamplingResult:
-    """Every attempt of one call: outputs, their validations, and whether the last one passed."""
-
-    result: ModelOutputThunk
-    success: bool
-    sample_generations: list[ModelOutputThunk] = field(default_factory=list)
-    sample_validations: list[list[tuple[Requirement, ValidationResult]]] = field(default_factory=list)
-
-
-def repair_feedback(failed: Sequence[tuple[Requirement, ValidationResult]]) -> str:
-    """The note a retry carries: each requirement the previous answer failed, with why.
-
-    A check by code gives its reason verbatim ("41 words; at most 20 allowed"); a model's verdict
-    says "judged not met"; a ``validation_fn`` that gives no reason says "its check failed".
-    """
-    lines = []
-    for r, v in failed:
-        why = "judged not met" if v.thunk is not None else v.reason or "its check failed"
-        lines.append(f"- {r.description or 'a check'} ({why})")
-    body = "\n".join(lines)
-    return f"A previous answer failed these requirements:\n{body}\nWrite a new answer that meets all of them."
 
 
 def validate_requirements(
@@ -64,158 +46,216 @@ def validate_requirements(
     return check_requirements(requirements, backend, ctx, model_options=model_options, generate_logs=generate_logs)
 
 
-@dataclass
-class _Generate:
-    """A step of a call: generate attempt ``attempt`` for ``action`` after the session's context."""
-
-    action: Component | CBlock
-    attempt: int
+_ONE_GENERATION = Repair()  # chat: one generation, no requirements
 
 
-@dataclass
-class _Validate:
-    """A step of a call: validate ``requirements`` against the last output of ``ctx``."""
+@dataclass(eq=False)
+class _Running:
+    """A call of a session that has started and not ended."""
 
-    requirements: list[Requirement]
-    ctx: Context
+    kind: str
+    stream: bool
+    cancelled: threading.Event
+    done: threading.Event = field(default_factory=threading.Event)
+    task: asyncio.Task[Any] | None = None
 
-
-_Step = _Generate | _Validate
-
-
-@dataclass
-class _CallOptions:
-    requirements: list[Requirement]
-    loop_budget: int
-    format: type[Any] | None
-    model_options: dict[str, Any] | None
-    tool_calls: bool
-
-    def __post_init__(self) -> None:  # every call's arguments are checked here, before any generation
-        if isinstance(self.loop_budget, bool) or not isinstance(self.loop_budget, int) or self.loop_budget < 1:
-            raise ValueError(f"loop_budget must be a whole number >= 1, got {self.loop_budget!r}")
-        if self.model_options:
-            ModelOption.validate(self.model_options)
+    def abandon(self) -> None:
+        """Cancel the call: its stream was left behind by a newer call."""
+        self.cancelled.set()
+        task = self.task
+        if task is not None and not task.done():
+            with contextlib.suppress(RuntimeError):  # its loop is closed: the task will never run again
+                task.get_loop().call_soon_threadsafe(task.cancel)
 
 
-def _not_checked(stop: EarlyStop) -> ValidationResult:
-    return ValidationResult(
-        False, reason=f"not checked: the answer was stopped early, failing {stop.requirement.description!r}"
-    )
+def _current_task() -> asyncio.Task[Any] | None:
+    import sys
+
+    if "asyncio" not in sys.modules:  # no event loop can be running without asyncio imported
+        return None
+    import asyncio
+
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None
 
 
 class Session:
     """A backend and a context; each call appends its turn to the context.
 
-    ``last_logs`` holds the ``GenerateLog``s of the most recent call, requirement checks included.
-    Every call has an async counterpart (``aact``, ``ainstruct``, ``achat``, ``avalidate``) with the
-    same results, and ``instruct_stream``/``chat_stream`` (and their async twins) yield the answer
-    as it is generated. A call that is cancelled (or whose stream is closed) leaves the context as
-    it was before the call. Calls on one session must not overlap: use one session per conversation.
+    ``strategy`` (a :class:`~gencomp.strategies.Strategy` or a registered name; default:
+    ``$GENCOMP_STRATEGY``, ``strategy`` in ``gencomp.toml``, else ``"repair"``) decides how a call
+    with requirements spends its attempts; each call may name another. ``last_logs`` holds the
+    ``GenerateLog``s of the most recent call, requirement checks included. Every call has an async
+    counterpart (``aact``, ``ainstruct``, ``achat``, ``avalidate``) with the same results, and
+    ``instruct_stream``/``chat_stream`` (and their async twins) yield the answer as it is generated.
+    A call that is cancelled (or whose stream is closed) leaves the context as it was before the call.
+
+    A session runs one call at a time. A call made while another call of the same session runs
+    raises :class:`~gencomp.errors.SessionBusyError`, except that a stream left unfinished (its
+    consumer stopped iterating without closing it) is cancelled by the next call, which waits for
+    it to stop: its turn is never added to the context, so turns are always in the order of the calls.
+    Use one session per conversation.
+
+    ``check_backend`` decides the model-judged requirement checks instead of ``backend`` (a larger
+    model on a server judging a small one's answers); each verdict says which backend decided it
+    (``CheckVerdict.decided_by``). Code checks need no backend.
     """
 
-    def __init__(self, backend: Backend, ctx: Context | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        ctx: Context | None = None,
+        *,
+        strategy: Strategy | str | None = None,
+        check_backend: Backend | None = None,
+    ) -> None:
         self.backend = backend
+        self.check_backend = check_backend
+        """The backend that decides model-judged checks (``None``: ``backend`` does)."""
         self.ctx = ctx if ctx is not None else LinearContext()
         self.last_logs: list[GenerateLog] = []
+        self._strategy: Strategy | None = strategy if isinstance(strategy, Strategy) else None
+        self._strategy_name = strategy if isinstance(strategy, str) else None
+        if self._strategy_name is not None:
+            self._strategy = resolve_strategy(self._strategy_name)
+        self._lock = threading.Lock()
+        self._running: list[_Running] = []
 
-    # -- one call, as steps: the same program whether it is driven synchronously or asynchronously ----
+    @property
+    def strategy(self) -> Strategy:
+        """The session's default strategy (resolved on first use when none was given)."""
+        if self._strategy is None:
+            self._strategy = resolve_strategy(None)
+        return self._strategy
 
-    def _steps(
-        self, action: Component | CBlock, o: _CallOptions, emit: Any = None
-    ) -> Generator[_Step, Any, SamplingResult]:
-        """The attempts of one call: generate, validate, repair; the kept turn is added to the context last."""
+    # -- one call at a time -------------------------------------------------------------------------
+
+    def _claim(self, kind: str, control: GenerationControl | None) -> tuple[_Running | None, list[_Running]]:
+        """Register a call, or say which running streams it must wait for (having cancelled them)."""
+        with self._lock:
+            if not self._running:
+                handle = _Running(
+                    kind,
+                    control is not None,
+                    control.cancelled if control is not None else threading.Event(),
+                    task=_current_task(),
+                )
+                self._running.append(handle)
+                return handle, []
+            busy = [h for h in self._running if not h.stream]
+            if busy:
+                raise SessionBusyError(
+                    f"this session's {busy[0].kind} call is still running: calls on one session must not overlap "
+                    "(await or finish the first call, or use one session per conversation)"
+                )
+            for h in self._running:
+                h.abandon()
+            return None, list(self._running)
+
+    def _enter(self, kind: str, control: GenerationControl | None) -> _Running:
+        while True:
+            handle, abandoned = self._claim(kind, control)
+            if handle is not None:
+                return handle
+            for h in abandoned:
+                task = h.task
+                if task is not None and not task.done() and task.get_loop() is _running_loop():
+                    continue  # it runs on this thread's loop: it cannot end while we wait; it never adds its turn
+                h.done.wait()
+
+    async def _aenter(self, kind: str, control: GenerationControl | None) -> _Running:
+        import asyncio
+
+        while True:
+            handle, abandoned = self._claim(kind, control)
+            if handle is not None:
+                return handle
+            loop = asyncio.get_running_loop()
+            for h in abandoned:
+                task = h.task
+                if task is not None and task.get_loop() is loop:
+                    await asyncio.wait({task})
+                else:
+                    await loop.run_in_executor(None, h.done.wait)
+
+    def _leave(self, handle: _Running) -> None:
+        with self._lock:
+            self._running.remove(handle)
+        handle.done.set()
+
+    def _commit(self, handle: _Running, result: SamplingResult) -> None:
+        """Add the kept turn to the context, unless the call was cancelled meanwhile."""
+        with self._lock:
+            if handle.cancelled.is_set():
+                raise GenerationCancelled("the call was cancelled; the session's context is unchanged")
+            assert result.selected is not None
+            self.ctx.insert_turn(result.selected.action, result.result)
+
+    # -- running a call -------------------------------------------------------------------------------
+
+    def _run(self, spec: CallSpec, control: GenerationControl | None = None, emit: Any = None) -> SamplingResult:
+        handle = self._enter(spec.kind, control)
         self.last_logs = []
-        generations: list[ModelOutputThunk] = []
-        validations: list[list[tuple[Requirement, ValidationResult]]] = []
-        current = action
-        for attempt in range(o.loop_budget):
-            if attempt and isinstance(action, Instruction):
-                current = action.with_repair(repair_feedback([(r, v) for r, v in validations[-1] if not v.result]))
-            out, stop = yield _Generate(current, attempt + 1)
-            checked = self.ctx.copy()
-            checked.insert_turn(current, out)
-            generations.append(out)
-            if stop is None:
-                verdicts = yield _Validate(o.requirements, checked)
-            else:  # a requirement failed on the prefix: run only the free checks, then repair
-                by_code = [r for r in o.requirements if r.validation_fn is not None and r is not stop.requirement]
-                done = dict(zip(map(id, by_code), (yield _Validate(by_code, checked)), strict=True))
-                verdicts = [
-                    replace(stop.result, stopped_at_token=stop.token)
-                    if r is stop.requirement
-                    else done.get(id(r)) or _not_checked(stop)
-                    for r in o.requirements
-                ]
-            validations.append(list(zip(o.requirements, verdicts, strict=True)))
-            if o.requirements and emit is not None:  # a stream reports each attempt's verdicts
-                emit(StreamChunk("", attempt + 1, checks=tuple(validations[-1])))
-            if all(v.result for _, v in validations[-1]):
-                break
-        success = all(v.result for _, v in validations[-1])
-        sampling = SamplingResult(generations[-1], success, generations, validations)
-        self.ctx.insert_turn(current, sampling.result)
-        return sampling
+        run = self._make_run(spec, handle, emit)
+        try:
+            result = run.result(drive(run, control))
+            self._commit(handle, result)
+        except BaseException as exc:
+            run.finish(exc)
+            raise
+        finally:
+            self._leave(handle)
+        run.finish(None)
+        return result
 
-    def _control(
-        self, o: _CallOptions, step: _Generate, outer: GenerationControl | None, emit: Any
-    ) -> GenerationControl:
-        on_text = None if emit is None else (lambda text: emit(StreamChunk(text, step.attempt)))
-        cancelled = outer.cancelled if outer is not None else None
-        return GenerationControl(on_text, o.requirements, cancelled=cancelled)
+    async def _arun(self, spec: CallSpec, control: GenerationControl | None = None, emit: Any = None) -> SamplingResult:
+        handle = await self._aenter(spec.kind, control)
+        self.last_logs = []
+        run = self._make_run(spec, handle, emit)
+        try:
+            result = run.result(await adrive(run, control))
+            self._commit(handle, result)
+        except BaseException as exc:
+            run.finish(exc)
+            raise
+        finally:
+            self._leave(handle)
+        run.finish(None)
+        return result
 
-    def _drive(
-        self, action: Component | CBlock, o: _CallOptions, outer: GenerationControl | None = None, emit: Any = None
-    ) -> SamplingResult:
-        steps = self._steps(action, o, emit)
-        reply: Any = None
-        while True:
-            try:
-                step = steps.send(reply)
-            except StopIteration as done:  # only the steps' own end: a backend's stray StopIteration propagates
-                return done.value  # type: ignore[no-any-return]
-            _raise_if_cancelled(outer)
-            if isinstance(step, _Validate):
-                with controlled(outer):
-                    reply = validate_requirements(
-                        step.requirements, self.backend, step.ctx, generate_logs=self.last_logs
-                    )
-                continue
-            control = self._control(o, step, outer, emit)
-            with controlled(control):
-                out = self.backend.generate_from_context(
-                    step.action, self.ctx, format=o.format, model_options=o.model_options,
-                    generate_logs=self.last_logs, tool_calls=o.tool_calls,
-                )  # fmt: skip
-            _raise_if_cancelled(control)
-            reply = (out, control.early_stop)
+    def _make_run(self, spec: CallSpec, handle: _Running, emit: Any) -> Run:
+        return Run(
+            self.backend, self.ctx, spec, self.last_logs, emit=emit, cancelled=handle.cancelled,
+            check_backend=self.check_backend,
+        )  # fmt: skip
 
-    async def _adrive(
-        self, action: Component | CBlock, o: _CallOptions, outer: GenerationControl | None = None, emit: Any = None
-    ) -> SamplingResult:
-        steps = self._steps(action, o, emit)
-        reply: Any = None
-        while True:
-            try:
-                step = steps.send(reply)
-            except StopIteration as done:  # only the steps' own end: a backend's stray StopIteration propagates
-                return done.value  # type: ignore[no-any-return]
-            _raise_if_cancelled(outer)
-            if isinstance(step, _Validate):
-                with controlled(outer):
-                    reply = await run_in_thread(
-                        validate_requirements, step.requirements, self.backend, step.ctx,
-                        generate_logs=self.last_logs,
-                    )  # fmt: skip
-                continue
-            control = self._control(o, step, outer, emit)
-            with controlled(control):
-                out = await self.backend.agenerate_from_context(
-                    step.action, self.ctx, format=o.format, model_options=o.model_options,
-                    generate_logs=self.last_logs, tool_calls=o.tool_calls,
-                )  # fmt: skip
-            _raise_if_cancelled(control)
-            reply = (out, control.early_stop)
+    def _spec(
+        self,
+        kind: str,
+        action: Component | CBlock,
+        requirements: list[Requirement],
+        *,
+        loop_budget: int | None,
+        strategy: Strategy | str | None,
+        format: type[Any] | None,
+        model_options: dict[str, Any] | None,
+        tool_calls: bool,
+        uncertain: UncertainPolicy,
+        default_budget: int,
+    ) -> CallSpec:
+        """Every argument of a call checked, and the strategy resolved, before anything is generated."""
+        chosen = resolve_strategy(strategy) if strategy is not None else self.strategy
+        budget = loop_budget if loop_budget is not None else (chosen.default_budget or default_budget)
+        if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+            raise ValueError(f"loop_budget must be a whole number >= 1, got {budget!r}")
+        if uncertain not in get_args(UncertainPolicy):
+            allowed = " or ".join(map(repr, get_args(UncertainPolicy)))
+            raise ValueError(f"uncertain must be {allowed}, got {uncertain!r}")
+        if model_options:
+            ModelOption.validate(model_options)
+        return CallSpec(kind, action, requirements, budget, chosen, format, model_options, tool_calls, uncertain)
 
     # -- calls ---------------------------------------------------------------------------------------
 
@@ -224,37 +264,39 @@ class Session:
         action: Component | CBlock,
         *,
         requirements: list[Requirement | str] | Requirement | str | None = None,
-        loop_budget: int = 1,
+        loop_budget: int | None = None,
+        strategy: Strategy | str | None = None,
         format: type[Any] | None = None,
         model_options: dict[str, Any] | None = None,
         tool_calls: bool = False,
+        uncertain: UncertainPolicy = "unmet",
         return_sampling_results: bool = False,
     ) -> ModelOutputThunk | SamplingResult:
-        """Run ``action``, validate the output against ``requirements``, retry up to ``loop_budget`` times.
+        """Run ``action``, validate the output against ``requirements``, and let the strategy decide what next.
 
-        A retry of an :class:`Instruction` carries the failed requirements as repair feedback. The
-        turn that is kept (the first that passes, else the last) is appended to the context.
-        Returns the output, or with ``return_sampling_results`` every attempt and its validations.
+        ``strategy`` (default: the session's) spends up to ``loop_budget`` generations (default: the
+        strategy's own, else 1); with ``repair`` a retry of an :class:`Instruction` carries the
+        failed requirements as feedback. The kept turn (the first that passes; when none does, the
+        one that met the most requirements) is appended to the context. ``uncertain="trust"``
+        counts an uncertain model verdict as decided. Returns the output, or with
+        ``return_sampling_results`` every attempt, its verdicts and the call's cost.
         """
-        o = _CallOptions(_requirements(requirements), loop_budget, format, model_options, tool_calls)
-        sampling = self._drive(action, o)
+        spec = self._spec(
+            "act", action, _requirements(requirements), loop_budget=loop_budget, strategy=strategy, format=format,
+            model_options=model_options, tool_calls=tool_calls, uncertain=uncertain, default_budget=1,
+        )  # fmt: skip
+        sampling = self._run(spec)
         return sampling if return_sampling_results else sampling.result
 
-    async def aact(
-        self,
-        action: Component | CBlock,
-        *,
-        requirements: list[Requirement | str] | Requirement | str | None = None,
-        loop_budget: int = 1,
-        format: type[Any] | None = None,
-        model_options: dict[str, Any] | None = None,
-        tool_calls: bool = False,
-        return_sampling_results: bool = False,
-    ) -> ModelOutputThunk | SamplingResult:
-        """:meth:`act` for asyncio: the same result; the event loop is never blocked."""
-        o = _CallOptions(_requirements(requirements), loop_budget, format, model_options, tool_calls)
-        sampling = await self._adrive(action, o)
-        return sampling if return_sampling_results else sampling.result
+    async def aact(self, action: Component | CBlock, **kwargs: Any) -> ModelOutputThunk | SamplingResult:
+        """:meth:`act` for asyncio (same arguments, same result); the event loop is never blocked."""
+        full = bool(kwargs.pop("return_sampling_results", False))
+        spec = self._spec(
+            "act", action, _requirements(kwargs.pop("requirements", None)), **_call_kwargs(kwargs, "act"),
+            default_budget=1,
+        )  # fmt: skip
+        sampling = await self._arun(spec)
+        return sampling if full else sampling.result
 
     def instruct(
         self,
@@ -266,51 +308,67 @@ class Session:
         user_variables: dict[str, str] | None = None,
         prefix: str | CBlock | None = None,
         output_prefix: str | CBlock | None = None,
-        loop_budget: int = 2,
+        loop_budget: int | None = None,
+        strategy: Strategy | str | None = None,
         format: type[Any] | None = None,
         model_options: dict[str, Any] | None = None,
         tool_calls: bool = False,
+        uncertain: UncertainPolicy = "unmet",
         return_sampling_results: bool = False,
     ) -> ModelOutputThunk | SamplingResult:
         """Ask the model to do ``description``; requirements are shown to it and validated after.
 
-        ``loop_budget`` is the number of attempts (the first plus retries).
+        ``loop_budget`` is the number of generations the strategy may spend (default: the
+        strategy's own, else 2: the first attempt and one retry); ``strategy`` and ``uncertain`` as
+        in :meth:`act`.
         """
-        instruction = Instruction(
+        _, spec, full = self._instruction(
             description,
-            requirements=requirements,
-            icl_examples=icl_examples,
-            grounding_context=grounding_context,
-            user_variables=user_variables,
-            prefix=prefix,
-            output_prefix=output_prefix,
-        )
-        o = _CallOptions(list(instruction.requirements), loop_budget, format, model_options, tool_calls)
-        sampling = self._drive(instruction, o)
-        return sampling if return_sampling_results else sampling.result
+            dict(
+                requirements=requirements, icl_examples=icl_examples, grounding_context=grounding_context,
+                user_variables=user_variables, prefix=prefix, output_prefix=output_prefix, loop_budget=loop_budget,
+                strategy=strategy, format=format, model_options=model_options, tool_calls=tool_calls,
+                uncertain=uncertain, return_sampling_results=return_sampling_results,
+            ),
+        )  # fmt: skip
+        sampling = self._run(spec)
+        return sampling if full else sampling.result
 
     async def ainstruct(self, description: str, **kwargs: Any) -> ModelOutputThunk | SamplingResult:
         """:meth:`instruct` for asyncio (same arguments, same result); the event loop is never blocked."""
-        instruction, o, full = _instruction(description, kwargs)
-        sampling = await self._adrive(instruction, o)
+        _, spec, full = self._instruction(description, kwargs)
+        sampling = await self._arun(spec)
         return sampling if full else sampling.result
 
     def instruct_stream(self, description: str, **kwargs: Any) -> ResultStream[SamplingResult]:
         """:meth:`instruct` (same arguments), yielding the answer's chunks as they are generated.
 
         Iterate the returned stream for :class:`~gencomp.streaming.StreamChunk`s (every attempt's;
-        ``chunk.attempt`` tells a retry), then read ``stream.result``: the
-        :class:`SamplingResult`, validated and in the context as after :meth:`instruct`. A requirement
-        with a ``prefix_fn`` that fails on the streamed prefix stops the attempt early (its verdict's
-        ``stopped_at_token``) and the retry starts at once. Closing the stream cancels the call.
+        ``chunk.attempt`` tells them apart, and candidates generated at once interleave), then read
+        ``stream.result``: the :class:`SamplingResult`, validated and in the context as after
+        :meth:`instruct`. A requirement with a ``prefix_fn`` that fails on the streamed prefix stops
+        that attempt early (its verdict's ``stopped_at_token``). Closing the stream, or leaving its
+        loop early, cancels the call.
         """
-        instruction, o, _ = _instruction(description, kwargs)
-        return ResultStream(lambda emit, control: self._drive(instruction, o, control, emit))
+        _, spec, _ = self._instruction(description, kwargs)
+        return ResultStream(lambda emit, control: self._run(spec, control, emit))
 
     def ainstruct_stream(self, description: str, **kwargs: Any) -> AsyncResultStream[SamplingResult]:
         """:meth:`instruct_stream` for asyncio: ``async for`` the chunks, then ``await stream.result()``."""
-        instruction, o, _ = _instruction(description, kwargs)
-        return AsyncResultStream(lambda emit, control: self._adrive(instruction, o, control, emit))
+        _, spec, _ = self._instruction(description, kwargs)
+        return AsyncResultStream(lambda emit, control: self._arun(spec, control, emit))
+
+    def _instruction(self, description: str, kwargs: dict[str, Any]) -> tuple[Instruction, CallSpec, bool]:
+        """The instruction and call of :meth:`instruct`'s arguments (for its variants)."""
+        unknown = set(kwargs) - set(_INSTRUCTION_ARGS) - set(_CALL_ARGS) - {"return_sampling_results"}
+        if unknown:
+            raise TypeError(f"unexpected keyword argument(s) {', '.join(sorted(unknown))}; see Session.instruct")
+        instruction = Instruction(description, **{k: kwargs[k] for k in _INSTRUCTION_ARGS if k in kwargs})
+        call = {k: v for k, v in kwargs.items() if k in _CALL_ARGS}
+        spec = self._spec(
+            "instruct", instruction, list(instruction.requirements), **_call_kwargs(call, "instruct"), default_budget=2
+        )
+        return instruction, spec, bool(kwargs.get("return_sampling_results", False))
 
     def chat(
         self,
@@ -321,9 +379,8 @@ class Session:
         model_options: dict[str, Any] | None = None,
         tool_calls: bool = False,
     ) -> Message:
-        """Send a message and return the model's reply as an assistant message."""
-        o = _CallOptions([], 1, format, model_options, tool_calls)
-        return _reply(self._drive(Message(role, content), o))  # type: ignore[arg-type]
+        """Send a message and return the model's reply as an assistant message (one generation)."""
+        return _reply(self._run(self._chat(content, role, format, model_options, tool_calls)))
 
     async def achat(
         self,
@@ -335,20 +392,25 @@ class Session:
         tool_calls: bool = False,
     ) -> Message:
         """:meth:`chat` for asyncio."""
-        o = _CallOptions([], 1, format, model_options, tool_calls)
-        return _reply(await self._adrive(Message(role, content), o))  # type: ignore[arg-type]
+        return _reply(await self._arun(self._chat(content, role, format, model_options, tool_calls)))
 
     def chat_stream(self, content: str, role: str = "user", **kwargs: Any) -> ResultStream[SamplingResult]:
         """:meth:`chat` yielding the reply's chunks; ``stream.result.result`` is the reply's output."""
-        o = _CallOptions([], 1, kwargs.get("format"), kwargs.get("model_options"), kwargs.get("tool_calls", False))
-        message = Message(role, content)  # type: ignore[arg-type]
-        return ResultStream(lambda emit, control: self._drive(message, o, control, emit))
+        spec = self._chat(content, role, kwargs.get("format"), kwargs.get("model_options"), kwargs.get("tool_calls"))
+        return ResultStream(lambda emit, control: self._run(spec, control, emit))
 
     def achat_stream(self, content: str, role: str = "user", **kwargs: Any) -> AsyncResultStream[SamplingResult]:
         """:meth:`chat_stream` for asyncio."""
-        o = _CallOptions([], 1, kwargs.get("format"), kwargs.get("model_options"), kwargs.get("tool_calls", False))
+        spec = self._chat(content, role, kwargs.get("format"), kwargs.get("model_options"), kwargs.get("tool_calls"))
+        return AsyncResultStream(lambda emit, control: self._arun(spec, control, emit))
+
+    def _chat(
+        self, content: str, role: str, format: type[Any] | None, model_options: dict[str, Any] | None, tool_calls: Any
+    ) -> CallSpec:
+        if model_options:
+            ModelOption.validate(model_options)
         message = Message(role, content)  # type: ignore[arg-type]
-        return AsyncResultStream(lambda emit, control: self._adrive(message, o, control, emit))
+        return CallSpec("chat", message, [], 1, _ONE_GENERATION, format, model_options, bool(tool_calls))
 
     def validate(
         self,
@@ -358,7 +420,8 @@ class Session:
     ) -> list[ValidationResult]:
         """Validate the context's last output (or ``output``, appended to a copy of the context)."""
         reqs, ctx = self._validation(requirements, output)
-        return validate_requirements(reqs, self.backend, ctx, generate_logs=self.last_logs)
+        with span("call", "validate", {"gencomp.call": "validate", "gencomp.requirements": len(reqs)}):
+            return validate_requirements(reqs, self._checker, ctx, generate_logs=self.last_logs)
 
     async def avalidate(
         self,
@@ -368,7 +431,12 @@ class Session:
     ) -> list[ValidationResult]:
         """:meth:`validate` for asyncio."""
         reqs, ctx = self._validation(requirements, output)
-        return await run_in_thread(validate_requirements, reqs, self.backend, ctx, generate_logs=self.last_logs)
+        with span("call", "validate", {"gencomp.call": "validate", "gencomp.requirements": len(reqs)}):
+            return await run_in_thread(validate_requirements, reqs, self._checker, ctx, generate_logs=self.last_logs)
+
+    @property
+    def _checker(self) -> Backend:
+        return self.check_backend if self.check_backend is not None else self.backend
 
     def _validation(
         self, requirements: list[Requirement | str] | Requirement | str, output: ModelOutputThunk | CBlock | str | None
@@ -387,9 +455,17 @@ class Session:
         self.last_logs = []
 
 
-def _raise_if_cancelled(control: GenerationControl | None) -> None:
-    if control is not None and control.cancelled.is_set():
-        raise GenerationCancelled("the call was cancelled; the session's context is unchanged")
+def _running_loop() -> Any:
+    import sys
+
+    if "asyncio" not in sys.modules:
+        return None
+    import asyncio
+
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _requirements(requirements: list[Requirement | str] | Requirement | str | None) -> list[Requirement]:
@@ -397,23 +473,22 @@ def _requirements(requirements: list[Requirement | str] | Requirement | str | No
 
 
 _INSTRUCTION_ARGS = ("requirements", "icl_examples", "grounding_context", "user_variables", "prefix", "output_prefix")
-_CALL_ARGS = ("loop_budget", "format", "model_options", "tool_calls", "return_sampling_results")
+_CALL_ARGS = ("loop_budget", "strategy", "format", "model_options", "tool_calls", "uncertain")
 
 
-def _instruction(description: str, kwargs: dict[str, Any]) -> tuple[Instruction, _CallOptions, bool]:
-    """The instruction and call options of :meth:`Session.instruct`'s arguments (for its variants)."""
-    unknown = set(kwargs) - set(_INSTRUCTION_ARGS) - set(_CALL_ARGS)
+def _call_kwargs(kwargs: dict[str, Any], method: str) -> dict[str, Any]:
+    """The call options among ``kwargs`` with their defaults; an unknown name is a ``TypeError``."""
+    unknown = set(kwargs) - set(_CALL_ARGS)
     if unknown:
-        raise TypeError(f"unexpected keyword argument(s) {', '.join(sorted(unknown))}; see Session.instruct")
-    instruction = Instruction(description, **{k: kwargs[k] for k in _INSTRUCTION_ARGS if k in kwargs})
-    o = _CallOptions(
-        list(instruction.requirements),
-        kwargs.get("loop_budget", 2),
-        kwargs.get("format"),
-        kwargs.get("model_options"),
-        kwargs.get("tool_calls", False),
-    )
-    return instruction, o, bool(kwargs.get("return_sampling_results", False))
+        raise TypeError(f"unexpected keyword argument(s) {', '.join(sorted(unknown))}; see Session.{method}")
+    return {
+        "loop_budget": kwargs.get("loop_budget"),
+        "strategy": kwargs.get("strategy"),
+        "format": kwargs.get("format"),
+        "model_options": kwargs.get("model_options"),
+        "tool_calls": bool(kwargs.get("tool_calls", False)),
+        "uncertain": kwargs.get("uncertain", "unmet"),
+    }
 
 
 def _reply(sampling: SamplingResult) -> Message:
@@ -427,6 +502,10 @@ def start_session(
     *,
     ctx: Context | None = None,
     model_options: dict[str, Any] | None = None,
+    strategy: Strategy | str | None = None,
+    check_backend: str | Backend | None = None,
+    check_model_id: str | None = None,
+    check_options: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> Session:
     """Start a session on a registered backend chosen at runtime.
@@ -437,9 +516,13 @@ def start_session(
     no backend or the chosen one (an alias names the same backend). ``kwargs`` (over the config's
     ``backend_options``) go to the backend's factory; ``model_options`` are merged over the config's.
     ``threads=N`` (else ``$GENCOMP_THREADS``, else ``threads`` in ``gencomp.toml``) sets the CPU
-    threads of backends that run a local model. Mistakes (an unknown or mistyped name, a missing
-    folder, an option the backend does not take) raise before any model loads, saying where the
-    name came from.
+    threads of backends that run a local model. ``strategy`` (else ``$GENCOMP_STRATEGY``, else
+    ``strategy`` in ``gencomp.toml`` with its ``[strategy_options]``, else ``"repair"``) is the
+    session's default strategy (:mod:`gencomp.strategies`). ``check_backend`` (a registered name with
+    ``check_model_id`` and ``check_options``, or a backend; else the ``[check]`` table of
+    ``gencomp.toml``) decides the model-judged checks instead of the generating backend. Mistakes (an
+    unknown or mistyped name, a missing folder, an option the backend does not take) raise before any
+    model loads, saying where the name came from.
     """
     from gencomp.selection import _make_backend, _unknown_backend, load_config  # pydantic loads with the first session
 
@@ -467,6 +550,13 @@ def start_session(
     )
     if model_options:
         ModelOption.validate(model_options)
+    chosen_strategy = resolve_strategy(strategy)
+    check_name = check_backend if isinstance(check_backend, str) else None
+    check_source = "the check_backend= argument"
+    if check_backend is None and config.check is not None:
+        check_name, check_source = config.check.backend, f"[check] backend in {in_file}"
+    if check_name is not None and reg.backend(check_name) is None:  # before any model loads
+        raise _unknown_backend(check_name, check_source)
     options = {**config.model_options, **(model_options or {})}
     factory_kwargs = {**config.backend_options, **kwargs}
     from_file = set(config.backend_options) - set(kwargs)
@@ -486,4 +576,36 @@ def start_session(
             )
             raise ConfigError(f"{in_file} {where}: {exc}") from exc
         raise
-    return Session(made, ctx)
+    checker = _check_backend(check_backend, check_model_id, check_options, config, in_file)
+    return Session(made, ctx, strategy=chosen_strategy, check_backend=checker)
+
+
+def _check_backend(
+    name: str | Backend | None,
+    model_id: str | None,
+    options: dict[str, Any] | None,
+    config: Any,
+    in_file: str,
+) -> Backend | None:
+    """The backend that decides model-judged checks: the argument's, else ``[check]`` in ``gencomp.toml``."""
+    from gencomp.selection import _make_backend
+
+    if isinstance(name, Backend):
+        if model_id is not None or options:
+            raise ValueError("check_model_id and check_options go with a check_backend name, not a backend object")
+        return name
+    if name is not None:
+        return _make_backend(
+            name, model_id, dict(options or {}), "the check_backend= argument", "the check_model_id= argument"
+        )
+    if model_id is not None or options:
+        raise ValueError("check_model_id and check_options need check_backend= (the backend that decides checks)")
+    if config.check is None:
+        return None
+    try:
+        return _make_backend(
+            config.check.backend, config.check.model_id, dict(config.check.backend_options),
+            f"[check] backend in {in_file}", f"[check] model_id in {in_file}",
+        )  # fmt: skip
+    except UnknownBackendOptionError as exc:
+        raise ConfigError(f"{in_file} [check.backend_options]: {exc}") from exc

@@ -20,6 +20,7 @@ import contextvars
 import functools
 import queue
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -36,7 +37,10 @@ __all__ = [
     "GenerationControl",
     "ResultStream",
     "StreamChunk",
+    "StreamMisuseError",
+    "candidate_controls",
     "controlled",
+    "controlled_candidates",
     "current_control",
     "run_in_thread",
     "run_sync",
@@ -47,6 +51,10 @@ T = TypeVar("T")
 
 class GenerationCancelled(GencompError):
     """A generation was stopped because its caller cancelled it or closed its stream."""
+
+
+class StreamMisuseError(GencompError, RuntimeError):
+    """A stream was used in a way it cannot serve (its result read after it was closed, no event loop...)."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,8 @@ class GenerationControl:
 
     ``on_text`` receives each pushed piece; ``prefix_checks`` are requirements that can decide on a
     prefix of the answer (:attr:`Requirement.prefix_fn`). Thread-safe: a backend may push from a
-    worker thread while the caller cancels from another.
+    worker thread while the caller cancels from another. ``first_text_ns`` is when the first streamed
+    piece arrived (:func:`time.time_ns`; ``None`` until then, and for an answer pushed whole).
     """
 
     def __init__(
@@ -91,8 +100,16 @@ class GenerationControl:
         self.prefix_checks = [r for r in prefix_checks if r.prefix_fn is not None]
         self.cancelled = cancelled if cancelled is not None else threading.Event()
         self.early_stop: EarlyStop | None = None
-        self.text = ""
+        self._parts: list[str] = []
         self.pushed = False
+        self.first_text_ns: int | None = None
+
+    @property
+    def text(self) -> str:
+        """The answer pushed so far (kept as pieces, joined when read: a long stream stays linear)."""
+        if len(self._parts) > 1:
+            self._parts = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
 
     def cancel(self) -> None:
         """Ask the generation to stop as soon as it can."""
@@ -113,7 +130,9 @@ class GenerationControl:
         self.pushed = True
         if not text:
             return True
-        self.text += text
+        if self.first_text_ns is None and not whole:
+            self.first_text_ns = time.time_ns()
+        self._parts.append(text)
         if self.on_text is not None:
             self.on_text(text)
         if whole:
@@ -143,6 +162,30 @@ def controlled(control: GenerationControl | None) -> Iterator[None]:
         yield
     finally:
         _control.reset(token)
+
+
+_candidates: contextvars.ContextVar[Sequence[GenerationControl] | None] = contextvars.ContextVar(
+    "gencomp_candidate_controls", default=None
+)
+
+
+def candidate_controls() -> Sequence[GenerationControl] | None:
+    """The controls of the candidates a batched generation produces, one per output, if its caller set them.
+
+    A backend that generates several candidates at once (``Backend.generate_n``) pushes each one's
+    text to its own control and stops that candidate alone when its control asks to stop.
+    """
+    return _candidates.get()
+
+
+@contextlib.contextmanager
+def controlled_candidates(controls: Sequence[GenerationControl] | None) -> Iterator[None]:
+    """Run the body with ``controls`` as :func:`candidate_controls` (``None`` hides outer ones)."""
+    token = _candidates.set(controls)
+    try:
+        yield
+    finally:
+        _candidates.reset(token)
 
 
 async def run_in_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
@@ -216,8 +259,10 @@ class ResultStream(Generic[T]):
     The call starts in a worker thread when the iteration starts (or :attr:`result` is read); a
     stream closed before that never runs. Iterating yields :class:`StreamChunk`s, for every attempt;
     :attr:`result` is what the non-streaming call returns (it consumes the rest of the stream).
-    Closing the stream early (``close()``, leaving a ``with`` block, or garbage collection) cancels
-    the call: the generation stops, and the session's context is left as it was before the call.
+    Closing the stream early (``close()``, leaving a ``with`` block, leaving the ``for`` loop before
+    its end by ``break`` or an exception, or garbage collection) cancels the call: the generation
+    stops, and the session's context is left as it was before the call; :attr:`result` then raises
+    :class:`GenerationCancelled`.
     """
 
     def __init__(self, run: Callable[[Callable[[StreamChunk], None], GenerationControl], T]) -> None:
@@ -226,12 +271,14 @@ class ResultStream(Generic[T]):
         self._result: T | None = None
         self._error: BaseException | None = None
         self._finished = False
+        self._done = False
         ctx = contextvars.copy_context()
         self._thread = threading.Thread(target=ctx.run, args=(self._work, run), name="gencomp-stream", daemon=True)
 
     def _work(self, run: Callable[[Callable[[StreamChunk], None], GenerationControl], T]) -> None:
         try:
             self._result = run(self._queue.put, self._control)
+            self._done = True
         except BaseException as exc:
             self._error = exc
         finally:
@@ -240,12 +287,16 @@ class ResultStream(Generic[T]):
     def __iter__(self) -> Iterator[StreamChunk]:
         if not self._finished and self._thread.ident is None:
             self._thread.start()
-        while not self._finished:
-            item = self._queue.get()
-            if item is _DONE:
-                self._finish()
-                break
-            yield item
+        try:
+            while not self._finished:
+                item = self._queue.get()
+                if item is _DONE:
+                    self._finish()
+                    break
+                yield item
+        finally:
+            if not self._finished:  # the consumer left the loop before the end: the stream is abandoned
+                self.close()
 
     def text(self) -> Iterator[str]:
         """Only the text of the chunks."""
@@ -260,20 +311,27 @@ class ResultStream(Generic[T]):
 
     @property
     def result(self) -> T:
-        """The call's result; iterates the rest of the stream first if needed."""
+        """The call's result; iterates the rest of the stream first if needed.
+
+        Raises :class:`GenerationCancelled` when the stream was closed (or left) before its call ended.
+        """
         for _ in self:
             pass
-        assert self._result is not None
-        return self._result
+        if not self._done:
+            raise GenerationCancelled(
+                "the stream was closed before its call ended (close(), a with block, or leaving its for loop "
+                "early), so the call was cancelled and has no result; iterate it to the end to get one"
+            )
+        return self._result  # type: ignore[return-value]
 
     def close(self) -> None:
         """Stop the call (if it still runs) and wait for it; the session's context stays as before the call."""
         if self._finished:
             return
-        self._control.cancel()
-        if self._thread.ident is not None:
-            self._thread.join()
         self._finished = True
+        self._control.cancel()
+        if self._thread.ident is not None and self._thread is not threading.current_thread():
+            self._thread.join()
 
     def __enter__(self) -> ResultStream[T]:
         return self
@@ -289,15 +347,21 @@ class ResultStream(Generic[T]):
 class AsyncResultStream(Generic[T]):
     """The async counterpart of :class:`ResultStream`: ``async for`` the chunks, then :attr:`result`.
 
-    The call runs as a task on the running loop; ``aclose()`` (or leaving an ``async with`` block)
-    cancels it.
+    The call runs as a task on the running loop; ``aclose()``, leaving an ``async with`` block,
+    leaving the ``async for`` loop before its end, or garbage collection cancels it.
     """
 
     def __init__(self, run: Callable[[Callable[[StreamChunk], None], GenerationControl], Awaitable[T]]) -> None:
         import asyncio
 
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise StreamMisuseError(
+                "an async stream (ainstruct_stream, achat_stream) needs a running event loop: create it inside "
+                "async code, or use the synchronous instruct_stream / chat_stream"
+            ) from None
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
-        loop = asyncio.get_running_loop()
         self._control = GenerationControl()
 
         def emit(chunk: StreamChunk) -> None:  # pushed from worker threads as well as from the loop
@@ -322,19 +386,41 @@ class AsyncResultStream(Generic[T]):
         return self._chunks()
 
     async def _chunks(self) -> AsyncIterator[StreamChunk]:
-        while not self._finished:
-            item = await self._queue.get()
-            if item is _DONE:
-                self._finished = True
-                await self._task  # raises the call's error
-                break
-            yield item
+        try:
+            while not self._finished:
+                item = await self._queue.get()
+                if item is _DONE:
+                    self._finished = True
+                    await self._task  # raises the call's error
+                    break
+                yield item
+        finally:
+            if not self._finished:  # the consumer left the loop before the end: the stream is abandoned
+                self._abandon()
+
+    def _abandon(self) -> None:
+        self._finished = True
+        self._control.cancel()
+        self._task.cancel()
 
     async def result(self) -> T:
-        """The call's result, once its stream is consumed (consumes the rest)."""
+        """The call's result, once its stream is consumed (consumes the rest).
+
+        Raises :class:`GenerationCancelled` when the stream was closed (or left) before its call ended.
+        """
+        import asyncio
+
         async for _ in self:
             pass
-        return await self._task
+        try:
+            return await self._task
+        except asyncio.CancelledError:
+            if self._task.cancelled() and not _current_task_cancelling():
+                raise GenerationCancelled(
+                    "the stream was closed before its call ended (aclose(), an async with block, or leaving its "
+                    "async for loop early), so the call was cancelled and has no result"
+                ) from None
+            raise
 
     async def aclose(self) -> None:
         """Cancel the call if it still runs, and wait until it has stopped."""
@@ -343,14 +429,26 @@ class AsyncResultStream(Generic[T]):
         if self._task.done():
             self._finished = True
             return
-        self._control.cancel()
-        self._task.cancel()
+        self._abandon()
         with contextlib.suppress(asyncio.CancelledError, GenerationCancelled):
             await self._task
-        self._finished = True
 
     async def __aenter__(self) -> AsyncResultStream[T]:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+    def __del__(self) -> None:
+        task = getattr(self, "_task", None)
+        if task is not None and not task.done():
+            self._control.cancel()
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                task.cancel()
+
+
+def _current_task_cancelling() -> bool:
+    import asyncio
+
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

@@ -25,12 +25,13 @@ from gencomp import (
 from gencomp.cache import Cache
 from gencomp.model_ids import ModelIdentifier, model_id_string
 from gencomp.selection import resolve_model_id
+from gencomp.streaming import current_control
 from gencomp_hf_backend import attention as gqa_attention
 from gencomp_hf_backend.compat import output_cache
 from gencomp_hf_backend.generation import DEFAULT_MAX_NEW_TOKENS, FORMAT_SLACK_TOKENS, Generator
 from gencomp_hf_backend.guards import check_fits, context_window
 from gencomp_hf_backend.judge import JudgeScorer
-from gencomp_hf_backend.kv import KVCacheEntry
+from gencomp_hf_backend.kv import KVCacheEntry, row_cache
 from gencomp_hf_backend.options import HF_OPTION_MAP, RESERVED_HINTS, generate_keys, template_variables
 from gencomp_hf_backend.prefix_cache import PrefixCache
 from gencomp_hf_backend.prompts import PromptBuilder
@@ -238,6 +239,22 @@ class LocalHFBackend(FormatterBackend):
 
     # -- generation -----------------------------------------------------------------------------
 
+    def _prompt_ids(self, request: GenerationRequest, gen: dict[str, Any]) -> tuple[str, Any]:
+        """The prompt text and its ids for ``request`` (chat template or text as it is), checked against the window."""
+        if request.messages is not None:
+            prompt = self.prompts.chat_prompt(request.messages, request.tools, request.options.template)
+            special = False
+        else:
+            prompt = request.prompt or ""
+            special = True
+        ids = self.tokenizer(prompt, add_special_tokens=special, return_tensors="pt").input_ids.to(self.device)
+        budget = gen.get("max_new_tokens")
+        if budget is None:
+            budget = max(0, int(gen.get("max_length", 0)) - ids.shape[1])
+        window = context_window(self.model, request.options.context_window)
+        check_fits(ids.shape[1], budget, window, self.model_id_str)
+        return prompt, ids
+
     def generate(self, request: GenerationRequest) -> Generation:
         """Generate for a prepared request with the base model, reusing the best cached prefix.
 
@@ -246,28 +263,17 @@ class LocalHFBackend(FormatterBackend):
         the ``Yes`` and ``No`` logits of the first answer token.
         """
         gen = self.generation_args(request.options)
-        if request.messages is not None:
-            prompt = self.prompts.chat_prompt(request.messages, request.tools, request.options.template)
-            special = False
-        else:
-            prompt = request.prompt or ""
-            special = True
         judging = request.check is not None and request.format is None
         if judging:
             gen = {**gen, "output_logits": True}
         with self.lock:
-            ids = self.tokenizer(prompt, add_special_tokens=special, return_tensors="pt").input_ids.to(self.device)
-            budget = gen.get("max_new_tokens")
-            if budget is None:
-                budget = max(0, int(gen.get("max_length", 0)) - ids.shape[1])
-            window = context_window(self.model, request.options.context_window)
-            check_fits(ids.shape[1], budget, window, self.model_id_str)
+            prompt, ids = self._prompt_ids(request, gen)
             past, reused = self.prefixes.reusable(ids[0])
             out = self.generator.run(ids, torch.ones_like(ids), gen, request.format, request.options.seed, past)
             seq = out.sequences
             n = ids.shape[1]
             text = self.tokenizer.decode(seq[0, n:], skip_special_tokens=True)
-            meta: dict[str, Any] = {}
+            meta: dict[str, Any] = {"finish_reason": self._finish_reason(seq[0, n:].tolist(), gen, current_control())}
             if judging and getattr(out, "logits", None):
                 meta["p_yes"] = self.judge.p_yes(out.logits[0])
             if self.cache is not None:
@@ -286,6 +292,94 @@ class LocalHFBackend(FormatterBackend):
                 "hf_cache_key": meta.get("hf_cache_key"),
             },
         )
+
+    def generate_n(self, request: GenerationRequest, n: int) -> list[Generation]:
+        """``n`` samples of one request in one batched ``generate`` whose rows share the prompt's KV cache.
+
+        The prompt is computed once (all but its last token, from the best cached prefix), its cache
+        repeated to ``n`` rows, and the candidates decoded together. Each row streams to its own
+        control (:func:`gencomp.streaming.candidate_controls`) and ends alone when its control stops
+        it (a prefix check failed) or it reaches end of sequence; the batch ends with its last row.
+        Each output's KV cache is a view of its row, stored as one group under one cache key
+        (``meta["hf_cache_key"]`` is ``"<key>/<i>"``), so checks reuse it. A seed seeds the batch.
+        """
+        from gencomp.streaming import candidate_controls
+
+        gen = self.generation_args(request.options)
+        controls = candidate_controls()
+        with self.lock:
+            prompt, ids = self._prompt_ids(request, gen)
+            p = ids.shape[1]
+            past, reused = self._prompt_cache(ids)
+            batch = ids.expand(n, -1).contiguous()
+            if past is not None:
+                past.batch_repeat_interleave(n)
+            out = self.generator.run(batch, torch.ones_like(batch), gen, request.format, request.options.seed, past)
+            cache = output_cache(out)
+            kv_len = cache.get_seq_length() if cache is not None else 0
+            rows = []
+            for i in range(n):
+                control = controls[i] if controls is not None and len(controls) == n else None
+                new = self.generator.until_eos(out.sequences[i, p:].tolist())
+                if control is not None and control.early_stop is not None and control.early_stop.token:
+                    new = new[: control.early_stop.token]
+                ended = out.sequences[i, p : p + len(new) + 1].tolist()  # with its end-of-sequence id, if any
+                rows.append((new, ended, self._finish_reason(ended, gen, control)))
+            meta_keys: list[str | None] = [None] * n
+            if self.cache is not None and cache is not None:
+                entries: list[KVCacheEntry] = []
+                for i, (_, ended, _) in enumerate(rows):
+                    seq = torch.cat([ids[0], torch.tensor(ended, dtype=torch.long, device=ids.device)]).unsqueeze(0)
+                    covered = min(kv_len, seq.shape[1] - 1)  # one token left uncached, as for a single output
+                    entries.append(KVCacheEntry(row_cache(cache, i, covered), seq, torch.ones_like(seq), p))
+                meta_keys = list(self.prefixes.put_group(uuid.uuid4().hex, entries)) or meta_keys
+        outputs = []
+        for i, (new, _, reason) in enumerate(rows):
+            meta: dict[str, Any] = {"finish_reason": reason}
+            if meta_keys[i] is not None:
+                meta["hf_cache_key"] = meta_keys[i]
+            outputs.append(
+                Generation(
+                    self.tokenizer.decode(new, skip_special_tokens=True),
+                    meta=meta,
+                    prompt=prompt,
+                    model_output=torch.tensor(new, dtype=torch.long),
+                    extra={
+                        "prompt_tokens": p,
+                        "new_tokens": len(new),
+                        "reused_tokens": reused,
+                        "shared_prompt_tokens": p - 1 if n > 1 else 0,
+                        "hf_cache_key": meta_keys[i],
+                    },
+                )
+            )
+        return outputs
+
+    def _prompt_cache(self, ids: torch.Tensor) -> tuple[Any, int]:
+        """A private cache of all but the last token of ``ids`` (``(1, p)``), from the best stored prefix, and
+        how many of those positions were reused rather than computed; ``(None, 0)`` for a one-token prompt."""
+        past, reused = self.prefixes.reusable(ids[0])
+        p = ids.shape[1]
+        if p - 1 <= reused:
+            return past, reused
+        from transformers import DynamicCache
+
+        from gencomp_hf_backend.compat import with_cache
+
+        if past is None:
+            past = DynamicCache(config=self.model.config)
+        with torch.no_grad(), self.base_only():
+            self.model(input_ids=ids[:, reused : p - 1], **with_cache(past), use_cache=True)
+        return past, reused
+
+    def _finish_reason(self, new: list[int], gen: dict[str, Any], control: Any) -> str:
+        """``"stop"`` (end of sequence), ``"stopped"`` (its control stopped it) or ``"length"`` (the budget)."""
+        if new and new[-1] in self.generator.eos_ids:
+            return "stop"
+        if control is not None and control.stop_requested():
+            return "stopped"
+        budget = gen.get("max_new_tokens")
+        return "length" if budget is not None and len(new) >= budget else "stop"
 
     def generate_raw(self, request: RawRequest) -> list[Generation]:
         """Each prompt as it is, no templating: one batched, left-padded ``generate`` call."""

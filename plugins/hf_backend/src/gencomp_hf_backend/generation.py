@@ -106,7 +106,7 @@ class Generator:
                 logits_processor=processors,
                 return_dict_in_generate=True,
                 use_cache=True,
-                **generate_kwargs(self.tokenizer, ids.shape[0]),  # streaming and cancellation of the call
+                **generate_kwargs(self.tokenizer, ids.shape[0], self.eos_ids),  # streaming and cancellation
                 **gen,
             )
 

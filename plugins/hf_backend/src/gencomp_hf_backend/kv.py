@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
     from transformers import DynamicCache
 
-__all__ = ["HFAloraCacheInfo", "KVCacheEntry", "clone_cache", "common_prefix_length"]
+__all__ = ["HFAloraCacheInfo", "KVCacheEntry", "KVCacheGroup", "clone_cache", "common_prefix_length", "row_cache"]
 
 
 @dataclass(eq=False)
@@ -34,6 +34,17 @@ HFAloraCacheInfo = KVCacheEntry
 """The seed's name of :class:`KVCacheEntry`."""
 
 
+@dataclass(eq=False)
+class KVCacheGroup:
+    """The entries of the candidates one batched generation produced, stored under one cache key.
+
+    Candidate ``i``'s entry is found under ``"<key>/<i>"``; its KV cache is a view of its row of the
+    batch's cache, so the group costs one batch's memory and one slot of the backend's cache.
+    """
+
+    entries: list[KVCacheEntry]
+
+
 def _shallow_safe(cache: object) -> bool:
     from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
@@ -51,6 +62,18 @@ def clone_cache(cache: DynamicCache) -> DynamicCache:
         return copy.deepcopy(cache)
     new = copy.copy(cache)
     new.layers = [copy.copy(layer) for layer in cache.layers]
+    return new
+
+
+def row_cache(cache: DynamicCache, row: int, length: int) -> DynamicCache:
+    """Row ``row`` of a batched cache, cut to its first ``length`` positions, as a cache of batch 1 (views, no copy)."""
+    new = clone_cache(cache)
+    for layer in new.layers:
+        keys: Any = getattr(layer, "keys", None)
+        values: Any = getattr(layer, "values", None)
+        if keys is not None and values is not None and keys.numel():
+            layer.keys = keys[row : row + 1, :, :length]  # type: ignore[union-attr]
+            layer.values = values[row : row + 1, :, :length]  # type: ignore[union-attr]
     return new
 
 

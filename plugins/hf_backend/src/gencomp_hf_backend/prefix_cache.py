@@ -5,7 +5,7 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from gencomp_hf_backend.kv import KVCacheEntry, clone_cache, common_prefix_length
+from gencomp_hf_backend.kv import KVCacheEntry, KVCacheGroup, clone_cache, common_prefix_length
 
 if TYPE_CHECKING:
     import torch
@@ -27,10 +27,15 @@ class PrefixCache:
         self._index: dict[str, weakref.ref[KVCacheEntry]] = {}
 
     def get(self, key: str) -> KVCacheEntry | None:
-        """The entry under ``key`` while it still has its KV cache, else ``None``."""
+        """The entry under ``key`` (``"<group key>/<i>"`` for a candidate of a group) while it has its KV cache."""
         if self.cache is None:
             return None
-        info = self.cache.get(key)
+        group_key, _, row = key.partition("/")
+        info = self.cache.get(group_key if row else key)
+        if isinstance(info, KVCacheGroup):
+            if not row.isdigit() or int(row) >= len(info.entries):
+                return None
+            info = info.entries[int(row)]
         return info if info is None or info.kv_cache is not None else None
 
     def put(self, key: str, entry: KVCacheEntry) -> None:
@@ -41,13 +46,28 @@ class PrefixCache:
         self._index[key] = weakref.ref(entry)
         self.cache.put(key, entry)
 
+    def put_group(self, key: str, entries: list[KVCacheEntry]) -> list[str]:
+        """Store the candidates of one batched generation under ``key``; returns each one's key (``"<key>/<i>"``)."""
+        if self.cache is None:
+            return []
+        for entry in entries:
+            check_entry(entry)
+        keys = [f"{key}/{i}" for i in range(len(entries))]
+        for k, entry in zip(keys, entries, strict=True):
+            self._index[k] = weakref.ref(entry)
+        self.cache.put(key, KVCacheGroup(entries))
+        return keys
+
     def release(self, key: str, value: Any) -> None:
         """Eviction callback: forget ``key`` and drop the entry's KV tensors so their memory is freed."""
-        ref = self._index.get(key)
-        if ref is not None and ref() in (value, None):  # not a newer entry put under the same key
-            self._index.pop(key, None)
-        if isinstance(value, KVCacheEntry):
-            value.kv_cache = None
+        members = value.entries if isinstance(value, KVCacheGroup) else [value]
+        keys = [f"{key}/{i}" for i in range(len(members))] if isinstance(value, KVCacheGroup) else [key]
+        for k, member in zip(keys, members, strict=True):
+            ref = self._index.get(k)
+            if ref is not None and ref() in (member, None):  # not a newer entry put under the same key
+                self._index.pop(k, None)
+            if isinstance(member, KVCacheEntry):
+                member.kv_cache = None
 
     def keys(self) -> list[str]:
         """The keys of the entries that are candidates for prefix reuse."""
