@@ -14,6 +14,7 @@ verdict, ``--write`` puts the tables into ``benchmarks/checks/RESULTS.md``. ``--
 the same with another adapter folder in the place of the shipped one (for a before/after).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/checks/everyday.py [--json PATH] [--write] [--adapter DIR]
+    .venv/bin/python benchmarks/checks/everyday.py --records PATH [--write]   # tables of a saved run
 """
 
 from __future__ import annotations
@@ -140,10 +141,13 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write every verdict to this file")
     parser.add_argument("--write", action="store_true", help="put the tables into benchmarks/checks/RESULTS.md")
     parser.add_argument("--adapter", help="an adapter folder to use in the place of the shipped one")
+    parser.add_argument("--records", type=Path, help="tabulate the verdicts a run wrote with --json (no model runs)")
     args = parser.parse_args()
     if args.adapter is not None and not (Path(args.adapter) / "adapter_config.json").is_file():
         parser.error(f"--adapter {args.adapter!r}: no adapter_config.json there")
-    records = run(args.adapter)
+    if args.records is not None and not args.records.is_file():
+        parser.error(f"--records {str(args.records)!r}: no such file (write one with --json)")
+    records = json.loads(args.records.read_text(encoding="utf-8")) if args.records else run(args.adapter)
     if args.json:
         args.json.write_text(json.dumps(records, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     text = tables(records)
