@@ -126,6 +126,8 @@ def test_gencomp_alora_eval_writes_the_validation_section_an_adapter_verdict_res
         ("Sorry about that!", "Say sorry for the wait.", True, "apology"),
         ("It is ready.", "Say sorry for the wait.", False, "apology"),
         ("Use only capital letters.", "Use only capital letters.", True, "all_capitals"),  # recognised: not routed
+        ("It is ready.", "Don't say sorry.", True, "apology"),  # negated
+        ("Sorry, it is late.", "Don't say sorry.", False, "apology"),
     ]
     data.write_text(
         "".join(
@@ -144,10 +146,22 @@ def test_gencomp_alora_eval_writes_the_validation_section_an_adapter_verdict_res
     scopes = {s["name"]: s["n"] for s in section["unrecognised"]}
     assert scopes == {
         "verifiable kinds in wording the recogniser does not take (checks.jsonl)": 2,
-        "everyday semantic requirements (checks.jsonl)": 2,
+        "everyday semantic requirements (checks.jsonl)": 4,
     }
-    assert 0 <= section["uncertain_margin"] <= 0.5 and section["calibration"]["n"] == 4
+    assert section["negated"]["n"] == 2 and 0 <= section["negated"]["accuracy"] <= 1
+    assert 0 <= section["uncertain_margin"] <= 0.5 and section["calibration"]["n"] == 6
+    assert section["calibration"]["target"] == 0.95 and 0 <= section["calibration"]["decidable"] <= 6
     assert validation_for(section, "Apologise for the delay.").text.startswith("measured ")
+    assert validation_for(section, "Never apologise.").text.startswith("measured ") and "negated" in (
+        validation_for(section, "Never apologise.").text
+    )
+    calibrated = tmp_path / "calibration.json"
+    assert (
+        main([*args, "--methods", "alora-path", "--calibration", str(calibrated), "--routed", "--target", "0.8"]) == 0
+    )
+    assert "margin for 80% decided accuracy" in capsys.readouterr().out
+    summary = json.loads(calibrated.read_text())["alora-path"]
+    assert summary["n"] == 6 and summary["target"] == 0.8  # the recognised check is left out
     assert main([*args, "--methods", "alora", "--validation", str(out)]) == 2
     assert "add alora-path" in capsys.readouterr().err
 

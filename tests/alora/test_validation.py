@@ -51,6 +51,41 @@ def test_a_requirement_that_names_one_semantic_family_rests_on_that_familys_meas
     assert semantic_family("The answer mentions Paris.") is None
 
 
+def test_a_requirement_that_negates_rests_on_the_measurement_of_negated_requirements():
+    families = {**MEASURED["families"], "apology": {"accuracy": 0.85, "n": 20}}
+    measured = {**MEASURED, "families": families, "negated": {"accuracy": 0.56, "n": 62}}
+    for text in ("Don't apologise.", "Never say sorry.", "Write it without an apology.", "Skip the greeting."):
+        v = validation_for(measured, text)
+        assert (v.accuracy, v.n) == (0.56, 62)
+        assert v.text == "measured 56% on negated requirements worded by hand (n=62)"
+    assert validation_for(measured, "Say sorry for the wait.").accuracy == 0.85  # no negation: its family
+    # without a negated measurement, a negated text rests on what else covers it
+    assert validation_for({**measured, "negated": None}, "Don't apologise.").accuracy == 0.85
+
+
+def test_a_verdict_resting_on_a_measurement_below_the_floor_is_uncertain_whatever_its_p_yes():
+    from gencomp import CheckVerdict
+    from gencomp_alora.validation import with_measured_state
+
+    measured = {
+        "families": {},
+        "negated": {"accuracy": 0.56, "n": 62},
+        "unrecognised": [{"name": "semantic checks", "accuracy": 0.7, "n": 50}],
+        "uncertain_margin": 0.3,
+    }
+
+    def checked(text: str, p_yes: float) -> CheckVerdict:
+        m = validation_for(measured, text)
+        verdict = CheckVerdict(p_yes > 0.5, p_yes, "alora:constraint", validated=m.validated, accuracy=m.accuracy)
+        return with_measured_state(verdict, measured, m)
+
+    negated = checked("Don't be rude.", 0.99)  # 56% on 62 is below the 63% floor
+    assert negated.state == "uncertain" and "below the 63% needed" in (negated.uncertain_reason or "")
+    assert checked("The answer is polite.", 0.99).state == "decided"  # 70% on 50 clears the 64% floor
+    near = checked("The answer is polite.", 0.75)
+    assert near.state == "uncertain" and near.uncertain_reason == "p(yes)=0.75 is within 0.30 of 0.5"
+
+
 def test_the_accuracy_floor_is_where_a_wilson_interval_clears_chance():
     assert min_accuracy(20) == 0.75 and min_accuracy(50) == 0.64 and min_accuracy(282) < 0.57
     assert min_accuracy(3) > 1  # no accuracy on 3 checks shows anything

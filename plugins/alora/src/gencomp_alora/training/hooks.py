@@ -230,8 +230,9 @@ def _write_calibration(args: argparse.Namespace, results: Any) -> None:
     if args.plot:
         series = {f"{m} (ECE {c['ece']:.3f}, n={c['n']})": [Bin(**b) for b in c["bins"]] for m, c in summaries.items()}
         files = ", ".join(Path(p).name for p in results.files)
-        which = "the checks routed to the adapter in " if args.routed else ""
-        title = f"Reliability of p(yes) on {which}{files}"
+        title = f"Reliability of p(yes) on {files}"
+        if args.routed:  # the file names would not fit beside it
+            title = "Reliability of p(yes), checks routed to an adapter"
         Path(args.plot).write_text(reliability_svg(series, title), encoding="utf-8")
 
 
