@@ -28,7 +28,7 @@ from gencomp.verdicts import label
 from gencomp_alora.errors import AloraError
 from gencomp_alora.prompt import check_prompt_ids, check_suffix_ids, find_last
 from gencomp_alora.registry import registry
-from gencomp_alora.validation import validation_for
+from gencomp_alora.validation import validation_for, with_measured_state
 from gencomp_hf_backend.compat import with_cache
 
 if TYPE_CHECKING:
@@ -600,19 +600,17 @@ def _answer(
     )
     thunk.generate_log = log
     measured = validation_for(adapter.validation, _description(action))
-    label(
-        thunk,
-        CheckVerdict(
-            result.passed,
-            result.p_yes,
-            path,
-            reused_tokens=result.reused_tokens,
-            computed_tokens=result.computed_tokens,
-            validated=measured.validated,
-            accuracy=measured.accuracy,
-            validation=measured.text,
-        ),
+    verdict = CheckVerdict(
+        result.passed,
+        result.p_yes,
+        path,
+        reused_tokens=result.reused_tokens,
+        computed_tokens=result.computed_tokens,
+        validated=measured.validated,
+        accuracy=measured.accuracy,
+        validation=measured.text,
     )
+    label(thunk, with_measured_state(verdict, adapter.validation, measured))
     if generate_logs is not None:
         generate_logs.append(log)
     return thunk
