@@ -13,6 +13,7 @@ import gencomp
 from gencomp import (
     ALoraRequirement,
     CBlock,
+    CheckVerdict,
     Instruction,
     LinearContext,
     LLMaJRequirement,
@@ -321,11 +322,33 @@ def test_an_adapter_verdict_near_one_half_is_uncertain_and_says_why(p_yes: float
     assert f"p(yes)={p_yes:.2f}" in (verdict.uncertain_reason or "") and "0.15 of 0.5" in (
         verdict.uncertain_reason or ""
     )
-    sure = ALoraRequirement("The answer is polite.").validate(
+    unmeasured = ALoraRequirement("The answer is polite.").validate(
         backend_on(FakeLlamaServer(p_yes=0.9)),  # type: ignore[arg-type]
         answered_hi(),
     )
-    assert sure.verdict is not None and sure.verdict.state == "decided" and sure.verdict.uncertain_reason is None
+    assert unmeasured.verdict is not None and unmeasured.verdict.uncertain  # no gencomp_alora.json: never validated
+    assert "0.15 of 0.5" not in (unmeasured.verdict.uncertain_reason or "")
+
+
+def test_a_remote_adapter_verdict_follows_the_adapters_own_measured_rules_as_in_process(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    validation = {
+        "families": {"polite": {"accuracy": 0.95, "n": 20, "data": "hand-written"}},
+        "negated": {"accuracy": 0.55, "n": 62, "data": "hand-written"},
+        "uncertain_margin": 0.45,
+    }
+    (tmp_path / "gencomp_alora.json").write_text(json.dumps({**MEASURED, "validation": validation}), "utf-8")
+
+    def verdict(p_yes: float, text: str) -> CheckVerdict:
+        backend = backend_on(FakeLlamaServer(p_yes=p_yes), alora_metadata={"constraint": tmp_path})  # type: ignore[arg-type]
+        result = ALoraRequirement(text).validate(backend, answered_hi())
+        assert result.verdict is not None and result.verdict.path == "alora:constraint"
+        return result.verdict
+
+    assert verdict(0.99, "The answer is polite.").state == "decided"
+    calibrated = verdict(0.9, "The answer is polite.")  # outside the server's 0.15, inside the adapter's 0.45
+    assert calibrated.uncertain and "0.45" in (calibrated.uncertain_reason or "")
+    below_floor = verdict(0.99, "Don't be polite.")  # rests on the negated measurement, 55%: no better than chance
+    assert below_floor.uncertain and "55%" in (below_floor.uncertain_reason or "")
 
 
 MEASURED = {

@@ -42,7 +42,7 @@ from gencomp import (
     UnknownModelOptionError,
     default_formatter,
 )
-from gencomp.adapter_validation import validation_for
+from gencomp.adapter_validation import validation_for, with_measured_state
 from gencomp.backend import Generation, GenerationRequest, RawRequest
 from gencomp.base import backend_name
 from gencomp.components import bool_from_text
@@ -959,7 +959,8 @@ class OpenAIBackend(FormatterBackend):
         thunk.generate_log = log
         if generate_logs is not None:
             generate_logs.append(log)
-        measured = validation_for(metadata.get("validation") if metadata else None, requirement.description or "")
+        validation = metadata.get("validation") if metadata else None
+        measured = validation_for(validation, requirement.description or "")
         verdict = CheckVerdict(
             p_yes > 0.5,
             p_yes,
@@ -984,7 +985,8 @@ class OpenAIBackend(FormatterBackend):
                 uncertain_reason=f"p(yes)={p_yes:.2f} is within {ALORA_UNCERTAIN_MARGIN} of 0.5: on llama-server the "
                 f"same check moves with how its tokens were batched (up to 0.13 measured)",
             )
-        return label(thunk, verdict)
+        # the adapter's own rules, as in process: its calibrated margin, unmeasured kinds, a measured floor
+        return label(thunk, with_measured_state(verdict, validation, measured))
 
     def check_with_alora(
         self, requirement: Requirement | str, ctx: Context, name: str = "constraint", *, cache_prompt: bool = True
