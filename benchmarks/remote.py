@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from _common import write_section
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import httpx2
@@ -35,6 +37,7 @@ from gencomp_openai import OpenAIBackend
 from gencomp_openai.llama_cpp import LlamaServer, convert_alora
 
 HERE = Path(__file__).resolve().parent
+START, END = "<!-- remote:start -->", "<!-- remote:end -->"
 GREEDY = {"temperature": 0.0, ModelOption.SEED: 0}
 REQUIREMENT = "The answer mentions a river."
 
@@ -233,11 +236,15 @@ def main(argv: list[str] | None = None) -> int:
     cases = set(args.cases.split(","))
     gguf, alora = assets()
     started = time.time()
+    load = os.getloadavg()[0]
     sections = [
         "# The remote backend on llama-server, measured\n",
+        START,
         f"Written by `benchmarks/remote.py{' --quick' if args.quick else ''}` on "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-        f"on a shared 2-core machine, one thread per side. Ratios within one run; absolute times move between runs.\n",
+        "on a shared 2-core machine, one thread per side "
+        "(load average {load:.1f} at the start, {end_load} at the end). "
+        "Ratios within one run; absolute times move between runs and with the load.\n",
     ]
     if "checks" in cases:
         print("aLoRA checks, cache reused vs off", flush=True)
@@ -258,9 +265,13 @@ def main(argv: list[str] | None = None) -> int:
             "\n".join(case_throughput(gguf, alora, 1 if args.quick else 3)) + "\n",
         ]
     sections.append(f"Total run time: {time.time() - started:.0f} s.\n")
-    text = "\n".join(sections)
+    sections[2] = sections[2].format(load=load, end_load=f"{os.getloadavg()[0]:.1f}")
+    text = "\n".join(sections[1:]) + END
     print(text)
-    Path(args.output).write_text(text, encoding="utf-8")
+    output = Path(args.output)
+    if not output.exists():
+        output.write_text(sections[0] + "\n", encoding="utf-8")
+    write_section(output, START, END, text)  # the other scripts' sections of this file stay
     return 0
 
 

@@ -242,8 +242,9 @@ def case_costs(gguf: Path, alora: Path, reps: int) -> list[str]:
             f"{min(single) * 1000:.0f}-{max(single) * 1000:.0f} |"
         )
         for label, lora in (
-            ("every adapter at scale 0 (gencomp)", [{"id": 0, "scale": 0.0}]),
-            ("no adapter named (before)", None),
+            ("gencomp: the aLoRA named at 1, off without its invocation", backend.adapter_fields()["lora"]),
+            ("every adapter at scale 0 (before this)", [{"id": 0, "scale": 0.0}]),
+            ("no adapter named (before the hardening)", None),
         ):
             conv = [{"role": "user", "content": f"[{label}] {notes}\nSummarize in one sentence."}]
             body: dict[str, Any] = {"messages": conv, "max_tokens": 16, "temperature": 0}

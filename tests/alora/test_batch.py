@@ -135,10 +135,16 @@ def backend(tiny_model_path: str, adapter_path: str) -> LocalHFBackend:
 
 
 @pytest.fixture
-def forwards(backend: LocalHFBackend):
-    """Counts the forward passes of the backend's aLoRA model (requirement checks; base generation bypasses it)."""
+def forwards(backend: LocalHFBackend, invocation_tokens: list[int]):
+    """Counts the forward passes of the model that run an adapter's invocation (requirement checks)."""
     calls: list[int] = []
-    handle = backend.alora_model.register_forward_pre_hook(lambda *_: calls.append(1))
+
+    def count(module: Any, args: Any, kwargs: dict[str, Any]) -> None:
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is not None and find_last(ids[0].tolist(), invocation_tokens) >= 0:
+            calls.append(1)
+
+    handle = backend.model.register_forward_pre_hook(count, with_kwargs=True)
     yield calls
     handle.remove()
 

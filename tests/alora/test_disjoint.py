@@ -8,6 +8,7 @@ from pathlib import Path
 
 from gencomp_alora.training.disjoint import DISJOINT_PATH, build
 from gencomp_alora.training.families import FAMILIES
+from gencomp_alora.training.semantic import SEMANTIC_FAMILIES, phrasings
 
 GENERATED = Path(__file__).resolve().parents[2] / "datasets" / "requirement_checks"
 
@@ -17,7 +18,7 @@ def _rows(path: Path) -> list[dict[str, object]]:
 
 
 def _template_pattern(phrasing: str) -> re.Pattern[str]:
-    parts = re.split(r"\{[wn]\}", phrasing)
+    parts = re.split(r"\{[wnfk]\}", phrasing)
     return re.compile(".+".join(re.escape(p) for p in parts), re.IGNORECASE)
 
 
@@ -39,6 +40,7 @@ def test_no_requirement_text_or_response_of_the_disjoint_split_occurs_in_the_gen
 
 def test_no_requirement_of_the_disjoint_split_is_worded_by_a_training_template():
     patterns = [_template_pattern(p) for f in FAMILIES.values() for p in f.phrasings]
+    patterns += [_template_pattern(p) for p in phrasings()]
     worded = [
         r["requirement"] for r in _rows(DISJOINT_PATH) if any(p.fullmatch(str(r["requirement"])) for p in patterns)
     ]
@@ -51,4 +53,27 @@ def test_the_disjoint_labels_are_the_family_checkers_verdicts_and_both_occur_in_
         labels = {r["label"] for r in rows if r["family"] == family}
         assert labels == {True, False}, family
     for r in rows:
-        assert r["label"] is FAMILIES[str(r["family"])].label(str(r["response"]), r["param"])
+        if r["family"] in FAMILIES:
+            assert r["label"] is FAMILIES[str(r["family"])].label(str(r["response"]), r["param"])
+
+
+def test_every_semantic_family_has_hand_written_disjoint_checks_half_met_and_half_not():
+    rows = [r for r in _rows(DISJOINT_PATH) if r["family"] in SEMANTIC_FAMILIES]
+    for family in SEMANTIC_FAMILIES:
+        labels = [r["label"] for r in rows if r["family"] == family]
+        assert len(labels) >= 20 and labels.count(True) == labels.count(False), family
+    assert {str(r["family"]) for r in _rows(DISJOINT_PATH)} <= set(FAMILIES) | set(SEMANTIC_FAMILIES)
+
+
+def test_the_everyday_benchmark_set_shares_no_requirement_and_no_response_with_training():
+    everyday = _rows(Path(__file__).resolve().parents[2] / "datasets" / "everyday_checks" / "checks.jsonl")
+    assert len({r["requirement"] for r in everyday}) >= 100
+    assert [r["label"] for r in everyday].count(True) == len(everyday) // 2
+    generated = [r for name in ("train", "val", "test", "heldout") for r in _rows(GENERATED / f"{name}.jsonl")]
+    requirements = {str(r["requirement"]).lower() for r in generated}
+    responses = {str(r["response"]).strip() for r in generated}
+    assert not [r["requirement"] for r in everyday if str(r["requirement"]).lower() in requirements]
+    assert not [r["response"] for r in everyday if str(r["response"]).strip() in responses]
+    patterns = [_template_pattern(p) for f in FAMILIES.values() for p in f.phrasings]
+    patterns += [_template_pattern(p) for p in phrasings()]
+    assert not [r["requirement"] for r in everyday if any(p.fullmatch(str(r["requirement"])) for p in patterns)]

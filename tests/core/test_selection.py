@@ -103,7 +103,10 @@ def test_a_registered_model_name_resolves_and_picks_its_backend(install):
     plugins.register_plugin(models, name="models")
     try:
         assert resolved == []  # resolving (downloading, converting) happens only when the model is used
-        assert start_session(model_id="t").backend.model_id == "/models/tiny"
+        backend = start_session(model_id="t").backend
+        assert backend.model_id == "/models/tiny"
+        assert (backend.registered_model, backend.model_name) == ("tiny", "tiny")  # what spans and traces show
+        assert start_session(backend="echo", model_id="echo-1").backend.model_name == "echo-1"
     finally:
         plugins.unregister_plugin(models)
 

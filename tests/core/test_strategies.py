@@ -243,13 +243,13 @@ def test_best_of_n_breaks_ties_by_the_model_checks_p_yes():
     class Judge(Sampler):
         def generate(self, request: GenerationRequest) -> Generation:
             if request.check is not None:  # p(yes) from the answer under test
-                return Generation("Yes", meta={"p_yes": 0.9 if "purr" in (request.check.output or "") else 0.6})
+                return Generation("Yes", meta={"p_yes": 0.95 if "purr" in (request.check.output or "") else 0.85})
             return super().generate(request)
 
     s = Session(Judge(by_seed({0: "cats purr", 1: "cats meow", 2: "cats hiss"})), strategy="best-of-n")
     result = s.instruct("Talk.", requirements=[has("cats"), "Is about cats."], loop_budget=3,
                         return_sampling_results=True)  # fmt: skip
-    assert result.result.value == "cats purr" and "highest mean p(yes), 0.90" in result.selection
+    assert result.result.value == "cats purr" and "highest mean p(yes), 0.95" in result.selection
 
 
 def test_majority_keeps_the_most_common_normalised_answer():

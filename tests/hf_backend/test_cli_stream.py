@@ -49,7 +49,7 @@ def test_instruct_streams_to_a_terminal_with_the_same_content_as_piped_output(ti
     code_pipe, piped = _piped(argv)
     assert code_tty == code_pipe
     assert TIMING.sub("", tty) == TIMING.sub("", piped)
-    assert "[pass]" in tty or "[FAIL]" in tty
+    assert re.search(r"\[(pass|FAIL|\?{4})\] Is polite\.", tty)  # [????]: an uncertain verdict
 
 
 def test_chat_streams_to_a_terminal_with_the_same_content_as_piped_output(tiny_model_path):

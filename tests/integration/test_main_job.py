@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -80,7 +81,7 @@ def test_cli_instruct_prints_the_answer_each_verdict_and_the_time(tmp_path, monk
     )
     out = capsys.readouterr().out
     assert "Paris" in out
-    assert "The answer mentions Paris." in out and ("[pass]" in out or "[FAIL]" in out)
+    assert re.search(r"\[(pass|FAIL|\?{4})\] The answer mentions Paris\.", out)  # [????]: an uncertain verdict
     assert "model loaded in" in out and "answered in" in out
     assert code in (0, 1)
 

@@ -92,6 +92,31 @@ def test_instruct_with_a_requirement_runs_end_to_end_and_the_check_computes_only
     assert session.backend.route_check(ALoraRequirement("x")) == ("constraint", None)  # type: ignore[attr-defined]
 
 
+def test_the_turn_after_a_check_reuses_the_conversation_the_check_left_in_the_servers_cache(
+    named_session: Session,
+) -> None:
+    session = named_session
+    session.chat("Tell me one fact about the moon.", model_options={ModelOption.MAX_NEW_TOKENS: 40})
+    first = session.last_logs[-1].extra
+    (verdict,) = session.validate(["The answer mentions the moon."])
+    assert verdict.check_path == "alora:constraint"
+    session.chat("And one about the sun?", model_options={ModelOption.MAX_NEW_TOKENS: 16})
+    after = session.last_logs[-1].extra
+    # the check ran in the slot that held the conversation; naming no adapter here made the server clear
+    # it (reused 0), naming the aLoRA at 1 (off without its invocation) keeps it
+    assert after["reused_tokens"] >= first["prompt_tokens"], (first, after)
+
+
+def test_the_alora_named_at_1_changes_no_generation_whose_prompt_lacks_its_invocation(backend: OpenAIBackend) -> None:
+    def greedy(scale: float) -> Any:
+        payload = {"prompt": "<|im_start|>user\nName three rivers.<|im_end|>\n<|im_start|>assistant\n"}
+        payload |= {"n_predict": 24, "temperature": 0.0, "cache_prompt": False, "n_probs": 3}
+        return backend.http.post("/completion", {**payload, "lora": [{"id": 0, "scale": scale}]})
+
+    named, off = greedy(1.0), greedy(0.0)
+    assert named["content"] == off["content"] and named["completion_probabilities"] == off["completion_probabilities"]
+
+
 def test_a_check_with_the_prompt_cache_off_recomputes_the_whole_conversation(backend: OpenAIBackend) -> None:
     ctx = moon_context(backend)
     cached = backend.check_with_alora("The answer mentions the moon.", ctx)

@@ -13,6 +13,7 @@ import gencomp
 from gencomp import (
     ALoraRequirement,
     CBlock,
+    CheckVerdict,
     Instruction,
     LinearContext,
     LLMaJRequirement,
@@ -321,11 +322,33 @@ def test_an_adapter_verdict_near_one_half_is_uncertain_and_says_why(p_yes: float
     assert f"p(yes)={p_yes:.2f}" in (verdict.uncertain_reason or "") and "0.15 of 0.5" in (
         verdict.uncertain_reason or ""
     )
-    sure = ALoraRequirement("The answer is polite.").validate(
+    unmeasured = ALoraRequirement("The answer is polite.").validate(
         backend_on(FakeLlamaServer(p_yes=0.9)),  # type: ignore[arg-type]
         answered_hi(),
     )
-    assert sure.verdict is not None and sure.verdict.state == "decided" and sure.verdict.uncertain_reason is None
+    assert unmeasured.verdict is not None and unmeasured.verdict.uncertain  # no gencomp_alora.json: never validated
+    assert "0.15 of 0.5" not in (unmeasured.verdict.uncertain_reason or "")
+
+
+def test_a_remote_adapter_verdict_follows_the_adapters_own_measured_rules_as_in_process(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    validation = {
+        "families": {"polite": {"accuracy": 0.95, "n": 20, "data": "hand-written"}},
+        "negated": {"accuracy": 0.55, "n": 62, "data": "hand-written"},
+        "uncertain_margin": 0.45,
+    }
+    (tmp_path / "gencomp_alora.json").write_text(json.dumps({**MEASURED, "validation": validation}), "utf-8")
+
+    def verdict(p_yes: float, text: str) -> CheckVerdict:
+        backend = backend_on(FakeLlamaServer(p_yes=p_yes), alora_metadata={"constraint": tmp_path})  # type: ignore[arg-type]
+        result = ALoraRequirement(text).validate(backend, answered_hi())
+        assert result.verdict is not None and result.verdict.path == "alora:constraint"
+        return result.verdict
+
+    assert verdict(0.99, "The answer is polite.").state == "decided"
+    calibrated = verdict(0.9, "The answer is polite.")  # outside the server's 0.15, inside the adapter's 0.45
+    assert calibrated.uncertain and "0.45" in (calibrated.uncertain_reason or "")
+    below_floor = verdict(0.99, "Don't be polite.")  # rests on the negated measurement, 55%: no better than chance
+    assert below_floor.uncertain and "55%" in (below_floor.uncertain_reason or "")
 
 
 MEASURED = {
@@ -391,7 +414,9 @@ def test_a_server_restarted_with_a_plain_lora_under_the_same_name_is_probed_agai
     assert server.requests[-1][2]["lora"] == [{"id": 0, "scale": 0.0}]  # the judge does not run through it
 
 
-def test_every_generation_on_llama_server_states_every_adapter_at_scale_0() -> None:
+def test_every_generation_on_llama_server_states_every_adapter_plain_loras_at_0_the_alora_at_1() -> None:
+    # the aLoRA named at 1 adapts nothing (the server switches it off for a prompt without its invocation)
+    # and keeps the slot's cache after a check; a plain LoRA is always at 0
     plain = {"id": 1, "path": "/adapters/style.gguf", "scale": 1.0}
     server = FakeLlamaServer(
         adapters=[dict(ALORA_ENTRY), plain],
@@ -401,8 +426,16 @@ def test_every_generation_on_llama_server_states_every_adapter_at_scale_0() -> N
     server.requests.clear()
     backend.generate_from_context(Instruction("Say hi."), LinearContext())
     LLMaJRequirement("The answer says hi.").validate(backend, answered_hi())
-    off = [{"id": 0, "scale": 0.0}, {"id": 1, "scale": 0.0}]
-    assert [b["lora"] for m, p, b in server.requests if p == "/v1/chat/completions"] == [off, off]
+    named = [{"id": 0, "scale": 1.0}, {"id": 1, "scale": 0.0}]
+    assert [b["lora"] for m, p, b in server.requests if p == "/v1/chat/completions"] == [named, named]
+
+
+def test_a_prompt_that_contains_the_alora_invocation_names_every_adapter_at_scale_0() -> None:
+    server = FakeLlamaServer(chat=lambda body: chat_answer("Yes") if "stream" not in body else {})
+    backend = backend_on(server)  # type: ignore[arg-type]
+    invocation = backend.capabilities.adapters[0].invocation_string
+    backend.generate_from_context(Instruction(f"Repeat: {invocation}"), LinearContext())
+    assert server.requests[-1][2]["lora"] == [{"id": 0, "scale": 0.0}]  # else the server would switch it on there
 
 
 def test_a_generation_on_llama_server_with_no_adapter_still_names_one_at_scale_0() -> None:

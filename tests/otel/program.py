@@ -21,7 +21,7 @@ result = session.instruct(
 print(
     json.dumps(
         {
-            "model": session.backend.model_id_str,
+            "model": session.backend.model_name,
             "success": result.success,
             "attempts": [
                 {

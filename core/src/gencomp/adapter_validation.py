@@ -16,21 +16,47 @@ written from measurements on requirements worded by hand (never the training tem
 - a text that gencomp's recogniser reads as a verifiable kind (it reaches an adapter only as an
   explicit ``ALoraRequirement``) falls under the adapter family of that kind (:data:`KIND_FAMILIES`),
   when the adapter was measured on it; any other kind is an *unvalidated kind*;
-- a text the recogniser does not take (what the default routing sends to ``"constraint"``) falls
-  under the ``"unrecognised"`` measurements: semantic requirements and unrecognised wordings of
-  verifiable kinds, all written by hand;
+- a text the recogniser does not take and that negates (:data:`NEGATION`: "don't", "never",
+  "without", "skip"...) falls under the ``"negated"`` measurement, when there is one;
+- a text the recogniser does not take and that names one everyday semantic family unambiguously
+  (:data:`SEMANTIC_CUES`: "polite", "apologize", "greeting"...) falls under that family's
+  measurement, when the adapter was measured on it;
+- any other text the recogniser does not take (what the default routing sends to ``"constraint"``)
+  falls under the ``"unrecognised"`` measurements: semantic requirements and unrecognised wordings
+  of verifiable kinds, all written by hand;
 - an adapter without a ``"validation"`` section is unvalidated for everything.
+
+:func:`with_measured_state` turns that into the verdict's state: ``"uncertain"`` when no measurement
+covers the text, when the measurement does not show the adapter beats chance on it
+(:func:`min_accuracy`), or when ``p_yes`` lies within the section's ``"uncertain_margin"`` of 0.5
+(chosen from the adapter's calibration on hand-written checks; see ``training/RESULTS.md``).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["KIND_FAMILIES", "Validation", "read_validation", "validation_for"]
+if TYPE_CHECKING:
+    from gencomp.verdicts import CheckVerdict
+
+__all__ = [
+    "KIND_FAMILIES",
+    "NEGATION",
+    "SEMANTIC_CUES",
+    "Validation",
+    "min_accuracy",
+    "read_validation",
+    "semantic_family",
+    "uncertain_margin",
+    "validation_for",
+    "with_measured_state",
+]
 
 KIND_FAMILIES: dict[str, str] = {
     "all_capitals": "all_capitals",
@@ -43,17 +69,64 @@ KIND_FAMILIES: dict[str, str] = {
 }
 """Recognised kinds (``gencomp.checks``) whose adapter family is the same requirement, whatever its parameters."""
 
+SEMANTIC_CUES: dict[str, re.Pattern[str]] = {
+    name: re.compile(pattern, re.IGNORECASE)
+    for name, pattern in {
+        "polite": r"\b(polite\w*|impolite|courteous\w*|respectful\w*|disrespectful|rude\w*|manners|insult\w*)\b",
+        "greeting": r"\b(greet\w*|hello|say hi|salutation)\b",
+        "apology": r"\b(apolog\w*|sorry|regret)\b",
+        "tone": r"\b(tone|upbeat|cheerful|optimistic|pessimistic|enthusiastic|formal|informal|casual|laid-back)\b",
+        "person": r"\b(first|second|third)[- ]person\b|\bperspective\b|\bpoint of view\b|\bI and me\b",
+        "recommendation": r"\b(recommend\w*|suggest\w*)\b",
+        "answers_question": r"\b((?:the|my|your|user's) question|off[- ]topic|on[- ]topic|what (?:I|was) asked)\b",
+        "mentions_fact": r"\b(?:mention|mentions|state|states|say|says|note|notes|point out|points out) that\b",
+    }.items()
+}
+"""The words that name an everyday semantic family in a requirement text (a text that names two is none)."""
+
+NEGATION = re.compile(
+    r"\b(don't|do not|does not|doesn't|never|avoid|without|skip|not allowed|should not|must not|shouldn't|mustn't|"
+    r"leave out)\b",
+    re.IGNORECASE,
+)
+"""A requirement that negates ("Don't apologise.", "Skip any greeting.", "without I or you"): such texts rest
+on the adapter's measurement on negated requirements (``"negated"``) when it has one."""
+
 
 @dataclass(frozen=True)
 class Validation:
     """Whether a verdict is covered by a measurement, the accuracy measured, and a line saying so.
 
-    ``accuracy`` is the lowest of the measurements that cover the text when there are several.
+    ``accuracy`` is the lowest of the measurements that cover the text when there are several,
+    ``n`` the number of checks it was measured on.
     """
 
     validated: bool
     accuracy: float | None
     text: str
+    n: int | None = None
+
+
+def semantic_family(text: str) -> str | None:
+    """The one everyday semantic family ``text`` names (:data:`SEMANTIC_CUES`), else ``None``."""
+    named = [name for name, cue in SEMANTIC_CUES.items() if cue.search(text)]
+    return named[0] if len(named) == 1 else None
+
+
+def min_accuracy(n: int, z: float = 1.96) -> float:
+    """The lowest accuracy on ``n`` checks whose Wilson interval (95% by default) lies wholly above 0.5.
+
+    A measured accuracy below it does not show that the adapter beats a coin on that kind of requirement.
+    """
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    for k in range(n + 1):
+        p = k / n
+        centre = p + z * z / (2 * n)
+        spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        if (centre - spread) / (1 + z * z / n) > 0.5:
+            return p
+    return 1.0 + 1e-9  # no accuracy on so few checks shows it
 
 
 def read_validation(folder: str | Path) -> dict[str, Any] | None:
@@ -88,10 +161,40 @@ def validation_for(validation: Mapping[str, Any] | None, text: str) -> Validatio
         if not measured:
             return Validation(False, None, f"unvalidated kind ({kind}; exact by code: use the plain text)")
         acc = float(measured["accuracy"])
-        return Validation(True, acc, f"measured {_pct(acc)} on {family} worded by hand (n={measured['n']})")
+        n = int(measured["n"])
+        return Validation(True, acc, f"measured {_pct(acc)} on {family} worded by hand (n={n})", n)
+    negated = validation.get("negated")
+    if isinstance(negated, Mapping) and NEGATION.search(text):
+        acc, n = float(negated["accuracy"]), int(negated["n"])
+        return Validation(True, acc, f"measured {_pct(acc)} on negated requirements worded by hand (n={n})", n)
+    semantic = semantic_family(text)
+    measured = validation.get("families", {}).get(semantic) if semantic else None
+    if measured:
+        acc, n = float(measured["accuracy"]), int(measured["n"])
+        return Validation(True, acc, f"measured {_pct(acc)} on {semantic} requirements worded by hand (n={n})", n)
     scopes = [s for s in validation.get("unrecognised", []) if isinstance(s, Mapping) and "accuracy" in s]
     if not scopes:
         return Validation(False, None, "unvalidated kind")
     parts = [f"{_pct(float(s['accuracy']))} on {s['name']} (n={s['n']})" for s in scopes]
-    lowest = min(float(s["accuracy"]) for s in scopes)
-    return Validation(True, lowest, "measured " + ", ".join(parts))
+    lowest = min(scopes, key=lambda s: float(s["accuracy"]))
+    return Validation(True, float(lowest["accuracy"]), "measured " + ", ".join(parts), int(lowest["n"]))
+
+
+def uncertain_margin(validation: Mapping[str, Any] | None) -> float:
+    """The section's ``"uncertain_margin"``: a verdict whose p(yes) lies this close to 0.5 is uncertain (0: none)."""
+    margin = float((validation or {}).get("uncertain_margin", 0.0))
+    if not 0 <= margin <= 0.5:
+        raise ValueError(f"'uncertain_margin' must be between 0 and 0.5, got {margin}")
+    return margin
+
+
+def with_measured_state(
+    verdict: CheckVerdict, validation: Mapping[str, Any] | None, measured: Validation
+) -> CheckVerdict:
+    """``verdict`` (which rests on ``measured``) with its state: ``"uncertain"`` when no measurement covers it,
+    when the measurement does not show the adapter beats chance (:func:`min_accuracy`), or when its p(yes)
+    lies within :func:`uncertain_margin` of 0.5 (``gencomp.verdicts.with_state``)."""
+    from gencomp.verdicts import with_state
+
+    floor = min_accuracy(measured.n) if measured.n else None
+    return with_state(verdict, margin=uncertain_margin(validation), min_accuracy=floor)

@@ -310,10 +310,19 @@ class Backend(metaclass=_BackendMeta):
             if isinstance(self.cache, LRUCache):
                 self.cache.on_evict = _chain(self.cache.on_evict, self.on_cache_evict)
 
+    registered_model: str | None = None
+    """The registered model name this backend's ``model_id`` was resolved from (set by ``make_backend``;
+    ``None`` when the id was given as it is loaded)."""
+
     @property
     def model_id_str(self) -> str:
         """The model id as a string."""
         return model_id_string(self.model_id)
+
+    @property
+    def model_name(self) -> str:
+        """The model as the user named it: :attr:`registered_model`, else :attr:`model_id_str` (spans, traces)."""
+        return self.registered_model or self.model_id_str
 
     @property
     def endpoint(self) -> str | None:
@@ -564,11 +573,11 @@ class Backend(metaclass=_BackendMeta):
         streamed = any(c.on_text is not None for c in controls)
         return span(
             "generation",
-            f"generate {self.model_id_str}",
+            f"generate {self.model_name}",
             {
                 "gencomp.operation": "chat" if ctx is not None and ctx.is_chat_context else "text_completion",
                 "gencomp.backend": backend_name(self),
-                "gencomp.model": self.model_id_str,
+                "gencomp.model": self.model_name,
                 "gencomp.choices": choices,
                 "gencomp.stream": streamed,
                 "gencomp.check": isinstance(action, RequirementCheck) or None,

@@ -135,6 +135,17 @@ class ValidationResult:
         path = getattr(self.verdict, "path", None)
         return str(path) if path is not None else None
 
+    @property
+    def state(self) -> str:
+        """``"decided"`` or ``"uncertain"`` (``verdict.state``); a verdict that states none (code) is decided."""
+        return str(getattr(self.verdict, "state", None) or "decided")
+
+    @property
+    def uncertain_reason(self) -> str | None:
+        """Why the verdict is uncertain (``verdict.uncertain_reason``), else ``None``."""
+        reason = getattr(self.verdict, "uncertain_reason", None)
+        return str(reason) if reason is not None else None
+
     def __bool__(self) -> bool:
         return self.result
 

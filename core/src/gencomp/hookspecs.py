@@ -337,7 +337,7 @@ def gencomp_check_candidates(
         ``None``); or ``None`` to let each candidate go through :func:`gencomp_check_requirements`.
 
     Kind: first result. Called by: :func:`gencomp.verdicts.check_candidates` (strategies' check steps
-    of more than one candidate). In-tree: none yet (each candidate then goes its own way).
+    of more than one candidate). In-tree: alora (one forward pass per adapter for all candidates).
     """
 
 

@@ -274,4 +274,7 @@ def _make_backend(
                 f"backend {spec.name!r} names default model {spec.default_model!r}, which no plugin registers"
             )
     resolved = model_spec.resolve() if model_spec is not None else model_id
-    return spec.factory(resolved, **kwargs)
+    backend = spec.factory(resolved, **kwargs)
+    if model_spec is not None and resolved != model_spec.name:
+        backend.registered_model = model_spec.name
+    return backend

@@ -70,7 +70,7 @@ SPAN_ATTRIBUTES: dict[str, dict[str, str]] = {
     "generation": {
         "gencomp.operation": "chat (a chat context) or text_completion (a text prompt, a raw batch)",
         "gencomp.backend": "the backend's registered name (or class name)",
-        "gencomp.model": "the model id asked for",
+        "gencomp.model": "the model as the user named it (a registered name, else the id loaded: Backend.model_name)",
         "gencomp.choices": "how many outputs the one generation produces",
         "gencomp.stream": "whether the answer was streamed to a consumer",
         "gencomp.check": "true when the generation answers a requirement check (the model as judge)",

@@ -8,12 +8,18 @@ the model should judge it, and says why), or leaves it (``None``). What is left 
 backend itself (:func:`judge`): the model answers a :class:`RequirementCheck`, and its ``p_yes``
 (when the backend gives one) or the first word of its answer is the verdict.
 
+Every model-path verdict has a state (:attr:`CheckVerdict.state`): ``"decided"``, or
+``"uncertain"`` with its reason when its ``p_yes`` lies within the path's margin of 0.5, when the
+path was never shown to beat chance on this kind of requirement, or when a judge's answer starts
+with neither yes nor no (:func:`with_state`, :func:`judge`). Code checks are always decided.
+
 Nothing here mutates a :class:`~gencomp.Requirement`: each check renders its own
 :class:`RequirementCheck`, so one requirement object can be checked from several threads at once.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -35,6 +41,7 @@ if TYPE_CHECKING:
     from gencomp.backend import Backend
 
 __all__ = [
+    "JUDGE_MARGIN",
     "JUDGE_PATH",
     "CheckFallback",
     "CheckVerdict",
@@ -44,6 +51,10 @@ __all__ = [
     "check_requirements",
     "judge",
     "label",
+    "uncertain_reason",
+    "verdict_of",
+    "with_state",
+    "yes_or_no",
 ]
 
 VerdictState = Literal["decided", "uncertain"]
@@ -51,6 +62,18 @@ VerdictState = Literal["decided", "uncertain"]
 
 JUDGE_PATH = "llm-as-a-judge"
 """``CheckVerdict.path`` of a requirement judged by the backend's own generation."""
+
+JUDGE_MARGIN = 0.3
+"""A judge's verdict whose ``p_yes`` lies within this distance of 0.5 is ``"uncertain"`` (``judge(margin=)``).
+
+Calibrated on the embedded default model (515 hand-written checks, gencomp-alora's
+``training/RESULTS.md``): its judge is right on 50% of them, its p(yes) lies between 0.2 and 0.8 on
+514, and its verdicts are no better than a coin at any margin (33% to 53% right); 0.3 leaves none of
+them decided but one. A judge that answers with p(yes) below 0.2 or above 0.8 (a larger model) is decided.
+"""
+
+_YES = frozenset({"yes", "y", "true", "pass", "passed", "correct"})
+_NO = frozenset({"no", "n", "false", "fail", "failed", "incorrect", "not"})
 
 
 @dataclass(frozen=True)
@@ -133,16 +156,76 @@ class RequirementCheck:
         return f"RequirementCheck({self.requirement!r})"
 
 
+def uncertain_reason(
+    p_yes: float | None,
+    *,
+    margin: float,
+    validated: bool | None = None,
+    validation: str | None = None,
+    accuracy: float | None = None,
+    min_accuracy: float | None = None,
+) -> str | None:
+    """Why a model verdict is uncertain, or ``None`` when it is decided.
+
+    Uncertain when ``validated`` is false (no measurement covers this kind of requirement), when
+    ``accuracy`` is below ``min_accuracy`` (the measurement does not show the path beats chance on
+    it), or when ``p_yes`` is within ``margin`` of 0.5. Several reasons are joined with ``"; "``.
+    """
+    if not 0 <= margin <= 0.5:
+        raise ValueError(f"margin must be between 0 and 0.5, got {margin}")
+    reasons = []
+    if validated is False:
+        reasons.append(f"never validated on this kind of requirement ({validation or 'no measurement'})")
+    elif accuracy is not None and min_accuracy is not None and accuracy < min_accuracy:
+        reasons.append(
+            f"measured {100 * accuracy:.0f}% on this kind of requirement, below the {100 * min_accuracy:.0f}% "
+            "needed to show it beats chance"
+        )
+    if p_yes is not None and abs(p_yes - 0.5) < margin - 1e-9:  # a p(yes) exactly at the margin is decided
+        reasons.append(f"p(yes)={p_yes:.2f} is within {margin:.2f} of 0.5")
+    return "; ".join(reasons) or None
+
+
+def with_state(verdict: CheckVerdict, *, margin: float, min_accuracy: float | None = None) -> CheckVerdict:
+    """``verdict`` with its state set by :func:`uncertain_reason` from its ``p_yes``, ``validated`` and ``accuracy``.
+
+    A verdict that is already uncertain stays so (its reasons come first).
+    """
+    reason = uncertain_reason(
+        verdict.p_yes,
+        margin=margin,
+        validated=verdict.validated,
+        validation=verdict.validation,
+        accuracy=verdict.accuracy,
+        min_accuracy=min_accuracy,
+    )
+    reasons = [r for r in (verdict.uncertain_reason, reason) if r]
+    if not reasons and verdict.state == "decided":
+        return verdict
+    return replace(verdict, state="uncertain", uncertain_reason="; ".join(reasons) or None)
+
+
+def yes_or_no(text: str | None) -> bool | None:
+    """The verdict a model's answer starts with: ``True`` (yes), ``False`` (no), ``None`` (neither)."""
+    m = re.search(r"[A-Za-z]+", text or "")
+    word = m.group(0).lower() if m else ""
+    return True if word in _YES else False if word in _NO else None
+
+
 def label(thunk: ModelOutputThunk, verdict: CheckVerdict) -> ModelOutputThunk:
     """Attach ``verdict`` to a check's output: ``meta["check"]``, and ``verdict``/``p_yes``/``check_path`` too.
 
-    A verdict that says what it rests on also sets ``meta["validated"]`` and ``meta["validation"]``.
+    ``meta["state"]`` is the verdict's state (with ``meta["uncertain_reason"]`` when uncertain). A
+    verdict that says what it rests on also sets ``meta["validated"]`` and ``meta["validation"]``.
 
     The output's log (when it has one) gets ``extra["check_path"]`` (and ``extra["check_fallback"]``).
     """
     thunk.meta["check"] = verdict
     thunk.meta["verdict"] = verdict.passed
     thunk.meta["check_path"] = verdict.path
+    thunk.meta["state"] = verdict.state
+    if verdict.uncertain_reason is not None:
+        thunk.meta["uncertain_reason"] = verdict.uncertain_reason
     if verdict.p_yes is not None:
         thunk.meta["p_yes"] = verdict.p_yes
     if verdict.fallback_reason is not None:
@@ -178,13 +261,15 @@ def judge(
     model_options: dict[str, Any] | None = None,
     generate_logs: list[GenerateLog] | None = None,
     fallback_reason: str | None = None,
+    margin: float = JUDGE_MARGIN,
 ) -> ModelOutputThunk:
     """Ask ``backend`` whether the last output of ``ctx`` meets ``requirement`` (the model as a judge).
 
     Generates for a :class:`RequirementCheck` within ``JUDGE_MAX_NEW_TOKENS`` tokens unless
     ``model_options`` say otherwise. The verdict is ``p_yes > 0.5`` when the backend reports
-    ``meta["p_yes"]``, else the first word of the answer; the output is :func:`label`-led with it
-    (path ``"llm-as-a-judge"``, with ``fallback_reason``).
+    ``meta["p_yes"]`` ("uncertain" within ``margin`` of 0.5), else the first word of the answer
+    (an answer that starts with neither yes nor no is a failed, "uncertain" verdict that says so);
+    the output is :func:`label`-led with it (path ``"llm-as-a-judge"``, with ``fallback_reason``).
     """
     last = ctx.last_output()
     check = RequirementCheck(requirement, last.value if last is not None else None)
@@ -194,6 +279,17 @@ def judge(
     verdict = verdict_of(thunk)
     if fallback_reason is not None:
         verdict = replace(verdict, fallback_reason=fallback_reason)
+    if verdict.p_yes is not None:
+        verdict = with_state(verdict, margin=margin)
+    elif yes_or_no(thunk.value) is None:
+        answer = " ".join((thunk.value or "").split())
+        shown = answer if len(answer) <= 60 else answer[:57] + "..."
+        verdict = replace(
+            verdict,
+            passed=False,
+            state="uncertain",
+            uncertain_reason=f"the judge's answer starts with neither yes nor no: {shown!r}",
+        )
     return label(thunk, verdict)
 
 

@@ -5,11 +5,14 @@ adapter's generation prompt (:mod:`gencomp_alora.prompt`); the verdict compares 
 adapter's yes and no tokens at the last position. Before its invocation tokens an aLoRA adapter is
 exactly the base model, so the positions up to the invocation come from the base model: from the
 cache the backend stored with the output under test when there is one (read-only, never past the
-invocation start), else computed under ``disable_adapter()``.
+invocation start), else computed with every adapter off (:func:`gencomp_alora.forward.base_forward`).
 
 Several checks of one output with one adapter run in a single forward pass (:func:`score_batch`):
 their own tokens follow the shared prefix in one row, with position ids and a 4D attention mask
-that give each check exactly the view it has alone.
+that give each check exactly the view it has alone. So do the checks of several outputs of one
+prompt (the candidates of a best-of-n call, :func:`score_candidates`): the prompt's cached
+positions are read once, each output's own cached positions from its own cache. The adapter runs
+without PEFT's per-call hooks (:mod:`gencomp_alora.forward`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from gencomp.verdicts import label
 from gencomp_alora.errors import AloraError
 from gencomp_alora.prompt import check_prompt_ids, check_suffix_ids, find_last
 from gencomp_alora.registry import registry
-from gencomp_alora.validation import validation_for
+from gencomp_alora.validation import validation_for, with_measured_state
 from gencomp_hf_backend.compat import with_cache
 
 if TYPE_CHECKING:
@@ -35,11 +38,15 @@ if TYPE_CHECKING:
 __all__ = [
     "CheckResult",
     "batch_visibility",
+    "check_candidates",
     "check_requirement",
     "check_requirements",
     "checked_items",
+    "generate_candidate_checks_alora",
     "generate_checks_alora",
+    "output_visibility",
     "score_batch",
+    "score_candidates",
     "score_ids",
 ]
 
@@ -78,6 +85,10 @@ def _base_past(base_cache: Any, limit: int, config: Any) -> tuple[Any, int]:
     return prefix_view(base_cache, reused, config), reused
 
 
+def _cached_length(cache: Any) -> int:
+    return 0 if cache is None else int(cache.get_seq_length())
+
+
 def score_ids(
     model: Any,
     adapter_name: str,
@@ -96,6 +107,8 @@ def score_ids(
     """
     import torch
 
+    from gencomp_alora.forward import adapted_forward, base_forward
+
     ids = list(ids)
     start = find_last(ids, invocation_tokens)
     if start < 0:
@@ -105,18 +118,19 @@ def score_ids(
     computed = len(ids) - reused
     with torch.inference_mode():
         if reused == 0 and start > 0:
-            with model.disable_adapter():
-                model(input_ids=torch.tensor([ids[:start]], device=device), **with_cache(past), use_cache=True)
+            base_forward(
+                model, input_ids=torch.tensor([ids[:start]], device=device), **with_cache(past), use_cache=True
+            )
             reused_here = start
         else:
             reused_here = reused
-        if model.active_adapter != adapter_name:  # set_adapter walks every module: skip it when already active
-            model.set_adapter(adapter_name)
-        out = model(
+        out = adapted_forward(
+            model,
+            adapter_name,
+            len(ids) - start,
             input_ids=torch.tensor([ids[reused_here:]], device=device),
             **with_cache(past),
             use_cache=True,
-            alora_offsets=[len(ids) - start],
             logits_to_keep=1,
         )
     last = out.logits[0, -1].float()
@@ -147,19 +161,32 @@ def batch_visibility(positions: Any, groups: Any) -> Any:
     return earlier & related
 
 
-def _attention_mask(visible: Any, past: int, config: Any, dtype: Any) -> Any:
-    """The ``(1, 1, q, past + q)`` mask of a batch after ``past`` cached positions, in the model attention's form."""
+def output_visibility(owners: Any) -> Any:
+    """Which new tokens of a batch over several outputs each new token may attend to: a ``(q, q)`` boolean tensor.
+
+    ``owners`` are the index of each token's output (``-1`` for tokens shared by every output). A
+    token may see the shared tokens and those of its own output (:func:`batch_visibility` then
+    restricts that to its check and to earlier positions).
+    """
+    return (owners[None, :] == -1) | (owners[None, :] == owners[:, None])
+
+
+def _attention_mask(visible: Any, past_visible: Any, config: Any, dtype: Any) -> Any:
+    """The ``(1, 1, q, past + q)`` mask of a batch after its cached positions, in the model attention's form.
+
+    ``visible`` is :func:`batch_visibility`'s ``(q, q)`` matrix, ``past_visible`` the ``(q, past)``
+    one of the cached positions.
+    """
     import torch
 
     from gencomp_hf_backend.attention import ATTN_IMPLEMENTATION
 
-    q = visible.shape[0]
-    full = torch.cat([torch.ones(q, past, dtype=torch.bool, device=visible.device), visible], dim=1)[None, None]
+    full = torch.cat([past_visible, visible], dim=1)[None, None]
     implementation = getattr(config, "_attn_implementation", None)
     if implementation in ("sdpa", ATTN_IMPLEMENTATION):
         return full
     if implementation == "eager":  # eager attention adds the mask to the scores
-        return torch.zeros(full.shape, dtype=dtype, device=visible.device).masked_fill(~full, torch.finfo(dtype).min)
+        return torch.zeros(full.shape, dtype=dtype, device=full.device).masked_fill(~full, torch.finfo(dtype).min)
     raise AloraError(
         f"batched aLoRA checks need an attention implementation that takes a 4D mask (sdpa or eager), "
         f"the model uses {implementation!r}"
@@ -185,72 +212,140 @@ def score_batch(
     *,
     base_cache: Any = None,
 ) -> list[CheckResult]:
-    """Score several check prompts with the aLoRA ``adapter_name`` in one forward pass of their new tokens.
+    """Score several check prompts of one output with the aLoRA ``adapter_name`` in one forward pass.
 
-    The prompts' common prefix (up to the earliest invocation start) is the base model's: read from
-    ``base_cache`` as in :func:`score_ids`, else computed once with the adapter disabled. One row
-    then holds the uncached rest of that prefix, each check's tokens before its invocation, and
-    every check's part from its invocation on (PEFT's aLoRA adapts the last ``alora_offsets``
-    positions of a row); position ids and a 4D mask (:func:`batch_visibility`) give every token
-    the positions and the context it has in its own prompt. Each result equals :func:`score_ids`'s
-    within float rounding; a batch of one is :func:`score_ids`. The caller holds the model's lock.
+    :func:`score_candidates` with one output whose cache is ``base_cache``. Each result equals
+    :func:`score_ids`'s within float rounding; a batch of one is :func:`score_ids`. The caller holds
+    the model's lock.
+    """
+    return score_candidates(
+        model, adapter_name, checks, [0] * len(checks), [base_cache], invocation_tokens, yes_id, no_id
+    )
+
+
+def score_candidates(
+    model: Any,
+    adapter_name: str,
+    checks: Sequence[Sequence[int]],
+    owners: Sequence[int],
+    caches: Sequence[Any],
+    invocation_tokens: Sequence[int],
+    yes_id: int,
+    no_id: int,
+) -> list[CheckResult]:
+    """Score the check prompts of several outputs with the aLoRA ``adapter_name`` in one forward pass.
+
+    Check ``j`` checks output ``owners[j]``, whose stored base-model cache is ``caches[owners[j]]``
+    (``None``: none), a cache whose positions are a prefix of that output's check prompts; the
+    caches are only read, never past an invocation start. The positions all prompts share (the
+    prompt the outputs answered) are read once, from the cache that holds most of them (or computed
+    once with the adapter disabled when none does); each output's own cached positions (its
+    answer) from its own cache. One row then holds the uncached rest: the shared positions no cache
+    holds, each output's uncached positions shared by its checks, each check's tokens before its
+    invocation, and every check's part from its invocation on (the aLoRA adapts the last positions
+    of the row). Position ids and a 4D mask give every token the positions and the context it has
+    in its own prompt, so each result equals :func:`score_ids`'s within float rounding. A batch of
+    one is :func:`score_ids`. The caller holds the model's lock.
     """
     import torch
+    from transformers import DynamicCache
+
+    from gencomp_alora.forward import adapted_forward, base_forward
+    from gencomp_alora.kv import joined_view
 
     rows = [list(ids) for ids in checks]
+    if len(owners) != len(rows) or any(not 0 <= o < len(caches) for o in owners):
+        raise ValueError(
+            f"owners must give, for each of the {len(rows)} checks, an index into the {len(caches)} caches"
+        )
     if not rows:
         return []
     if len(rows) == 1:
-        return [score_ids(model, adapter_name, rows[0], invocation_tokens, yes_id, no_id, base_cache=base_cache)]
+        return [score_ids(model, adapter_name, rows[0], invocation_tokens, yes_id, no_id, base_cache=caches[owners[0]])]
     starts = [find_last(ids, invocation_tokens) for ids in rows]
     if min(starts) < 0:
         raise AloraError(f"a check prompt does not contain the invocation tokens {list(invocation_tokens)}")
+    members: dict[int, list[int]] = {}
+    for j, c in enumerate(owners):
+        members.setdefault(c, []).append(j)
     common = _common_prefix(rows, min(starts))
+    own_common = {c: _common_prefix([rows[j] for j in js], min(starts[j] for j in js)) for c, js in members.items()}
+    covered = {c: min(_cached_length(caches[c]), own_common[c]) for c in members}
+    source = max(members, key=lambda c: min(covered[c], common))
+    shared = min(covered[source], common)
     base = model.get_base_model()
     config = base.config
     device = next(model.parameters()).device
-    past, reused = _base_past(base_cache, common, config)
     with torch.inference_mode():
-        cached = reused
-        if reused == 0 and common > 0:
-            with model.disable_adapter():
-                model(input_ids=torch.tensor([rows[0][:common]], device=device), **with_cache(past), use_cache=True)
-            cached = common
-        ids, positions, groups = rows[0][cached:common], list(range(cached, common)), [-1] * (common - cached)
-        for i, (row, start) in enumerate(zip(rows, starts, strict=True)):
-            ids += row[common:start]
-            positions += range(common, start)
-            groups += [i] * (start - common)
+        pieces: list[tuple[Any, int, int]] = []
+        prefix_computed = 0
+        if shared == 0 and common > 0:
+            computed_past = DynamicCache(config=config)
+            ids_ = torch.tensor([rows[0][:common]], device=device)
+            base_forward(model, input_ids=ids_, **with_cache(computed_past), use_cache=True)
+            pieces.append((computed_past, 0, common))
+            shared = prefix_computed = common
+        elif shared > 0:
+            pieces.append((caches[source], 0, shared))
+        segment_of: dict[int, tuple[int, int]] = {}  # output -> its own cached columns of the past
+        width = shared
+        for c in members:
+            if covered[c] > shared:
+                pieces.append((caches[c], shared, covered[c]))
+                segment_of[c] = (width, width + covered[c] - shared)
+                width += covered[c] - shared
+        ids: list[int] = []
+        positions: list[int] = []
+        groups: list[int] = []
+        outputs: list[int] = []
+
+        def add(tokens: Sequence[int], first: int, group: int, output: int) -> None:
+            ids.extend(tokens)
+            positions.extend(range(first, first + len(tokens)))
+            groups.extend([group] * len(tokens))
+            outputs.extend([output] * len(tokens))
+
+        add(rows[0][shared:common], shared, -1, -1)
+        for c, js in members.items():
+            lo = max(common, covered[c])
+            add(rows[js[0]][lo : own_common[c]], lo, -1, c)
+        for j, (row, start) in enumerate(zip(rows, starts, strict=True)):
+            add(row[own_common[owners[j]] : start], own_common[owners[j]], j, owners[j])
         last = []
-        for i, (row, start) in enumerate(zip(rows, starts, strict=True)):
-            ids += row[start:]
-            positions += range(start, len(row))
-            groups += [i] * (len(row) - start)
+        for j, (row, start) in enumerate(zip(rows, starts, strict=True)):
+            add(row[start:], start, j, owners[j])
             last.append(len(ids) - 1)
         pos = torch.tensor(positions, device=device)
-        mask = _attention_mask(batch_visibility(pos, torch.tensor(groups, device=device)), cached, config, base.dtype)
-        if model.active_adapter != adapter_name:
-            model.set_adapter(adapter_name)
-        out = model(
+        owner = torch.tensor(outputs, device=device)
+        visible = batch_visibility(pos, torch.tensor(groups, device=device)) & output_visibility(owner)
+        past_visible = torch.zeros(len(ids), width, dtype=torch.bool, device=device)
+        past_visible[:, :shared] = True
+        for c, (lo, hi) in segment_of.items():
+            past_visible[owner == c, lo:hi] = True
+        mask = _attention_mask(visible, past_visible, config, base.dtype)
+        out = adapted_forward(
+            model,
+            adapter_name,
+            sum(len(row) - start for row, start in zip(rows, starts, strict=True)),
             input_ids=torch.tensor([ids], device=device),
             position_ids=pos[None],
             attention_mask=mask,
-            **with_cache(past),
+            **with_cache(joined_view(pieces, config)),
             use_cache=True,
-            alora_offsets=[sum(len(row) - start for row, start in zip(rows, starts, strict=True))],
             logits_to_keep=torch.tensor(last, device=device),
         )
     logits = out.logits[0].float()
     pairs = torch.stack([logits[:, yes_id], logits[:, no_id]], dim=1)
     p_yes = torch.softmax(pairs, dim=1)[:, 0].tolist()
-    total = len(ids) + cached - reused
+    total = len(ids) + prefix_computed
     results = []
-    for i, (row, start) in enumerate(zip(rows, starts, strict=True)):
-        yes_logit, no_logit = float(pairs[i, 0]), float(pairs[i, 1])
+    for j, (row, start) in enumerate(zip(rows, starts, strict=True)):
+        reused = 0 if prefix_computed else max(shared, covered[owners[j]])
+        yes_logit, no_logit = float(pairs[j, 0]), float(pairs[j, 1])
         results.append(
             CheckResult(
                 passed=yes_logit > no_logit,
-                p_yes=p_yes[i],
+                p_yes=p_yes[j],
                 yes_logit=yes_logit,
                 no_logit=no_logit,
                 prompt_ids=row,
@@ -349,6 +444,42 @@ def check_requirement(
     )[0]
 
 
+def _prompts(
+    backend: Any, adapter: HFAlora, requirements: Sequence[str], ctx: Context, model_options: dict[str, Any] | None
+) -> tuple[list[list[int]], Any, list[str]]:
+    """Check prompts of ``requirements`` on the output of ``ctx``, the cache entry they extend (or ``None``), notes."""
+    conv = _conversation(backend, ctx, model_options)
+    notes: list[str] = []
+    info = _cache_entry(backend, ctx, notes)
+    tokenizer, prompt = backend.tokenizer, adapter.generation_prompt
+    prompts = [_check_ids(tokenizer, conv, info, r, prompt, notes) for r in requirements]
+    if info is not None and not all(extends for _, extends in prompts):  # the entry serves every check or none
+        info = None
+        prompts = [_check_ids(tokenizer, conv, None, r, prompt, notes) for r in requirements]
+    return [ids for ids, _ in prompts], info, notes
+
+
+def _finish(
+    results: list[CheckResult],
+    batch: list[CheckResult],
+    outputs: int,
+    adapter: HFAlora,
+    seconds: float,
+    notes: list[str],
+) -> None:
+    """Give ``results`` (part of the forward pass ``batch``, over ``outputs`` outputs) their time and notes."""
+    notes = list(dict.fromkeys(notes))
+    if len(batch) > 1:
+        of = f" of {outputs} outputs" if outputs > 1 else ""
+        notes.append(
+            f"batched: {len(batch)} checks{of} with aLoRA {adapter.name!r} in one forward pass "
+            f"({batch[0].batch_computed_tokens} positions computed in all)"
+        )
+    for result in results:
+        result.seconds = seconds
+        result.notes = list(notes)
+
+
 def check_requirements(
     backend: Any,
     requirements: Sequence[str],
@@ -367,37 +498,64 @@ def check_requirements(
     adapter = _adapter(backend, alora)
     if not requirements or not all(requirements):
         raise AloraError("aLoRA checks need the requirements' descriptions")
-    conv = _conversation(backend, ctx, model_options)
-    notes: list[str] = []
     t0 = time.perf_counter()
-    info = _cache_entry(backend, ctx, notes)
-    tokenizer, prompt = backend.tokenizer, adapter.generation_prompt
-    prompts = [_check_ids(tokenizer, conv, info, r, prompt, notes) for r in requirements]
-    if info is not None and not all(extends for _, extends in prompts):  # the entry serves every check or none
-        info = None
-        prompts = [_check_ids(tokenizer, conv, None, r, prompt, notes) for r in requirements]
-    base_cache = info.kv_cache if info is not None and reuse_cache else None
+    prompts, info, notes = _prompts(backend, adapter, requirements, ctx, model_options)
     with backend.lock:
+        base_cache = info.kv_cache if info is not None and reuse_cache else None
         results = score_batch(
             registry(backend).model,
             adapter.name,
-            [ids for ids, _ in prompts],
+            prompts,
             adapter.invocation_tokens,
             adapter.yes_id,
             adapter.no_id,
             base_cache=base_cache,
         )
-    seconds = time.perf_counter() - t0
-    notes = list(dict.fromkeys(notes))
-    if len(results) > 1:
-        notes.append(
-            f"batched: {len(results)} checks with aLoRA {adapter.name!r} in one forward pass "
-            f"({results[0].batch_computed_tokens} positions computed in all)"
-        )
-    for result in results:
-        result.seconds = seconds
-        result.notes = list(notes)
+    _finish(results, results, 1, adapter, time.perf_counter() - t0, notes)
     return results
+
+
+def check_candidates(
+    backend: Any,
+    requirements: Sequence[str],
+    ctxs: Sequence[Context],
+    *,
+    alora: str | HFAlora = "constraint",
+    reuse_cache: bool = True,
+    model_options: dict[str, Any] | None = None,
+) -> list[list[CheckResult]]:
+    """Check ``requirements`` against the last output of each context in ``ctxs`` with one aLoRA, in one forward pass.
+
+    For the candidates of one call (outputs of the same prompt): their checks share the prompt's
+    cached positions, read once (:func:`score_candidates`). Returns one list per context, each equal
+    to :func:`check_requirements` on that context within float rounding. ``seconds`` is the whole
+    batch's time.
+    """
+    adapter = _adapter(backend, alora)
+    if not requirements or not all(requirements):
+        raise AloraError("aLoRA checks need the requirements' descriptions")
+    if not ctxs:
+        return []
+    t0 = time.perf_counter()
+    per_output = [_prompts(backend, adapter, requirements, ctx, model_options) for ctx in ctxs]
+    with backend.lock:
+        caches = [info.kv_cache if info is not None and reuse_cache else None for _, info, _ in per_output]
+        results = score_candidates(
+            registry(backend).model,
+            adapter.name,
+            [ids for prompts, _, _ in per_output for ids in prompts],
+            [c for c, (prompts, _, _) in enumerate(per_output) for _ in prompts],
+            caches,
+            adapter.invocation_tokens,
+            adapter.yes_id,
+            adapter.no_id,
+        )
+    seconds = time.perf_counter() - t0
+    n = len(requirements)
+    grouped = [results[c * n : (c + 1) * n] for c in range(len(ctxs))]
+    for group, (_, _, notes) in zip(grouped, per_output, strict=True):
+        _finish(group, results, len(ctxs), adapter, seconds, notes)
+    return grouped
 
 
 def _answer(
@@ -442,19 +600,17 @@ def _answer(
     )
     thunk.generate_log = log
     measured = validation_for(adapter.validation, _description(action))
-    label(
-        thunk,
-        CheckVerdict(
-            result.passed,
-            result.p_yes,
-            path,
-            reused_tokens=result.reused_tokens,
-            computed_tokens=result.computed_tokens,
-            validated=measured.validated,
-            accuracy=measured.accuracy,
-            validation=measured.text,
-        ),
+    verdict = CheckVerdict(
+        result.passed,
+        result.p_yes,
+        path,
+        reused_tokens=result.reused_tokens,
+        computed_tokens=result.computed_tokens,
+        validated=measured.validated,
+        accuracy=measured.accuracy,
+        validation=measured.text,
     )
+    label(thunk, with_measured_state(verdict, adapter.validation, measured))
     if generate_logs is not None:
         generate_logs.append(log)
     return thunk
@@ -488,4 +644,30 @@ def generate_checks_alora(
     return [
         _answer(backend, action, adapter, result, model_options, generate_logs)
         for action, result in zip(actions, results, strict=True)
+    ]
+
+
+def generate_candidate_checks_alora(
+    backend: Any,
+    actions: Sequence[Component | CBlock],
+    ctxs: Sequence[Context],
+    alora: str,
+    *,
+    model_options: dict[str, Any] | None = None,
+    generate_logs: list[GenerateLog] | None = None,
+) -> list[list[ModelOutputThunk]]:
+    """Answer the same requirement checks of several outputs with the aLoRA ``alora`` in one forward pass.
+
+    :func:`generate_checks_alora` for the last output of each context (:func:`check_candidates`):
+    one list of outputs per context, in order; the logs go to ``generate_logs`` context by context.
+    """
+    adapter = _adapter(backend, alora)
+    descriptions = [_description(a) for a in actions]
+    results = check_candidates(backend, descriptions, ctxs, alora=adapter, model_options=model_options)
+    return [
+        [
+            _answer(backend, action, adapter, result, model_options, generate_logs)
+            for action, result in zip(actions, group, strict=True)
+        ]
+        for group in results
     ]

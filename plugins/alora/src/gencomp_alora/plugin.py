@@ -35,6 +35,7 @@ __all__ = [
     "BACKEND_ATTRIBUTES",
     "alora_name_for",
     "gencomp_backend_attribute",
+    "gencomp_check_candidates",
     "gencomp_check_requirements",
 ]
 
@@ -127,3 +128,58 @@ def gencomp_check_requirements(
         for i, thunk in zip(indices, thunks, strict=True):
             answers[i] = thunk
     return answers if any(a is not None for a in answers) else None
+
+
+@hookimpl
+def gencomp_check_candidates(
+    backend: Any,
+    requirements: list[Any],
+    ctxs: list[Any],
+    model_options: dict[str, Any] | None,
+    generate_logs: list[Any],
+) -> list[list[Any]] | None:
+    """Answer the checks of several candidate outputs routed to loaded aLoRAs, one forward pass per adapter.
+
+    Routing and fallbacks are :func:`gencomp_check_requirements`'s, candidate by candidate; the
+    checks of all candidates routed to one adapter run together, sharing the prompt's cached positions.
+    """
+    if not is_hf_backend(backend):
+        return None
+    answers: list[list[Any]] = [[None] * len(requirements) for _ in ctxs]
+    groups: dict[str, list[int]] = {}
+    for i, requirement in enumerate(requirements):
+        name = alora_name_for(backend, requirement)
+        if name is None:
+            continue
+        if registry(backend).get(name) is None:
+            for row in answers:
+                row[i] = _fallback(requirement, f"no aLoRA named {name!r} is loaded")
+        else:
+            groups.setdefault(name, []).append(i)
+    checked = [k for k, ctx in enumerate(ctxs) if ctx.last_output() is not None]
+    for k in set(range(len(ctxs))) - set(checked):
+        for indices in groups.values():
+            for i in indices:
+                answers[k][i] = _fallback(requirements[i], "the context has no model output to check")
+    for name, indices in groups.items() if checked else ():
+        from gencomp_alora.generate import generate_candidate_checks_alora
+
+        try:
+            thunks = generate_candidate_checks_alora(
+                backend,
+                [requirements[i] for i in indices],
+                [ctxs[k] for k in checked],
+                name,
+                model_options=dict(model_options or {}),
+                generate_logs=generate_logs,
+            )
+        except Exception as exc:
+            reason = f"aLoRA {name!r} failed: {type(exc).__name__}: {exc}"
+            for k in checked:
+                for i in indices:
+                    answers[k][i] = _fallback(requirements[i], reason)
+            continue
+        for k, row in zip(checked, thunks, strict=True):
+            for i, thunk in zip(indices, row, strict=True):
+                answers[k][i] = thunk
+    return answers if any(a is not None for row in answers for a in row) else None

@@ -76,11 +76,15 @@ def check_suffix_ids(
             "the chat template does not render the conversation as its generation prompt followed by the "
             "assistant's content; the cached ids of the output cannot be extended"
         )
-    head_ids, full_ids = text_ids(tokenizer, head), text_ids(tokenizer, full)
-    if full_ids[: len(head_ids)] == head_ids:
-        suffix = full_ids[len(head_ids) :]
-    else:  # a token spans the boundary: tokenize the rest on its own
-        suffix = text_ids(tokenizer, full[len(head) :])
+    rest = full[len(head) :]
+    if _split_at(tokenizer, head, rest):  # the whole conversation need not be tokenized again
+        suffix = text_ids(tokenizer, rest)
+    else:
+        head_ids, full_ids = text_ids(tokenizer, head), text_ids(tokenizer, full)
+        if full_ids[: len(head_ids)] == head_ids:
+            suffix = full_ids[len(head_ids) :]
+        else:  # a token spans the boundary: tokenize the rest on its own
+            suffix = text_ids(tokenizer, rest)
     special = set(getattr(tokenizer, "all_special_ids", ()) or ())
     gen = list(generated_ids)
     for k in range(min(len(gen), len(suffix)), 0, -1):
@@ -88,6 +92,32 @@ def check_suffix_ids(
             suffix = suffix[k:]
             break
     return suffix + text_ids(tokenizer, generation_prompt)
+
+
+def _split_at(tokenizer: Any, head: str, rest: str) -> bool:
+    """Whether ``head + rest`` tokenizes as ``head`` and ``rest`` tokenized apart, without tokenizing ``head``.
+
+    True when ``rest`` starts with a special token that the tokenizer splits out before anything else
+    (matched on the raw text, not stripping the whitespace before it), and no added token straddles
+    the boundary.
+    """
+    added = getattr(tokenizer, "added_tokens_decoder", None)
+    if not isinstance(added, dict):
+        return False
+    starts = False
+    for token in added.values():
+        content = getattr(token, "content", None)
+        if not isinstance(content, str) or not content:
+            continue
+        if any(head.endswith(content[:i]) and rest.startswith(content[i:]) for i in range(1, len(content))):
+            return False
+        if rest.startswith(content) and getattr(token, "special", False):
+            starts = starts or not (
+                getattr(token, "lstrip", True)
+                or getattr(token, "normalized", True)
+                or getattr(token, "single_word", True)
+            )
+    return starts
 
 
 def find_last(ids: Sequence[int], pattern: Sequence[int]) -> int:

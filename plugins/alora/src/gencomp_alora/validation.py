@@ -6,6 +6,28 @@ through ``gencomp-openai``) reports the same ``CheckVerdict.validation`` as ``HF
 
 from __future__ import annotations
 
-from gencomp.adapter_validation import KIND_FAMILIES, Validation, read_validation, validation_for
+from gencomp.adapter_validation import (
+    KIND_FAMILIES,
+    NEGATION,
+    SEMANTIC_CUES,
+    Validation,
+    min_accuracy,
+    read_validation,
+    semantic_family,
+    uncertain_margin,
+    validation_for,
+    with_measured_state,
+)
 
-__all__ = ["KIND_FAMILIES", "Validation", "read_validation", "validation_for"]
+__all__ = [
+    "KIND_FAMILIES",
+    "NEGATION",
+    "SEMANTIC_CUES",
+    "Validation",
+    "min_accuracy",
+    "read_validation",
+    "semantic_family",
+    "uncertain_margin",
+    "validation_for",
+    "with_measured_state",
+]

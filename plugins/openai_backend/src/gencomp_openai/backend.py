@@ -42,7 +42,7 @@ from gencomp import (
     UnknownModelOptionError,
     default_formatter,
 )
-from gencomp.adapter_validation import validation_for
+from gencomp.adapter_validation import validation_for, with_measured_state
 from gencomp.backend import Generation, GenerationRequest, RawRequest
 from gencomp.base import backend_name
 from gencomp.components import bool_from_text
@@ -246,7 +246,12 @@ class _Call:
                 )
             self.path = "/v1/completions"
             self.payload = protocol.completions_payload(backend.model_id_str, [request.prompt or ""], fields)
-        self.payload.update(backend.adapter_fields())
+        texts = (
+            [str(m.get("content") or "") for m in request.messages]
+            if request.messages is not None
+            else [request.prompt or ""]
+        )
+        self.payload.update(backend.adapter_fields(texts))
         thinking = request.options.thinking
         if thinking is not None:
             self.payload.update(_thinking_fields(thinking, caps.kind, self.chat))
@@ -525,12 +530,26 @@ class OpenAIBackend(FormatterBackend):
         if self.capabilities.kind == LLAMA_CPP and answer.model and served and answer.model not in served:
             self.reprobe(f"an answer came from model {answer.model!r}")
 
-    def adapter_fields(self) -> dict[str, Any]:
-        """The fields that keep every adapter of the server off a generation: on llama-server, each adapter
-        named at scale 0 (the server's own scales otherwise apply: 1.0 for every ``--lora``)."""
+    def adapter_fields(self, texts: Sequence[str] = ()) -> dict[str, Any]:
+        """The fields that keep every adapter of the server off a generation whose prompt is made of ``texts``.
+
+        On llama-server every adapter is named (the server's own scales apply otherwise: 1.0 for every
+        ``--lora``): plain LoRAs at 0, and the server's first aLoRA at 1 unless ``texts`` contain its
+        invocation (then at 0). The server switches an aLoRA off for a prompt without its invocation, so
+        nothing is adapted either way; but it keeps a slot's cache across a change from one aLoRA setting
+        to another and clears it for a change to no adapter, so naming the aLoRA lets the generation after
+        a check reuse the conversation the check's slot holds.
+        """
         if self.capabilities.kind != LLAMA_CPP:
             return {}
-        return {"lora": protocol.lora_field(len(self.capabilities.adapters))}
+        adapters = self.capabilities.adapters
+        active: dict[int, float] = {}
+        for a in adapters:
+            if a.is_alora and a.invocation_string:
+                if not any(a.invocation_string in t for t in texts):
+                    active[a.id] = 1.0
+                break
+        return {"lora": protocol.lora_field(len(adapters), active)}
 
     # -- generation (the backend contract's model-specific part) ---------------------------------
 
@@ -708,7 +727,10 @@ class OpenAIBackend(FormatterBackend):
                 "refuses a prompt longer than its own window): remove the option"
             )
         fields = protocol.request_options(request.options.generate)
-        return {**protocol.completions_payload(self.model_id_str, request.prompts, fields), **self.adapter_fields()}
+        return {
+            **protocol.completions_payload(self.model_id_str, request.prompts, fields),
+            **self.adapter_fields(request.prompts),
+        }
 
     def _raw_generations(self, data: Any, n: int) -> list[Generation]:
         answers = protocol.parse_completions(data, n)
@@ -950,7 +972,8 @@ class OpenAIBackend(FormatterBackend):
         thunk.generate_log = log
         if generate_logs is not None:
             generate_logs.append(log)
-        measured = validation_for(metadata.get("validation") if metadata else None, requirement.description or "")
+        validation = metadata.get("validation") if metadata else None
+        measured = validation_for(validation, requirement.description or "")
         verdict = CheckVerdict(
             p_yes > 0.5,
             p_yes,
@@ -975,7 +998,8 @@ class OpenAIBackend(FormatterBackend):
                 uncertain_reason=f"p(yes)={p_yes:.2f} is within {ALORA_UNCERTAIN_MARGIN} of 0.5: on llama-server the "
                 f"same check moves with how its tokens were batched (up to 0.13 measured)",
             )
-        return label(thunk, verdict)
+        # the adapter's own rules, as in process: its calibrated margin, unmeasured kinds, a measured floor
+        return label(thunk, with_measured_state(verdict, validation, measured))
 
     def check_with_alora(
         self, requirement: Requirement | str, ctx: Context, name: str = "constraint", *, cache_prompt: bool = True

@@ -3,7 +3,7 @@
 A line is a JSON object with ``requirement`` (text), ``label`` (true/false, or ``"Y"``/``"N"``,
 ``"yes"``/``"no"``, 1/0) and the checked conversation: either ``instruction`` and ``response``
 (texts), or ``messages`` (a list of ``{"role", "content"}`` ending with the assistant's turn; the
-first user turn is the instruction). ``family`` is optional (used for per-family accuracy).
+first user turn is the instruction). ``family`` (else ``type``) is optional (used for per-family accuracy).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def parse_line(text: str, line: int) -> Example:
     if missing:
         raise ValueError(f"missing field(s) {', '.join(repr(k) for k in missing)}")
     instruction, response = _conversation(obj)
-    family = obj.get("family", "")
+    family = obj.get("family") or obj.get("type", "")
     return Example(instruction, response, _text(obj, "requirement"), _label(obj["label"]), str(family or ""), line)
 
 

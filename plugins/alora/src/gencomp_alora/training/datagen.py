@@ -26,6 +26,7 @@ from typing import Any
 
 from gencomp_alora.training.data import DataError
 from gencomp_alora.training.families import FAMILIES, HELD_OUT_FAMILIES, TRAINED_FAMILIES, sentences, words
+from gencomp_alora.training.semantic import build_semantic_examples
 
 __all__ = ["build_examples", "edit_response", "generate_responses", "instructions", "split_sizes", "write_dataset"]
 
@@ -450,6 +451,7 @@ def write_dataset(
     heldout_per_label: int = 30,
     variants: int = 4,
     train_variants: int | None = None,
+    semantic_per_label: tuple[int, int, int] | None = None,
 ) -> dict[str, int]:
     """Split ``responses`` by instruction 70/10/20 and write ``train/val/test/heldout.jsonl``; returns line counts.
 
@@ -458,7 +460,9 @@ def write_dataset(
     own seeded generator, so changing the training split's size (``per_label[0]``,
     ``train_variants`` edited variants per response) leaves the other files unchanged. Too few
     responses for the splits asked for (:func:`split_sizes`), or a split asked for that gets no
-    example, raise :class:`DataError` before any file is written.
+    example, raise :class:`DataError` before any file is written. ``semantic_per_label`` (train,
+    val, test) adds the everyday semantic families of :mod:`.semantic`, built on each split's own
+    responses and scenarios, after that split's lines.
     """
     rng = random.Random(seed)
     by_instruction: dict[str, list[dict[str, str]]] = defaultdict(list)
@@ -487,6 +491,11 @@ def write_dataset(
                 "both a passing and a failing variant of them. Give more responses (--instructions, or a longer "
                 "--responses file); nothing was written."
             )
+        if semantic_per_label and split in ("train", "val", "test"):
+            k_semantic = semantic_per_label[("train", "val", "test").index(split)]
+            semantic = build_semantic_examples(part, k_semantic, random.Random(f"{seed}-{split}-semantic"), split=split)
+            _list_requirements(semantic, random.Random(f"{seed}-{split}-semantic-listed"))
+            built[split] += semantic
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for split, examples in built.items():

@@ -171,6 +171,16 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     for path in args.data:
         _input_file(path, "evaluation data")
     _adapter_folder(args.adapter, "--adapter")
+    if (args.calibration or args.plot or args.predictions) and set(args.methods) <= {"majority"}:
+        raise GencompError("--predictions, --calibration and --plot need a model method (alora, judge, alora-path...)")
+    if args.validation and "alora-path" not in args.methods:
+        raise GencompError("--validation measures gencomp's real path: add alora-path (and judge-path) to --methods")
+    for option in ("markdown", "predictions", "calibration", "plot", "validation"):
+        target = getattr(args, option)
+        if target is not None and not Path(target).absolute().parent.is_dir():
+            raise GencompError(
+                f"--{option} {target!r}: the folder {str(Path(target).absolute().parent)!r} does not exist"
+            )
     adapter = args.adapter
     if adapter is not None and Path(adapter).resolve() == shipped_adapter_dir().resolve():
         adapter = None  # the shipped adapter: its base model is the embedded default model
@@ -185,7 +195,45 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     print(table)
     if args.markdown:
         Path(args.markdown).write_text(table + "\n", encoding="utf-8")
+    _write_calibration(args, results)
     return 0
+
+
+def _write_calibration(args: argparse.Namespace, results: Any) -> None:
+    """``--predictions`` (each check's p(yes) per model method), ``--calibration`` (JSON) and ``--plot`` (SVG)."""
+    import json
+
+    from gencomp_alora.training.calibration import Bin, reliability_svg
+    from gencomp_alora.training.evaluate import calibration
+
+    methods = list(results.p_yes)
+    if args.validation:
+        from gencomp_alora.training.evaluate import validation_section
+
+        section = validation_section(results, target=args.target)
+        Path(args.validation).write_text(json.dumps(section, indent=2) + "\n", encoding="utf-8")
+        print(f"validation section written to {args.validation} (uncertain margin {section['uncertain_margin']:.2f})")
+    if args.predictions:
+        with Path(args.predictions).open("w", encoding="utf-8") as f:
+            for path, examples in results.files.items():
+                for i, e in enumerate(examples):
+                    row = {"file": path, "line": e.line, "family": e.family, "requirement": e.requirement,
+                           "label": e.label, **{m: results.p_yes[m][path][i] for m in methods}}  # fmt: skip
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if not (args.calibration or args.plot):
+        return
+    summaries = {m: calibration(results, m, target=args.target, routed=args.routed) for m in methods}
+    if args.calibration:
+        Path(args.calibration).write_text(json.dumps(summaries, indent=1) + "\n", encoding="utf-8")
+    for m, c in summaries.items():
+        print(f"{m}: ECE {c['ece']:.3f}, margin for {100 * c['target']:.0f}% decided accuracy: {c['margin']:.2f}")
+    if args.plot:
+        series = {f"{m} (ECE {c['ece']:.3f}, n={c['n']})": [Bin(**b) for b in c["bins"]] for m, c in summaries.items()}
+        files = ", ".join(Path(p).name for p in results.files)
+        title = f"Reliability of p(yes) on {files}"
+        if args.routed:  # the file names would not fit beside it
+            title = "Reliability of p(yes), checks routed to an adapter"
+        Path(args.plot).write_text(reliability_svg(series, title), encoding="utf-8")
 
 
 def _read_responses(path: str) -> list[dict[str, str]]:
@@ -246,7 +294,11 @@ def _cmd_datagen(args: argparse.Namespace) -> int:
             resolve_base_model(args.base_model), instructions(args.instructions, seed=args.seed), responses_path,
             max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, threads=args.threads,
         )  # fmt: skip
-    counts = write_dataset(responses, out, seed=args.seed, per_label=per_label, train_variants=args.train_variants)  # type: ignore[arg-type]
+    semantic = tuple(args.semantic_per_label) if any(args.semantic_per_label) else None
+    counts = write_dataset(
+        responses, out, seed=args.seed, per_label=per_label, train_variants=args.train_variants,  # type: ignore[arg-type]
+        semantic_per_label=semantic,  # type: ignore[arg-type]
+    )  # fmt: skip
     print(json.dumps(counts))
     return 0
 
@@ -331,6 +383,19 @@ def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  
     p.add_argument("--max-examples", type=int_at_least(0), default=0, help="first N examples of each file (0: all)")
     p.add_argument("--threads", type=int_at_least(0), default=0)
     p.add_argument("--markdown", help="also write the table to this file")
+    p.add_argument("--predictions", help="write each check's p(yes) per model method to this JSONL file")
+    p.add_argument("--calibration", help="write ECE, reliability bins and the uncertain margin per method (JSON)")
+    p.add_argument("--plot", help="write a reliability plot of the model methods (SVG)")
+    p.add_argument(
+        "--validation", help="write the adapter metadata's 'validation' section measured here (JSON; needs alora-path)"
+    )
+    p.add_argument(
+        "--target", type=_fraction, default=0.95, help="accuracy the decided verdicts must reach (chooses the margin)"
+    )
+    p.add_argument(
+        "--routed", action="store_true",
+        help="calibrate and plot only the checks the default routing sends an adapter (texts not recognised)",
+    )  # fmt: skip
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_eval)
 
@@ -343,6 +408,10 @@ def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  
     p.add_argument("--batch-size", type=int_at_least(1), default=24)
     p.add_argument("--per-label", type=int_at_least(0), nargs=3, default=[70, 10, 30], metavar=("TRAIN", "VAL", "TEST"))
     p.add_argument("--train-variants", type=int_at_least(0), default=4, help="edited variants per training response")
+    p.add_argument(
+        "--semantic-per-label", type=int_at_least(0), nargs=3, default=[0, 0, 0], metavar=("TRAIN", "VAL", "TEST"),
+        help="examples per label of each everyday semantic family (politeness, greetings, ...; 0 0 0: none)",
+    )  # fmt: skip
     p.add_argument("--threads", type=int_at_least(0), default=0)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_datagen)
