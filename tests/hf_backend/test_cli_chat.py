@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,14 @@ def long_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "gencomp.toml"
     config.write_text("[model_options]\nmin_new_tokens = 1500\n")
     monkeypatch.setenv("GENCOMP_CONFIG", str(config))
+
+
+@pytest.fixture(autouse=True)
+def _sigint_raises_keyboardinterrupt() -> Iterator[None]:
+    """Python's own SIGINT handler, also when the suite was started with SIGINT ignored (``cmd &`` in a script)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
 
 
 def _interactive(monkeypatch, capsys, tiny_model_path, lines, interrupt_on: tuple[str, str] | None) -> int:
