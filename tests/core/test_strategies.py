@@ -94,7 +94,7 @@ def test_an_unknown_strategy_lists_the_installed_ones_and_the_closest_name():
     with pytest.raises(UnknownStrategyError) as err:
         Session(Sampler(by_seed({None: "x"}))).instruct("Talk.", strategy="best-of-m")
     message = str(err.value)
-    assert "unknown strategy 'best-of-m'" in message and "Did you mean 'best-of-n'?" in message
+    assert "unknown strategy 'best-of-m'" in message and "Did you mean 'best-of-n'" in message
     assert "from the strategy= argument" in message and "repair" in message
 
 

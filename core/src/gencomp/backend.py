@@ -250,6 +250,10 @@ class Backend(metaclass=_BackendMeta):
     """How an unknown-option error names the backend (``"backend"``) and what it accepts (``"accepted"``)."""
     option_hints: ClassVar[Mapping[str, str]] = {}
     """Advice an unknown-option error gives for particular option names (instead of close matches)."""
+    constraint_syntaxes: frozenset[str] = frozenset()
+    """The constraint syntaxes :meth:`generate` enforces when ``request.options.constraint`` is set
+    (:data:`gencomp.constraints.SYNTAXES`: ``"lark"``, ``"gbnf"``, ``"json"``); empty (default): none, and a
+    constraint is refused by name. May be set per instance (a server's offer is known once probed)."""
     formatter: Formatter
     _fires_hooks_itself: ClassVar[frozenset[str]] = frozenset()
     """Construction hooks the class fires itself (a pre-1.0 backend): the base leaves them to it."""
@@ -457,6 +461,7 @@ class Backend(metaclass=_BackendMeta):
         tool_calls: bool = False,
     ) -> GenerationRequest:
         """The request :meth:`generate` gets: chat messages for a chat context, else a text prompt."""
+        self._check_constraint(options, format)
         history = ctx.render_for_generation()
         if ctx.is_chat_context:
             tools = collect_tools(options.tools, [*history, action]) if tool_calls else {}
@@ -796,7 +801,26 @@ class Backend(metaclass=_BackendMeta):
         self, actions: list[Component | CBlock], format: type[Any] | None, model_options: dict[str, Any] | None
     ) -> RawRequest:
         options = self.translate_options(model_options)
+        self._check_constraint(options, format)
         return _traced(RawRequest(list(actions), [self.render(a) for a in actions], options, format))
+
+    def _check_constraint(self, options: GenerationOptions, format: type[Any] | None) -> None:
+        """Refuse a constraint this backend cannot enforce (``constraint_syntaxes``), by name: never ignore it."""
+        constraint = options.constraint
+        if constraint is None:
+            return
+        offered = self.constraint_syntaxes
+        if not ({"lark", "gbnf"} & offered or ("json" in offered and constraint.json)):
+            raise GencompError(
+                f"{type(self).__name__} cannot enforce the constraint {constraint!r} (ModelOption.CONSTRAINT): its "
+                f"constraint_syntaxes is {sorted(offered) or 'empty'}. The enforce strategy leaves what a backend "
+                "cannot enforce to check-and-repair"
+            )
+        if format is not None and not constraint.json:
+            raise GencompError(
+                f"format={format.__name__} and the constraint {constraint!r} cannot be enforced together: a JSON "
+                "schema and another grammar do not join into one; drop one (the enforce strategy checks the other)"
+            )
 
     def _complete_raw(
         self,

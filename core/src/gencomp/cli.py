@@ -246,7 +246,9 @@ def _check_line(r: Any, v: Any) -> str:
     fallback = getattr(v.verdict, "fallback_reason", None)
     why = f", judged by the model because {fallback}" if fallback else ""
     path = _check_path(v) if v.ran else "not run"
-    return f"  [{mark}] {r.description}  ({path}{score}{measured}{doubt}{why}{stopped}{reason})"
+    enforced = ", enforced" if v.enforced else ""
+    note = f"; {v.enforcement_note}" if v.enforcement_note else ""
+    return f"  [{mark}] {r.description}  ({path}{enforced}{score}{measured}{doubt}{why}{stopped}{reason}{note})"
 
 
 def _streams(args: argparse.Namespace) -> bool:
@@ -304,6 +306,8 @@ def _json_check(r: Any, v: Any) -> dict[str, Any]:
         "decided_by": getattr(v.verdict, "decided_by", None),
         "reason": v.reason,
         "stopped_at_token": v.stopped_at_token,
+        "enforced": v.enforced,
+        "enforcement_note": v.enforcement_note,
         "reused_tokens": getattr(v.verdict, "reused_tokens", None),
         "computed_tokens": getattr(v.verdict, "computed_tokens", None),
     }
@@ -608,8 +612,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--strategy",
         "-s",
-        help="how the attempts are spent: repair (default), rejection, best-of-n, majority, or a plugin's "
-        "(default: $GENCOMP_STRATEGY, gencomp.toml)",
+        help="how the attempts are spent: repair (default), rejection, best-of-n, majority, enforce, "
+        "enforce-best-of-n, or a plugin's (default: $GENCOMP_STRATEGY, gencomp.toml)",
     )
     p.add_argument(
         "--loop-budget",

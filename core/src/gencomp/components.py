@@ -122,6 +122,12 @@ class ValidationResult:
     ran: bool = True
     """``False`` when the check did not run (its answer was stopped early by another check): ``result`` is
     then ``False`` and says nothing about the requirement."""
+    enforced: bool | None = None
+    """``True`` when the decoder enforced this requirement's grammar (the ``enforce`` strategy; its check still
+    ran); ``False`` when the call enforced others but not this one (``enforcement_note`` says why: it is checked
+    and repaired instead); ``None`` when the call enforced nothing."""
+    enforcement_note: str | None = None
+    """Why the requirement was not enforced, or what of its check the grammar leaves to the check."""
 
     @property
     def check_path(self) -> str | None:

@@ -40,6 +40,12 @@ def _of(kind: type | tuple[type, ...], what: str) -> Callable[[Any], str | None]
     return lambda v: None if isinstance(v, kind) else what
 
 
+def _constraint(v: Any) -> str | None:
+    from gencomp.constraints import Constraint
+
+    return None if isinstance(v, Constraint) else "a gencomp.constraints.Constraint"
+
+
 class ModelOption:
     """Keys for model options that every backend understands.
 
@@ -54,6 +60,9 @@ class ModelOption:
     SEED = "@@@seed@@@"
     CONTEXT_WINDOW = "@@@context_window@@@"
     THINKING = "@@@thinking@@@"
+    CONSTRAINT = "@@@constraint@@@"
+    """A :class:`gencomp.constraints.Constraint` the answer must follow (for backends whose ``constraint_syntaxes``
+    can enforce it; others refuse it by name). The ``enforce`` strategy sets it."""
     TEMPERATURE = "temperature"
 
     @staticmethod
@@ -141,6 +150,7 @@ _VALUE_CHECKS: dict[str, Callable[[Any], str | None]] = {
     ModelOption.TEMPERATURE: _number_at_least_zero,
     ModelOption.SYSTEM_PROMPT: _of(str, "a string"),
     ModelOption.THINKING: _of((bool, str), "true/false (or a level the backend names)"),
+    ModelOption.CONSTRAINT: _constraint,
 }
 
 
@@ -164,6 +174,8 @@ class GenerationOptions:
     max_new_tokens: int | None = None
     thinking: Any = None
     context_window: int | None = None
+    constraint: Any = None
+    """The :class:`gencomp.constraints.Constraint` the answer must follow (``ModelOption.CONSTRAINT``), or ``None``."""
 
 
 _TYPED = {
@@ -173,6 +185,7 @@ _TYPED = {
     ModelOption.MAX_NEW_TOKENS: "max_new_tokens",
     ModelOption.THINKING: "thinking",
     ModelOption.CONTEXT_WINDOW: "context_window",
+    ModelOption.CONSTRAINT: "constraint",
 }
 
 

@@ -437,6 +437,36 @@ class BackendConformance:
                 "option), or declare supports_format = False and refuse format= with an error naming it"
             )
 
+    def test_a_constraint_is_enforced_or_refused_by_name(self) -> None:
+        from gencomp import checks
+        from gencomp.constraints import constraint_of
+
+        backend = self.make_backend()
+        offered = frozenset(getattr(backend, "constraint_syntaxes", frozenset()))
+        if {"lark", "gbnf"} & offered:
+            constraint = constraint_of(checks.starts_with("Yes")) & constraint_of(checks.no_comma())
+        else:  # "json" alone, or nothing: a JSON answer is the one constraint such a backend may take
+            constraint = constraint_of(checks.json_format())
+        options = {**self.options, ModelOption.CONSTRAINT: constraint, ModelOption.MAX_NEW_TOKENS: 24}
+        action = Instruction("Say yes, then list three fruits.")
+        if not ({"lark", "gbnf"} & offered or "json" in offered):
+            try:
+                out = backend.generate_from_context(action, LinearContext(), model_options=options)
+            except GencompError as exc:
+                assert "constraint" in str(exc), f"the constraint was refused, but the error does not say so: {exc}"
+                return
+            pytest.fail(
+                f"constraint_syntaxes is empty, but ModelOption.CONSTRAINT was taken silently (answer {out.value!r}): "
+                "leave refusing to the base (do not catch its error), or enforce request.options.constraint and "
+                "declare constraint_syntaxes"
+            )
+        out = backend.generate_from_context(action, LinearContext(), model_options=options)
+        assert constraint.matches(out.value or ""), (
+            f"constraint_syntaxes = {sorted(offered)}, but the answer {out.value!r} does not follow the constraint "
+            f"{constraint!r}: pass request.options.constraint to the model (constraint.lark() for llguidance, "
+            "constraint.gbnf() for llama.cpp; a JSON mode for 'json'), or declare only what the backend enforces"
+        )
+
     def test_tool_calls_are_extracted_only_when_asked_for(self) -> None:
         seen: list[str] = []
 

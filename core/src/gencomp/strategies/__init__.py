@@ -11,7 +11,10 @@ session's, from ``start_session(strategy=...)``, ``$GENCOMP_STRATEGY`` or ``stra
 ``rejection``  resample without feedback (seeded, so a run can be repeated)
 ``best-of-n``  N candidates at once (one batched generation, or parallel requests), the best kept
 ``majority``   self-consistency: N samples at once, the most common normalised answer kept
+``enforce``    requirements with a grammar enforced while decoding; the rest repaired (``then=``)
 =============  ====================================================================================
+
+``enforce-best-of-n`` is ``enforce`` with ``best-of-n`` for what cannot be enforced.
 
 Every strategy keeps every attempt (``SamplingResult.attempts``), counts the whole call's cost
 (``SamplingResult.cost``), and when no attempt meets every requirement keeps the one that met the
@@ -63,6 +66,7 @@ from gencomp.strategies._base import (
     verdict_state,
 )
 from gencomp.strategies._builtin import DEFAULT_TEMPERATURE, BestOfN, Majority, Rejection, Repair, normalise_answer
+from gencomp.strategies._enforce import Enforce, EnforceBestOfN
 
 __all__ = [
     "BUILTIN_STRATEGIES",
@@ -73,6 +77,8 @@ __all__ = [
     "Call",
     "CallCost",
     "Check",
+    "Enforce",
+    "EnforceBestOfN",
     "Generate",
     "IdenticalAttemptError",
     "Majority",
@@ -94,7 +100,7 @@ __all__ = [
 ]
 
 DEFAULT_STRATEGY = "repair"
-BUILTIN_STRATEGIES: tuple[type[Strategy], ...] = (Repair, Rejection, BestOfN, Majority)
+BUILTIN_STRATEGIES: tuple[type[Strategy], ...] = (Repair, Rejection, BestOfN, Majority, Enforce, EnforceBestOfN)
 """The strategies the core registers (``gencomp_register_strategies``)."""
 
 

@@ -12,6 +12,7 @@ from gencomp.errors import GencompError
 from gencomp.model_options import ModelOption
 
 if TYPE_CHECKING:
+    from gencomp.constraints import Enforcement
     from gencomp.streaming import EarlyStop
 
 __all__ = [
@@ -78,6 +79,8 @@ class Attempt:
     seconds: float = 0.0
     """Wall time of the generation step that produced it (shared by the candidates of one step)."""
     trust_uncertain: bool = False
+    enforcement: Enforcement | None = None
+    """What its generation enforced (the step's :class:`~gencomp.constraints.Enforcement`), or ``None``."""
 
     @property
     def text(self) -> str | None:
@@ -141,13 +144,16 @@ class Generate:
 
     The reply is a list of ``n`` :class:`Attempt`\\ s. ``seed`` (candidate ``i`` gets ``seed + i``) and
     ``temperature`` are set over the call's options when given. The ``n`` candidates are generated
-    at once where the backend can (a batched generation, or parallel requests to a server).
+    at once where the backend can (a batched generation, or parallel requests to a server). With
+    ``enforcement`` (:meth:`Call.enforce`) the backend decodes under its constraint.
     """
 
     action: Component | CBlock
     n: int = 1
     seed: int | None = None
     temperature: float | None = None
+    enforcement: Enforcement | None = None
+    """Its constraint goes to the backend (``ModelOption.CONSTRAINT``), and its verdicts say what was enforced."""
 
 
 @dataclass(frozen=True)
@@ -180,7 +186,9 @@ class Call:
     ``budget`` is how many candidates the strategy may generate in all. ``seed`` and
     ``temperature`` are the call's own (its ``model_options``, else the backend's defaults), ``None``
     when not set. Build steps with :meth:`generate` and :meth:`check`; pick with :meth:`select` and
-    :meth:`best`.
+    :meth:`best`. ``format`` is the call's ``format=``, ``constraint_syntaxes`` and ``backend`` what its
+    backend enforces and its name (:meth:`enforce`); ``enforcement``, when set (``dataclasses.replace``),
+    is the default of every :meth:`generate`.
     """
 
     action: Component | CBlock
@@ -190,6 +198,10 @@ class Call:
     seed: int | None = None
     temperature: float | None = None
     uncertain: UncertainPolicy = "unmet"
+    format: type[Any] | None = None
+    constraint_syntaxes: frozenset[str] = frozenset()
+    backend: str = "the backend"
+    enforcement: Enforcement | None = None
 
     def generate(
         self,
@@ -198,9 +210,30 @@ class Call:
         action: Component | CBlock | None = None,
         seed: int | None = None,
         temperature: float | None = None,
+        enforcement: Enforcement | None = None,
     ) -> Generate:
-        """The step that generates ``n`` candidates for ``action`` (default: the call's action)."""
-        return Generate(self.action if action is None else action, n, seed, temperature)
+        """The step that generates ``n`` candidates for ``action`` (default: the call's action), under
+        ``enforcement`` (default: the call's)."""
+        chosen = enforcement if enforcement is not None else self.enforcement
+        return Generate(self.action if action is None else action, n, seed, temperature, chosen)
+
+    def enforce(self) -> Enforcement:
+        """Which of the call's requirements its backend enforces, in one constraint (:func:`gencomp.constraints.plan`).
+
+        Raises :class:`~gencomp.constraints.ContradictoryRequirementsError` when two requirements have no
+        answer in common. Every requirement not enforced has a note saying why.
+        """
+        from gencomp.base import plain_text
+        from gencomp.constraints import plan
+
+        request = plain_text(self.action.description) if isinstance(self.action, Instruction) else None
+        return plan(
+            self.requirements,
+            syntaxes=self.constraint_syntaxes,
+            format=self.format,
+            request=request,
+            backend=self.backend,
+        )
 
     def check(self, attempts: Sequence[Attempt]) -> Check:
         """The step that checks ``attempts`` against the call's requirements."""

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from gencomp.base import CBlock, Component, Context, GenerateLog, ModelOutputThunk
+from gencomp.base import CBlock, Component, Context, GenerateLog, ModelOutputThunk, backend_name
 from gencomp.components import Requirement, ValidationResult
 from gencomp.errors import GencompError, UnknownModelOptionError
 from gencomp.model_options import ModelOption
@@ -37,6 +37,7 @@ from gencomp.strategies._base import (
     verdict_state,
 )
 from gencomp.strategies._builtin import DEFAULT_TEMPERATURE
+from gencomp.strategies._enforce import mark_enforced
 from gencomp.streaming import (
     EarlyStop,
     GenerationCancelled,
@@ -122,6 +123,9 @@ class Run:
             call_seed(options, backend.model_options),
             call_temperature(options, backend.model_options),
             spec.uncertain,
+            spec.format,
+            frozenset(getattr(backend, "constraint_syntaxes", frozenset())),
+            backend_name(backend),
         )
         self.plan = spec.strategy.sample(self.call)
         self.attempts: list[Attempt] = []
@@ -197,10 +201,13 @@ class Run:
                 temperature=temperature,
                 varied=varied,
                 trust_uncertain=self.call.uncertain == "trust",
+                enforcement=step.enforcement,
             )
             for i in range(step.n)
         ]
         options = dict(self.call.model_options)
+        if step.enforcement is not None and step.enforcement.constraint is not None:
+            options[ModelOption.CONSTRAINT] = step.enforcement.constraint
         if seed is not None and (step.seed is not None or varied or seed != self.call.seed):
             options[ModelOption.SEED] = seed
         if temperature is not None and temperature != self.call.temperature:
@@ -316,6 +323,8 @@ class Run:
                 else done.get(id(r)) or _not_run(stop)
                 for r in self.call.requirements
             ]
+        if a.enforcement is not None:
+            verdicts = mark_enforced(a, self.call.requirements, verdicts)
         a.verdicts = list(zip(self.call.requirements, verdicts, strict=True))
         parent = self.span_of(a)
         end_ns = time.time_ns()

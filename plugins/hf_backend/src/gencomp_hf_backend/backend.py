@@ -152,6 +152,7 @@ class LocalHFBackend(FormatterBackend):
         "accepted": "a transformers GenerationConfig field, nor a variable of the model's chat template",
     }
     option_hints = RESERVED_HINTS
+    constraint_syntaxes = frozenset({"lark"})
 
     def __init__(
         self,
@@ -269,7 +270,9 @@ class LocalHFBackend(FormatterBackend):
         with self.lock:
             prompt, ids = self._prompt_ids(request, gen)
             past, reused = self.prefixes.reusable(ids[0])
-            out = self.generator.run(ids, torch.ones_like(ids), gen, request.format, request.options.seed, past)
+            out = self.generator.run(
+                ids, torch.ones_like(ids), gen, request.format, request.options.seed, past, request.options.constraint
+            )
             seq = out.sequences
             n = ids.shape[1]
             text = self.tokenizer.decode(seq[0, n:], skip_special_tokens=True)
@@ -314,7 +317,15 @@ class LocalHFBackend(FormatterBackend):
             batch = ids.expand(n, -1).contiguous()
             if past is not None:
                 past.batch_repeat_interleave(n)
-            out = self.generator.run(batch, torch.ones_like(batch), gen, request.format, request.options.seed, past)
+            out = self.generator.run(
+                batch,
+                torch.ones_like(batch),
+                gen,
+                request.format,
+                request.options.seed,
+                past,
+                request.options.constraint,
+            )
             cache = output_cache(out)
             kv_len = cache.get_seq_length() if cache is not None else 0
             rows = []
@@ -395,7 +406,12 @@ class LocalHFBackend(FormatterBackend):
                     ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
                     attention[i, width - len(r) :] = 1
             out = self.generator.run(
-                ids.to(self.device), attention.to(self.device), gen, request.format, request.options.seed
+                ids.to(self.device),
+                attention.to(self.device),
+                gen,
+                request.format,
+                request.options.seed,
+                constraint=request.options.constraint,
             )
             new = [self.generator.until_eos(r) for r in out.sequences[:, width:].tolist()]
             texts = [self.tokenizer.decode(r, skip_special_tokens=True) for r in new]

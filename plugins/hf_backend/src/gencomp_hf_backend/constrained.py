@@ -18,7 +18,7 @@ from transformers import LogitsProcessor
 
 from gencomp import GencompError
 
-__all__ = ["GrammarLogitsProcessor", "json_schema_grammar", "make_ll_tokenizer"]
+__all__ = ["FinishWithin", "GrammarLogitsProcessor", "json_schema_grammar", "make_ll_tokenizer"]
 
 
 def make_ll_tokenizer(tokenizer: Any, n_vocab: int) -> Any:
@@ -96,16 +96,20 @@ class GrammarLogitsProcessor(LogitsProcessor):
     def __init__(
         self,
         ll_tokenizer: Any,
-        grammar: str,
+        grammar: str | Any,
         batch_size: int,
         prompt_len: int,
         *,
         close_from: int | None = None,
         classes: tuple[torch.Tensor, torch.Tensor] | None = None,
+        finish: FinishWithin | None = None,
     ) -> None:
         from llguidance import LLMatcher
 
-        self.matchers = [LLMatcher(ll_tokenizer, grammar, log_level=0) for _ in range(batch_size)]
+        if isinstance(grammar, str):
+            self.matchers = [LLMatcher(ll_tokenizer, grammar, log_level=0) for _ in range(batch_size)]
+        else:  # a compiled matcher to copy, one per row
+            self.matchers = [grammar.deep_copy() for _ in range(batch_size)]
         for m in self.matchers:
             if m.is_error():
                 raise ValueError(f"format= grammar is invalid: {m.get_error()}")
@@ -113,6 +117,7 @@ class GrammarLogitsProcessor(LogitsProcessor):
         self.eos = ll_tokenizer.eos_token
         self.close_from = close_from
         self.classes = classes
+        self.finish = finish
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         step = input_ids.shape[1] - self.prompt_len
@@ -129,6 +134,8 @@ class GrammarLogitsProcessor(LogitsProcessor):
             mask = bias[:n] > 0
             if closing:
                 mask = self._steer_to_end(mask)
+            elif self.finish is not None:
+                mask = self.finish.steer(input_ids[row, self.prompt_len :].tolist(), mask, scores[row, :n])
             allowed[row, :n] = mask.to(scores.device)
         return scores.masked_fill(~allowed, float("-inf"))  # type: ignore[return-value]
 
@@ -143,3 +150,60 @@ class GrammarLogitsProcessor(LogitsProcessor):
             if narrowed.any():
                 return narrowed
         return mask
+
+
+class FinishWithin:
+    """Steers a constrained answer to an accepted end: when the model wants to stop, and within its budget.
+
+    A grammar may forbid stopping (a closing quote, an end phrase, the Nth bullet still to come). When
+    the model's best token is EOS but the grammar does not allow it yet, and once the budget left is no
+    more than the tokens of the shortest text that completes the answer
+    (:meth:`gencomp.constraints.Constraint.completion`), each step keeps only tokens that begin that text
+    (the model's best of them); at the budget's end, with the answer complete, only EOS. So a constrained
+    answer ends accepted, at most ``FORMAT_SLACK_TOKENS`` past the budget. Otherwise nothing changes: an
+    answer the grammar allows token by token, EOS included, is the one the model chose.
+    """
+
+    def __init__(self, constraint: Any, ll_tokenizer: Any, tokenizer: Any, budget: int, window: int = 96) -> None:
+        self.constraint = constraint
+        self.ll_tokenizer = ll_tokenizer
+        self.tokenizer = tokenizer
+        self.budget = budget
+        self.window = window
+        self.eos = ll_tokenizer.eos_token
+
+    def steer(self, generated: list[int], mask: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        eos_allowed = self.eos < mask.shape[0] and bool(mask[self.eos])
+        wants_end = not eos_allowed and self.eos < scores.shape[0] and int(torch.argmax(scores)) == self.eos
+        left = self.budget - len(generated)
+        if not wants_end and left > self.window:
+            return mask
+        try:
+            text = self.ll_tokenizer.decode_bytes(generated).decode("utf-8")
+        except UnicodeDecodeError:  # in the middle of a character: decide at the next token
+            return mask
+        rest = self.constraint.completion(text)
+        if rest is None:
+            return mask
+        if rest == "":
+            return self._only(mask, self.eos) if left <= 0 and eos_allowed else mask
+        if not wants_end and left > len(self.tokenizer.encode(rest, add_special_tokens=False)):
+            return mask
+        target = rest.encode("utf-8")
+        ranked = torch.argsort(scores.masked_fill(~mask.to(scores.device), float("-inf")), descending=True)
+        for t in ranked[:64].tolist():
+            if not mask[t]:
+                break
+            piece = self.ll_tokenizer.decode_bytes([t])
+            if piece and target.startswith(piece):
+                return self._only(mask, t)
+        first = self.tokenizer.encode(rest, add_special_tokens=False)[:1]
+        if first and first[0] < mask.shape[0] and mask[first[0]]:
+            return self._only(mask, first[0])
+        return mask
+
+    @staticmethod
+    def _only(mask: torch.Tensor, token: int) -> torch.Tensor:
+        only = torch.zeros_like(mask)
+        only[token] = True
+        return only

@@ -16,7 +16,8 @@ DEFAULT_MAX_NEW_TOKENS = 256
 """``max_new_tokens`` when neither the options nor the model's generation config set a limit."""
 
 FORMAT_SLACK_TOKENS = 64
-"""With ``format=``, how many tokens past ``max_new_tokens`` may be spent closing the JSON so that it parses."""
+"""With ``format=`` or a constraint, how many tokens past ``max_new_tokens`` may be spent completing the answer
+so that it parses (closing the JSON) or is accepted (the shortest completion of its grammar)."""
 
 
 class Generator:
@@ -48,6 +49,7 @@ class Generator:
         self._ll_tok: Any = None
         self._closing: Any = None
         self._grammars: dict[type, str] = {}
+        self._matchers: dict[Any, Any] = {}
 
     def arguments(self, generate: dict[str, Any]) -> dict[str, Any]:
         """``generate``'s keyword arguments completed: sampling follows ``temperature``, a default budget, padding."""
@@ -71,12 +73,35 @@ class Generator:
         format: type[Any] | None = None,
         seed: Any = None,
         past: Any = None,
+        constraint: Any = None,
     ) -> Any:
-        """One ``generate(return_dict_in_generate=True)`` call after ``ids``, continuing ``past`` when given."""
+        """One ``generate(return_dict_in_generate=True)`` call after ``ids``, continuing ``past`` when given.
+
+        ``format`` (a pydantic class) and ``constraint`` (a :class:`gencomp.constraints.Constraint`, its Lark
+        grammar) constrain the answer; a JSON-only constraint with ``format`` is met by the schema.
+        """
         import torch
         from transformers import LogitsProcessorList
 
         processors = LogitsProcessorList()
+        if constraint is not None and format is not None and not constraint.json:
+            from gencomp import GencompError
+
+            raise GencompError(
+                f"format={format.__name__} and the constraint {constraint!r} cannot be enforced together: a JSON "
+                "schema and another grammar do not join into one"
+            )
+        if constraint is not None and format is None:
+            from gencomp_hf_backend.constrained import FinishWithin, GrammarLogitsProcessor
+
+            budget = gen.get("max_new_tokens")
+            finish = None
+            if budget is not None:
+                finish = FinishWithin(constraint, self._ll_tokenizer(), self.tokenizer, budget)
+                gen = {**gen, "max_new_tokens": budget + FORMAT_SLACK_TOKENS}
+            processors.append(
+                GrammarLogitsProcessor(self._ll_tokenizer(), self._matcher(constraint), *ids.shape, finish=finish)
+            )
         if format is not None:
             from gencomp_hf_backend.constrained import GrammarLogitsProcessor
 
@@ -144,6 +169,22 @@ class Generator:
 
             self._closing = closing_token_classes(self._ll_tokenizer())
         return self._closing
+
+    def _matcher(self, constraint: Any) -> Any:
+        """A compiled llguidance matcher of ``constraint``'s Lark grammar (kept: rows and calls copy it)."""
+        matcher = self._matchers.get(constraint)
+        if matcher is None:
+            from llguidance import LLMatcher
+
+            from gencomp import GencompError
+
+            matcher = LLMatcher(self._ll_tokenizer(), constraint.lark(), log_level=0)
+            if matcher.is_error():
+                raise GencompError(f"llguidance refused the grammar of {constraint!r}: {matcher.get_error()}")
+            if len(self._matchers) >= MEMO_SIZE:
+                self._matchers.clear()
+            self._matchers[constraint] = matcher
+        return matcher
 
     def _grammar(self, format: type[Any]) -> str:
         grammar = self._grammars.get(format)

@@ -49,7 +49,7 @@ from gencomp.components import bool_from_text
 from gencomp.model_ids import ModelIdentifier, model_id_string
 from gencomp.streaming import GenerationControl, current_control
 from gencomp.verdicts import JUDGE_PATH, label
-from gencomp_openai import protocol
+from gencomp_openai import enforcement, protocol
 from gencomp_openai.capabilities import LLAMA_CPP, VLLM, ServerAdapter, ServerCapabilities, llama_adapters, probe
 from gencomp_openai.errors import BadRequestError, MalformedResponseError, UnknownServerModelError
 from gencomp_openai.http import DEFAULT_MAX_RESPONSE_BYTES, HttpLayer, RetryPolicy, Timeouts, display_url, seconds
@@ -257,6 +257,9 @@ class _Call:
             self.payload.update(_thinking_fields(thinking, caps.kind, self.chat))
         # a judge reads the first token's logprobs and tool calls come whole: those are not streamed
         self.streamable = not self.judging and not request.tools
+        self.payload.update(
+            enforcement.request_fields(request.options.constraint, backend.capabilities, chat=self.chat)
+        )
 
     def parse(self, data: Any) -> protocol.Answer:
         return protocol.parse_chat(data) if self.chat else protocol.parse_completions(data, 1)[0]
@@ -358,6 +361,11 @@ class OpenAIBackend(FormatterBackend):
 
     option_map = protocol.OPENAI_OPTION_MAP
     generate_keys = protocol.REQUEST_OPTIONS
+
+    @property
+    def constraint_syntaxes(self) -> frozenset[str]:  # type: ignore[override]
+        """What the server enforces (:func:`gencomp_openai.enforcement.syntaxes` of its :attr:`capabilities`)."""
+        return enforcement.syntaxes(self.capabilities)
 
     def __init__(
         self,
@@ -684,6 +692,7 @@ class OpenAIBackend(FormatterBackend):
         if request.format is not None and not stopped:  # a stopped answer is discarded by the caller
             self._validate_format(request.format, answer)
         text = _native_calls_as_text(answer) if request.tools and answer.tool_calls else answer.text
+        text = enforcement.complete(request.options.constraint, text, meta) if not stopped else text
         return Generation(text, meta=meta, extra=self._extra(answer))
 
     def generate_raw(self, request: RawRequest) -> list[Generation]:
@@ -706,6 +715,10 @@ class OpenAIBackend(FormatterBackend):
     def _raw_payload(self, request: RawRequest) -> dict[str, Any]:
         if request.format is not None:
             raise GencompError("format= is not supported for raw generation on the openai backend; use a chat context")
+        if request.options.constraint is not None:
+            raise GencompError(
+                "a constraint needs a chat context on the openai backend; raw prompts are not constrained"
+            )
         if request.options.thinking is not None:
             _thinking_fields(request.options.thinking, self.capabilities.kind, chat=False)
         if request.options.context_window is not None:
