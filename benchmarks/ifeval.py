@@ -1,0 +1,447 @@
+"""Inference-time strategies on IFEval: how much each makes the embedded model follow instructions, and at what cost.
+
+Runs IFEval's prompts (``--data``: ``input_data.jsonl`` or its folder; the development half is in
+``../shared/ifeval/``) on the embedded SmolLM2-135M-Instruct, on two sides:
+
+- ``llama``: a real ``llama-server`` on the embedded GGUF with the shipped constraint aLoRA
+  (``--parallel`` slots, at least the largest N of best-of-n), through gencomp's ``openai`` backend;
+- ``hf``: in-process, gencomp's ``hf`` backend, torch pinned to one thread.
+
+Each prompt's verifiable instructions are given as plain-text requirements, the way a user would
+write them: IFEval's official description of each instruction (``ifeval_data.description``). The
+prompt itself is sent as IFEval wrote it. Strategies (``--strategies``):
+
+=====================  ==========================================================================
+``none``               one plain generation: the same instruction (requirements shown in the prompt), greedy,
+                       nothing checked
+``repair``             gencomp's ``repair``, ``--budget`` attempts
+``rejection``          gencomp's ``rejection`` (seeded sampling at temperature 0.7), ``--budget`` attempts
+``best-of-4``/``-8``   gencomp's ``best-of-n`` with N = 4 / 8 (candidates at once)
+``majority``           gencomp's ``majority``, N = ``--majority-n``
+``mellea-rejection``   mellea 0.8.0's ``RejectionSamplingStrategy``, ``--budget`` attempts (peer venv)
+``mellea-majority``    mellea 0.8.0's ``MBRDRougeLStrategy`` (majority voting on text), N = ``--majority-n``
+=====================  ==========================================================================
+
+mellea runs in its own venv (``benchmarks/setup_peer.sh``) against the same ``llama-server``
+through its OpenAI-compatible backend (side ``llama``), or in-process on the same model folder
+(side ``hf``). Every variant has the same ``--max-new-tokens``.
+
+Scoring is gencomp's code checks built from each instruction's id and kwargs
+(``ifeval_data.score``), never from what the recogniser made of the description: prompt-level and
+instruction-level strict accuracy. Cost per prompt: wall time of the call, generated tokens,
+attempts. Results are appended per prompt to ``<out>/<side>/<variant>.jsonl`` (a rerun skips
+the prompts already there); prompts run one at a time in a seeded random order (an interrupted run
+has done a random sample), every variant on a prompt before the next prompt, in an order that
+rotates. ``--report`` (or the end of a run) writes each variant's
+responses in IFEval's response format (``<out>/<side>/<variant>.responses.jsonl``, for the official
+``evaluation_main``), the table into ``benchmarks/RESULTS.md`` (between the ``ifeval`` markers) and
+the plot ``benchmarks/ifeval-accuracy-cost.svg``.
+
+    .venv/bin/python benchmarks/ifeval.py --data ../shared/ifeval [--sides llama,hf] [--strategies ...]
+        [--limit N | --sample N] [--max-new-tokens 192] [--budget 3] [--report]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import ifeval_data  # noqa: E402
+from _common import scatter_svg, write_section  # noqa: E402
+
+START, END = "<!-- ifeval:start -->", "<!-- ifeval:end -->"
+OUT = HERE / "ifeval"
+PLOT = HERE / "ifeval-accuracy-cost.svg"
+BENCH_LOGS = HERE.parent / ".bench" / "logs"
+SIDES = ("llama", "hf")
+GENCOMP = ("none", "repair", "rejection", "best-of-4", "best-of-8", "majority")
+PEER = ("mellea-rejection", "mellea-majority")
+VARIANTS = GENCOMP + PEER
+ORDER_SEED = 20
+"""Prompts run in a seeded random order, so that the prompts done so far are a random sample."""
+SLOT_CONTEXT = 2048
+"""Context tokens of each llama-server slot (the longest prompt with its requirements and answer fits)."""
+
+
+def log(msg: str) -> None:
+    print(f"[ifeval {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# -- running ----------------------------------------------------------------------------------------
+
+
+def gencomp_call(session: Any, prompt: ifeval_data.Prompt, variant: str, budget: int, majority_n: int) -> Any:
+    """One gencomp call of ``variant`` on ``prompt``; returns its ``SamplingResult``."""
+    from gencomp import Instruction
+
+    texts = ifeval_data.requirement_texts(prompt)
+    if variant == "none":  # the instruction shows the requirements; the call checks none of them
+        return session.act(Instruction(prompt.prompt, requirements=texts), loop_budget=1, return_sampling_results=True)
+    strategy, n = {
+        "repair": ("repair", budget),
+        "rejection": ("rejection", budget),
+        "best-of-4": ("best-of-n", 4),
+        "best-of-8": ("best-of-n", 8),
+        "majority": ("majority", majority_n),
+    }[variant]
+    return session.instruct(
+        prompt.prompt, requirements=texts, strategy=strategy, loop_budget=n, return_sampling_results=True
+    )
+
+
+def gencomp_record(prompt: ifeval_data.Prompt, variant: str, result: Any, seconds: float) -> dict[str, Any]:
+    """The result line of one gencomp call."""
+    cost = result.cost
+    paths: list[str] = []
+    checked = next((a for a in result.attempts if a.verdicts is not None and a.early_stop is None), None)
+    checked = checked or next((a for a in result.attempts if a.verdicts is not None), None)
+    if checked is not None:
+        for _, v in checked.verdicts:
+            path = v.check_path or getattr(v.verdict, "path", None) or ("not run" if not v.ran else "?")
+            paths.append(path)
+    return {
+        "key": prompt.key,
+        "response": result.result.value or "",
+        "seconds": seconds,
+        "attempts": cost.attempts,
+        "generated_tokens": cost.generated_tokens,
+        "stopped_early": cost.stopped_early,
+        "saved_tokens": cost.saved_tokens,
+        "model_checks": cost.model_checks,
+        "generation_seconds": cost.generation_seconds,
+        "check_seconds": cost.check_seconds,
+        "believed_passed": bool(result.success) if variant != "none" else None,
+        "selected": result.selected.number if result.selected is not None else None,
+        "selection": result.selection,
+        "check_paths": paths,
+        "finish_reason": (result.result.meta or {}).get("finish_reason"),
+    }
+
+
+class Runner:
+    """Runs the variants of one side on prompts, one call at a time, appending result lines."""
+
+    def __init__(self, side: str, args: argparse.Namespace) -> None:
+        self.side, self.args = side, args
+        self.folder = args.out / side
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.backend: Any = None
+        self.peer: Any = None
+        self.peer_error: str | None = None
+
+    def done(self, variant: str) -> set[int]:
+        path = self.folder / f"{variant}.jsonl"
+        if not path.exists():
+            return set()
+        return {json.loads(line)["key"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+
+    def append(self, variant: str, record: dict[str, Any]) -> None:
+        with (self.folder / f"{variant}.jsonl").open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    @contextmanager
+    def started(self) -> Iterator[None]:
+        """The side's backend (and llama-server), and mellea's worker when a peer variant runs."""
+        from gencomp import ModelOption
+
+        options = {ModelOption.MAX_NEW_TOKENS: self.args.max_new_tokens, ModelOption.TEMPERATURE: 0.0}
+        server = None
+        try:
+            if self.side == "llama":
+                from gencomp_alora.training.hooks import shipped_adapter_dir
+                from gencomp_hf_backend.default_model import ensure_default_model, gguf_path
+                from gencomp_openai import OpenAIBackend
+                from gencomp_openai.llama_cpp import LlamaServer, convert_alora
+
+                alora = convert_alora(shipped_adapter_dir(), ensure_default_model(), name="constraint")
+                server = LlamaServer(
+                    Path(gguf_path()),
+                    loras=[alora],
+                    context=SLOT_CONTEXT * self.args.parallel,
+                    parallel=self.args.parallel,
+                    threads=1,
+                    log_path=BENCH_LOGS / "ifeval-llama-server.log",
+                )
+                BENCH_LOGS.mkdir(parents=True, exist_ok=True)
+                server.start()
+                self.base_url = server.base_url
+                self.backend = OpenAIBackend(base_url=server.base_url, model_options={**options, ModelOption.SEED: 0})
+            else:
+                import gencomp
+
+                self.backend = gencomp.start_session("hf", threads=1, model_options=options).backend
+            yield
+        finally:
+            if self.peer is not None:
+                self.peer.close()
+            if self.backend is not None and hasattr(self.backend, "close"):
+                self.backend.close()
+            if server is not None:
+                server.stop()
+
+    def peer_worker(self) -> Any:
+        """mellea's worker in the peer venv for this side (``None``, with :attr:`peer_error`, if it cannot run)."""
+        if self.peer is not None or self.peer_error is not None:
+            return self.peer
+        from run import PEER_PY, Worker
+
+        if not PEER_PY.exists():
+            self.peer_error = f"the peer venv is missing ({PEER_PY}): run benchmarks/setup_peer.sh"
+            return None
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "BENCH_THREADS": "1"}
+        worker = Worker("mellea", PEER_PY, HERE / "peer" / "mellea_ifeval.py", env, f"ifeval-{self.side}")
+        if self.side == "llama":
+            setup = {"base_url": self.base_url, "model_id": self.backend.model_id_str}
+        else:
+            from gencomp_hf_backend.default_model import ensure_default_model
+
+            setup = {"model_dir": str(ensure_default_model())}
+        reply = worker.call("setup", max_new_tokens=self.args.max_new_tokens, **setup)
+        if not reply.ok:
+            self.peer_error = f"mellea's worker could not start: {reply.problem}"
+            worker.close()
+            return None
+        self.peer = worker
+        return worker
+
+    def run_one(self, prompt: ifeval_data.Prompt, variant: str) -> dict[str, Any] | None:
+        from gencomp import Session
+
+        if variant in PEER:
+            worker = self.peer_worker()
+            if worker is None:
+                return None
+            strategy, n = (
+                ("rejection", self.args.budget) if variant == "mellea-rejection" else ("mbrd", self.args.majority_n)
+            )
+            reply = worker.call(
+                "run",
+                prompt=prompt.prompt,
+                requirements=ifeval_data.requirement_texts(prompt),
+                strategy=strategy,
+                budget=n,
+            )
+            if not reply.ok:
+                return {"key": prompt.key, "response": "", "error": reply.problem, "seconds": None}
+            return {"key": prompt.key, **reply.result}
+        session = Session(self.backend)
+        start = time.perf_counter()
+        try:
+            result = gencomp_call(session, prompt, variant, self.args.budget, self.args.majority_n)
+        except Exception as exc:  # recorded and counted as a failed prompt, never skipped
+            return {
+                "key": prompt.key,
+                "response": "",
+                "error": f"{type(exc).__name__}: {exc}",
+                "seconds": time.perf_counter() - start,
+            }
+        return gencomp_record(prompt, variant, result, time.perf_counter() - start)
+
+    def run(self, prompts: list[ifeval_data.Prompt], variants: list[str]) -> None:
+        todo = {v: self.done(v) for v in variants}
+        pending = [p for p in prompts if any(p.key not in todo[v] for v in variants)]
+        random.Random(ORDER_SEED).shuffle(pending)  # an interrupted run has done a random sample
+        log(f"{self.side}: {len(pending)} of {len(prompts)} prompts still to run for {', '.join(variants)}")
+        if not pending:
+            return
+        with self.started():
+            t0 = time.perf_counter()
+            for i, prompt in enumerate(pending):
+                shift = prompt.key % len(variants)
+                for variant in variants[shift:] + variants[:shift]:
+                    if prompt.key in todo[variant]:
+                        continue
+                    record = self.run_one(prompt, variant)
+                    if record is None:
+                        continue
+                    if record.get("response") is not None and not record.get("error"):
+                        record["followed"] = list(ifeval_data.score(prompt, record["response"]).followed)
+                    else:
+                        record["followed"] = [False] * len(prompt.instruction_id_list)
+                    self.append(variant, record)
+                    status = "ok" if all(record["followed"]) else "x"
+                    extra = f" ERROR {record['error'][:80]}" if record.get("error") else ""
+                    log(f"{self.side} {i + 1}/{len(pending)} key={prompt.key} {variant}: {status} "
+                        f"{record.get('seconds') or 0:.1f}s{extra}")  # fmt: skip
+                log(f"{self.side}: {i + 1} prompts in {time.perf_counter() - t0:.0f} s")
+            if self.peer_error:
+                log(f"mellea variants did not run: {self.peer_error}")
+
+
+# -- reporting --------------------------------------------------------------------------------------
+
+
+def read(folder: Path, variant: str) -> dict[int, dict[str, Any]]:
+    path = folder / f"{variant}.jsonl"
+    if not path.exists():
+        return {}
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {r["key"]: r for r in rows}
+
+
+def summarise(rows: list[dict[str, Any]], prompts: dict[int, ifeval_data.Prompt]) -> dict[str, Any]:
+    """Accuracy and mean cost of one variant's result lines (re-scored from their responses)."""
+    followed = [list(ifeval_data.score(prompts[r["key"]], r.get("response") or "").followed) for r in rows]
+    for r, f in zip(rows, followed, strict=True):
+        if r.get("error"):
+            f[:] = [False] * len(f)
+    n_instr = sum(len(f) for f in followed)
+    paths = [p for r in rows for p in r.get("check_paths") or []]
+    tokens = [r["generated_tokens"] for r in rows if isinstance(r.get("generated_tokens"), int)]
+    return {
+        "n": len(rows),
+        "prompt": 100 * sum(all(f) for f in followed) / len(rows),
+        "instruction": 100 * sum(sum(f) for f in followed) / n_instr,
+        "seconds": statistics.mean(r["seconds"] for r in rows if r.get("seconds") is not None),
+        "tokens": statistics.mean(tokens) if len(tokens) == len(rows) else None,
+        "attempts": statistics.mean(r.get("attempts") or 0 for r in rows),
+        "stopped": sum(r.get("stopped_early") or 0 for r in rows),
+        "saved": sum(r.get("saved_tokens") or 0 for r in rows),
+        "errors": sum(1 for r in rows if r.get("error")),
+        "code_share": 100 * sum(p.startswith("code:") for p in paths) / len(paths) if paths else None,
+        "believed": sum(1 for r in rows if r.get("believed_passed")),
+    }
+
+
+def official(folder: Path, variant: str) -> dict[str, float] | None:
+    """The official scorer's accuracy for a variant, when ``ifeval_official.py`` graded its responses."""
+    path = folder / f"{variant}.official.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def report(args: argparse.Namespace, prompts: list[ifeval_data.Prompt]) -> str:
+    by_key = {p.key: p for p in prompts}
+    sections = []
+    points: dict[str, list[tuple[float, float, str]]] = {}
+    for side in SIDES:
+        folder = args.out / side
+        results = {v: read(folder, v) for v in VARIANTS}
+        results = {v: r for v, r in results.items() if r}
+        if not results:
+            continue
+        common = sorted(set.intersection(*(set(r) for r in results.values())) & set(by_key))
+        if not common:
+            continue
+        for v, r in results.items():  # responses in IFEval's format, every prompt the variant ran
+            ifeval_data.write_responses(
+                folder / f"{v}.responses.jsonl", [(by_key[k].prompt, r[k].get("response") or "") for k in sorted(r)]
+            )
+        stats = {v: summarise([r[k] for k in common], by_key) for v, r in results.items()}
+        base = stats.get("none")
+        lines = [
+            f"**{'llama-server' if side == 'llama' else 'in-process HF backend'}** ({len(common)} prompts, "
+            f"{sum(len(by_key[k].instruction_id_list) for k in common)} instructions, run by every variant):",
+            "",
+            "| variant | prompt-level strict | instruction-level strict | gain (prompt) | wall time / prompt | "
+            "x plain | generated tokens / prompt | attempts / prompt | stopped early (tokens saved) | "
+            "requirements decided by code | official scorer (prompt / instr.) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for v, s in stats.items():
+            gain = f"{s['prompt'] - base['prompt']:+.1f}" if base and v != "none" else ""
+            ratio = f"{s['seconds'] / base['seconds']:.2f}" if base else ""
+            off = official(folder, v)
+            tokens = "" if s["tokens"] is None else f"{s['tokens']:.0f}"
+            code = "" if s["code_share"] is None else f"{s['code_share']:.0f}%"
+            graded = f"{off['prompt']:.1f}% / {off['instruction']:.1f}%" if off else ""
+            errors = f" ({s['errors']} calls failed)" if s["errors"] else ""
+            lines.append(
+                f"| {v}{errors} | {s['prompt']:.1f}% | {s['instruction']:.1f}% | {gain} | {s['seconds']:.2f} s | "
+                f"{ratio} | {tokens} | {s['attempts']:.2f} | {s['stopped']} ({s['saved']}) | {code} | {graded} |"
+            )
+            points.setdefault(side, []).append((s["seconds"], s["prompt"], v))
+        sections.append("\n".join(lines))
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    table = "\n".join(
+        [
+            START,
+            f"### Strategies on IFEval (development half, embedded SmolLM2-135M; {when})",
+            "",
+            f"Written by `benchmarks/ifeval.py`. Requirements: each instruction's official IFEval description; "
+            f"`--max-new-tokens {args.max_new_tokens}`; repair and rejection (both sides) {args.budget} attempts, "
+            f"majority {args.majority_n} samples; sampling at temperature 0.7. Scored by gencomp's code checks from "
+            "each instruction's id and kwargs. Wall time per prompt is the whole call (generation and checks), one "
+            'prompt at a time. "Requirements decided by code" is the share of the requirement texts the '
+            "recogniser turned into code checks (the rest went to the model's aLoRA). mellea validates plain-text "
+            "requirements with the model as a judge.",
+            "",
+            *(s + "\n" for s in sections),
+            END,
+        ]
+    )
+    if points:
+        PLOT.write_text(
+            scatter_svg(
+                points,
+                {"llama": "#1f77b4", "hf": "#d62728"},
+                {"llama": "llama-server", "hf": "in-process HF"},
+                title="IFEval prompt-level strict accuracy against cost (embedded SmolLM2-135M)",
+                x_label="wall time per prompt (s, log scale)",
+                y_label="prompt-level strict accuracy (%)",
+                note=f"max_new_tokens {args.max_new_tokens}; {when}",
+            ),
+            encoding="utf-8",
+        )
+    return table
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True, help="IFEval's input_data.jsonl or its folder")
+    parser.add_argument("--sides", default="llama", help="comma-separated: llama, hf")
+    parser.add_argument("--strategies", default=",".join(VARIANTS), help="comma-separated variants")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N prompts")
+    parser.add_argument("--sample", type=int, default=None, help="a random sample of N prompts (--sample-seed)")
+    parser.add_argument("--sample-seed", type=int, default=0)
+    parser.add_argument("--max-new-tokens", type=int, default=192)
+    parser.add_argument("--budget", type=int, default=3, help="attempts of repair and rejection (both sides)")
+    parser.add_argument("--majority-n", type=int, default=4)
+    parser.add_argument("--parallel", type=int, default=8, help="llama-server slots (at least the largest N)")
+    parser.add_argument("--out", type=Path, default=OUT, help="results folder")
+    parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--report", action="store_true", help="only write the table, responses and plot")
+    args = parser.parse_args()
+
+    prompts = ifeval_data.load(args.data)
+    sides = [s.strip() for s in args.sides.split(",") if s.strip()]
+    variants = [v.strip() for v in args.strategies.split(",") if v.strip()]
+    bad = [s for s in sides if s not in SIDES] + [v for v in variants if v not in VARIANTS]
+    if bad:
+        parser.error(f"unknown side or strategy {bad}; sides: {', '.join(SIDES)}; strategies: {', '.join(VARIANTS)}")
+    for name in ("max_new_tokens", "budget", "majority_n", "parallel"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.parallel < 8 and "best-of-8" in variants and "llama" in sides:
+        parser.error("--parallel must be at least 8 for best-of-8 (each candidate gets its own slot)")
+    chosen = prompts
+    if args.sample is not None:
+        chosen = ifeval_data.sample(prompts, args.sample, args.sample_seed)
+    if args.limit is not None:
+        chosen = chosen[: args.limit]
+    if not args.report:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        for side in sides:
+            Runner(side, args).run(chosen, variants)
+    table = report(args, prompts)
+    print(table)
+    write_section(args.results, START, END, table)
+    log(f"wrote {args.results} and {PLOT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
