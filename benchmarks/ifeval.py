@@ -50,6 +50,7 @@ import random
 import statistics
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -172,6 +173,7 @@ class Runner:
                     context=SLOT_CONTEXT * self.args.parallel,
                     parallel=self.args.parallel,
                     threads=1,
+                    extra_args=["--metrics"],
                     log_path=BENCH_LOGS / "ifeval-llama-server.log",
                 )
                 BENCH_LOGS.mkdir(parents=True, exist_ok=True)
@@ -216,7 +218,29 @@ class Runner:
         self.peer = worker
         return worker
 
+    def server_counters(self) -> dict[str, float]:
+        """llama-server's own counters (``/metrics``): tokens decoded and prompt tokens computed so far."""
+        if self.side != "llama":
+            return {}
+        with urllib.request.urlopen(self.base_url.removesuffix("/v1") + "/metrics", timeout=30) as r:
+            text = r.read().decode()
+        wanted = {"llamacpp:tokens_predicted_total": "server_decoded", "llamacpp:prompt_tokens_total": "server_prompt"}
+        out = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name in wanted:
+                out[wanted[name]] = float(value)
+        return out
+
     def run_one(self, prompt: ifeval_data.Prompt, variant: str) -> dict[str, Any] | None:
+        before = self.server_counters()
+        record = self._run_one(prompt, variant)
+        if record is not None:
+            after = self.server_counters()
+            record.update({k: int(after[k] - before[k]) for k in before if k in after})
+        return record
+
+    def _run_one(self, prompt: ifeval_data.Prompt, variant: str) -> dict[str, Any] | None:
         from gencomp import Session
 
         if variant in PEER:
@@ -306,6 +330,9 @@ def summarise(rows: list[dict[str, Any]], prompts: dict[int, ifeval_data.Prompt]
         "instruction": 100 * sum(sum(f) for f in followed) / n_instr,
         "seconds": statistics.mean(r["seconds"] for r in rows if r.get("seconds") is not None),
         "tokens": statistics.mean(tokens) if len(tokens) == len(rows) else None,
+        "decoded": statistics.mean(r["server_decoded"] for r in rows)
+        if all("server_decoded" in r for r in rows)
+        else None,
         "attempts": statistics.mean(r.get("attempts") or 0 for r in rows),
         "stopped": sum(r.get("stopped_early") or 0 for r in rows),
         "saved": sum(r.get("saved_tokens") or 0 for r in rows),
@@ -347,7 +374,7 @@ def report(args: argparse.Namespace, prompts: list[ifeval_data.Prompt]) -> str:
             f"{sum(len(by_key[k].instruction_id_list) for k in common)} instructions, run by every variant):",
             "",
             "| variant | prompt-level strict | instruction-level strict | gain (prompt) | wall time / prompt | "
-            "x plain | generated tokens / prompt | attempts / prompt | stopped early (tokens saved) | "
+            "x plain | tokens decoded / prompt | attempts / prompt | stopped early (tokens saved) | "
             "requirements decided by code | official scorer (prompt / instr.) |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
@@ -355,7 +382,8 @@ def report(args: argparse.Namespace, prompts: list[ifeval_data.Prompt]) -> str:
             gain = f"{s['prompt'] - base['prompt']:+.1f}" if base and v != "none" else ""
             ratio = f"{s['seconds'] / base['seconds']:.2f}" if base else ""
             off = official(folder, v)
-            tokens = "" if s["tokens"] is None else f"{s['tokens']:.0f}"
+            count = s["decoded"] if s["decoded"] is not None else s["tokens"]
+            tokens = "" if count is None else f"{count:.0f}"
             code = "" if s["code_share"] is None else f"{s['code_share']:.0f}%"
             graded = f"{off['prompt']:.1f}% / {off['instruction']:.1f}%" if off else ""
             errors = f" ({s['errors']} calls failed)" if s["errors"] else ""
@@ -377,7 +405,10 @@ def report(args: argparse.Namespace, prompts: list[ifeval_data.Prompt]) -> str:
             "each instruction's id and kwargs. Wall time per prompt is the whole call (generation and checks), one "
             'prompt at a time. "Requirements decided by code" is the share of the requirement texts the '
             "recogniser turned into code checks (the rest went to the model's aLoRA). mellea validates plain-text "
-            "requirements with the model as a judge.",
+            "requirements with the model as a judge. Tokens decoded: on llama-server the server's own count "
+            "(`/metrics`: every answer token, whole or stopped early, and every token a check generated: one per "
+            "aLoRA verdict, a whole answer per mellea judge call); in-process, the answers' tokens as gencomp counts "
+            "them.",
             "",
             *(s + "\n" for s in sections),
             END,
