@@ -335,7 +335,9 @@ def summarise(rows: list[dict[str, Any]], prompts: dict[int, ifeval_data.Prompt]
         else None,
         "attempts": statistics.mean(r.get("attempts") or 0 for r in rows),
         "stopped": sum(r.get("stopped_early") or 0 for r in rows),
-        "saved": sum(r.get("saved_tokens") or 0 for r in rows),
+        "saved": None
+        if any(r.get("stopped_early") and r.get("saved_tokens") is None for r in rows)
+        else sum(r.get("saved_tokens") or 0 for r in rows),
         "errors": sum(1 for r in rows if r.get("error")),
         "code_share": 100 * sum(p.startswith("code:") for p in paths) / len(paths) if paths else None,
         "believed": sum(1 for r in rows if r.get("believed_passed")),
@@ -387,9 +389,10 @@ def report(args: argparse.Namespace, prompts: list[ifeval_data.Prompt]) -> str:
             code = "" if s["code_share"] is None else f"{s['code_share']:.0f}%"
             graded = f"{off['prompt']:.1f}% / {off['instruction']:.1f}%" if off else ""
             errors = f" ({s['errors']} calls failed)" if s["errors"] else ""
+            saved = "not counted" if s["saved"] is None else s["saved"]
             lines.append(
                 f"| {v}{errors} | {s['prompt']:.1f}% | {s['instruction']:.1f}% | {gain} | {s['seconds']:.2f} s | "
-                f"{ratio} | {tokens} | {s['attempts']:.2f} | {s['stopped']} ({s['saved']}) | {code} | {graded} |"
+                f"{ratio} | {tokens} | {s['attempts']:.2f} | {s['stopped']} ({saved}) | {code} | {graded} |"
             )
             points.setdefault(side, []).append((s["seconds"], s["prompt"], v))
         sections.append("\n".join(lines))
