@@ -83,6 +83,13 @@ def log(msg: str) -> None:
 # -- running ----------------------------------------------------------------------------------------
 
 
+def run_order(prompts: list[ifeval_data.Prompt]) -> list[ifeval_data.Prompt]:
+    """The prompts in the seeded random order every run follows (an interrupted run has done a random sample)."""
+    order = sorted(prompts, key=lambda p: p.key)
+    random.Random(ORDER_SEED).shuffle(order)
+    return order
+
+
 def gencomp_call(session: Any, prompt: ifeval_data.Prompt, variant: str, budget: int, majority_n: int) -> Any:
     """One gencomp call of ``variant`` on ``prompt``; returns its ``SamplingResult``."""
     from gencomp import Instruction
@@ -275,8 +282,7 @@ class Runner:
 
     def run(self, prompts: list[ifeval_data.Prompt], variants: list[str]) -> None:
         todo = {v: self.done(v) for v in variants}
-        pending = [p for p in prompts if any(p.key not in todo[v] for v in variants)]
-        random.Random(ORDER_SEED).shuffle(pending)  # an interrupted run has done a random sample
+        pending = [p for p in run_order(prompts) if any(p.key not in todo[v] for v in variants)]
         log(f"{self.side}: {len(pending)} of {len(prompts)} prompts still to run for {', '.join(variants)}")
         if not pending:
             return
@@ -439,8 +445,9 @@ def main() -> int:
     parser.add_argument("--sides", default="llama", help="comma-separated: llama, hf")
     parser.add_argument("--strategies", default=",".join(VARIANTS), help="comma-separated variants")
     parser.add_argument("--limit", type=int, default=None, help="only the first N prompts")
-    parser.add_argument("--sample", type=int, default=None, help="a random sample of N prompts (--sample-seed)")
-    parser.add_argument("--sample-seed", type=int, default=0)
+    parser.add_argument(
+        "--sample", type=int, default=None, help="a random sample: the first N prompts of the seeded run order"
+    )
     parser.add_argument("--max-new-tokens", type=int, default=192)
     parser.add_argument("--budget", type=int, default=3, help="attempts of repair and rejection (both sides)")
     parser.add_argument("--majority-n", type=int, default=4)
@@ -463,7 +470,7 @@ def main() -> int:
         parser.error("--parallel must be at least 8 for best-of-8 (each candidate gets its own slot)")
     chosen = prompts
     if args.sample is not None:
-        chosen = ifeval_data.sample(prompts, args.sample, args.sample_seed)
+        chosen = run_order(prompts)[: args.sample]
     if args.limit is not None:
         chosen = chosen[: args.limit]
     if not args.report:

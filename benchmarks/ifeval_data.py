@@ -22,8 +22,7 @@ Only the scoring functions import gencomp; the rest is standard library.
 from __future__ import annotations
 
 import json
-import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +40,6 @@ __all__ = [
     "kind_of",
     "load",
     "requirement_texts",
-    "sample",
     "score",
     "scoring_requirement",
     "write_responses",
@@ -177,13 +175,6 @@ def load(path: str | Path) -> list[Prompt]:
             raise ValueError(f"{p}:{n}: unknown instruction ids {unknown} or kwargs of the wrong length")
         out.append(item)
     return out
-
-
-def sample(prompts: Sequence[Prompt], n: int, seed: int = 0) -> list[Prompt]:
-    """``n`` prompts drawn at random with ``seed`` (all when ``n`` is at least their number), in key order."""
-    if n >= len(prompts):
-        return list(prompts)
-    return sorted(random.Random(seed).sample(list(prompts), n), key=lambda p: p.key)
 
 
 def description(instruction_id: str, kwargs: Mapping[str, Any]) -> str:
