@@ -332,6 +332,7 @@ def summarise(rows: list[dict[str, Any]], prompts: dict[int, ifeval_data.Prompt]
     tokens = [r["generated_tokens"] for r in rows if isinstance(r.get("generated_tokens"), int)]
     return {
         "n": len(rows),
+        "passed": {r["key"] for r, f in zip(rows, followed, strict=True) if all(f)},
         "prompt": 100 * sum(all(f) for f in followed) / len(rows),
         "instruction": 100 * sum(sum(f) for f in followed) / n_instr,
         "seconds": statistics.mean(r["seconds"] for r in rows if r.get("seconds") is not None),
@@ -381,13 +382,17 @@ def report(args: argparse.Namespace, prompts: list[ifeval_data.Prompt]) -> str:
             f"**{'llama-server' if side == 'llama' else 'in-process HF backend'}** ({len(common)} prompts, "
             f"{sum(len(by_key[k].instruction_id_list) for k in common)} instructions, run by every variant):",
             "",
-            "| variant | prompt-level strict | instruction-level strict | gain (prompt) | wall time / prompt | "
+            "| variant | prompt-level strict | instruction-level strict | gain over plain, points (prompts won / lost) "
+            "| wall time / prompt | "
             "x plain | tokens decoded / prompt | attempts / prompt | stopped early (tokens saved) | "
             "requirements decided by code | official scorer (prompt / instr.) |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for v, s in stats.items():
-            gain = f"{s['prompt'] - base['prompt']:+.1f}" if base and v != "none" else ""
+            gain = ""
+            if base and v != "none":  # with the prompts it won and lost against plain generation: paired, same prompts
+                won, lost = len(s["passed"] - base["passed"]), len(base["passed"] - s["passed"])
+                gain = f"{s['prompt'] - base['prompt']:+.1f} (+{won} / -{lost})"
             ratio = f"{s['seconds'] / base['seconds']:.2f}" if base else ""
             off = official(folder, v)
             count = s["decoded"] if s["decoded"] is not None else s["tokens"]
