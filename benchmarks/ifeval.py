@@ -351,12 +351,21 @@ def summarise(rows: list[dict[str, Any]], prompts: dict[int, ifeval_data.Prompt]
     }
 
 
-def official(folder: Path, variant: str) -> dict[str, float] | None:
-    """The official scorer's accuracy for a variant, when ``ifeval_official.py`` graded its responses."""
+def official(folder: Path, variant: str, keys: list[int], common: list[int]) -> dict[str, float] | None:
+    """The official scorer's accuracy on the ``common`` prompts, from the verdicts ``ifeval_official.py`` wrote
+    for a variant's responses (one per prompt of ``keys``, in that order), or ``None`` when it has not run."""
     path = folder / f"{variant}.official.json"
     if not path.exists():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    followed = json.loads(path.read_text(encoding="utf-8"))["followed"]
+    if len(followed) != len(keys):
+        return None  # graded before the last prompts were added: grade again
+    by_key = dict(zip(keys, followed, strict=True))
+    rows = [by_key[k] for k in common]
+    return {
+        "prompt": 100 * sum(all(f) for f in rows) / len(rows),
+        "instruction": 100 * sum(sum(f) for f in rows) / sum(len(f) for f in rows),
+    }
 
 
 def report(args: argparse.Namespace, prompts: list[ifeval_data.Prompt]) -> str:
@@ -378,9 +387,18 @@ def report(args: argparse.Namespace, prompts: list[ifeval_data.Prompt]) -> str:
             )
         stats = {v: summarise([r[k] for k in common], by_key) for v, r in results.items()}
         base = stats.get("none")
+        first = {p.key for p in run_order(prompts)[: len(common)]}
+        sample = (
+            f"of {len(prompts)}: the first {len(common)} of the seeded run order, a random sample"
+            if set(common) == first
+            else f"of {len(prompts)}"
+        )
+        per_prompt = sum(s["seconds"] for s in stats.values())
         lines = [
-            f"**{'llama-server' if side == 'llama' else 'in-process HF backend'}** ({len(common)} prompts, "
-            f"{sum(len(by_key[k].instruction_id_list) for k in common)} instructions, run by every variant):",
+            f"**{'llama-server' if side == 'llama' else 'in-process HF backend'}** ({len(common)} prompts {sample}; "
+            f"{sum(len(by_key[k].instruction_id_list) for k in common)} instructions; run by every variant). All "
+            f"variants together took {per_prompt / 60:.1f} min per prompt here, so the {len(prompts)} prompts would "
+            f"take about {per_prompt * len(prompts) / 3600:.0f} h at this machine's load.",
             "",
             "| variant | prompt-level strict | instruction-level strict | gain over plain, points (prompts won / lost) "
             "| wall time / prompt | "
@@ -394,7 +412,7 @@ def report(args: argparse.Namespace, prompts: list[ifeval_data.Prompt]) -> str:
                 won, lost = len(s["passed"] - base["passed"]), len(base["passed"] - s["passed"])
                 gain = f"{s['prompt'] - base['prompt']:+.1f} (+{won} / -{lost})"
             ratio = f"{s['seconds'] / base['seconds']:.2f}" if base else ""
-            off = official(folder, v)
+            off = official(folder, v, sorted(results[v]), common)
             count = s["decoded"] if s["decoded"] is not None else s["tokens"]
             tokens = "" if count is None else f"{count:.0f}"
             code = "" if s["code_share"] is None else f"{s['code_share']:.0f}%"
