@@ -971,7 +971,7 @@ class Harness:
         import threads
 
         old = self.output.read_text(encoding="utf-8") if self.output.is_file() else ""
-        marked = re.compile(r"<!-- (\w+):start -->.*?<!-- \1:end -->", re.S)
+        marked = re.compile(r"<!-- ([\w-]+):start -->.*?<!-- \1:end -->", re.S)
         blocks = {m.group(1): m.group(0) for m in marked.finditer(old)}  # one per name
         # the threads section runs to the next "## " heading: without the blocks it cannot take them along
         kept = threads.split_section(marked.sub("", old))[1]

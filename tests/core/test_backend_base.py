@@ -8,6 +8,7 @@ import pytest
 
 from gencomp import (
     Backend,
+    CBlock,
     CheckVerdict,
     Generation,
     GenerationRequest,
@@ -197,3 +198,70 @@ def test_a_plugin_adds_an_attribute_to_backends_and_missing_ones_say_so() -> Non
             b._private_never_asked  # noqa: B018
     finally:
         plugins.unregister_plugin(plugin)
+
+
+def test_generate_returning_a_string_is_refused_with_the_fix() -> None:
+    class Stringly(Backend):
+        def generate(self, request: GenerationRequest) -> Generation:
+            return "Paris."  # type: ignore[return-value]
+
+    with pytest.raises(TypeError, match=r"Stringly.generate returned str 'Paris.', not a Generation: .*Generation\("):
+        Stringly("m").generate_from_context(Message("user", "x"), LinearContext())
+
+
+def test_generate_raw_returning_strings_is_refused_with_the_fix() -> None:
+    class Stringly(Minimal):
+        def generate_raw(self, request: RawRequest) -> list[Generation]:
+            return [p.upper() for p in request.prompts]  # type: ignore[misc]
+
+    with pytest.raises(TypeError, match=r"generate_raw returned str 'A', not a list of Generation, one per prompt"):
+        Stringly("m")._generate_from_raw([Message("user", "a")])
+
+
+def _pre_1_0_backend() -> type[Backend]:
+    """A backend written to the contract before 1.0: its own _generate_from_context/_raw, hooks fired by itself."""
+
+    class Old(Backend):
+        def __init__(self, model_id: str, model_options: dict | None = None) -> None:
+            super().__init__(model_id, model_options)
+            self.cache = plugins.hook().gencomp_make_cache(backend=self)
+            plugins.hook().gencomp_backend_created(backend=self)
+
+        def _generate_from_context(self, action, ctx, *, format=None, model_options=None, generate_logs=None,
+                                   tool_calls=False):  # fmt: skip
+            return ModelOutputThunk("old answer")
+
+        def _generate_from_raw(self, actions, format=None, model_options=None, generate_logs=None):
+            return [ModelOutputThunk("old raw") for _ in actions]
+
+    return Old
+
+
+def test_a_pre_1_0_backend_keeps_working_with_one_warning_naming_the_new_methods_and_hooks_fire_once(
+    recorder,
+) -> None:
+    with pytest.warns(DeprecationWarning) as caught:
+        old = _pre_1_0_backend()
+    (warning,) = [w for w in caught if issubclass(w.category, DeprecationWarning)]
+    message = str(warning.message)
+    assert "implement generate(self, request) -> Generation instead of overriding _generate_from_context" in message
+    assert "generate_raw(self, request) -> list[Generation] instead of overriding _generate_from_raw" in message
+    assert "remove its own calls of gencomp_make_cache and gencomp_backend_created" in message
+    assert warning.filename == __file__  # points at the class statement
+    backend = old("m")
+    assert recorder.calls == ["make_cache", "backend_created"] and isinstance(backend.cache, LRUCache)
+    assert backend.generate_from_context(Message("user", "x"), LinearContext()).value == "old answer"
+    assert [o.value for o in backend._generate_from_raw([CBlock("a")])] == ["old raw"]
+
+
+def test_a_backend_of_the_current_contract_gets_no_deprecation_warning() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+
+        class Current(Minimal):
+            def _generate_from_raw(self, actions, format=None, model_options=None, generate_logs=None):
+                return super()._generate_from_raw(actions, format, model_options, generate_logs)
+
+    assert Current("m").generate_from_context(Message("user", "abc"), LinearContext()).value == "cba"

@@ -179,6 +179,29 @@ CASES = [
     ),
     ("contains_url", lambda: checks.contains_url(), "See https://example.org/x.", "See example dot org.", "no URL"),
     ("contains_number", lambda: checks.contains_number(), "It has twelve rooms.", "It has one room.", "no number"),
+    (
+        "contains_email",
+        lambda: checks.contains_email(),
+        "Write to ana@example.org.",
+        "Write to [email].",
+        "no e-mail address",
+    ),
+    (
+        "contains_phone_number",
+        lambda: checks.contains_phone_number(),
+        "Call (555) 123-4567.",
+        "Call 2024-01-15.",
+        "no phone number",
+    ),
+    ("ends_with_question", lambda: checks.ends_with_question(), "Ready? Shall we?", "Shall we? Yes.", "not a question"),
+    ("word_range", lambda: checks.word_range(3, 5), "one two three four", "one two", "2 words; between 3 and 5"),
+    (
+        "all_of",
+        lambda: checks.all_of([checks.no_comma(), checks.max_words(3)]),
+        "No commas here.",
+        "One, two, three, four.",
+        "no_comma: 3 commas; none allowed; number_words: 4 words; at most 3 allowed",
+    ),
 ]
 
 
@@ -208,6 +231,31 @@ def test_every_kind_passes_a_conforming_output_and_fails_another_with_its_reason
     assert why in (failed.reason or "")
 
 
+def test_from_ifeval_builds_ifevals_instructions_with_ifevals_semantics():
+    keywords = check_of(checks.from_ifeval("keywords:existence", {"keywords": ["war"], "relation": None}))
+    assert keywords.params == {"keywords": ["war"], "match": "substring"} and keywords.check_text("an award").result
+    if HAS_LANGID:  # IFEval's case instructions also require English, which needs the language identifier
+        caps = check_of(checks.from_ifeval("change_case:english_capital"))
+        assert caps.kind == "all_capitals" and caps.params == {"english": True}
+    paragraphs = check_of(checks.from_ifeval("length_constraints:number_paragraphs", {"num_paragraphs": 2}))
+    assert paragraphs.params["separator"] == "***"
+    with pytest.raises(ValueError, match="unknown IFEval instruction id 'keywords:nonsense'"):
+        checks.from_ifeval("keywords:nonsense")
+
+
+def test_all_of_keeps_each_parts_kind_and_parameters_and_refuses_a_part_code_cannot_check():
+    both = check_of(checks.all_of([checks.no_comma(), checks.all_of([checks.max_words(3), checks.title()])]))
+    assert [(c.kind, c.params) for c in both.params["parts"]] == [
+        ("no_comma", {}),
+        ("number_words", {"num_words": 3, "relation": "at most"}),
+        ("title", {}),
+    ]
+    with pytest.raises(ValueError, match="all_of takes code-checked requirements"):
+        checks.all_of([checks.no_comma(), Requirement("Be polite.")])
+    stop = checks.all_of([checks.no_comma(), checks.max_words(3)]).prefix_fn
+    assert stop is not None and stop("a, b") is not None and stop("a b") is None
+
+
 def test_the_library_covers_ifevals_25_instruction_kinds_with_a_constructor_each():
     assert len(checks.IFEVAL_IDS) == 25 and len(set(checks.IFEVAL_IDS.values())) == 25
     for kind in checks.IFEVAL_IDS:
@@ -233,8 +281,8 @@ def test_word_counts_follow_ifevals_tokenizer_and_sentences_survive_abbreviation
         "Dr. Smith paid $3.50 at www.example.com today.",
         "Was it e.g. cheap?",
         "Yes!",
-        "- a list item",
-        "- another",
+        "a list item",
+        "another",
     ]
 
 
@@ -257,7 +305,9 @@ def test_a_check_without_an_output_fails_and_says_so():
     [
         (lambda: checks.max_words(-1), "num_words must be an integer >= 0"),
         (lambda: checks.number_words(5, "around"), "relation must be one of"),
-        (lambda: checks.letter_frequency("ab", 2), "letter must be a single letter"),
+        (lambda: checks.letter_frequency("ab", 2), "letter must be a single character"),
+        (lambda: checks.word_range(10, 5), r"min_words \(10\) must not be more than max_words \(5\)"),
+        (lambda: checks.include_keywords(["x"], match="fuzzy"), "match must be 'word'"),
         (lambda: checks.include_keywords([]), "keywords must name at least one word"),
         (lambda: checks.nth_paragraph_first_word(2, 3, "x"), "cannot be past num_paragraphs"),
         (lambda: checks.response_language("Klingon"), "unknown language 'Klingon'"),
@@ -271,7 +321,7 @@ def test_bad_parameters_get_an_error_that_says_what_to_pass(make, message):
 
 def test_make_builds_a_kind_by_name_with_ifevals_parameter_names():
     req = checks.make("keyword_frequency", keyword="stone", frequency=2, relation="less than")
-    assert check_of(req).params == {"keyword": "stone", "frequency": 2, "relation": "less than"}
+    assert check_of(req).params == {"keyword": "stone", "frequency": 2, "relation": "less than", "match": "word"}
     assert validate(req, "one stone").result and not validate(req, "stone, stone").result
 
 

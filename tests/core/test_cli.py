@@ -130,3 +130,39 @@ def test_interactive_chat_prints_no_warning_between_the_prompt_and_the_reply(ins
         assert code == 0 and "gencomp: warning: a library complains" in err
     finally:
         plugins.unregister_plugin(noisy)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["instruct", "caf\udcff"], "argument description: byte 0xff, at character 4, is not valid UTF-8"),
+        (["instruct", "hi", "--req", "a\ud800b"], "argument --req/-r: character 2 is a lone surrogate (U+D800)"),
+        (["chat", "-M", "ok", "-M", "\udcc3("], "argument --message/-M: byte 0xc3, at character 1, is not valid"),
+        (["instruct", "hi", "--req", " "], "argument --req/-r: the requirement is empty"),
+        (["instruct", ""], "argument description: the instruction is empty"),
+        (["chat", "-M", "\n"], "argument --message/-M: the message is empty"),
+    ],
+    ids=["invalid-utf8-prompt", "lone-surrogate-req", "invalid-utf8-message", "blank-req", "empty-prompt", "blank-msg"],
+)
+def test_text_that_is_not_utf8_or_is_blank_is_refused_before_any_backend_is_started(argv, expected, capsys) -> None:
+    """The backend named does not exist: an error about it would mean the session was started first."""
+    code, out, err = run([*argv, "--backend", "no-such-backend"], capsys)
+    assert code == 2 and out == ""
+    line = one_error_line(err)
+    assert expected in line and "no-such-backend" not in line
+
+
+def test_a_chat_line_that_is_not_utf8_is_refused_and_the_chat_goes_on(install, monkeypatch, capsys) -> None:
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    install("gencomp-echo-backend")
+    monkeypatch.setattr(sys, "stdin", Terminal("hello\ncaf\udce9\nagain\n/exit\n"))
+    code, out, err = run(["chat", "-b", "echo"], capsys)
+    assert code == 1  # the chat ended normally; a message was refused
+    assert "hello" in out and "again" in out and "caf" not in out
+    line = one_error_line(err)
+    assert "this line was not sent: byte 0xe9, at character 4, is not valid UTF-8 in 'caf\\xe9'" in line

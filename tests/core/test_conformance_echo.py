@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from gencomp import ModelOption
 from gencomp.testing import BackendConformance
 
 CITY = '{"name": "Paris", "population": 2100000}'
@@ -18,6 +19,9 @@ def script(prompt: str) -> str:
 
 class TestEchoBackend(BackendConformance):
     backend_name = "echo"
+    streams = False  # a scripted reply comes whole
+    model_judges = False  # a script, not a model, answers requirement checks
+    refused_options = frozenset({ModelOption.TEMPERATURE, "stop"})  # nothing to sample, nothing to stop
 
     @pytest.fixture(autouse=True)
     def _installed(self, install: Any) -> None:

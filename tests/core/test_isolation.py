@@ -59,7 +59,42 @@ def test_a_backend_name_collision_disables_only_the_two_registrations_and_names_
         assert "'impostor-backend' (distribution gencomp-impostor-backend" in str(err.value)
     assert reg.backend("bystander") is not None and reg.backend("other") is not None
     assert records()["echo"].conflicts and records()["impostor-backend"].conflicts
+    assert records()["echo"].status == records()["impostor-backend"].status == "conflict"
+    assert records()["other"].status == "loaded"
     assert main(["plugins"]) == 0 and "'parrot' is registered by two plugins" in capsys.readouterr().out
+
+
+class SameName:
+    @hookimpl
+    def gencomp_register_backends(self, register):
+        register("echo", object, description="a second 'echo'")
+
+    @hookimpl
+    def gencomp_register_models(self, register):
+        register("echo-small", backend="echo", resolve=lambda: "/models/echo-small")
+
+
+def test_backends_listing_names_the_conflict_and_marks_the_disabled_backends_models_unusable(
+    install, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("GENCOMP_PLUGINS", "echo")  # no other installed backend
+    install("gencomp-echo-backend")
+    plugin = SameName()
+    plugins.register_plugin(plugin, name="same-name")
+    try:
+        assert main(["backends"]) == 0
+        out = capsys.readouterr().out
+        assert main(["backends", "--json"]) == 0
+        listed = json.loads(capsys.readouterr().out)
+    finally:
+        plugins.unregister_plugin(plugin)
+    assert "no backends installed" not in out
+    assert "no usable backend: every registered backend is disabled by a conflict (below)" in out
+    assert "conflict: backend name 'echo' is registered by two plugins" in out and "'same-name'" in out
+    assert "echo-small  echo     same-name  NO (below)" in out
+    assert listed["backends"] == [] and listed["conflicts"] and "'echo'" in listed["conflicts"][0]
+    (model,) = listed["models"]
+    assert model["available"] is False and "registered by two plugins" in model["unavailable_because"]
 
 
 def test_a_backend_name_collision_is_fatal_when_strict(install, monkeypatch) -> None:

@@ -72,12 +72,50 @@ def test_the_blocklist_disables_a_plugin(install, monkeypatch):
     assert "echo" not in plugins.registry().backends
 
 
-def test_a_plugin_for_another_core_version_is_skipped_unimported_with_a_clear_message(install):
+def test_a_plugin_for_another_core_version_is_listed_as_incompatible_unimported_with_a_clear_message(install):
     install("gencomp-future-plugin")
     rec = records()["future"]
-    assert rec.status == "skipped"
+    assert rec.status == "incompatible"
     assert "requires gencomp>=99" in rec.error and "is installed" in rec.error
     assert "gencomp_future_plugin" not in sys.modules
+
+
+def test_strict_mode_refuses_an_incompatible_plugin_as_its_rule_says(install, monkeypatch):
+    monkeypatch.setenv("GENCOMP_STRICT_PLUGINS", "1")
+    install("gencomp-future-plugin")
+    with pytest.raises(PluginLoadError, match=r"'future' \(gencomp-future-plugin 9.0.0\) requires gencomp>=99"):
+        plugins.get_plugin_manager()
+    assert "gencomp_future_plugin" not in sys.modules
+
+
+def test_a_hook_implementation_without_hookimpl_is_listed_as_unmarked_with_the_fix(install, capsys):
+    install("gencomp-unmarked-plugin", "gencomp-echo-backend")
+    rec = records()["unmarked"]
+    assert rec.status == "unmarked" and rec.hooks == ["gencomp_template_dirs"]
+    assert "gencomp_register_backends is not marked with @hookimpl, so gencomp never calls it" in rec.error
+    assert "gencomp_register_model is not marked with @hookimpl and is no gencomp hook" in rec.error
+    assert "did you mean gencomp_register_models?" in rec.error and "helper_of_its_own" not in rec.error
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert "unmarked: unmarked: gencomp_register_backends is not marked with @hookimpl" in out
+    assert main(["backends"]) == 0
+    out = capsys.readouterr().out
+    assert "echo" in out and "unmarked: unmarked" in out and "`gencomp plugins`" in out
+
+
+def test_strict_mode_refuses_an_unmarked_hook_implementation(install, monkeypatch):
+    monkeypatch.setenv("GENCOMP_STRICT_PLUGINS", "1")
+    install("gencomp-unmarked-plugin")
+    with pytest.raises(PluginLoadError, match="has unmarked hook implementations: gencomp_register_backends"):
+        plugins.get_plugin_manager()
+
+
+def test_strict_mode_refuses_an_allowlisted_plugin_that_is_not_installed(install, monkeypatch):
+    monkeypatch.setenv("GENCOMP_STRICT_PLUGINS", "1")
+    monkeypatch.setenv("GENCOMP_PLUGINS", "echo,ecko")
+    install("gencomp-echo-backend")
+    with pytest.raises(PluginLoadError, match="'ecko' is missing: GENCOMP_PLUGINS names 'ecko'"):
+        plugins.get_plugin_manager()
 
 
 def test_two_plugins_registering_one_backend_name_is_an_error_naming_both(install):

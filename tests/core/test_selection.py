@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from gencomp import ConfigError, UnknownBackendError, hookimpl, plugins, start_session
+from gencomp import (
+    Backend,
+    ConfigError,
+    Generation,
+    GenerationRequest,
+    UnknownBackendError,
+    hookimpl,
+    plugins,
+    start_session,
+)
+from gencomp.cli import main
 from gencomp.selection import load_config
 
 
@@ -185,3 +196,47 @@ def test_threads_in_the_config_for_a_backend_without_threads_names_the_file(inst
     path = write_config(tmp_path / "gencomp.toml", 'backend = "echo"\nthreads = 2\n')
     with pytest.raises(ConfigError, match=rf"{path} threads: backend 'echo' has no option 'threads'"):
         start_session()
+
+
+class OllamaLike:
+    """A backend that takes any model id its server serves, and a model registered for another backend."""
+
+    @hookimpl
+    def gencomp_register_backends(self, register):
+        register("ollama-like", lambda model_id, **kwargs: EchoLike(model_id), free_form_model_ids=True)
+        register("strict-like", lambda model_id, **kwargs: EchoLike(model_id))
+
+    @hookimpl
+    def gencomp_register_models(self, register):
+        register("llama3.2-1b", backend="echo", resolve=lambda: "/models/llama")
+
+
+class EchoLike(Backend):
+    def generate(self, request: GenerationRequest) -> Generation:
+        return Generation(self.model_id_str)
+
+
+@pytest.fixture
+def ollama_like(install):
+    install("gencomp-echo-backend")
+    plugin = OllamaLike()
+    plugins.register_plugin(plugin, name="ollama-like")
+    yield
+    plugins.unregister_plugin(plugin)
+
+
+def test_a_backend_that_takes_free_form_model_ids_gets_a_tag_close_to_a_registered_name_as_it_is(ollama_like):
+    assert start_session(backend="ollama-like", model_id="llama3.2:1b").backend.model_id == "llama3.2:1b"
+
+
+def test_did_you_mean_compares_a_model_id_only_with_the_models_registered_for_the_chosen_backend(ollama_like):
+    assert start_session(backend="strict-like", model_id="llama3.2:1b").backend.model_id == "llama3.2:1b"
+    with pytest.raises(ConfigError) as err:
+        start_session(backend="echo", model_id="llama3.2:1b")
+    assert "Did you mean 'llama3.2-1b'" in str(err.value) and "Registered models for backend 'echo'" in str(err.value)
+
+
+def test_the_free_form_declaration_shows_in_the_backend_listing(ollama_like, capsys):
+    assert main(["backends", "--json"]) == 0
+    listed = {b["name"]: b for b in json.loads(capsys.readouterr().out)["backends"]}
+    assert listed["ollama-like"]["free_form_model_ids"] is True and listed["echo"]["free_form_model_ids"] is False

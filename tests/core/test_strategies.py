@@ -24,6 +24,7 @@ from gencomp import (
     simple_validate,
     start_session,
 )
+from gencomp import errors as gencomp_errors
 from gencomp.errors import UnknownStrategyError
 from gencomp.strategies import (
     BestOfN,
@@ -495,9 +496,59 @@ def test_a_cancelled_call_ends_its_spans_as_cancelled():
     assert all(x.cancelled and x.end_ns is not None for x in spans.ended)
 
 
-def test_no_span_is_made_when_nobody_observes_them():
+def test_no_span_is_made_when_nobody_observes_them(monkeypatch):
     from gencomp import tracing
 
-    assert not tracing.observed()
-    with tracing.span("call", "nothing") as s:
-        assert s is None
+    monkeypatch.setenv("GENCOMP_DISABLE_PLUGINS", "otel")  # gencomp-otel, when installed, observes spans
+    plugins.reset()
+    try:
+        assert not tracing.observed()
+        with tracing.span("call", "nothing") as s:
+            assert s is None
+    finally:
+        monkeypatch.undo()
+        plugins.reset()
+
+
+# -- checks decided by another backend --------------------------------------------------------------
+
+
+class Judge(Sampler):
+    """Answers every requirement check with ``Yes`` at p(yes) 0.8, and records what it was asked."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda *_: "Yes")
+        self.checked: list[str] = []
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        assert request.check is not None, "the check backend only decides checks"
+        self.checked.append(request.check.output or "")
+        return Generation("Yes", meta={"p_yes": 0.8})
+
+
+def test_model_checks_run_on_the_check_backend_and_say_so():
+    generator = Sampler(lambda *_: "cats")
+    judge = Judge()
+    s = Session(generator, check_backend=judge)
+    result = s.instruct("Talk.", requirements=["Is about cats.", has("cats")], return_sampling_results=True)
+    (model, _), (code, _) = ((v, r) for r, v in result.selected.verdicts)
+    assert judge.checked == ["cats"] and len(generator.calls) == 1  # the generator judged nothing
+    assert model.verdict.decided_by == "Judge(sampler)" and model.result and code.verdict is None
+    (again,) = s.validate("Is about cats.")
+    assert again.verdict.decided_by == "Judge(sampler)" and judge.checked == ["cats", "cats"]
+
+
+def test_the_check_backend_comes_from_start_session_or_gencomp_toml(install, tmp_path):
+    install("gencomp-echo-backend")
+    s = start_session("echo", script=["cats"], check_backend="echo", check_options={"script": ["Yes"]})
+    (verdict,) = s.validate("Is about cats.", output="cats")
+    assert s.check_backend is not s.backend and verdict.result
+    assert verdict.verdict.decided_by == "EchoBackend(echo)" and not s.backend.prompts
+    toml = '[check]\nbackend = "parrot"\n[check.backend_options]\nscript = ["No"]\n'
+    (tmp_path / "gencomp.toml").write_text(toml)
+    s = start_session("echo", script=["cats"])
+    (verdict,) = s.validate("Is about cats.", output="cats")
+    assert not verdict.result and verdict.verdict.decided_by == "EchoBackend(echo)" and not s.backend.prompts
+    (tmp_path / "gencomp.toml").write_text('[check]\nbackend = "ecco"\n')
+    with pytest.raises(gencomp_errors.UnknownBackendError, match=r"\[check\] backend in .*gencomp.toml.*'echo'"):
+        start_session("echo", script=["cats"])

@@ -11,6 +11,8 @@ from gencomp.testing import BackendConformance
 
 class TestLocalHFBackend(BackendConformance):
     backend_name = "hf"
+    stop_option = "stop_strings"  # transformers' name
+    slow_max_new_tokens = 128  # the tiny model makes 64 tokens in about 0.14 s: the cancellation tests want longer
 
     @pytest.fixture(autouse=True)
     def _model(self, tiny_model_path: str) -> None:

@@ -114,15 +114,60 @@ def test_a_converted_folder_damaged_later_is_converted_again(tmp_path, damage) -
     assert len(calls) == 2 and (target / "weights.bin").stat().st_size == 1000
 
 
-def test_the_converted_folder_has_an_ordinary_folders_permissions(tmp_path) -> None:
+def _save_a_tiny_model(source: Path, out: Path) -> None:
+    """A conversion that writes with transformers' real ``save_pretrained`` (its safetensors file comes out 0600)."""
+    from gencomp_hf_backend.testing import build_tiny_model
+
+    build_tiny_model(out, hidden_size=16, num_layers=1, vocab_size=300)
+
+
+def _modes(folder: Path) -> dict[str, int]:
+    return {p.relative_to(folder).as_posix(): p.stat().st_mode & 0o777 for p in [folder, *folder.rglob("*")]}
+
+
+@pytest.mark.parametrize(
+    ("umask", "folder_mode", "file_mode"), [(0o022, 0o755, 0o644), (0o077, 0o700, 0o600)], ids=["022", "077"]
+)
+def test_the_converted_folder_and_its_files_have_the_modes_the_umask_gives(tmp_path, umask, folder_mode, file_mode):
+    """Under the usual umask a shared cache is readable by everyone (a model folder is no secret)."""
+    import os
+
+    old = os.umask(umask)
+    try:
+        target = default_model.ensure_converted(tmp_path, tmp_path / "m-1", _save_a_tiny_model)
+    finally:
+        os.umask(old)
+    modes = _modes(target)
+    assert "model.safetensors" in modes and default_model.MARKER in modes
+    assert modes == {name: folder_mode if name == "." else file_mode for name in modes}
+
+
+def test_files_left_0600_in_a_folder_converted_earlier_get_the_folders_read_permissions(tmp_path) -> None:
     import os
 
     old = os.umask(0o022)
     try:
-        target = default_model.ensure_converted(tmp_path, tmp_path / "m-1", _write_convert([]))
+        target = default_model.ensure_converted(tmp_path, tmp_path / "m-1", _save_a_tiny_model)
     finally:
         os.umask(old)
-    assert target.stat().st_mode & 0o777 == 0o755
+    (target / "model.safetensors").chmod(0o600)  # as the conversion of earlier versions left it
+    assert default_model.ensure_converted(tmp_path, target, _write_convert([])) == target
+    assert (target / "model.safetensors").stat().st_mode & 0o777 == 0o644
+    target.chmod(0o700)  # a folder its owner closed stays closed
+    (target / "config.json").chmod(0o600)
+    default_model.ensure_converted(tmp_path, target, _write_convert([]))
+    assert (target / "config.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_user_who_cannot_read_the_shared_folder_is_told_whom_to_ask(tmp_path, monkeypatch) -> None:
+    import os
+
+    target = default_model.ensure_converted(tmp_path, tmp_path / "m-1", _write_convert([]))
+    real = os.access
+    # another user's view of a 0600 file (the tests may run as root, who reads everything)
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p).name != "weights.bin" and real(p, mode))
+    with pytest.raises(GencompError, match=r"cannot read .*weights\.bin .* ask its owner to run `chmod -R a\+rX"):
+        default_model.ensure_converted(tmp_path, target, _write_convert([]))
 
 
 def test_an_unwritable_cache_folder_points_at_the_variable_that_moves_it(tmp_path, monkeypatch) -> None:

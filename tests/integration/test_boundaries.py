@@ -18,6 +18,7 @@ PACKAGES = {
     "gencomp_template_formatter": ROOT / "plugins/template_formatter/src/gencomp_template_formatter",
     "gencomp_hf_backend": ROOT / "plugins/hf_backend/src/gencomp_hf_backend",
     "gencomp_alora": ROOT / "plugins/alora/src/gencomp_alora",
+    "gencomp_otel": ROOT / "plugins/otel/src/gencomp_otel",
 }
 SEED_NAMES = {
     "_generate_from_raw",

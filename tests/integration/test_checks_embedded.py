@@ -1,5 +1,5 @@
-"""The issue's bar on the embedded default model: a plain word-count requirement is decided by code, and a
-failed attempt's retry prompt carries the check's reason."""
+"""Code checks on the embedded default model: a plain word-count requirement is decided by code, a failed
+attempt's retry prompt carries the check's reason, and a verdict code cannot decide goes to the shipped adapter."""
 
 from __future__ import annotations
 
@@ -48,3 +48,13 @@ def test_the_cli_reports_a_code_verdict_with_the_word_count(default_session, cap
     )
     out = capsys.readouterr().out
     assert "Answer in fewer than 20 words.  (code:number_words: " in out and " words; fewer than 20 allowed)" in out
+
+
+def test_a_language_the_identifier_cannot_tell_is_judged_by_the_shipped_adapter(default_session):
+    (verdict,) = default_session.validate(["Answer in English."], output="No.")
+    assert verdict.check_path == "alora:constraint" and verdict.score is not None
+    reason = verdict.verdict.fallback_reason
+    assert reason.startswith("code:response_language could not decide: the language is not clear")
+    assert "below the confidence floor 0.90" in reason
+    (decided,) = default_session.validate(["Answer in English."], output="The river flows to the sea every day.")
+    assert decided.result and decided.check_path == "code:response_language" and decided.verdict.fallback_reason is None

@@ -12,6 +12,7 @@ EXPECTED = {
     "template_formatter": "gencomp-template-formatter",
     "hf_backend": "gencomp-hf-backend",
     "alora": "gencomp-alora",
+    "otel": "gencomp-otel",
 }
 
 
@@ -48,6 +49,7 @@ def test_the_hf_backend_is_registered_under_its_name_and_alias_with_a_default_mo
         ("gencomp-template-formatter", "gencomp_template_formatter"),
         ("gencomp-hf-backend", "gencomp_hf_backend"),
         ("gencomp-alora", "gencomp_alora"),
+        ("gencomp-otel", "gencomp_otel"),
     ],
 )
 def test_each_distribution_declares_python_3_11_and_takes_its_version_from_its_package(distribution, package):

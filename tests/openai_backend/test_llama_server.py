@@ -226,6 +226,14 @@ class TestConformanceOnLlamaServer(BackendConformance):
     def discovery_kwargs(self) -> dict[str, Any]:
         return {"base_url": self.base_url, "default_to_constraint_checking_alora": False}
 
+    def make_unreachable_backend(self) -> Any:
+        import socket
+
+        with socket.socket() as s:  # a port where nothing listens
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        return OpenAIBackend(base_url=f"http://127.0.0.1:{port}/v1", max_retries=0)
+
 
 def test_concurrent_checks_and_generations_all_get_the_adapters_verdict(llama_server: LlamaServer) -> None:
     backend = OpenAIBackend(base_url=llama_server.base_url, model_options=GREEDY)

@@ -15,6 +15,7 @@ from gencomp import (
     CBlock,
     Instruction,
     LinearContext,
+    LLMaJRequirement,
     ModelOption,
     ModelOutputThunk,
     Requirement,
@@ -24,7 +25,7 @@ from gencomp import (
 from gencomp_openai import MalformedResponseError, OpenAIBackend
 from gencomp_openai.protocol import p_yes_from_top
 
-from .fakes import ScriptedTransport, chat_answer
+from .fakes import ALORA_ENTRY, FakeLlamaServer, ScriptedTransport, chat_answer, check_answer
 
 
 def backend_on(transport: ScriptedTransport, **kwargs: object) -> OpenAIBackend:
@@ -237,55 +238,28 @@ def test_raw_generation_sends_one_batch_and_keeps_prompt_order() -> None:
     assert sent(transport)["prompt"] == ["first", "second"]
 
 
-def llama_server_script(completion: dict[str, object]) -> ScriptedTransport:
-    models = {"data": [{"id": "smol", "owned_by": "llamacpp"}]}
-    adapters = [
-        {
-            "id": 0,
-            "path": "/c/constraint.gguf",
-            "scale": 0.0,
-            "alora_invocation_tokens": [1, 5875, 198],
-            "alora_invocation_string": "<|im_start|>check\n",
-        }
-    ]
-    judge = chat_answer("Yes")
-    return ScriptedTransport(
-        [
-            httpx2.Response(200, json={}),
-            httpx2.Response(200, json=adapters),
-            httpx2.Response(200, json={"prompt": "<|im_start|>user\nhi<|im_end|>\n"}),
-            httpx2.Response(200, json=completion),
-            httpx2.Response(200, json=judge),
-        ],
-        models=models,
-    )
+def answered_hi() -> LinearContext:
+    ctx = LinearContext()
+    ctx.insert_turn(Instruction("Say hi."), ModelOutputThunk("hi"))
+    return ctx
 
 
 def test_a_check_the_server_answered_without_the_adapter_falls_back_to_the_judge() -> None:
-    inactive = {
-        "content": "Extract",
-        "completion_probabilities": [
-            {
-                "top_logprobs": [
-                    {"token": "Extract", "logprob": -0.4},
-                    {"token": "Y", "logprob": -2.0},
-                    {"token": "N", "logprob": -3.0},
-                ]
-            }
-        ],
-        "timings": {"prompt_n": 12, "cache_n": 40},
-    }
-    transport = llama_server_script(inactive)
-    backend = backend_on(transport)
-    ctx = LinearContext()
-    ctx.insert_turn(Instruction("Say hi."), ModelOutputThunk("hi"))
+    def inactive(body: dict[str, object], prefill: tuple[int, int]) -> dict[str, object]:
+        answer = check_answer("Extract", 0.6, prompt_n=4, cache_n=prefill[1] - 1)
+        answer["completion_probabilities"][0]["top_logprobs"].insert(0, {"token": "Extract", "logprob": -0.4})
+        return {**answer, "id_slot": prefill[0]}
+
+    server = FakeLlamaServer(check=inactive)
+    backend = backend_on(server)  # type: ignore[arg-type]
+    server.requests.clear()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = ALoraRequirement("The answer says hi.").validate(backend, ctx)
-    assert [p for _, p, _ in transport.requests] == [
-        "/props",
+        result = ALoraRequirement("The answer says hi.").validate(backend, answered_hi())
+    assert server.paths() == [
         "/lora-adapters",
         "/apply-template",
+        "/completion",
         "/completion",
         "/v1/chat/completions",
     ]
@@ -294,21 +268,220 @@ def test_a_check_the_server_answered_without_the_adapter_falls_back_to_the_judge
     assert any("did not activate" in str(w.message) for w in caught)
 
 
-def test_a_check_the_adapter_answered_carries_the_servers_counters() -> None:
-    active = {
-        "content": "N",
-        "completion_probabilities": [
-            {"top_logprobs": [{"token": "N", "logprob": -0.01}, {"token": "Y", "logprob": -4.6}]}
-        ],
-        "timings": {"prompt_n": 12, "cache_n": 40},
-    }
-    transport = llama_server_script(active)
-    backend = backend_on(transport)
-    ctx = LinearContext()
-    ctx.insert_turn(Instruction("Say hi."), ModelOutputThunk("hi"))
-    result = ALoraRequirement("The answer is in French.").validate(backend, ctx)
+def test_a_check_is_a_prefill_then_the_check_pinned_to_its_slot_and_carries_the_servers_counters() -> None:
+    server = FakeLlamaServer(p_yes=0.01)
+    backend = backend_on(server)  # type: ignore[arg-type]
+    server.requests.clear()
+    result = ALoraRequirement("The answer is in French.").validate(backend, answered_hi())
     assert result.verdict is not None and result.verdict.path == "alora:constraint" and result.result is False
-    assert result.verdict.computed_tokens == 12 and result.verdict.reused_tokens == 40
-    body = transport.requests[3][2]
-    assert body["lora"] == [{"id": 0, "scale": 1.0}] and body["cache_prompt"] is True and body["n_probs"] == 10
-    assert body["prompt"].endswith("<|im_start|>check\n")
+    assert result.verdict.computed_tokens == 4 and result.verdict.reused_tokens == 51
+    prefill, check = server.requests[2][2], server.requests[3][2]
+    assert not prefill["prompt"].endswith("<|im_start|>check\n") and prefill["cache_prompt"] is True
+    assert check["prompt"] == prefill["prompt"] + "<|im_start|>check\n"
+    assert check["id_slot"] == 1 and check["lora"] == [{"id": 0, "scale": 1.0}] and check["n_probs"] == 10
+
+
+def test_a_check_whose_prefix_another_request_replaced_is_sent_again_then_left_to_the_judge() -> None:
+    def replaced(body: dict[str, object], prefill: tuple[int, int]) -> dict[str, object]:
+        # the slot held another prompt when the check came: the server computed the conversation again
+        return {**check_answer("Y", 0.9, prompt_n=prefill[1] + 3, cache_n=0), "id_slot": prefill[0]}
+
+    server = FakeLlamaServer(check=replaced)
+    backend = backend_on(server)  # type: ignore[arg-type]
+    server.requests.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = ALoraRequirement("The answer says hi.").validate(backend, answered_hi())
+    assert server.paths().count("/completion") == 2 * 3  # prefill and check, three times
+    assert result.verdict is not None and result.verdict.path == "llm-as-a-judge"
+    assert "another request took the slot" in (result.verdict.fallback_reason or "")
+    assert any("another request took the slot" in str(w.message) for w in caught)
+
+
+def test_a_check_whose_prefix_was_replaced_once_is_trusted_on_the_next_try() -> None:
+    tries: list[int] = []
+
+    def once(body: dict[str, object], prefill: tuple[int, int]) -> dict[str, object]:
+        tries.append(1)
+        reused = 0 if len(tries) == 1 else prefill[1] - 1
+        return {**check_answer("N", 0.05, prompt_n=prefill[1] + 3 - reused, cache_n=reused), "id_slot": prefill[0]}
+
+    server = FakeLlamaServer(check=once)
+    result = ALoraRequirement("The answer is in French.").validate(backend_on(server), answered_hi())  # type: ignore[arg-type]
+    assert len(tries) == 2 and result.verdict is not None and result.verdict.path == "alora:constraint"
+    assert result.verdict.reused_tokens == 51 and result.result is False
+
+
+@pytest.mark.parametrize("p_yes", [0.55, 0.4])
+def test_an_adapter_verdict_near_one_half_is_uncertain_and_says_why(p_yes: float) -> None:
+    server = FakeLlamaServer(p_yes=p_yes)
+    result = ALoraRequirement("The answer is polite.").validate(backend_on(server), answered_hi())  # type: ignore[arg-type]
+    verdict = result.verdict
+    assert verdict is not None and verdict.path == "alora:constraint" and verdict.uncertain
+    assert f"p(yes)={p_yes:.2f}" in (verdict.uncertain_reason or "") and "0.15 of 0.5" in (
+        verdict.uncertain_reason or ""
+    )
+    sure = ALoraRequirement("The answer is polite.").validate(
+        backend_on(FakeLlamaServer(p_yes=0.9)),  # type: ignore[arg-type]
+        answered_hi(),
+    )
+    assert sure.verdict is not None and sure.verdict.state == "decided" and sure.verdict.uncertain_reason is None
+
+
+MEASURED = {
+    "yes": "Y",
+    "no": "N",
+    "generation_prompt": "<|im_start|>check\n",
+    "validation": {
+        "families": {"all_capitals": {"accuracy": 0.95, "n": 19, "data": "hand-written"}},
+        "unrecognised": [{"name": "semantic checks", "accuracy": 0.7, "n": 50, "data": "benchmarks/checks"}],
+    },
+}
+
+
+def test_a_remote_adapter_verdict_carries_the_measured_accuracy_of_its_gencomp_alora_json(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from gencomp_openai.llama_cpp import metadata_path
+
+    gguf = tmp_path / "constraint.gguf"
+    metadata_path(gguf).write_text(json.dumps(MEASURED), encoding="utf-8")
+    beside = FakeLlamaServer(adapters=[{**ALORA_ENTRY, "path": str(gguf)}])
+    result = Requirement("The answer is polite.").validate(backend_on(beside), answered_hi())  # type: ignore[arg-type]
+    verdict = result.verdict
+    assert verdict is not None and verdict.path == "alora:constraint"
+    assert verdict.validated is True and verdict.accuracy == 0.7
+    assert verdict.validation == "measured 70% on semantic checks (n=50)"
+    assert result.thunk is not None and result.thunk.meta["validation"] == verdict.validation
+    # a server elsewhere: the file is named by alora_metadata
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "gencomp_alora.json").write_text(json.dumps(MEASURED), encoding="utf-8")
+    remote = backend_on(FakeLlamaServer(), alora_metadata={"constraint": tmp_path / "elsewhere"})  # type: ignore[arg-type]
+    capitals = ALoraRequirement("Use only capital letters.").validate(remote, answered_hi())
+    assert (
+        capitals.verdict is not None
+        and capitals.verdict.validation == "measured 95% on all_capitals worded by hand (n=19)"
+    )
+    unknown = Requirement("The answer is polite.").validate(backend_on(FakeLlamaServer()), answered_hi())  # type: ignore[arg-type]
+    assert unknown.verdict is not None and unknown.verdict.validated is False
+    assert "unvalidated" in (unknown.verdict.validation or "")
+
+
+def test_metadata_written_for_another_invocation_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "gencomp_alora.json").write_text(json.dumps({**MEASURED, "generation_prompt": "<check>"}), "utf-8")
+    backend = backend_on(FakeLlamaServer(), alora_metadata={"constraint": tmp_path})  # type: ignore[arg-type]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = Requirement("The answer is polite.").validate(backend, answered_hi())
+    assert result.verdict is not None and result.verdict.path == "llm-as-a-judge"
+    assert "describes another adapter" in (result.verdict.fallback_reason or "")
+    assert caught
+
+
+def test_a_server_restarted_with_a_plain_lora_under_the_same_name_is_probed_again_before_a_check() -> None:
+    server = FakeLlamaServer()
+    backend = backend_on(server)  # type: ignore[arg-type]
+    first = Requirement("The answer is polite.").validate(backend, answered_hi())
+    assert first.verdict is not None and first.verdict.path == "alora:constraint"
+    server.adapters = [{"id": 0, "path": "/adapters/constraint.gguf", "scale": 1.0}]  # restarted: a plain LoRA
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        second = Requirement("The answer is polite.").validate(backend, answered_hi())
+    assert second.verdict is not None and second.verdict.path == "llm-as-a-judge"
+    assert not backend.capabilities.adapters[0].is_alora
+    assert any("changed" in str(w.message) and "adapters" in str(w.message) for w in caught)
+    assert server.requests[-1][2]["lora"] == [{"id": 0, "scale": 0.0}]  # the judge does not run through it
+
+
+def test_every_generation_on_llama_server_states_every_adapter_at_scale_0() -> None:
+    plain = {"id": 1, "path": "/adapters/style.gguf", "scale": 1.0}
+    server = FakeLlamaServer(
+        adapters=[dict(ALORA_ENTRY), plain],
+        chat=lambda body: chat_answer("Yes") if "stream" not in body else {},
+    )
+    backend = backend_on(server)  # type: ignore[arg-type]
+    server.requests.clear()
+    backend.generate_from_context(Instruction("Say hi."), LinearContext())
+    LLMaJRequirement("The answer says hi.").validate(backend, answered_hi())
+    off = [{"id": 0, "scale": 0.0}, {"id": 1, "scale": 0.0}]
+    assert [b["lora"] for m, p, b in server.requests if p == "/v1/chat/completions"] == [off, off]
+
+
+def test_a_generation_on_llama_server_with_no_adapter_still_names_one_at_scale_0() -> None:
+    server = FakeLlamaServer(adapters=[])
+    backend = backend_on(server)  # type: ignore[arg-type]
+    backend.generate_from_context(Instruction("Say hi."), LinearContext())
+    assert server.requests[-1][2]["lora"] == [{"id": 0, "scale": 0.0}]  # an empty list would mean "server defaults"
+
+
+def test_other_servers_get_no_adapter_field() -> None:
+    transport = ScriptedTransport([httpx2.Response(200, json=chat_answer("hi"))])
+    backend_on(transport).generate_from_context(Instruction("Say hi."), LinearContext())
+    assert "lora" not in sent(transport)
+
+
+def test_an_unknown_model_on_llama_server_warns_and_the_logs_name_the_model_that_answered() -> None:
+    server = FakeLlamaServer()
+    with pytest.warns(UserWarning, match=r"serves one model, '/models/smol.gguf', under any name: 'gpt-4o-x'"):
+        backend = backend_on(server, model_id="gpt-4o-x")  # type: ignore[arg-type]
+    logs: list[gencomp.GenerateLog] = []
+    backend.generate_from_context(Instruction("Say hi."), LinearContext(), generate_logs=logs)
+    assert logs[-1].extra["model"] == "/models/smol.gguf"
+
+
+def test_thinking_goes_to_the_chat_template_on_llama_server_and_is_refused_by_name_where_nothing_carries_it() -> None:
+    server = FakeLlamaServer()
+    backend = backend_on(server)  # type: ignore[arg-type]
+    backend.generate_from_context(Instruction("x"), LinearContext(), model_options={ModelOption.THINKING: False})
+    assert server.requests[-1][2]["chat_template_kwargs"] == {"enable_thinking": False}
+    backend.generate_from_context(Instruction("x"), LinearContext(), model_options={ModelOption.THINKING: "low"})
+    assert server.requests[-1][2]["reasoning_effort"] == "low"
+    generic = backend_on(ScriptedTransport([]))
+    with pytest.raises(UnknownModelOptionError, match="THINKING=True has no request field on a openai-compatible"):
+        generic.generate_from_context(Instruction("x"), LinearContext(), model_options={ModelOption.THINKING: True})
+    with pytest.raises(UnknownModelOptionError, match="THINKING goes to the server's chat template"):
+        backend._generate_from_raw([CBlock("x")], model_options={ModelOption.THINKING: True})
+
+
+def test_context_window_is_counted_by_llama_server_and_refused_where_it_cannot_be() -> None:
+    server = FakeLlamaServer()
+    backend = backend_on(server)  # type: ignore[arg-type]
+    long = Instruction(" ".join(["word"] * 60))
+    with pytest.raises(gencomp.ContextWindowError, match=r"the prompt is \d+ tokens.*window is 50 tokens") as info:
+        backend.generate_from_context(long, LinearContext(), model_options={ModelOption.CONTEXT_WINDOW: 50})
+    assert info.value.window == 50 and "/v1/chat/completions" not in server.paths()
+    with pytest.raises(gencomp.ContextWindowError, match="lower max_new_tokens to at most"):
+        backend.generate_from_context(
+            Instruction("Say hi."),
+            LinearContext(),
+            model_options={ModelOption.CONTEXT_WINDOW: 50, ModelOption.MAX_NEW_TOKENS: 49},
+        )
+    backend.generate_from_context(
+        Instruction("Say hi."), LinearContext(), model_options={ModelOption.CONTEXT_WINDOW: 50}
+    )
+    assert server.paths()[-1] == "/v1/chat/completions"
+    generic = backend_on(ScriptedTransport([]))
+    with pytest.raises(UnknownModelOptionError, match="CONTEXT_WINDOW cannot be honoured on a openai-compatible"):
+        generic.generate_from_context(Instruction("x"), LinearContext(), model_options={ModelOption.CONTEXT_WINDOW: 9})
+
+
+def test_llama_servers_refusal_of_a_long_prompt_is_a_context_window_error() -> None:
+    refusal = {
+        "error": {
+            "code": 400,
+            "message": "request (631 tokens) exceeds the available context size (512 tokens), try increasing it",
+            "type": "exceed_context_size_error",
+        }
+    }
+    transport = ScriptedTransport([httpx2.Response(400, json=refusal)])
+    with pytest.raises(gencomp.ContextWindowError, match="631 tokens.*context window is 512") as info:
+        backend_on(transport).generate_from_context(Instruction("x"), LinearContext())
+    assert info.value.prompt_tokens == 631 and info.value.window == 512
+
+
+def test_a_judge_answer_with_neither_yes_nor_no_is_an_uncertain_verdict() -> None:
+    transport = ScriptedTransport([httpx2.Response(200, json=chat_answer("Perhaps, it depends."))])
+    result = LLMaJRequirement("The answer says hi.").validate(backend_on(transport), answered_hi())
+    assert result.verdict is not None and result.verdict.uncertain and result.result is False
+    assert "'Perhaps, it depends.'" in (result.verdict.uncertain_reason or "")
+    clear = ScriptedTransport([httpx2.Response(200, json=chat_answer("No."))])
+    no = LLMaJRequirement("The answer says hi.").validate(backend_on(clear), answered_hi())
+    assert no.verdict is not None and no.verdict.state == "decided" and no.result is False

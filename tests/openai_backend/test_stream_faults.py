@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 from typing import Any
 
 import httpx2
@@ -22,10 +23,11 @@ from gencomp_openai import (
     RemoteBackendError,
     ServerDisconnectedError,
     ServerInternalError,
+    ServerRedirectError,
 )
 from gencomp_openai.http import SSEDecoder
 
-from .fakes import RawServer, ScriptedTransport, chat_answer
+from .fakes import KeepAliveServer, RawServer, ScriptedTransport, chat_answer
 
 
 def delta(text: str, finish: str | None = None) -> dict[str, Any]:
@@ -156,3 +158,80 @@ def test_closing_a_backend_used_from_event_loops_closes_it_for_every_loop() -> N
     backend.close()
     with pytest.raises(RemoteBackendError, match="closed"):
         asyncio.run(Session(backend).ainstruct("Again.", loop_budget=1))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [sse(), sse({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 0}}), sse(done=False) + b": hi\n\n"],
+    ids=["only-done", "no-choices", "nothing"],
+)
+def test_a_stream_without_a_single_choice_is_an_error_and_adds_no_turn(body: bytes) -> None:
+    transport = ScriptedTransport([stream_reply(body)])
+    session = Session(backend_on(transport))
+    with pytest.raises((MalformedResponseError, ServerDisconnectedError), match="without an answer|before its"):
+        list(session.instruct_stream("Say hello."))
+    assert session.ctx.full_history() == []
+
+
+def test_an_empty_answer_that_the_server_gave_as_a_choice_is_an_answer() -> None:
+    transport = ScriptedTransport([stream_reply(sse(delta("", "stop")))])
+    session = Session(backend_on(transport))
+    stream = session.instruct_stream("Say nothing.")
+    assert [c.text for c in stream] == [] and stream.result.result.value == ""
+
+
+def test_a_line_separator_inside_a_streamed_piece_stays_in_its_event() -> None:
+    # U+2028 and U+0085 are not line ends in an event stream (only CR and LF are), and JSON keeps them raw
+    body = "data: " + json.dumps(delta("a\u2028b\x85c"), ensure_ascii=False) + "\r\n\r\ndata: [DONE]\r\n\r\n"
+    transport = ScriptedTransport([stream_reply(body.encode())])
+    stream = Session(backend_on(transport)).instruct_stream("x")
+    assert "".join(c.text for c in stream) == "a\u2028b\x85c"
+
+
+def test_a_server_that_ignores_stream_true_gives_its_answer_as_one_piece() -> None:
+    transport = ScriptedTransport([httpx2.Response(200, json=chat_answer("Hello there."))])
+    session = Session(backend_on(transport))
+    stream = session.instruct_stream("Say hello.")
+    assert [c.text for c in stream] == ["Hello there."]
+    assert stream.result.result.value == "Hello there." and len(session.ctx.full_history()) == 2
+
+
+def test_a_redirected_stream_is_not_called_a_truncated_stream() -> None:
+    transport = ScriptedTransport([httpx2.Response(302, headers={"Location": "http://other.test/v1"})])
+    with pytest.raises(ServerRedirectError, match=r"redirect \(HTTP 302\) to http://other.test/v1"):
+        list(Session(backend_on(transport)).instruct_stream("x"))
+
+
+def test_an_endless_event_line_is_refused() -> None:
+    transport = ScriptedTransport([stream_reply(b"data: " + b"x" * (2**20 + 10))])
+    with pytest.raises(MalformedResponseError, match="a line of more than 1048576 bytes"):
+        list(Session(backend_on(transport)).instruct_stream("x"))
+
+
+def test_a_streamed_answer_larger_than_max_response_bytes_is_refused() -> None:
+    events = sse(*[delta("word " * 100)] * 5000)  # about 3 MB
+    transport = ScriptedTransport([stream_reply(events)])
+    backend = OpenAIBackend(base_url="http://fake.test/v1", transport=transport, max_response_bytes=2**20)
+    with pytest.raises(MalformedResponseError, match="max_response_bytes"):
+        list(Session(backend).instruct_stream("x"))
+
+
+def test_a_loop_closed_without_shutting_down_has_its_connection_closed_by_the_next_call() -> None:
+    with KeepAliveServer() as server:
+        backend = OpenAIBackend(base_url=server.base_url, max_connections=4)
+        backend.http._client.close()  # the probe's idle connection: only the loop's is counted below
+        time.sleep(0.2)
+        assert server.open == 0
+        loop = asyncio.new_event_loop()
+        assert loop.run_until_complete(Session(backend).ainstruct("Say hello.", loop_budget=1)).value == "hello"
+        loop.close()  # bare: no shutdown_asyncgens, the loop's client is never closed on it
+        time.sleep(0.2)
+        assert server.open == 1
+        other = asyncio.new_event_loop()
+        other.run_until_complete(Session(backend).ainstruct("Again.", loop_budget=1))
+        time.sleep(0.2)
+        assert server.open == 1  # the closed loop's connection is gone; this loop's is open
+        other.close()
+        backend.close()
+        time.sleep(0.2)
+        assert server.open == 0

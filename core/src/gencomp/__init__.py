@@ -38,9 +38,11 @@ from gencomp.errors import (
     ContextWindowError,
     GencompError,
     PluginLoadError,
+    SessionBusyError,
     TemplateNotFoundError,
     UnknownBackendError,
     UnknownModelOptionError,
+    UnknownStrategyError,
 )
 from gencomp.formatter import Formatter, PlainFormatter
 from gencomp.model_ids import ModelIdentifier
@@ -100,6 +102,7 @@ __all__ = [
     "RequirementCheck",
     "SamplingResult",
     "Session",
+    "SessionBusyError",
     "SimpleContext",
     "TemplateNotFoundError",
     "TemplateRepresentation",
@@ -107,6 +110,7 @@ __all__ = [
     "Transform",
     "UnknownBackendError",
     "UnknownModelOptionError",
+    "UnknownStrategyError",
     "ValidationResult",
     "check_requirements",
     "default_formatter",

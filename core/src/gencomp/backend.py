@@ -34,15 +34,22 @@ methods then run it in a worker thread) or, natively async, :meth:`Backend.agene
 Streaming and cancellation reach the author's part through :func:`gencomp.streaming.current_control`:
 a backend that streams pushes each piece of text to it and stops when told; one that does not
 needs to do nothing (the base hands its whole answer on as one chunk).
+
+Backends written before contract 1.0 (overriding ``_generate_from_context`` / ``_generate_from_raw``,
+firing ``gencomp_make_cache`` / ``gencomp_backend_created`` themselves) keep working: their class
+gets one :class:`DeprecationWarning` naming what to implement instead, and the base leaves the hooks
+such a class fires to it, so that each still fires once per backend.
 """
 
 from __future__ import annotations
 
 import abc
 import time
+import types
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from gencomp import plugins
 from gencomp.base import (
@@ -69,7 +76,7 @@ from gencomp.streaming import (
     run_in_thread,
     run_sync,
 )
-from gencomp.tracing import Span, span
+from gencomp.tracing import Span, current_span, span
 from gencomp.verdicts import RequirementCheck
 
 __all__ = [
@@ -190,8 +197,38 @@ class _BackendMeta(abc.ABCMeta):
                 "(or, natively async, agenerate) (see gencomp.Backend)"
             )
         backend = super().__call__(*args, **kwargs)
-        plugins.hook().gencomp_backend_created(backend=backend)
+        if "gencomp_backend_created" not in getattr(cls, "_fires_hooks_itself", ()):
+            plugins.hook().gencomp_backend_created(backend=backend)
         return backend
+
+
+_LEGACY_METHODS = {
+    "_generate_from_context": ("generate(self, request) -> Generation", ("generate", "agenerate")),
+    "_generate_from_raw": ("generate_raw(self, request) -> list[Generation]", ("generate_raw", "agenerate_raw")),
+}
+"""Methods a backend overrode before contract 1.0: what it implements now, and the methods of the new contract."""
+_BASE_FIRED_HOOKS = ("gencomp_make_cache", "gencomp_backend_created")
+"""Hooks the base fires at construction (a pre-1.0 backend fired them itself)."""
+
+
+def _names_used(code: types.CodeType) -> set[str]:
+    """The global and attribute names a function's code (nested functions included) reads."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names_used(const)
+    return names
+
+
+def _hooks_fired_by(cls: type) -> tuple[str, ...]:
+    """The construction hooks a class's own methods call (the pre-1.0 contract), found in their code."""
+    used: set[str] = set()
+    for value in vars(cls).values():
+        func = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
+        code = getattr(func, "__code__", None)
+        if isinstance(code, types.CodeType):
+            used |= _names_used(code)
+    return tuple(h for h in _BASE_FIRED_HOOKS if h in used)
 
 
 class Backend(metaclass=_BackendMeta):
@@ -214,6 +251,32 @@ class Backend(metaclass=_BackendMeta):
     option_hints: ClassVar[Mapping[str, str]] = {}
     """Advice an unknown-option error gives for particular option names (instead of close matches)."""
     formatter: Formatter
+    _fires_hooks_itself: ClassVar[frozenset[str]] = frozenset()
+    """Construction hooks the class fires itself (a pre-1.0 backend): the base leaves them to it."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        fired = _hooks_fired_by(cls)
+        cls._fires_hooks_itself = cls._fires_hooks_itself.union(fired)
+        old = [
+            name
+            for name, (_, new) in _LEGACY_METHODS.items()
+            if name in vars(cls) and all(getattr(cls, n) is getattr(Backend, n) for n in new)
+        ]
+        if not old and not fired:
+            return
+        changes = [f"implement {_LEGACY_METHODS[name][0]} instead of overriding {name}" for name in old]
+        if fired:
+            changes.append(
+                f"remove its own calls of {' and '.join(fired)}: the base fires gencomp_make_cache and "
+                "gencomp_backend_created once per backend (meanwhile it leaves them to this class)"
+            )
+        warnings.warn(
+            f"{cls.__qualname__} is written to the backend contract before gencomp 1.0, which still works but "
+            f'is deprecated: {"; ".join(changes)}. See gencomp.Backend and "Write a backend" in CONTRIBUTING.md',
+            DeprecationWarning,
+            stacklevel=3,  # the class statement
+        )
 
     def __init__(
         self,
@@ -237,7 +300,9 @@ class Backend(metaclass=_BackendMeta):
         self._full_option_map: dict[str, str] | None = None
         self.cache: Cache | None = None
         if use_caches:
-            self.cache = cache if cache is not None else plugins.hook().gencomp_make_cache(backend=self)
+            if cache is None and "gencomp_make_cache" not in self._fires_hooks_itself:
+                cache = plugins.hook().gencomp_make_cache(backend=self)
+            self.cache = cache
             if isinstance(self.cache, LRUCache):
                 self.cache.on_evict = _chain(self.cache.on_evict, self.on_cache_evict)
 
@@ -245,6 +310,15 @@ class Backend(metaclass=_BackendMeta):
     def model_id_str(self) -> str:
         """The model id as a string."""
         return model_id_string(self.model_id)
+
+    @property
+    def endpoint(self) -> str | None:
+        """The URL of the server this backend sends its requests to; ``None`` for a model run in process.
+
+        Observers report it (the generation span's ``gencomp.endpoint``); a remote backend overrides it,
+        with any password or secret in the URL redacted.
+        """
+        return None
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -378,10 +452,10 @@ class Backend(metaclass=_BackendMeta):
         if ctx.is_chat_context:
             tools = collect_tools(options.tools, [*history, action]) if tool_calls else {}
             messages = self.chat_messages([*history, action], options.system_prompt)
-            return GenerationRequest(action, ctx, options, messages=messages, format=format, tools=tools)
+            return _traced(GenerationRequest(action, ctx, options, messages=messages, format=format, tools=tools))
         before = self.formatter.print_context(ctx)
         prompt = f"{before}\n{self.render(action)}" if before else self.render(action)
-        return GenerationRequest(action, ctx, options, prompt=prompt, format=format)
+        return _traced(GenerationRequest(action, ctx, options, prompt=prompt, format=format))
 
     # -- the base's part ------------------------------------------------------------------------
 
@@ -479,7 +553,10 @@ class Backend(metaclass=_BackendMeta):
     def _span(self, action: Component | CBlock, ctx: Context | None, choices: int = 1) -> Any:
         """The ``generation`` span of one generation of ``choices`` outputs (:mod:`gencomp.tracing`)."""
         control = current_control()
-        streamed = control is not None and control.on_text is not None
+        controls = list(candidate_controls() or ()) if choices > 1 else []
+        if not controls and control is not None:
+            controls = [control]
+        streamed = any(c.on_text is not None for c in controls)
         return span(
             "generation",
             f"generate {self.model_id_str}",
@@ -490,9 +567,11 @@ class Backend(metaclass=_BackendMeta):
                 "gencomp.choices": choices,
                 "gencomp.stream": streamed,
                 "gencomp.check": isinstance(action, RequirementCheck) or None,
+                "gencomp.endpoint": self.endpoint,
             },
             backend=self,
             action=action,
+            controls=controls,
         )
 
     # -- several candidates -----------------------------------------------------------------------
@@ -658,6 +737,8 @@ class Backend(metaclass=_BackendMeta):
         self, request: GenerationRequest, out: Generation, seconds: float, generate_logs: list[GenerateLog] | None
     ) -> ModelOutputThunk:
         """Steps 5 and 6: tool calls, parsing and the log of one generation."""
+        if not isinstance(out, Generation):
+            raise _not_a_generation(self, "generate", out)
         thunk = ModelOutputThunk(out.text, meta=dict(out.meta))
         if request.tools:
             thunk.tool_calls = self._extract_model_tool_requests(request.tools, out.text)
@@ -680,9 +761,10 @@ class Backend(metaclass=_BackendMeta):
         """
         if not actions:
             return []
-        start = time.perf_counter()
-        request = self._raw_request(actions, format, model_options)
-        return self._complete_raw(request, self.generate_raw(request), start, generate_logs)
+        with self._span(actions[0], None, len(actions)) as s:
+            start = time.perf_counter()
+            request = self._raw_request(actions, format, model_options)
+            return self._complete_raw(request, self.generate_raw(request), start, generate_logs, s)
 
     async def agenerate_from_raw(
         self,
@@ -696,20 +778,31 @@ class Backend(metaclass=_BackendMeta):
             return await run_in_thread(self._generate_from_raw, actions, format, model_options, generate_logs)
         if not actions:
             return []
-        start = time.perf_counter()
-        request = self._raw_request(actions, format, model_options)
-        return self._complete_raw(request, await self.agenerate_raw(request), start, generate_logs)
+        with self._span(actions[0], None, len(actions)) as s:
+            start = time.perf_counter()
+            request = self._raw_request(actions, format, model_options)
+            return self._complete_raw(request, await self.agenerate_raw(request), start, generate_logs, s)
 
     def _raw_request(
         self, actions: list[Component | CBlock], format: type[Any] | None, model_options: dict[str, Any] | None
     ) -> RawRequest:
         options = self.translate_options(model_options)
-        return RawRequest(list(actions), [self.render(a) for a in actions], options, format)
+        return _traced(RawRequest(list(actions), [self.render(a) for a in actions], options, format))
 
     def _complete_raw(
-        self, request: RawRequest, outs: list[Generation], start: float, generate_logs: list[GenerateLog] | None
+        self,
+        request: RawRequest,
+        outs: list[Generation],
+        start: float,
+        generate_logs: list[GenerateLog] | None,
+        s: Span | None = None,
     ) -> list[ModelOutputThunk]:
         actions, options = request.actions, request.options
+        if not isinstance(outs, list | tuple):
+            raise _not_a_generation(self, "generate_raw", outs, "a list of Generation, one per prompt")
+        for out in outs:
+            if not isinstance(out, Generation):
+                raise _not_a_generation(self, "generate_raw", out, "a list of Generation, one per prompt")
         if len(outs) != len(actions):
             raise GencompError(
                 f"{type(self).__name__}.generate_raw returned {len(outs)} outputs for {len(actions)} prompts"
@@ -721,9 +814,12 @@ class Backend(metaclass=_BackendMeta):
             thunk = ModelOutputThunk(out.text, meta=dict(out.meta))
             self.formatter.parse(action, thunk)
             out.extra.setdefault("batch_size", len(actions))
-            log = self._log(action, thunk, out.prompt or prompt, options, out, seconds, generate_logs)
-            relay.gencomp_after_generate(backend=self, action=action, result=thunk, log=log)
+            self._log(action, thunk, out.prompt or prompt, options, out, seconds, generate_logs)
             results.append(thunk)
+        if s is not None:
+            _end_generation_span(s, results, shared_prompt=False)
+        for action, thunk in zip(actions, results, strict=True):
+            relay.gencomp_after_generate(backend=self, action=action, result=thunk, log=thunk.generate_log)
         return results
 
     def _log(
@@ -795,19 +891,46 @@ def _seeded(model_options: dict[str, Any] | None, defaults: Mapping[str, Any], i
     return {**(model_options or {}), ModelOption.SEED: int(seed) + i}
 
 
-def _end_generation_span(s: Span, outputs: Sequence[ModelOutputThunk]) -> None:
+def _end_generation_span(s: Span, outputs: Sequence[ModelOutputThunk], *, shared_prompt: bool = True) -> None:
+    """Set the ``(at end)`` attributes of a generation span; ``shared_prompt``: the outputs answer one prompt."""
     logs = [o.generate_log for o in outputs if o.generate_log is not None]
     if logs:
         s.set(**{"gencomp.options": dict(logs[-1].model_options or {})})
         for key, attr in (("prompt_tokens", "gencomp.input_tokens"), ("new_tokens", "gencomp.output_tokens")):
             counts = [log.extra.get(key) for log in logs]
             if all(isinstance(c, int) for c in counts):
-                s.set(**{attr: counts[0] if key == "prompt_tokens" else sum(counts)})  # type: ignore[arg-type]
+                once = key == "prompt_tokens" and shared_prompt
+                s.set(**{attr: counts[0] if once else sum(counts)})  # type: ignore[arg-type]
     reasons = [o.meta.get("finish_reason") for o in outputs]
     if any(r is not None for r in reasons):
         s.set(**{"gencomp.finish_reasons": [str(r) for r in reasons]})
+    models = {log.extra["response_model"] for log in logs if isinstance(log.extra.get("response_model"), str)}
+    if len(models) == 1:
+        s.set(**{"gencomp.response_model": models.pop()})
+    firsts = [c.first_text_ns for c in s.refs.get("controls", ()) if c.first_text_ns is not None]
+    if firsts:
+        s.set(**{"gencomp.first_chunk_ns": min(firsts)})
     s.refs["outputs"] = list(outputs)
     s.refs["logs"] = logs
+
+
+def _not_a_generation(backend: Backend, method: str, got: Any, want: str = "a Generation") -> TypeError:
+    example = f"Generation({got!r})" if isinstance(got, str) else "Generation(text)"
+    return TypeError(
+        f"{type(backend).__name__}.{method} returned {type(got).__name__} {str(got)[:60]!r}, not {want}: "
+        f"wrap the text, e.g. return {example[:80]} (from gencomp import Generation)"
+    )
+
+
+_R = TypeVar("_R", GenerationRequest, RawRequest)
+
+
+def _traced(request: _R) -> _R:
+    """``request``, kept as ``refs["request"]`` of the generation span it is made in (for observers)."""
+    s = current_span()
+    if s is not None and s.kind == "generation":
+        s.refs.setdefault("request", request)
+    return request
 
 
 def _overrides(backend: Backend, name: str) -> bool:

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 from gencomp import plugins
 from gencomp.errors import GencompError
 
-__all__ = ["DEBUG_VARIABLE", "ArgumentParser", "build_parser", "int_at_least", "main"]
+__all__ = ["DEBUG_VARIABLE", "ArgumentParser", "build_parser", "check_text", "int_at_least", "main", "text_argument"]
 
 DEBUG_VARIABLE = "GENCOMP_DEBUG"
 """Set to ``1`` for the traceback of an error (the same as ``--debug``)."""
@@ -46,6 +46,52 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
         return value
 
     parse.__name__ = f"whole number >= {minimum}"
+    return parse
+
+
+def check_text(text: str) -> str:
+    """``text`` if it is valid Unicode; else ``ValueError`` naming the first character that is not.
+
+    Python hands on bytes of an argument or input line that are not UTF-8 as lone surrogates
+    (``U+DC80``-``U+DCFF``); a tokenizer cannot encode those, and guessing another encoding could
+    change the text, so it is refused.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # only surrogates fail to encode
+        code = ord(text[exc.start])
+        if 0xDC80 <= code <= 0xDCFF:
+            what = f"byte 0x{code - 0xDC00:02x}, at character {exc.start + 1}, is not valid UTF-8"
+        else:
+            what = f"character {exc.start + 1} is a lone surrogate (U+{code:04X}), which is not text"
+        raise ValueError(f"{what} in {_shown(text)}: give the text in UTF-8") from None
+    return text
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """``text`` quoted for an error message: undecodable bytes as ``\\xNN``, cut after ``limit`` characters."""
+
+    def one(c: str) -> str:
+        if 0xDC80 <= ord(c) <= 0xDCFF:
+            return f"\\x{ord(c) - 0xDC00:02x}"
+        return c if c.isprintable() else repr(c)[1:-1]
+
+    return "'" + "".join(map(one, text[:limit])) + ("...'" if len(text) > limit else "'")
+
+
+def text_argument(what: str) -> Callable[[str], str]:
+    """An argparse ``type`` for text that goes to a model: valid UTF-8 (:func:`check_text`) and not blank."""
+
+    def parse(text: str) -> str:
+        try:
+            check_text(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{what} is empty")
+        return text
+
+    parse.__name__ = what
     return parse
 
 
@@ -92,35 +138,72 @@ def cmd_backends(args: argparse.Namespace) -> int:
             "plugin": s.plugin,
             "default_model": s.default_model,
             "description": s.description,
+            "free_form_model_ids": s.free_form_model_ids,
         }
         for s in reg.backends.values()
     ]
-    models: list[dict[str, Any]] = [
-        {
-            "name": m.name,
-            "aliases": list(m.aliases),
-            "backend": m.backend,
-            "plugin": m.plugin,
-            "description": m.description,
-        }
-        for m in reg.models.values()
-    ]
+    conflicts = list(dict.fromkeys(m for (kind, _), m in reg.conflicts.items() if kind in ("backend", "model")))
+    models: list[dict[str, Any]] = []
+    for spec in reg.models.values():
+        unusable = reg.conflicts.get(("backend", spec.backend))
+        if unusable is None and not any(spec.backend in (b.name, *b.aliases) for b in reg.backends.values()):
+            unusable = f"no installed plugin registers backend {spec.backend!r}"
+        models.append(
+            {
+                "name": spec.name,
+                "aliases": list(spec.aliases),
+                "backend": spec.backend,
+                "plugin": spec.plugin,
+                "description": spec.description,
+                "available": unusable is None,
+                "unavailable_because": unusable,
+            }
+        )
+    problems = [r for r in plugins.plugin_records() if r.status not in ("loaded", "disabled", "conflict")]
     if args.json:
-        print(json.dumps({"backends": items, "models": models}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "backends": items,
+                    "models": models,
+                    "conflicts": conflicts,
+                    "plugin_problems": [{"name": r.name, "status": r.status, "error": r.error} for r in problems],
+                },
+                indent=2,
+            )
+        )
         return 0
     rows = [
-        [i["name"], ", ".join(i["aliases"]), i["plugin"], i["default_model"] or "-", i["description"]] for i in items
+        [i["name"], ", ".join(i["aliases"]), i["plugin"], i["default_model"] or "-", _ids(i), i["description"]]
+        for i in items
     ]
-    print(
-        _table(rows, ["backend", "aliases", "plugin", "default model", "description"])
-        if rows
-        else "no backends installed"
-    )
+    if rows:
+        print(_table(rows, ["backend", "aliases", "plugin", "default model", "model ids", "description"]))
+    elif conflicts:
+        print("no usable backend: every registered backend is disabled by a conflict (below)")
+    else:
+        print("no backends installed")
     if models:
         print()
-        rows = [[m["name"], m["backend"], m["plugin"], m["description"]] for m in models]
-        print(_table(rows, ["model", "backend", "plugin", "description"]))
+        rows = [
+            [m["name"], m["backend"], m["plugin"], "yes" if m["available"] else "NO (below)", m["description"]]
+            for m in models
+        ]
+        print(_table(rows, ["model", "backend", "plugin", "usable", "description"]))
+        for model in models:
+            if not model["available"] and model["unavailable_because"] not in conflicts:
+                print(f"\nmodel {model['name']!r}: {model['unavailable_because']}")
+    for conflict in conflicts:
+        print(f"\nconflict: {conflict}")
+    if problems:
+        print("\nplugins that registered nothing or not all (details: `gencomp plugins`):")
+        for r in problems:
+            print(f"  {r.name}: {r.status}")
     return 0
+
+
+def _ids(backend: dict[str, Any]) -> str:
+    return "any" if backend["free_form_model_ids"] else "typo-checked"
 
 
 def _session(args: argparse.Namespace) -> Any:
@@ -140,6 +223,11 @@ def _session(args: argparse.Namespace) -> Any:
         kwargs["threads"] = args.threads
     if getattr(args, "strategy", None) is not None:
         kwargs["strategy"] = args.strategy
+    if getattr(args, "check_backend", None) is not None:
+        kwargs["check_backend"] = args.check_backend
+        kwargs["check_model_id"] = args.check_model
+    elif getattr(args, "check_model", None) is not None:
+        raise UsageError("--check-model needs --check-backend (the backend that decides model-judged checks)")
     return start_session(args.backend, args.model, model_options=options or None, **kwargs)
 
 
@@ -155,8 +243,10 @@ def _check_line(r: Any, v: Any) -> str:
     doubt = f", uncertain: {uncertain}" if uncertain else ""
     validation = getattr(v.verdict, "validation", None)
     measured = f", {validation}" if validation else ""
+    fallback = getattr(v.verdict, "fallback_reason", None)
+    why = f", judged by the model because {fallback}" if fallback else ""
     path = _check_path(v) if v.ran else "not run"
-    return f"  [{mark}] {r.description}  ({path}{score}{measured}{doubt}{stopped}{reason})"
+    return f"  [{mark}] {r.description}  ({path}{score}{measured}{doubt}{why}{stopped}{reason})"
 
 
 def _streams(args: argparse.Namespace) -> bool:
@@ -211,6 +301,7 @@ def _json_check(r: Any, v: Any) -> dict[str, Any]:
         "accuracy": getattr(v.verdict, "accuracy", None),
         "validation": getattr(v.verdict, "validation", None),
         "uncertain_reason": getattr(v.verdict, "uncertain_reason", None),
+        "decided_by": getattr(v.verdict, "decided_by", None),
         "reason": v.reason,
         "stopped_at_token": v.stopped_at_token,
         "reused_tokens": getattr(v.verdict, "reused_tokens", None),
@@ -330,57 +421,149 @@ def _check_path(v: Any) -> str:
     return str(thunk.meta.get("check_path", "llm-as-a-judge"))
 
 
-def _chat_turn(session: Any, text: str, quiet_warnings: bool, stream: bool) -> None:
-    """One chat turn, its reply printed (streamed when ``stream``).
+class _Refused(GencompError):
+    """A chat message that gets no answer; the conversation stays as it was before it."""
 
-    When the conversation outgrows the model's context window, its oldest turns are dropped (before
-    anything of the reply is printed: the window is checked before generating).
+
+class _Cancelled(Exception):
+    """An answer cancelled with Ctrl-C; the conversation stays as it was before its message."""
+
+
+def _answer(session: Any, text: str, window: int | None, quiet_warnings: bool, stream: bool) -> None:
+    """Send ``text`` and print the reply (streamed when ``stream``); ``window`` lowers the context window.
+
+    Ctrl-C while the answer is generated closes its stream (the generation stops at its next token)
+    and raises :class:`_Cancelled`; a second Ctrl-C meanwhile propagates.
+    """
+    from gencomp.components import Message
+    from gencomp.model_options import ModelOption
+
+    options = {ModelOption.CONTEXT_WINDOW: window} if window is not None else None
+    with warnings.catch_warnings():
+        if quiet_warnings:  # nothing between the prompt and the reply
+            warnings.simplefilter("ignore")
+        reply = session.chat_stream(text, model_options=options)
+        try:
+            for chunk in reply:
+                if stream:
+                    print(chunk.text, end="", flush=True)
+            out = reply.result.result
+        except KeyboardInterrupt:
+            try:
+                print("\ngencomp: note: cancelling the answer (Ctrl-C again quits)", file=sys.stderr, flush=True)
+            finally:
+                reply.close()
+            raise _Cancelled("answer cancelled; the conversation is as it was before this message") from None
+        except BaseException:
+            reply.close()
+            raise
+    if stream:
+        print()
+    else:
+        parsed = out.parsed_repr
+        print(parsed.content if isinstance(parsed, Message) else out.value or "")
+
+
+def _chat_turn(session: Any, text: str, quiet_warnings: bool, stream: bool) -> None:
+    """One chat turn, its reply printed (streamed when ``stream``); raises :class:`_Refused` when not answered.
+
+    When the conversation outgrows the model's context window, its oldest turns are dropped in one
+    block, until the prompt and the answer's budget take at most half of the window beyond that
+    budget, so that the next turns extend the same prompt and reuse its KV cache until the window
+    is full again (dropping one turn per message would change the prompt's start every turn, and
+    every turn would compute the whole prompt again). The window is checked before generating, so
+    nothing is printed before. A message that does not fit even alone is refused; whatever happens,
+    a message that gets no answer leaves the conversation as it was.
     """
     from gencomp.errors import ContextWindowError
 
+    original = session.ctx
+    session.ctx = original.copy()  # a failed or cancelled turn puts the original back
     dropped = 0
-    while True:
+    try:
         try:
-            with warnings.catch_warnings():
-                if quiet_warnings:  # nothing between the prompt and the reply
-                    warnings.simplefilter("ignore")
-                if stream:
-                    with session.chat_stream(text) as chunks:
-                        for chunk in chunks:
-                            print(chunk.text, end="", flush=True)
-                    print()
-                else:
-                    print(session.chat(text).content)
-            break
-        except ContextWindowError:
-            if len(session.ctx) < 2:
-                raise
-            session.ctx.drop_oldest(2)
-            dropped += 1
-    if dropped:
-        print(
-            f"gencomp: note: dropped the {dropped} oldest turn(s) to stay within the model's context window",
-            file=sys.stderr,
-        )
+            _answer(session, text, None, quiet_warnings, stream)
+            return
+        except ContextWindowError as exc:
+            error = exc
+        half = (error.window + error.max_new_tokens) // 2
+        for window in (half, None):  # None: the message alone needs more than half: keep what fits
+            session.ctx, dropped = original.copy(), 0
+            while len(session.ctx) >= 2:
+                session.ctx.drop_oldest(2)
+                dropped += 1
+                try:
+                    _answer(session, text, window, quiet_warnings, stream)
+                    return
+                except ContextWindowError as exc:
+                    error = exc
+        raise _Refused(
+            f"this message does not fit the model's context window even on its own: the prompt would be "
+            f"{error.prompt_tokens} tokens and the answer up to {error.max_new_tokens}, over the window of "
+            f"{error.window}; send a shorter message (or lower --max-new-tokens). The conversation is unchanged."
+        ) from None
+    except BaseException:
+        session.ctx = original
+        dropped = 0
+        raise
+    finally:
+        if dropped:
+            print(
+                f"gencomp: note: dropped the {dropped} oldest turn(s) to stay within the model's context window",
+                file=sys.stderr,
+            )
+
+
+def _stdin_lines() -> Iterator[str]:
+    """Lines of standard input; bytes that are not UTF-8 arrive as lone surrogates (refused per line).
+
+    Under a locale whose standard input decodes strictly, one such line would end the chat with a
+    ``UnicodeDecodeError``; the decoding is put back when the lines end.
+    """
+    stdin = sys.stdin
+    errors = getattr(stdin, "errors", None)
+    reconfigure = getattr(stdin, "reconfigure", None)
+    if reconfigure is not None and errors != "surrogateescape":
+        reconfigure(errors="surrogateescape")
+    try:
+        while line := stdin.readline():
+            yield line
+    finally:
+        if reconfigure is not None and errors is not None:
+            with contextlib.suppress(ValueError, OSError):  # closed meanwhile
+                reconfigure(errors=errors)
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
     session = _session(args)
-    if args.message:
-        for m in args.message:
-            _chat_turn(session, m, quiet_warnings=False, stream=_streams(args))
-        return 0
-    interactive = sys.stdin.isatty()
+    stream = _streams(args)
+    interactive = not args.message and sys.stdin.isatty()
+    lines = iter(args.message) if args.message else _stdin_lines()
+    refused = False
     while True:
         if interactive:
             print("> ", end="", flush=True)
-        line = sys.stdin.readline()
-        if not line or line.strip() in {"/exit", "/quit"}:
-            return 0
-        if not line.strip():
+        line = next(lines, None)
+        if line is None or (not args.message and line.strip() in {"/exit", "/quit"}):
+            return 1 if refused else 0
+        text = line if args.message else line.strip()
+        if not text:
             continue
         start = time.perf_counter()
-        _chat_turn(session, line.strip(), quiet_warnings=interactive, stream=_streams(args))
+        try:
+            try:
+                check_text(text)
+            except ValueError as exc:
+                raise _Refused(f"this line was not sent: {exc}") from None
+            _chat_turn(session, text, quiet_warnings=interactive, stream=stream)
+        except _Cancelled as exc:
+            print(f"gencomp: note: {exc}", file=sys.stderr)
+            continue
+        except GencompError as exc:  # a failed call leaves the conversation as it was
+            refused = True
+            unchanged = "" if isinstance(exc, _Refused) else "; the conversation is unchanged"
+            print(f"gencomp: error: {_one_line(exc)}{unchanged}", file=sys.stderr)
+            continue
         if interactive:
             print(f"({time.perf_counter() - start:.1f}s)")
 
@@ -418,8 +601,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_backends)
 
     p = sub.add_parser("instruct", help="run an instruction, validate it against requirements, print verdicts")
-    p.add_argument("description", help="what the model should do")
-    p.add_argument("--req", "-r", action="append", help="a requirement (repeatable)")
+    p.add_argument("description", type=text_argument("the instruction"), help="what the model should do")
+    p.add_argument(
+        "--req", "-r", action="append", type=text_argument("the requirement"), help="a requirement (repeatable)"
+    )
     p.add_argument(
         "--strategy",
         "-s",
@@ -440,6 +625,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="an uncertain model verdict counts as unmet and is repaired (default), or is trusted",
     )
     p.add_argument("--seed", type=int, default=None, help="sampling seed (sampling strategies default to 0)")
+    p.add_argument("--check-backend", help="the backend that decides model-judged checks (default: the generating one)")
+    p.add_argument("--check-model", help="its model id (with --check-backend)")
     p.add_argument("--temperature", type=float, default=None, help="sampling temperature")
     p.add_argument("--json", action="store_true", help="print JSON: every attempt, its verdicts, the cost")
     p.add_argument(
@@ -451,9 +638,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "chat",
         help="chat with a model (reads lines from standard input); when the conversation outgrows the model's "
-        "context window, its oldest turns are dropped",
+        "context window, its oldest turns are dropped. A message that cannot be answered (too long, not UTF-8) "
+        "is refused and the chat goes on (exit code 1 at the end); Ctrl-C cancels the answer being written, "
+        "Ctrl-C at the prompt quits",
     )
-    p.add_argument("--message", "-M", action="append", help="send this message instead of reading input (repeatable)")
+    p.add_argument(
+        "--message", "-M", action="append", type=text_argument("the message"),
+        help="send this message instead of reading input (repeatable)",
+    )  # fmt: skip
     p.add_argument(
         "--no-stream", action="store_true", help="print each reply once complete (default on a terminal: stream it)"
     )

@@ -54,6 +54,7 @@ class RegisterBackend(Protocol):
         description: str = "",
         default_model: str | None = None,
         check_options: Callable[[dict[str, Any]], None] | None = None,
+        free_form_model_ids: bool = False,
     ) -> None:
         """Register ``factory(model_id, **kwargs)`` under ``name`` and ``aliases``."""
 
@@ -97,11 +98,13 @@ def gencomp_register_backends(register: RegisterBackend) -> None:
     """Register backends by name.
 
     :param register: ``register(name, factory, *, aliases=(), description="", default_model=None,
-        check_options=None)``; ``factory(model_id, **kwargs)`` builds the backend (import heavy
-        libraries inside it, not at module level); ``default_model`` names a registered model used
-        when no model id is configured; ``check_options(kwargs)`` raises :class:`~gencomp.ConfigError`
-        for keyword options the backend does not take, before any model is resolved (without it, the
-        factory's signature is checked unless it takes ``**kwargs``).
+        check_options=None, free_form_model_ids=False)``; ``factory(model_id, **kwargs)`` builds the
+        backend (import heavy libraries inside it, not at module level); ``default_model`` names a
+        registered model used when no model id is configured; ``check_options(kwargs)`` raises
+        :class:`~gencomp.ConfigError` for keyword options the backend does not take, before any model
+        is resolved (without it, the factory's signature is checked unless it takes ``**kwargs``);
+        ``free_form_model_ids=True`` says the backend takes any model id its server serves (Ollama
+        tags such as ``llama3.2:1b``), so gencomp never refuses one as a typo of a registered name.
     :returns: nothing.
 
     Kind: collect all, once per plugin manager. Called by: :func:`gencomp.plugins.registry`, the first
@@ -293,7 +296,9 @@ def gencomp_check_requirements(
     """Answer model-judged requirement checks of one output, as one batch (a batch of one is a batch).
 
     :param backend: the session's backend.
-    :param requirements: every requirement without a ``validation_fn``, in order.
+    :param requirements: every requirement judged on the model path, in order: those without a
+        ``validation_fn``, and a plain ``Requirement`` with the description of each code check that
+        could not decide (its result's verdict was a :class:`~gencomp.CheckFallback`).
     :param ctx: the context whose last output is under test.
     :param output: that output (``None`` when the context has none).
     :param model_options: the judge's options.
@@ -348,7 +353,7 @@ def gencomp_span_started(span: Span) -> None:
     Kind: collect all. Called by: :mod:`gencomp.tracing`, in the thread or task doing the work,
     before it starts (a check answered inside a batch is reported after the batch, with its times).
     When no plugin implements this hook or :func:`gencomp_span_ended`, no span is made at all.
-    In-tree: none (``gencomp-otel`` turns spans into OpenTelemetry spans).
+    In-tree: otel (``gencomp-otel`` turns spans into OpenTelemetry spans).
     """
 
 
@@ -361,7 +366,7 @@ def gencomp_span_ended(span: Span) -> None:
     :returns: nothing.
 
     Kind: collect all. Called by: :mod:`gencomp.tracing`, when the work ends, however it ends.
-    In-tree: none.
+    In-tree: otel.
     """
 
 

@@ -7,7 +7,9 @@ Environment variables, read when the manager is first built:
 ``GENCOMP_DISABLE_PLUGINS``
     Comma-separated blocklist of entry-point names.
 ``GENCOMP_STRICT_PLUGINS=1``
-    A plugin that fails to load or register raises instead of being recorded and skipped.
+    Every installed plugin that is not disabled must load and register cleanly: a plugin whose
+    record would not be ``loaded`` (``failed``, ``incompatible``, ``skipped``, ``unmarked``,
+    ``conflict``, ``missing``; see :class:`PluginRecord`) raises instead of being recorded.
 ``GENCOMP_TRACE_PLUGINS=1``
     Print every hook call and its result to standard error.
 
@@ -17,6 +19,7 @@ Both lists apply before any plugin module is imported.
 from __future__ import annotations
 
 import difflib
+import inspect
 import os
 import sys
 import threading
@@ -61,9 +64,18 @@ CORE_DISTRIBUTION = "gencomp"
 
 @dataclass
 class PluginRecord:
-    """What discovery did with one plugin: ``loaded``, ``failed``, ``skipped`` or ``disabled``.
+    """What discovery did with one plugin, as ``status``:
 
-    An entry of ``GENCOMP_PLUGINS`` that names no installed plugin has the status ``missing``.
+    - ``loaded``: imported and registered, every hook implementation marked;
+    - ``unmarked``: loaded, but a function named after a hook lacks ``@hookimpl``, so gencomp never
+      calls it (``error`` names it);
+    - ``conflict``: loaded, but a name it registers is registered by another plugin too: those
+      registrations are disabled (``conflicts`` says which);
+    - ``failed``: its import or a registration hook raised, or it implements unknown hooks (``error``);
+    - ``incompatible``: not imported: its declared ``gencomp`` range excludes this core (``error``);
+    - ``skipped``: not imported: another plugin is already registered under its entry-point name;
+    - ``disabled``: not imported: ``GENCOMP_PLUGINS`` / ``GENCOMP_DISABLE_PLUGINS`` say so;
+    - ``missing``: ``GENCOMP_PLUGINS`` names it, but no installed plugin has that entry-point name.
     """
 
     name: str
@@ -95,7 +107,8 @@ class BackendSpec:
     """A registered backend: ``factory(model_id, **kwargs)`` builds it.
 
     ``check_options(kwargs)``, when given, raises for keyword options the backend does not take; it
-    runs before the model is resolved or loaded.
+    runs before the model is resolved or loaded. ``free_form_model_ids``: the backend takes any model
+    id (a server's own names), so no id is refused as a typo of a registered model name.
     """
 
     name: str
@@ -105,6 +118,7 @@ class BackendSpec:
     default_model: str | None = None
     plugin: str = ""
     check_options: Callable[[dict[str, Any]], None] | None = None
+    free_form_model_ids: bool = False
 
 
 @dataclass(frozen=True)
@@ -263,6 +277,35 @@ def _unknown_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
     return sorted(hc.name for hc in pm.get_hookcallers(plugin) or [] if not hc.has_spec())
 
 
+def _unmarked_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    """Why each function of ``plugin`` named after a hook (or nearly) is never called: it lacks ``@hookimpl``."""
+    specs = [name for name in vars(hookspecs) if name.startswith("gencomp_")]
+    problems = []
+    for name in dir(plugin):
+        if not name.startswith("gencomp_") or pm.parse_hookimpl_opts(plugin, name) is not None:
+            continue
+        attr = getattr(plugin, name, None)
+        if not (inspect.isfunction(attr) or inspect.ismethod(attr)):
+            continue
+        if name in specs:
+            problems.append(f"{name} is not marked with @hookimpl, so gencomp never calls it: decorate it")
+            continue
+        close = difflib.get_close_matches(name, specs, n=1, cutoff=0.85)
+        if close:
+            problems.append(
+                f"{name} is not marked with @hookimpl and is no gencomp hook (did you mean {close[0]}?): "
+                f"rename it to {close[0]} and decorate it"
+            )
+    return problems
+
+
+def _strict_error(record: PluginRecord, problem: str) -> None:
+    """Under ``GENCOMP_STRICT_PLUGINS=1``, a plugin's problem is raised instead of recorded."""
+    if _strict():
+        dist = f" ({record.distribution} {record.version})" if record.distribution else ""
+        raise PluginLoadError(f"plugin {record.name!r}{dist} {problem} (GENCOMP_STRICT_PLUGINS=1)")
+
+
 def _load_entry_points(pm: pluggy.PluginManager) -> list[PluginRecord]:
     import importlib_metadata  # here, not at import: `import gencomp` stays fast
     from packaging.utils import canonicalize_name
@@ -288,13 +331,13 @@ def _load_entry_points(pm: pluggy.PluginManager) -> list[PluginRecord]:
             continue
         if pm.has_plugin(ep.name):
             record.status = "skipped"
-            record.error = f"another plugin is already registered as {ep.name!r}"
+            record.error = f"another plugin is already registered as {ep.name!r}: rename one entry point"
+            _strict_error(record, f"was skipped: {record.error}")
             continue
         problem = _core_range_problem(dist)
         if problem:
-            record.status, record.error = "skipped", problem
-            if _strict():
-                raise PluginLoadError(f"plugin {ep.name!r} ({dist_name} {record.version}) {problem}")
+            record.status, record.error = "incompatible", problem
+            _strict_error(record, problem)
             continue
         try:
             plugin = ep.load()
@@ -308,6 +351,10 @@ def _load_entry_points(pm: pluggy.PluginManager) -> list[PluginRecord]:
             _fail(record, f"implements unknown hooks {', '.join(unknown)} (a typo? see gencomp.hookspecs)")
             continue
         record.hooks = _hooks_of(pm, plugin)
+        unmarked = _unmarked_hooks(pm, plugin)
+        if unmarked:
+            record.status, record.error = "unmarked", "; ".join(unmarked) + " (from gencomp import hookimpl)"
+            _strict_error(record, f"has unmarked hook implementations: {record.error}")
     names = [r.name for r in records]
     for missing in sorted((allow or set()) - set(names)):
         close = difflib.get_close_matches(missing, names, n=1, cutoff=0.75)
@@ -323,6 +370,7 @@ def _load_entry_points(pm: pluggy.PluginManager) -> list[PluginRecord]:
                 f"(installed: {', '.join(names) or 'none'}){hint}",
             )
         )
+        _strict_error(records[-1], f"is missing: {records[-1].error}")
     return records
 
 
@@ -468,6 +516,8 @@ def _add(reg: Registry, table: dict[str, Any], kind: str, spec: Any) -> None:
         record = _record_for(entry.plugin)
         if record is not None and message not in record.conflicts:
             record.conflicts.append(message)
+            if record.status in ("loaded", "unmarked"):
+                record.status = "conflict"
 
 
 def _describe(plugin_name: str) -> str:
@@ -494,12 +544,22 @@ def registry() -> Registry:
                 description: str = "",
                 default_model: str | None = None,
                 check_options: Callable[[dict[str, Any]], None] | None = None,
+                free_form_model_ids: bool = False,
             ) -> None:
                 _add(
                     reg,
                     reg.backends,
                     "backend",
-                    BackendSpec(name, factory, tuple(aliases), description, default_model, plugin, check_options),
+                    BackendSpec(
+                        name,
+                        factory,
+                        tuple(aliases),
+                        description,
+                        default_model,
+                        plugin,
+                        check_options,
+                        free_form_model_ids,
+                    ),
                 )
 
             return register

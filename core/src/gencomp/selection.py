@@ -21,6 +21,7 @@ from gencomp.model_options import ModelOption
 __all__ = [
     "DEFAULT_BACKEND",
     "KNOWN_BACKENDS",
+    "CheckBackendConfig",
     "GencompConfig",
     "check_model_id",
     "check_options",
@@ -40,6 +41,16 @@ KNOWN_BACKENDS: dict[str, str] = {
 """Backend names gencomp knows of, and the distribution that provides each."""
 
 
+class CheckBackendConfig(pydantic.BaseModel):
+    """The ``[check]`` table of ``gencomp.toml``: the backend that decides model-judged checks."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    backend: str
+    model_id: str | None = None
+    backend_options: dict[str, Any] = {}
+
+
 class GencompConfig(pydantic.BaseModel):
     """The contents of ``gencomp.toml``."""
 
@@ -52,6 +63,7 @@ class GencompConfig(pydantic.BaseModel):
     backend_options: dict[str, Any] = {}
     strategy: str | None = None
     strategy_options: dict[str, Any] = {}
+    check: CheckBackendConfig | None = None
 
     @pydantic.field_validator("model_options")
     @classmethod
@@ -126,9 +138,10 @@ def _unknown_backend(name: str, source: str | None = None) -> UnknownBackendErro
     if name in KNOWN_BACKENDS:
         dist = KNOWN_BACKENDS[name]
         msg += f" {name!r} is provided by the distribution {dist}: `pip install {dist}`."
-    failed = [r for r in plugins.plugin_records() if r.status != "loaded"]
+    failed = [r for r in plugins.plugin_records() if r.status not in ("loaded", "conflict")]
     if failed:
-        msg += " Plugins not loaded: " + "; ".join(f"{r.name} ({r.status}: {r.error})" for r in failed) + "."
+        msg += " Plugins that registered nothing or not all: "
+        msg += "; ".join(f"{r.name} ({r.status}: {r.error})" for r in failed) + "."
     return UnknownBackendError(msg)
 
 
@@ -141,12 +154,14 @@ def resolve_model_id(model_id: str) -> str:
 _PATH_PREFIXES = ("./", "../", "/", "~", ".\\", "..\\")
 
 
-def check_model_id(model_id: str, source: str | None = None) -> None:
+def check_model_id(model_id: str, source: str | None = None, *, backend: str | None = None) -> None:
     """Refuse, before anything loads, a model id that can only be a mistake.
 
     A registered name, an existing file or folder, and anything that may be a hub id pass. A path
-    (``./x``, ``/x``, ``~/x``) that does not exist, and a name close to a registered one (a typo),
-    raise :class:`ConfigError` saying where the id came from.
+    (``./x``, ``/x``, ``~/x``) that does not exist, and a name close to a model registered for
+    ``backend`` (for any backend when ``None``) that is not a hub id (a typo), raise
+    :class:`ConfigError` saying where the id came from. A backend registered with
+    ``free_form_model_ids=True`` takes any other id as it is (an Ollama tag such as ``llama3.2:1b``).
     """
     where = f" (from {source})" if source else ""
     reg = plugins.registry()
@@ -160,10 +175,15 @@ def check_model_id(model_id: str, source: str | None = None) -> None:
             f"model {model_id!r}{where}: no such folder ({path.absolute()}). Give an existing model folder, "
             f"a hub id (org/name) or a registered model name: {', '.join(reg.models) or 'none installed'}"
         )
-    hint = _did_you_mean(model_id, _names(reg.models))
+    spec = reg.backend(backend) if backend is not None else None
+    if spec is not None and spec.free_form_model_ids:
+        return
+    own = {n: m for n, m in reg.models.items() if spec is None or m.backend in (spec.name, *spec.aliases)}
+    hint = _did_you_mean(model_id, _names(own))
     if hint and "/" not in model_id:
+        for_backend = f" for backend {spec.name!r}" if spec is not None else ""
         raise ConfigError(
-            f"unknown model {model_id!r}{where}.{hint} Registered models: {', '.join(reg.models)}; "
+            f"unknown model {model_id!r}{where}.{hint} Registered models{for_backend}: {', '.join(own)}; "
             "a local folder or a hub id (org/name) works too"
         )
 
@@ -237,7 +257,7 @@ def _make_backend(
     if spec is None:
         raise _unknown_backend(name, backend_source)
     if model_id is not None and model_spec is None:
-        check_model_id(model_id, model_source)
+        check_model_id(model_id, model_source, backend=spec.name)
     if spec.check_options is not None:
         spec.check_options(kwargs)
     else:

@@ -97,10 +97,23 @@ class Session:
     consumer stopped iterating without closing it) is cancelled by the next call, which waits for
     it to stop: its turn is never added to the context, so turns are always in the order of the calls.
     Use one session per conversation.
+
+    ``check_backend`` decides the model-judged requirement checks instead of ``backend`` (a larger
+    model on a server judging a small one's answers); each verdict says which backend decided it
+    (``CheckVerdict.decided_by``). Code checks need no backend.
     """
 
-    def __init__(self, backend: Backend, ctx: Context | None = None, *, strategy: Strategy | str | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        ctx: Context | None = None,
+        *,
+        strategy: Strategy | str | None = None,
+        check_backend: Backend | None = None,
+    ) -> None:
         self.backend = backend
+        self.check_backend = check_backend
+        """The backend that decides model-judged checks (``None``: ``backend`` does)."""
         self.ctx = ctx if ctx is not None else LinearContext()
         self.last_logs: list[GenerateLog] = []
         self._strategy: Strategy | None = strategy if isinstance(strategy, Strategy) else None
@@ -185,7 +198,7 @@ class Session:
     def _run(self, spec: CallSpec, control: GenerationControl | None = None, emit: Any = None) -> SamplingResult:
         handle = self._enter(spec.kind, control)
         self.last_logs = []
-        run = Run(self.backend, self.ctx, spec, self.last_logs, emit=emit, cancelled=handle.cancelled)
+        run = self._make_run(spec, handle, emit)
         try:
             result = run.result(drive(run, control))
             self._commit(handle, result)
@@ -200,7 +213,7 @@ class Session:
     async def _arun(self, spec: CallSpec, control: GenerationControl | None = None, emit: Any = None) -> SamplingResult:
         handle = await self._aenter(spec.kind, control)
         self.last_logs = []
-        run = Run(self.backend, self.ctx, spec, self.last_logs, emit=emit, cancelled=handle.cancelled)
+        run = self._make_run(spec, handle, emit)
         try:
             result = run.result(await adrive(run, control))
             self._commit(handle, result)
@@ -211,6 +224,12 @@ class Session:
             self._leave(handle)
         run.finish(None)
         return result
+
+    def _make_run(self, spec: CallSpec, handle: _Running, emit: Any) -> Run:
+        return Run(
+            self.backend, self.ctx, spec, self.last_logs, emit=emit, cancelled=handle.cancelled,
+            check_backend=self.check_backend,
+        )  # fmt: skip
 
     def _spec(
         self,
@@ -402,7 +421,7 @@ class Session:
         """Validate the context's last output (or ``output``, appended to a copy of the context)."""
         reqs, ctx = self._validation(requirements, output)
         with span("call", "validate", {"gencomp.call": "validate", "gencomp.requirements": len(reqs)}):
-            return validate_requirements(reqs, self.backend, ctx, generate_logs=self.last_logs)
+            return validate_requirements(reqs, self._checker, ctx, generate_logs=self.last_logs)
 
     async def avalidate(
         self,
@@ -413,7 +432,11 @@ class Session:
         """:meth:`validate` for asyncio."""
         reqs, ctx = self._validation(requirements, output)
         with span("call", "validate", {"gencomp.call": "validate", "gencomp.requirements": len(reqs)}):
-            return await run_in_thread(validate_requirements, reqs, self.backend, ctx, generate_logs=self.last_logs)
+            return await run_in_thread(validate_requirements, reqs, self._checker, ctx, generate_logs=self.last_logs)
+
+    @property
+    def _checker(self) -> Backend:
+        return self.check_backend if self.check_backend is not None else self.backend
 
     def _validation(
         self, requirements: list[Requirement | str] | Requirement | str, output: ModelOutputThunk | CBlock | str | None
@@ -480,6 +503,9 @@ def start_session(
     ctx: Context | None = None,
     model_options: dict[str, Any] | None = None,
     strategy: Strategy | str | None = None,
+    check_backend: str | Backend | None = None,
+    check_model_id: str | None = None,
+    check_options: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> Session:
     """Start a session on a registered backend chosen at runtime.
@@ -492,9 +518,11 @@ def start_session(
     ``threads=N`` (else ``$GENCOMP_THREADS``, else ``threads`` in ``gencomp.toml``) sets the CPU
     threads of backends that run a local model. ``strategy`` (else ``$GENCOMP_STRATEGY``, else
     ``strategy`` in ``gencomp.toml`` with its ``[strategy_options]``, else ``"repair"``) is the
-    session's default strategy (:mod:`gencomp.strategies`). Mistakes (an unknown or mistyped name, a
-    missing folder, an option the backend does not take) raise before any model loads, saying where
-    the name came from.
+    session's default strategy (:mod:`gencomp.strategies`). ``check_backend`` (a registered name with
+    ``check_model_id`` and ``check_options``, or a backend; else the ``[check]`` table of
+    ``gencomp.toml``) decides the model-judged checks instead of the generating backend. Mistakes (an
+    unknown or mistyped name, a missing folder, an option the backend does not take) raise before any
+    model loads, saying where the name came from.
     """
     from gencomp.selection import _make_backend, _unknown_backend, load_config  # pydantic loads with the first session
 
@@ -523,6 +551,12 @@ def start_session(
     if model_options:
         ModelOption.validate(model_options)
     chosen_strategy = resolve_strategy(strategy)
+    check_name = check_backend if isinstance(check_backend, str) else None
+    check_source = "the check_backend= argument"
+    if check_backend is None and config.check is not None:
+        check_name, check_source = config.check.backend, f"[check] backend in {in_file}"
+    if check_name is not None and reg.backend(check_name) is None:  # before any model loads
+        raise _unknown_backend(check_name, check_source)
     options = {**config.model_options, **(model_options or {})}
     factory_kwargs = {**config.backend_options, **kwargs}
     from_file = set(config.backend_options) - set(kwargs)
@@ -542,4 +576,36 @@ def start_session(
             )
             raise ConfigError(f"{in_file} {where}: {exc}") from exc
         raise
-    return Session(made, ctx, strategy=chosen_strategy)
+    checker = _check_backend(check_backend, check_model_id, check_options, config, in_file)
+    return Session(made, ctx, strategy=chosen_strategy, check_backend=checker)
+
+
+def _check_backend(
+    name: str | Backend | None,
+    model_id: str | None,
+    options: dict[str, Any] | None,
+    config: Any,
+    in_file: str,
+) -> Backend | None:
+    """The backend that decides model-judged checks: the argument's, else ``[check]`` in ``gencomp.toml``."""
+    from gencomp.selection import _make_backend
+
+    if isinstance(name, Backend):
+        if model_id is not None or options:
+            raise ValueError("check_model_id and check_options go with a check_backend name, not a backend object")
+        return name
+    if name is not None:
+        return _make_backend(
+            name, model_id, dict(options or {}), "the check_backend= argument", "the check_model_id= argument"
+        )
+    if model_id is not None or options:
+        raise ValueError("check_model_id and check_options need check_backend= (the backend that decides checks)")
+    if config.check is None:
+        return None
+    try:
+        return _make_backend(
+            config.check.backend, config.check.model_id, dict(config.check.backend_options),
+            f"[check] backend in {in_file}", f"[check] model_id in {in_file}",
+        )  # fmt: skip
+    except UnknownBackendOptionError as exc:
+        raise ConfigError(f"{in_file} [check.backend_options]: {exc}") from exc

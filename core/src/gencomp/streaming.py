@@ -20,6 +20,7 @@ import contextvars
 import functools
 import queue
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -84,7 +85,8 @@ class GenerationControl:
 
     ``on_text`` receives each pushed piece; ``prefix_checks`` are requirements that can decide on a
     prefix of the answer (:attr:`Requirement.prefix_fn`). Thread-safe: a backend may push from a
-    worker thread while the caller cancels from another.
+    worker thread while the caller cancels from another. ``first_text_ns`` is when the first streamed
+    piece arrived (:func:`time.time_ns`; ``None`` until then, and for an answer pushed whole).
     """
 
     def __init__(
@@ -98,8 +100,16 @@ class GenerationControl:
         self.prefix_checks = [r for r in prefix_checks if r.prefix_fn is not None]
         self.cancelled = cancelled if cancelled is not None else threading.Event()
         self.early_stop: EarlyStop | None = None
-        self.text = ""
+        self._parts: list[str] = []
         self.pushed = False
+        self.first_text_ns: int | None = None
+
+    @property
+    def text(self) -> str:
+        """The answer pushed so far (kept as pieces, joined when read: a long stream stays linear)."""
+        if len(self._parts) > 1:
+            self._parts = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
 
     def cancel(self) -> None:
         """Ask the generation to stop as soon as it can."""
@@ -120,7 +130,9 @@ class GenerationControl:
         self.pushed = True
         if not text:
             return True
-        self.text += text
+        if self.first_text_ns is None and not whole:
+            self.first_text_ns = time.time_ns()
+        self._parts.append(text)
         if self.on_text is not None:
             self.on_text(text)
         if whole:

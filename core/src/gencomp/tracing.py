@@ -32,6 +32,7 @@ from gencomp import plugins
 
 __all__ = [
     "SPAN_ATTRIBUTES",
+    "SPAN_EVENTS",
     "Span",
     "SpanKind",
     "current_span",
@@ -77,6 +78,9 @@ SPAN_ATTRIBUTES: dict[str, dict[str, str]] = {
         "gencomp.input_tokens (at end)": "prompt tokens, where the backend counts them",
         "gencomp.output_tokens (at end)": "generated tokens, where the backend counts them",
         "gencomp.finish_reasons (at end)": "why each output ended (stop, length, stopped...), where known",
+        "gencomp.endpoint": "the URL of the server that generates (Backend.endpoint); absent in process",
+        "gencomp.response_model (at end)": "the model the server says answered, where it says (GenerateLog.extra)",
+        "gencomp.first_chunk_ns (at end)": "wall-clock ns when the first streamed piece reached gencomp (streams)",
     },
     "check": {
         "gencomp.requirement": "the requirement's description",
@@ -93,6 +97,12 @@ SPAN_ATTRIBUTES: dict[str, dict[str, str]] = {
 """Every attribute gencomp sets, per span kind: name -> meaning. ``(at end)`` attributes are set before
 ``gencomp_span_ended``; the others at ``gencomp_span_started``."""
 
+SPAN_EVENTS: dict[str, str] = {
+    "gencomp.retry": "a backend sent a request again after a transient failure: gencomp.retry (the retry's "
+    "number, from 1), error.type (what failed), gencomp.delay_s (the wait before it)",
+}
+"""Events a span may carry (:attr:`Span.events`), by name -> meaning; backends add them with :meth:`Span.event`."""
+
 _ids = itertools.count(1)
 
 
@@ -102,8 +112,10 @@ class Span:
 
     ``start_ns``/``end_ns`` are wall-clock nanoseconds (:func:`time.time_ns`); ``error`` is the
     exception that ended the work (``cancelled`` when the caller cancelled it). ``refs`` holds the
-    objects the work was about (``backend``, ``action``, ``output``, ``log``, ``requirement``,
-    ``result``...). ``state`` is for observers: each keeps its own data under its own key.
+    objects the work was about (``backend``, ``action``, ``request`` (the ``GenerationRequest`` or
+    ``RawRequest`` a backend got), ``outputs``, ``logs``, ``requirement``, ``result``...). ``state``
+    is for observers: each keeps its own data under its own key. ``events`` are ``(name, time_ns,
+    attributes)`` of moments within the work (:data:`SPAN_EVENTS`).
     """
 
     kind: SpanKind
@@ -117,6 +129,11 @@ class Span:
     refs: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
     id: int = field(default_factory=lambda: next(_ids))
+    events: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
+
+    def event(self, name: str, **attributes: Any) -> None:
+        """Record that ``name`` happened now (observers see it in :attr:`events` when the span ends)."""
+        self.events.append((name, time.time_ns(), {k: v for k, v in attributes.items() if v is not None}))
 
     def set(self, **attributes: Any) -> None:
         """Set attributes; ``None`` values are left out."""

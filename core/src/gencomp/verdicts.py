@@ -19,7 +19,15 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from gencomp import plugins
-from gencomp.base import CBlock, Component, Context, GenerateLog, ModelOutputThunk, TemplateRepresentation
+from gencomp.base import (
+    CBlock,
+    Component,
+    Context,
+    GenerateLog,
+    ModelOutputThunk,
+    TemplateRepresentation,
+    backend_name,
+)
 from gencomp.components import Requirement, ValidationResult, bool_from_text, judge_options
 from gencomp.errors import GencompError
 
@@ -72,6 +80,8 @@ class CheckVerdict:
     validation: str | None = None
     state: VerdictState = "decided"
     uncertain_reason: str | None = None
+    decided_by: str | None = None
+    """The backend that decided a model-judged check (``"OpenAIBackend(granite-3.3-8b)"``); ``None`` for code."""
 
     @property
     def uncertain(self) -> bool:
@@ -81,9 +91,17 @@ class CheckVerdict:
 
 @dataclass(frozen=True)
 class CheckFallback:
-    """A ``gencomp_check_requirements`` answer: judge this requirement with the model, because ``reason``."""
+    """Judge this requirement with the model, because ``reason``.
+
+    A ``gencomp_check_requirements`` answer (the plugin leaves the check to the model), or the
+    ``verdict`` of a ``validation_fn``'s :class:`~gencomp.ValidationResult` when code cannot decide
+    (a language identified below its confidence floor...): :func:`check_requirements` then judges
+    the requirement's description on the model path, and the model's verdict carries ``reason`` as
+    its ``fallback_reason``. ``path`` names the check that could not decide (``"code:<kind>"``).
+    """
 
     reason: str
+    path: str | None = None
 
 
 class RequirementCheck:
@@ -179,8 +197,11 @@ def judge(
     return label(thunk, verdict)
 
 
-def _result(thunk: ModelOutputThunk) -> ValidationResult:
+def _result(thunk: ModelOutputThunk, backend: Backend) -> ValidationResult:
     verdict = verdict_of(thunk)
+    if verdict.decided_by is None:
+        verdict = replace(verdict, decided_by=backend_name(backend))
+        thunk.meta["check"] = verdict
     return ValidationResult(verdict.passed, reason=thunk.value, score=verdict.p_yes, thunk=thunk, verdict=verdict)
 
 
@@ -195,13 +216,17 @@ def check_requirements(
     """Check each requirement against the last output in ``ctx``; the results are in the same order.
 
     Code checks run first; the model-judged ones go as one batch to ``gencomp_check_requirements``,
-    and what no plugin answers is judged by the backend (:func:`judge`). Logs go to
-    ``generate_logs`` in the order of the requirements. Each plugin-answered check is reported to
-    ``gencomp_after_generate`` (judged ones are, by the backend's generation).
+    and what no plugin answers is judged by the backend (:func:`judge`). A code check that cannot
+    decide (its result's ``verdict`` is a :class:`CheckFallback`) joins the model-judged ones as a
+    plain ``Requirement`` with its description, and its reason becomes the verdict's
+    ``fallback_reason``. Logs go to ``generate_logs`` in the order of the requirements. Each
+    plugin-answered check is reported to ``gencomp_after_generate`` (judged ones are, by the
+    backend's generation).
     """
     logs: list[GenerateLog] = generate_logs if generate_logs is not None else []
     relay = plugins.hook()
-    reqs = [r for r in requirements if r.validation_fn is None]
+    code = _code_checks(requirements, ctx)
+    reqs = code.modelled_requirements(requirements)
     hook_logs: list[GenerateLog] = []
     answered = None
     if reqs:
@@ -214,7 +239,7 @@ def check_requirements(
             generate_logs=hook_logs,
         )
         _check_answer_count(answered, reqs, "gencomp_check_requirements")
-    return _results(requirements, backend, ctx, answered, hook_logs, logs, model_options, relay)
+    return _results(requirements, backend, ctx, code, answered, hook_logs, logs, model_options, relay)
 
 
 def check_candidates(
@@ -229,14 +254,16 @@ def check_candidates(
 
     The model-judged checks of all candidates are offered at once to ``gencomp_check_candidates``
     (a plugin can check them against their shared prompt in one batch); when no plugin takes them,
-    each candidate is checked on its own.
+    or a code check of some candidate could not decide (the candidates then need different model
+    checks), each candidate is checked on its own.
     """
     logs: list[GenerateLog] = generate_logs if generate_logs is not None else []
     relay = plugins.hook()
+    codes = [_code_checks(requirements, ctx) for ctx in ctxs]
     reqs = [r for r in requirements if r.validation_fn is None]
     answered = None
     hook_logs: list[GenerateLog] = []
-    if reqs and len(ctxs) > 1:
+    if reqs and len(ctxs) > 1 and not any(c.deferred for c in codes):
         answered = relay.gencomp_check_candidates(
             backend=backend,
             requirements=reqs,
@@ -259,11 +286,41 @@ def check_candidates(
     mine = [{id(a) for a in answers if a is not None} for answers in answered]
     leftover = [log for log in hook_logs if not any(id(log.result) in m for m in mine)]
     results = []
-    for ctx, answers, m in zip(ctxs, answered, mine, strict=True):
+    for ctx, code, answers, m in zip(ctxs, codes, answered, mine, strict=True):
         own = [log for log in hook_logs if id(log.result) in m]
-        results.append(_results(requirements, backend, ctx, answers, own, logs, model_options, relay))
+        results.append(_results(requirements, backend, ctx, code, answers, own, logs, model_options, relay))
     logs.extend(leftover)
     return results
+
+
+@dataclass
+class _CodeChecks:
+    """The code checks of one output: those that decided, and those that left the requirement to the model."""
+
+    decided: dict[int, ValidationResult]
+    deferred: dict[int, tuple[Requirement, str]]
+
+    def modelled(self, requirements: Sequence[Requirement]) -> list[int]:
+        """The indices of the requirements the model judges: no ``validation_fn``, or one that deferred."""
+        return [i for i, r in enumerate(requirements) if r.validation_fn is None or i in self.deferred]
+
+    def modelled_requirements(self, requirements: Sequence[Requirement]) -> list[Requirement]:
+        """What the model is asked about, in order: a deferred check as a plain requirement of its description."""
+        return [self.deferred[i][0] if i in self.deferred else requirements[i] for i in self.modelled(requirements)]
+
+
+def _code_checks(requirements: Sequence[Requirement], ctx: Context) -> _CodeChecks:
+    code = _CodeChecks({}, {})
+    for i, r in enumerate(requirements):
+        if r.validation_fn is None:
+            continue
+        checked = r.validation_fn(ctx)
+        result = checked if isinstance(checked, ValidationResult) else ValidationResult(bool(checked))
+        if isinstance(result.verdict, CheckFallback) and r.description:
+            code.deferred[i] = (Requirement(r.description), result.verdict.reason)
+        else:
+            code.decided[i] = result
+    return code
 
 
 def _check_answer_count(answered: list[Any] | None, reqs: list[Requirement], hook: str) -> None:
@@ -278,38 +335,43 @@ def _results(
     requirements: Sequence[Requirement],
     backend: Backend,
     ctx: Context,
+    code: _CodeChecks,
     answered: list[ModelOutputThunk | CheckFallback | None] | None,
     hook_logs: list[GenerateLog],
     logs: list[GenerateLog],
     model_options: dict[str, Any] | None,
     relay: Any,
 ) -> list[ValidationResult]:
-    """The verdicts of one output: code checks, the plugin's ``answered`` model checks, the judge for the rest."""
-    modelled = [i for i, r in enumerate(requirements) if r.validation_fn is None]
+    """The verdicts of one output: its code checks, the plugin's ``answered`` model checks, the judge for the rest."""
     answers: dict[int, ModelOutputThunk | CheckFallback] = {}
     if answered is not None:
-        answers = {i: a for i, a in zip(modelled, answered, strict=True) if a is not None}
+        answers = {i: a for i, a in zip(code.modelled(requirements), answered, strict=True) if a is not None}
     index = {id(a): i for i, a in answers.items()}
     own: dict[int, list[GenerateLog]] = {i: [] for i in answers}
     for log in hook_logs:
-        i = index.get(id(log.result))
-        (own[i] if i is not None else logs).append(log)
+        k = index.get(id(log.result))
+        (own[k] if k is not None else logs).append(log)
     results = []
     for i, r in enumerate(requirements):
-        if r.validation_fn is not None:
-            checked = r.validation_fn(ctx)
-            results.append(checked if isinstance(checked, ValidationResult) else ValidationResult(bool(checked)))
+        if i in code.decided:
+            results.append(code.decided[i])
             continue
+        deferred = code.deferred.get(i)
+        if deferred is not None:
+            r = deferred[0]
         answer = answers.get(i)
         if not isinstance(answer, ModelOutputThunk):
-            reason = answer.reason if isinstance(answer, CheckFallback) else None
+            reasons = [deferred[1] if deferred else None, answer.reason if isinstance(answer, CheckFallback) else None]
+            reason = "; ".join(x for x in reasons if x) or None
             thunk = judge(backend, r, ctx, model_options=model_options, generate_logs=logs, fallback_reason=reason)
-            results.append(_result(thunk))
+            results.append(_result(thunk, backend))
             continue
         logs.extend(own[i])
         last_log = own[i][-1] if own[i] else None
         if answer.generate_log is None:
             answer.generate_log = last_log
+        if deferred is not None:
+            label(answer, replace(verdict_of(answer), fallback_reason=deferred[1]))
         relay.gencomp_after_generate(backend=backend, action=r, result=answer, log=last_log)
-        results.append(_result(answer))
+        results.append(_result(answer, backend))
     return results

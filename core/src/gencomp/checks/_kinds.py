@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from gencomp.base import CBlock, Context, ModelOutputThunk, plain_text
@@ -30,7 +30,8 @@ _COMPARE: dict[str, Callable[[int, int], bool]] = {
 }
 _RELATION_WORDS = {"less than": "fewer than", "more than": "more than"}
 
-CheckFn = Callable[[str, Context | None], tuple[bool, str]]
+CheckFn = Callable[[str, Context | None], tuple[bool | None, str]]
+"""A kind's check of a text: ``(True, why)``, ``(False, why)``, or ``(None, why)`` when code cannot decide."""
 
 IFEVAL_IDS: dict[str, str] = {
     "include_keywords": "keywords:existence",
@@ -67,7 +68,14 @@ DEFAULT_CONSTRAINED_OPTIONS = ("My answer is yes.", "My answer is no.", "My answ
 class CodeCheck:
     """An exact check of one requirement kind with its parameters; a ``validation_fn``.
 
-    Calling it with a context checks the context's last output; :meth:`check_text` checks a string.
+    ``kind`` names the kind and ``params`` holds its parameters, as its constructor takes them
+    (``checks.make(kind, **params)`` rebuilds it). Calling it with a context checks the context's
+    last output; :meth:`check_text` checks a string. The verdict is exact, or, where code cannot
+    decide (a language identified below :data:`~gencomp.checks.LANGUAGE_FLOOR`, a word count of Thai
+    text that could fall on either side of the bound), a failed ``ValidationResult`` whose
+    ``verdict`` is a :class:`~gencomp.CheckFallback` with the reason: ``check_requirements`` then
+    leaves the requirement to the model. It never raises on any text: a check that cannot run
+    fails, saying why.
     """
 
     def __init__(self, kind: str, params: Mapping[str, Any], check: CheckFn) -> None:
@@ -80,7 +88,21 @@ class CodeCheck:
         """``"code:<kind>"``: the path that decides this check, shown with its verdict."""
         return f"code:{self.kind}"
 
-    def _result(self, ok: bool, reason: str) -> ValidationResult:
+    def _run(self, text: str, ctx: Context | None) -> ValidationResult:
+        from gencomp.verdicts import CheckFallback, CheckVerdict
+
+        if not isinstance(text, str):
+            return self._result_of(False, f"the output is not text ({type(text).__name__})")
+        try:
+            ok, reason = self._check(text, ctx)
+        except Exception as exc:  # a check must fail, never raise, on any text
+            ok, reason = False, f"the check could not run on this text ({type(exc).__name__}: {exc})"
+        if ok is None:
+            why = f"{self.check_path} could not decide: {reason}"
+            return ValidationResult(False, reason=f"undecided: {reason}", verdict=CheckFallback(why, self.check_path))
+        return ValidationResult(ok, reason=reason, verdict=CheckVerdict(ok, path=self.check_path))
+
+    def _result_of(self, ok: bool, reason: str) -> ValidationResult:
         from gencomp.verdicts import CheckVerdict
 
         return ValidationResult(ok, reason=reason, verdict=CheckVerdict(ok, path=self.check_path))
@@ -88,18 +110,25 @@ class CodeCheck:
     def __call__(self, ctx: Context) -> ValidationResult:
         last = ctx.last_output()
         if last is None or last.value is None:
-            return self._result(False, "there is no output to check")
-        return self._result(*self._check(last.value, ctx))
+            return self._result_of(False, "there is no output to check")
+        return self._run(last.value, ctx)
 
     def check_text(self, text: str) -> ValidationResult:
         """Check ``text`` as if it were the output under test (no context: see :func:`repeat_prompt`)."""
-        return self._result(*self._check(text, None))
+        return self._run(text, None)
 
     def check_prefix(self, text: str, final: Callable[[str], bool]) -> ValidationResult | None:
         """A failing verdict when ``final(text)`` says the prefix ``text`` already fails for good, else ``None``."""
-        if not final(text):
+        try:
+            done = final(text)
+        except Exception:
             return None
-        return self._result(*self._check(text, None))
+        if not done:
+            return None
+        from gencomp.verdicts import CheckVerdict
+
+        result = self._run(text, None)
+        return result if not result.result and isinstance(result.verdict, CheckVerdict) else None
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
@@ -182,37 +211,70 @@ def _quoted(items: Sequence[str]) -> str:
     return q[0] if len(q) == 1 else ", ".join(q[:-1]) + " and " + q[-1]
 
 
-def _word_pattern(word: str) -> re.Pattern[str]:
-    return re.compile(r"(?<!\w)" + re.escape(word) + r"(?!\w)", re.IGNORECASE)
+KeywordMatch = Literal["word", "substring"]
+KEYWORD_MATCHES: tuple[str, ...] = ("word", "substring")
+"""How keywords are found: ``"word"`` (the default) or ``"substring"`` (IFEval's own semantics)."""
+
+
+def _match(value: str) -> str:
+    if value not in KEYWORD_MATCHES:
+        raise ValueError(
+            f"match must be 'word' (whole words, the default) or 'substring' (IFEval's matching), got {value!r}"
+        )
+    return value
+
+
+def _keyword_pattern(keyword: str, match: str = "word") -> re.Pattern[str]:
+    """``keyword`` in any case; with ``"word"``, not inside a longer word; white space in it matches any white space."""
+    body = r"\s+".join(re.escape(part) for part in keyword.split())
+    if match == "substring":
+        return re.compile(body, re.IGNORECASE)
+    return re.compile(r"(?<!\w)" + body + r"(?!\w)", re.IGNORECASE)
 
 
 # -- keywords -----------------------------------------------------------------------------------
 
 
-def include_keywords(keywords: Sequence[str] | str, *, description: str | None = None) -> Requirement:
-    """Every keyword appears in the response (as a whole word or phrase, any case). IFEval ``keywords:existence``."""
-    kws = _word_list("keywords", keywords)
+def include_keywords(
+    keywords: Sequence[str] | str, *, match: KeywordMatch = "word", description: str | None = None
+) -> Requirement:
+    """Every keyword appears in the response, in any case. IFEval ``keywords:existence``.
+
+    ``match="word"`` (the default) finds a keyword as a whole word or phrase: "war" is not found in
+    "wars" or "award", "salt and pepper" is found across a line break. ``match="substring"`` is
+    IFEval's matching, anywhere inside words ("war" is found in "award"): use it to reproduce IFEval.
+    """
+    kws, how = _word_list("keywords", keywords), _match(match)
+    patterns = [_keyword_pattern(k, how) for k in kws]
 
     def check(text: str, _: Context | None) -> tuple[bool, str]:
-        missing = [k for k in kws if not _word_pattern(k).search(text)]
+        missing = [k for k, p in zip(kws, patterns, strict=True) if not p.search(text)]
         if missing:
             return False, f"missing {_quoted(missing)}"
         return True, f"contains {_quoted(kws)}"
 
     return _requirement(
         "include_keywords",
-        {"keywords": kws},
+        {"keywords": kws, "match": how},
         description or f"Include the {'word' if len(kws) == 1 else 'words'} {_quoted(kws)}.",
         check,
     )
 
 
 def keyword_frequency(
-    keyword: str, frequency: int, relation: Relation = "at least", *, description: str | None = None
+    keyword: str,
+    frequency: int,
+    relation: Relation = "at least",
+    *,
+    match: KeywordMatch = "word",
+    description: str | None = None,
 ) -> Requirement:
-    """``keyword`` appears ``relation`` ``frequency`` times (whole words, any case). IFEval ``keywords:frequency``."""
-    kw, n, rel = _word("keyword", keyword), _count("frequency", frequency), _relation(relation)
-    pattern = _word_pattern(kw)
+    """``keyword`` appears ``relation`` ``frequency`` times, in any case. IFEval ``keywords:frequency``.
+
+    ``match`` as in :func:`include_keywords` (``"substring"`` counts IFEval's way, inside words too).
+    """
+    kw, n, rel, how = _word("keyword", keyword), _count("frequency", frequency), _relation(relation), _match(match)
+    pattern = _keyword_pattern(kw, how)
 
     def check(text: str, _: Context | None) -> tuple[bool, str]:
         found = len(pattern.findall(text))
@@ -220,49 +282,63 @@ def keyword_frequency(
 
     return _requirement(
         "keyword_frequency",
-        {"keyword": kw, "frequency": n, "relation": rel},
+        {"keyword": kw, "frequency": n, "relation": rel, "match": how},
         description or f'Use the word "{kw}" {_rel_text(rel, n, "time")}.',
         check,
     )
 
 
-def forbidden_words(forbidden_words: Sequence[str] | str, *, description: str | None = None) -> Requirement:
-    """None of the words appears (whole words, any case). IFEval ``keywords:forbidden_words``."""
-    words = _word_list("forbidden_words", forbidden_words)
+def forbidden_words(
+    forbidden_words: Sequence[str] | str, *, match: KeywordMatch = "word", description: str | None = None
+) -> Requirement:
+    """None of the words appears, in any case. IFEval ``keywords:forbidden_words``.
+
+    ``match="word"`` (the default, and IFEval's own matching here) forbids whole words and phrases
+    ("war" does not forbid "award"); ``match="substring"`` forbids them inside words too.
+    """
+    words, how = _word_list("forbidden_words", forbidden_words), _match(match)
+    patterns = [_keyword_pattern(w, how) for w in words]
+
+    def used(text: str) -> list[str]:
+        return [w for w, p in zip(words, patterns, strict=True) if p.search(text)]
 
     def check(text: str, _: Context | None) -> tuple[bool, str]:
-        used = [w for w in words if _word_pattern(w).search(text)]
-        if used:
-            return False, f"uses {_quoted(used)}"
+        found = used(text)
+        if found:
+            return False, f"uses {_quoted(found)}"
         return True, f"does not use {_quoted(words)}"
 
     return _requirement(
         "forbidden_words",
-        {"forbidden_words": words},
+        {"forbidden_words": words, "match": how},
         description or f"Do not use the {'word' if len(words) == 1 else 'words'} {_quoted(words)}.",
         check,
-        lambda prefix: any(_word_pattern(w).search(_complete_words(prefix)) for w in words),
+        lambda prefix: bool(used(prefix if how == "substring" else _complete_words(prefix))),
     )
 
 
 def letter_frequency(
     letter: str, let_frequency: int, let_relation: Relation = "at least", *, description: str | None = None
 ) -> Requirement:
-    """The letter appears ``let_relation`` ``let_frequency`` times (any case). IFEval ``keywords:letter_frequency``."""
-    if not isinstance(letter, str) or len(letter.strip()) != 1 or not letter.strip().isalpha():
-        raise ValueError(f"letter must be a single letter, got {letter!r}")
+    """The character ``letter`` appears ``let_relation`` ``let_frequency`` times, in any case.
+
+    IFEval ``keywords:letter_frequency``. Any single character that is not white space counts: a
+    letter ("e"), a digit, ``#`` (hashtags), ``!``...
+    """
+    if not isinstance(letter, str) or len(letter.strip()) != 1:
+        raise ValueError(f"letter must be a single character such as 'e' or '#', got {letter!r}")
     lt, n, rel = letter.strip().lower(), _count("let_frequency", let_frequency), _relation(let_relation)
+    unit = "letter" if lt.isalpha() else "character"
 
     def check(text: str, _: Context | None) -> tuple[bool, str]:
         found = text.lower().count(lt)
-        return _COMPARE[rel](
-            found, n
-        ), f'the letter "{lt}" appears {_text.plural(found, "time")}; {_bound(rel, n, "time")}'
+        why = f'the {unit} "{lt}" appears {_text.plural(found, "time")}; {_bound(rel, n, "time")}'
+        return _COMPARE[rel](found, n), why
 
     return _requirement(
         "letter_frequency",
         {"letter": lt, "let_frequency": n, "let_relation": rel},
-        description or f'Use the letter "{lt}" {_rel_text(rel, n, "time")}.',
+        description or f'Use the {unit} "{lt}" {_rel_text(rel, n, "time")}.',
         check,
     )
 
@@ -274,15 +350,15 @@ def response_language(language: str, *, description: str | None = None) -> Requi
     """The whole response is in ``language`` (an ISO 639-1 code or English name). IFEval ``language:response_language``.
 
     Identified offline with py3langid (``pip install 'gencomp[language]'``); without it this raises
-    :class:`~gencomp.checks.LanguageIdUnavailableError`.
+    :class:`~gencomp.checks.LanguageIdUnavailableError`. An identification below
+    :data:`~gencomp.checks.LANGUAGE_FLOOR` decides nothing: the verdict is undecided and the
+    requirement goes to the model, with the probabilities as the reason ("No." is no language).
     """
     code = _language.code_of(language)
     _language.require()
 
-    def check(text: str, _: Context | None) -> tuple[bool, str]:
-        detected, prob = _language.detect(text)
-        ok = _language.is_language(code, detected)
-        return ok, f"written in {_language.name(detected)} (p={prob:.2f}); {_language.name(code)} required"
+    def check(text: str, _: Context | None) -> tuple[bool | None, str]:
+        return _language.judge(text, code)
 
     return _requirement(
         "response_language",
@@ -295,12 +371,28 @@ def response_language(language: str, *, description: str | None = None) -> Requi
 # -- length -------------------------------------------------------------------------------------
 
 
+def _count_range_check(low: int, high: int, relation: str, n: int, unit: str) -> tuple[bool | None, str]:
+    """``_count_check`` for a count known only to lie in ``[low, high]``: undecided when the bound falls inside."""
+    if low == high:
+        return _count_check(low, relation, n, unit)
+    ok_low, ok_high = _COMPARE[relation](low, n), _COMPARE[relation](high, n)
+    counted = f"between {low} and {high} {unit}s (Thai, Lao, Khmer or Myanmar text is not split into words by code)"
+    if ok_low == ok_high and (relation != "exactly" or not low <= n <= high):
+        return ok_low, f"{counted}; {_bound(relation, n, unit)}"
+    return None, f"{counted}; {_bound(relation, n, unit)}"
+
+
 def number_words(num_words: int, relation: Relation = "less than", *, description: str | None = None) -> Requirement:
-    """The response has ``relation`` ``num_words`` words (``\\w+`` runs). IFEval ``length_constraints:number_words``."""
+    """The response has ``relation`` ``num_words`` words. IFEval ``length_constraints:number_words``.
+
+    Words as :func:`gencomp.checks.words` counts them: IFEval's ``\\w+`` runs (so "don't" is two
+    words), each Chinese or Japanese character one word; Thai, Lao, Khmer and Myanmar text gives a
+    range of counts, and a bound inside that range leaves the verdict undecided (to the model).
+    """
     n, rel = _count("num_words", num_words), _relation(relation)
 
-    def check(text: str, _: Context | None) -> tuple[bool, str]:
-        return _count_check(_text.count_words(text), rel, n, "word")
+    def check(text: str, _: Context | None) -> tuple[bool | None, str]:
+        return _count_range_check(*_text.word_count_range(text), rel, n, "word")
 
     cap = {"less than": n - 1, "at most": n, "exactly": n}.get(rel)  # more words than this can never pass
     return _requirement(
@@ -308,7 +400,38 @@ def number_words(num_words: int, relation: Relation = "less than", *, descriptio
         {"num_words": n, "relation": rel},
         description or f"Answer with {_rel_text(rel, n, 'word')}.",
         check,
-        None if cap is None else (lambda prefix: _text.count_words(prefix) > cap),
+        None if cap is None else (lambda prefix: _text.word_count_range(prefix)[0] > cap),
+    )
+
+
+def word_range(min_words: int, max_words: int, *, description: str | None = None) -> Requirement:
+    """The response has between ``min_words`` and ``max_words`` words, both included ("between 50 and 100 words").
+
+    Words as in :func:`number_words`.
+    """
+    lo, hi = _count("min_words", min_words), _count("max_words", max_words)
+    if lo > hi:
+        raise ValueError(f"min_words ({lo}) must not be more than max_words ({hi})")
+
+    def check(text: str, _: Context | None) -> tuple[bool | None, str]:
+        low, high = _text.word_count_range(text)
+        if low == high:
+            return lo <= low <= hi, f"{_text.plural(low, 'word')}; between {lo} and {hi} required"
+        if lo <= low and high <= hi:
+            return True, f"between {low} and {high} words; between {lo} and {hi} required"
+        if high < lo or low > hi:
+            return False, f"between {low} and {high} words; between {lo} and {hi} required"
+        return None, (
+            f"between {low} and {high} words (Thai, Lao, Khmer or Myanmar text is not split into words by code); "
+            f"between {lo} and {hi} required"
+        )
+
+    return _requirement(
+        "word_range",
+        {"min_words": lo, "max_words": hi},
+        description or f"Answer with between {lo} and {hi} words.",
+        check,
+        lambda prefix: _text.word_count_range(prefix)[0] > hi,
     )
 
 
@@ -368,9 +491,10 @@ def number_paragraphs(
 
     IFEval ``length_constraints:number_paragraphs``.
 
-    IFEval's separator is the markdown divider ``***`` and its relation ``"exactly"``;
-    ``separator="\\n\\n"`` counts paragraphs separated by blank lines. An empty paragraph between
-    two dividers fails, as in IFEval.
+    IFEval's separator is the markdown divider ``***`` and its relation ``"exactly"``; a divider
+    is ``***`` standing between white space (``***bold***`` is none), and an empty paragraph
+    between two dividers fails, as in IFEval. ``separator="\\n\\n"`` counts paragraphs
+    separated by blank lines or divider lines (see :func:`gencomp.checks.paragraphs`).
     """
     n, rel = _count("num_paragraphs", num_paragraphs, 1), _relation(relation)
     if not isinstance(separator, str) or (not separator.strip("\n ") and separator != "\n\n"):
@@ -378,9 +502,8 @@ def number_paragraphs(
 
     def check(text: str, _: Context | None) -> tuple[bool, str]:
         if separator != "\n\n":
-            parts = re.split(r"\s?" + re.escape(separator) + r"\s?", text)
-            inner_empty = any(not p.strip() for p in parts[1:-1])
-            if inner_empty:
+            parts = _text.split_on(text, separator)
+            if any(not p.strip() for p in parts[1:-1]):
                 return False, f"an empty paragraph between two {separator} dividers; {_bound(rel, n, 'paragraph')}"
         return _count_check(len(_text.paragraphs(text, separator)), rel, n, "paragraph")
 
@@ -392,15 +515,22 @@ def number_paragraphs(
     )
 
 
+_FIRST_WORD = re.compile(r"\w+(?:['\u2019-]\w+)*")
+
+
 def _first_word(paragraph: str) -> str:
-    word = paragraph.split()[0].lstrip("'\"*_#(\u201c\u2018")
-    return re.split("[.,?!'\":;)*_\u201d\u2019]", word)[0].lower()
+    """The paragraph's first word, without markdown or punctuation around it ("**Summary**:" gives "summary")."""
+    m = _FIRST_WORD.search(paragraph, 0, 400)
+    return m.group(0).lower().replace("\u2019", "'") if m else ""
 
 
 def nth_paragraph_first_word(
     num_paragraphs: int | None, nth_paragraph: int, first_word: str, *, description: str | None = None
 ) -> Requirement:
-    """Paragraph ``nth_paragraph`` (from 1; paragraphs split at blank lines) starts with ``first_word``.
+    """Paragraph ``nth_paragraph`` (from 1; paragraphs split at blank lines) starts with the word ``first_word``.
+
+    The first word is read without markdown and punctuation around it ("**Summary**:" starts with
+    "summary"; IFEval keeps the colon and says it does not).
 
     With ``num_paragraphs`` there must also be exactly that many paragraphs (IFEval
     ``length_constraints:nth_paragraph_first_word``); ``None`` leaves the count free.
@@ -409,7 +539,7 @@ def nth_paragraph_first_word(
     nth = _count("nth_paragraph", nth_paragraph, 1)
     if n is not None and nth > n:
         raise ValueError(f"nth_paragraph ({nth}) cannot be past num_paragraphs ({n})")
-    word = _word("first_word", first_word).lower()
+    word = _word("first_word", first_word).lower().replace("\u2019", "'")
 
     def check(text: str, _: Context | None) -> tuple[bool, str]:
         paras = _text.paragraphs(text, "\n\n")
@@ -438,38 +568,45 @@ def nth_paragraph_first_word(
 # -- content ------------------------------------------------------------------------------------
 
 
-def number_placeholders(num_placeholders: int, *, description: str | None = None) -> Requirement:
-    """At least ``num_placeholders`` placeholders in square brackets, like ``[address]``.
+def number_placeholders(
+    num_placeholders: int, relation: Relation = "at least", *, description: str | None = None
+) -> Requirement:
+    """``relation`` ``num_placeholders`` placeholders in square brackets, like ``[address]``.
 
-    IFEval ``detectable_content:number_placeholders``.
+    IFEval ``detectable_content:number_placeholders`` (IFEval's relation is ``"at least"``). See
+    :func:`gencomp.checks.placeholders` for what counts.
     """
-    n = _count("num_placeholders", num_placeholders)
+    n, rel = _count("num_placeholders", num_placeholders), _relation(relation)
 
     def check(text: str, _: Context | None) -> tuple[bool, str]:
-        return _count_check(len(re.findall(r"\[.*?\]", text)), "at least", n, "placeholder")
+        return _count_check(len(_text.placeholders(text)), rel, n, "placeholder")
 
     return _requirement(
         "number_placeholders",
-        {"num_placeholders": n},
-        description or f"Include at least {_text.plural(n, 'placeholder')} in square brackets, such as [address].",
+        {"num_placeholders": n, "relation": rel},
+        description or f"Include {_rel_text(rel, n, 'placeholder')} in square brackets, such as [address].",
         check,
     )
 
 
 def postscript(postscript_marker: str = "P.S.", *, description: str | None = None) -> Requirement:
-    """A line starts with the postscript marker (``P.S.`` or ``P.P.S``). IFEval ``detectable_content:postscript``."""
+    """A line starts with the postscript marker (``P.S.`` or ``P.P.S``; any case, markdown around it allowed).
+
+    IFEval ``detectable_content:postscript``.
+    """
     marker = _word("postscript_marker", postscript_marker)
+    lead = r"^[ \t>*_#]*"
     if marker == "P.P.S":
-        pattern = r"\s*p\.\s?p\.\s?s.*$"
+        pattern = re.compile(lead + r"p\.\s?p\.\s?s", re.IGNORECASE | re.MULTILINE)
     elif marker == "P.S.":
-        pattern = r"\s*p\.\s?s\..*$"
+        pattern = re.compile(lead + r"p\.\s?s\.", re.IGNORECASE | re.MULTILINE)
     else:
-        pattern = r"\s*" + re.escape(marker.lower()) + r".*$"
+        pattern = re.compile(lead + re.escape(marker), re.IGNORECASE | re.MULTILINE)
 
     def check(text: str, _: Context | None) -> tuple[bool, str]:
-        if re.search(pattern, text.lower(), flags=re.MULTILINE):
+        if pattern.search(text):
             return True, f"has a postscript starting with {marker}"
-        return False, f"no postscript starting with {marker}"
+        return False, f"no postscript starting with {marker} (at the start of a line)"
 
     return _requirement(
         "postscript",
@@ -485,11 +622,10 @@ def postscript(postscript_marker: str = "P.S.", *, description: str | None = Non
 def number_bullet_lists(
     num_bullets: int, relation: Relation = "exactly", *, description: str | None = None
 ) -> Requirement:
-    """``relation`` ``num_bullets`` markdown bullet points (``*``, ``-``, ``+`` or ``•`` lines).
+    """``relation`` ``num_bullets`` markdown bullet points: lines starting with ``*``, ``-``, ``+`` and a space.
 
-    IFEval ``detectable_format:number_bullet_lists``.
-
-    IFEval's relation is ``"exactly"``.
+    IFEval ``detectable_format:number_bullet_lists`` (IFEval's relation is ``"exactly"``). Divider
+    lines and emphasis at the start of a line are no bullets; numbered items are not counted.
     """
     n, rel = _count("num_bullets", num_bullets), _relation(relation)
 
@@ -527,46 +663,53 @@ def constrained_response(
     )
 
 
-def number_highlighted_sections(num_highlights: int, *, description: str | None = None) -> Requirement:
-    """At least ``num_highlights`` sections highlighted with markdown, like ``*this*``.
+def number_highlighted_sections(
+    num_highlights: int, relation: Relation = "at least", *, description: str | None = None
+) -> Requirement:
+    """``relation`` ``num_highlights`` sections highlighted with markdown, like ``*this*`` or ``**this**``.
 
-    IFEval ``detectable_format:number_highlighted_sections``.
+    IFEval ``detectable_format:number_highlighted_sections`` (IFEval's relation is ``"at least"``).
     """
-    n = _count("num_highlights", num_highlights)
+    n, rel = _count("num_highlights", num_highlights), _relation(relation)
 
     def check(text: str, _: Context | None) -> tuple[bool, str]:
         single = [h for h in re.findall(r"\*[^\n\*]*\*", text) if h.strip("*").strip()]
         double = [h for h in re.findall(r"\*\*[^\n\*]*\*\*", text) if h[2:-2].strip()]
-        return _count_check(len(single) + len(double), "at least", n, "highlighted section")
+        return _count_check(len(single) + len(double), rel, n, "highlighted section")
 
     return _requirement(
         "number_highlighted_sections",
-        {"num_highlights": n},
-        description or f"Highlight at least {_text.plural(n, 'section')} with markdown, i.e. *highlighted section*.",
+        {"num_highlights": n, "relation": rel},
+        description or f"Highlight {_rel_text(rel, n, 'section')} with markdown, i.e. *highlighted section*.",
         check,
     )
 
 
 def multiple_sections(
-    num_sections: int, section_spliter: str = "Section", *, description: str | None = None
+    num_sections: int,
+    section_spliter: str = "Section",
+    relation: Relation = "at least",
+    *,
+    description: str | None = None,
 ) -> Requirement:
-    """At least ``num_sections`` sections, each starting with ``Section N`` (``section_spliter N``).
+    """``relation`` ``num_sections`` sections, each starting with ``Section N`` (``section_spliter N``).
 
-    IFEval ``detectable_format:multiple_sections``.
+    IFEval ``detectable_format:multiple_sections`` (IFEval's relation is ``"at least"``).
     """
-    n = _count("num_sections", num_sections, 1)
+    n, rel = _count("num_sections", num_sections, 1), _relation(relation)
     splitter = _word("section_spliter", section_spliter)
     pattern = re.compile(r"\s?" + re.escape(splitter) + r"\s?\d+\s?")
 
     def check(text: str, _: Context | None) -> tuple[bool, str]:
-        found = len(pattern.split(text)) - 1
-        return found >= n, f'{_text.plural(found, "section")} marked "{splitter} N"; at least {n} required'
+        found = len(pattern.findall(text))
+        why = f'{_text.plural(found, "section")} marked "{splitter} N"; {_bound(rel, n, "section")}'
+        return _COMPARE[rel](found, n), why
 
     return _requirement(
         "multiple_sections",
-        {"num_sections": n, "section_spliter": splitter},
+        {"num_sections": n, "section_spliter": splitter, "relation": rel},
         description
-        or f"The response must have {_text.plural(n, 'section')}; mark the beginning of each with {splitter} X.",
+        or f"The response must have {_rel_text(rel, n, 'section')}; mark the beginning of each with {splitter} X.",
         check,
     )
 
@@ -583,6 +726,8 @@ def json_format(*, description: str | None = None) -> Requirement:
             json.loads(value)
         except ValueError as exc:
             return False, f"not valid JSON: {exc}"
+        except RecursionError:
+            return False, "nested too deeply to be read as JSON"
         return True, "valid JSON"
 
     return _requirement(
@@ -650,26 +795,27 @@ def repeat_prompt(prompt_to_repeat: str | None = None, *, description: str | Non
     """The response starts by repeating the request word for word (any case). IFEval ``combination:repeat_prompt``.
 
     With ``prompt_to_repeat=None`` the request is the description of the instruction (or the user
-    message) that produced the output under test.
+    message) that produced the output under test, without this requirement's own text when the
+    request holds it (IFEval: "the request you need to repeat does not include this sentence").
     """
     given = None if prompt_to_repeat is None else _word("prompt_to_repeat", prompt_to_repeat)
+    desc = (
+        description
+        or "First repeat the request word for word without change, then give your answer "
+        "(do not say anything before repeating the request)."
+    )
 
     def check(text: str, ctx: Context | None) -> tuple[bool, str]:
         request = given if given is not None else _last_request(ctx)
         if request is None:
             return False, "the request to repeat is unknown: pass prompt_to_repeat, or check an output in its context"
+        if given is None and desc.strip() and desc.strip() in request:
+            request = request.replace(desc.strip(), " ").strip()
         if text.strip().lower().startswith(request.strip().lower()):
             return True, "starts by repeating the request word for word"
         return False, f'does not start with the request "{request.strip()}"'
 
-    return _requirement(
-        "repeat_prompt",
-        {"prompt_to_repeat": given},
-        description
-        or "First repeat the request word for word without change, then give your answer "
-        "(do not say anything before repeating the request).",
-        check,
-    )
+    return _requirement("repeat_prompt", {"prompt_to_repeat": given}, desc, check)
 
 
 def end_phrase(end_phrase: str, *, description: str | None = None) -> Requirement:
@@ -705,9 +851,9 @@ def starts_with(start_phrase: str, *, description: str | None = None) -> Require
     )
 
     def check(text: str, _: Context | None) -> tuple[bool, str]:
-        if pattern.search(text):
+        if pattern.match(text[: 200 + len(phrase)]):  # leading quotes and markdown: a bounded head
             return True, f'starts with "{phrase}"'
-        head = " ".join(text.split()[: max(3, len(phrase.split()))])
+        head = " ".join(text[: 40 + 4 * len(phrase)].split()[: max(3, len(phrase.split()))])
         return False, f'starts with "{head}", not "{phrase}"'
 
     return _requirement(
@@ -747,7 +893,7 @@ def _case_check(kind: str, upper: bool, english: bool, description: str | None) 
         _language.require()
     case = "capital" if upper else "lowercase"
 
-    def check(text: str, _: Context | None) -> tuple[bool, str]:
+    def check(text: str, _: Context | None) -> tuple[bool | None, str]:
         wrong = sorted({c for c in text if c.isalpha() and (c.islower() if upper else c.isupper())})
         if not any(c.isalpha() for c in text):
             return False, "has no letters"
@@ -755,12 +901,11 @@ def _case_check(kind: str, upper: bool, english: bool, description: str | None) 
             shown = "".join(wrong[:10]) + ("..." if len(wrong) > 10 else "")
             return False, f"has {'lowercase' if upper else 'capital'} letters ({shown}); only {case} letters allowed"
         if english:
-            detected, prob = _language.detect(text.lower())
-            if detected != "en":
-                return (
-                    False,
-                    f"all {case} letters, but written in {_language.name(detected)} (p={prob:.2f}); English required",
-                )
+            ok, why = _language.judge(text.lower(), "en")
+            if ok is None:
+                return None, f"all {case} letters, but {why}"
+            if not ok:
+                return False, f"all {case} letters, but {why}"
         return True, f"all letters are {case}" + (" and it is in English" if english else "")
 
     where = "in English, and " if english else ""
@@ -846,6 +991,137 @@ def contains_number(*, description: str | None = None) -> Requirement:
     return _requirement("contains_number", {}, description or "Include a number.", check)
 
 
+_EMAIL_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
+_EMAIL_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}[A-Za-z]{2,24}(?![\w-])")
+
+
+def _emails(text: str) -> Iterator[str]:
+    """E-mail addresses: found from each "@", looking at most 64 characters back and 255 ahead (linear)."""
+    pos = text.find("@")
+    while pos >= 0:
+        local = _EMAIL_LOCAL.search(text, max(0, pos - 64), pos)
+        domain = _EMAIL_DOMAIN.match(text, pos + 1, min(len(text), pos + 256))
+        if local and domain:
+            name = local.group(0).lstrip(".")
+            if name and not name.endswith(".") and ".." not in name:
+                yield f"{name}@{domain.group(0)}"
+        pos = text.find("@", pos + 1)
+
+
+def contains_email(*, description: str | None = None) -> Requirement:
+    """The response contains an e-mail address (``name@example.com``); a placeholder such as ``[email]`` is none."""
+
+    def check(text: str, _: Context | None) -> tuple[bool, str]:
+        found = next(_emails(text), None)
+        return (True, f"contains the e-mail address {found}") if found else (False, "no e-mail address")
+
+    return _requirement("contains_email", {}, description or "Include an e-mail address.", check)
+
+
+_PHONE = re.compile(r"(?<![\w+.,/:-])(?:\+|\(\+?)?\d[\d ().-]{5,22}\d(?![\w.,/:-]\d|\w)")
+_DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}")
+_THOUSANDS = re.compile(r"\d{1,3}(?:[ .]\d{3})+")
+_DOTTED = re.compile(r"\d{1,3}(?:\.\d{1,3}){2,}")
+
+
+def phone_numbers(text: str) -> list[str]:
+    """The phone numbers in ``text``.
+
+    A phone number has 7 to 15 digits (the international maximum), written with optional ``+``
+    and country code, area code in brackets, and groups separated by a space, ``-`` or ``.``:
+    ``+1 (555) 123-4567``, ``555-123-4567``, ``020 7946 0958``, ``+44 20 7946 0958``. A date
+    (``2024-01-15``), a number grouped in thousands (``10 000 000``), a dotted version or address
+    (``192.168.1.10``), a plain run of digits without ``+`` (``5551234567``) and, without ``+``,
+    groups of one digit after the first (an ISBN, ``978-3-16-148410-0``) are not.
+    """
+    found = []
+    for m in _PHONE.finditer(text):
+        cand = m.group(0)
+        digits = sum(ch.isdigit() for ch in cand)
+        if not 7 <= digits <= 15 or cand.count("(") != cand.count(")") or "  " in cand:
+            continue
+        international = cand.startswith(("+", "(+"))
+        groups = re.findall(r"\d+", cand)
+        if not international and (
+            cand.isdigit()
+            or _DATE.fullmatch(cand)
+            or _THOUSANDS.fullmatch(cand)
+            or _DOTTED.fullmatch(cand)
+            or any(len(g) < 2 for g in groups[1:])
+        ):
+            continue
+        found.append(cand)
+    return found
+
+
+def contains_phone_number(*, description: str | None = None) -> Requirement:
+    """The response contains a phone number (see :func:`phone_numbers` for what counts)."""
+
+    def check(text: str, _: Context | None) -> tuple[bool, str]:
+        found = phone_numbers(text)
+        return (True, f"contains the phone number {found[0]}") if found else (False, "no phone number")
+
+    return _requirement("contains_phone_number", {}, description or "Include a phone number.", check)
+
+
+_QUESTION_MARKS = "?\uff1f\u061f\u2e2e"
+_TRAILING = "\"'\u201d\u2019)]}\u00bb*_`~ \t\r\n"
+
+
+def ends_with_question(*, description: str | None = None) -> Requirement:
+    """The response ends with a question: its last character, after closing quotes, brackets and markdown, is ``?``.
+
+    ``?``, the full-width question mark (U+FF1F) and the Arabic one (U+061F) count.
+    """
+
+    def check(text: str, _: Context | None) -> tuple[bool, str]:
+        core = text.rstrip(_TRAILING)
+        if core and core[-1] in _QUESTION_MARKS:
+            return True, "ends with a question"
+        return False, f'ends with "{core[-30:]}", not a question' if core else "is empty"
+
+    return _requirement("ends_with_question", {}, description or "End the response with a question.", check)
+
+
+def all_of(parts: Sequence[Requirement | CodeCheck], *, description: str | None = None) -> Requirement:
+    """Every part holds: one requirement that states several kinds ("Answer in French and use no commas").
+
+    ``parts`` are code-checked requirements (or their :class:`CodeCheck`); ``params["parts"]`` holds
+    their checks, each with its own ``kind`` and ``params``. The verdict fails when a part fails
+    (the reason lists the failing parts), is undecided when no part fails and one is undecided, and
+    passes when all pass. A part that is itself an ``all_of`` gives its parts.
+    """
+    checks: list[CodeCheck] = []
+    prefix_fns = []
+    for part in parts:
+        part_check = part if isinstance(part, CodeCheck) else code_check(part)
+        if part_check is None:
+            raise ValueError(f"all_of takes code-checked requirements (gencomp.checks kinds), got {part!r}")
+        checks.extend(part_check.params["parts"] if part_check.kind == "all_of" else [part_check])
+        if isinstance(part, Requirement) and part.prefix_fn is not None:
+            prefix_fns.append(part.prefix_fn)
+    if len(checks) < 2:
+        raise ValueError("all_of needs at least two parts")
+
+    def check(text: str, ctx: Context | None) -> tuple[bool | None, str]:
+        results = [(c, *c._check(text, ctx)) for c in checks]
+        failed = [f"{c.kind}: {why}" for c, ok, why in results if ok is False]
+        if failed:
+            return False, "; ".join(failed)
+        undecided = [f"{c.kind}: {why}" for c, ok, why in results if ok is None]
+        if undecided:
+            return None, "; ".join(undecided)
+        return True, "; ".join(f"{c.kind}: {why}" for c, _, why in results)
+
+    code = CodeCheck("all_of", {"parts": checks}, check)
+
+    def prefix(text: str) -> ValidationResult | None:
+        return next((r for r in (fn(text) for fn in prefix_fns) if r is not None), None)
+
+    desc = description or " ".join(c.kind for c in checks)
+    return Requirement(desc, validation_fn=code, prefix_fn=prefix if prefix_fns else None)
+
+
 BUILTIN: dict[str, Callable[..., Requirement]] = {
     "include_keywords": include_keywords,
     "keyword_frequency": keyword_frequency,
@@ -875,5 +1151,10 @@ BUILTIN: dict[str, Callable[..., Requirement]] = {
     "starts_with": starts_with,
     "contains_url": contains_url,
     "contains_number": contains_number,
+    "contains_email": contains_email,
+    "contains_phone_number": contains_phone_number,
+    "ends_with_question": ends_with_question,
+    "word_range": word_range,
+    "all_of": all_of,
 }
 """Every built-in kind by name: its constructor (keyword arguments are the kind's parameters)."""

@@ -112,9 +112,15 @@ class Attempt:
 
     @property
     def generated_tokens(self) -> int | None:
-        """Answer tokens generated, as the backend counted them (``None`` when it does not count)."""
+        """Answer tokens generated, as the backend counted them (``None`` when it does not count).
+
+        An answer stopped early that the backend did not count is counted by its stop: the tokens
+        (pieces, for a backend that streams text) it had pushed when it stopped.
+        """
         log = self.output.generate_log if self.output is not None else None
         count = log.extra.get("new_tokens") if log is not None else None
+        if not isinstance(count, int) and self.early_stop is not None and self.early_stop.token:
+            return self.early_stop.token
         return count if isinstance(count, int) else None
 
     def summary(self) -> str:
@@ -240,11 +246,13 @@ class Call:
             return Selection(
                 best, f"attempt {best.number}: {len(passing)} of {len(attempts)} met every requirement; kept{tie}"
             )
-        others = ", ".join(f"{a.number}: {a.met_count}" for a in attempts if a is not best and a.output is not None)
+        others = ", ".join(
+            f"attempt {a.number}: {a.met_count}" for a in attempts if a is not best and a.output is not None
+        )
         return Selection(
             best,
             f"no attempt met every requirement; kept attempt {best.number} of {len(attempts)}, which met "
-            f"{best.met_count} of {total}" + (f" (others met {others})" if others else ""),
+            f"{best.met_count} of {total}" + (f" (met by the others: {others})" if others else ""),
         )
 
 

@@ -104,8 +104,10 @@ class Run:
         *,
         emit: Callable[[StreamChunk], None] | None = None,
         cancelled: threading.Event | None = None,
+        check_backend: Backend | None = None,
     ) -> None:
         self.backend = backend
+        self.check_backend = check_backend if check_backend is not None else backend
         self.ctx = ctx
         self.spec = spec
         self.logs = logs
@@ -552,7 +554,7 @@ def _check_all(run: Run, whole: list[Attempt], stopped: list[Attempt]) -> None:
         start_ns = time.time_ns()
         with using(run.span_of(a)):
             results = check_requirements(
-                run.stopped_requirements(a), run.backend, run.checked_ctx(a), generate_logs=run.logs
+                run.stopped_requirements(a), run.check_backend, run.checked_ctx(a), generate_logs=run.logs
             )
         run.record_checks(a, results, start_ns)
     if whole:
@@ -560,9 +562,10 @@ def _check_all(run: Run, whole: list[Attempt], stopped: list[Attempt]) -> None:
         with using(run.span_of(whole[0])):
             reqs = list(run.call.requirements)
             if len(whole) == 1:
-                batches = [check_requirements(reqs, run.backend, run.checked_ctx(whole[0]), generate_logs=run.logs)]
+                ctx = run.checked_ctx(whole[0])
+                batches = [check_requirements(reqs, run.check_backend, ctx, generate_logs=run.logs)]
             else:
                 ctxs = [run.checked_ctx(a) for a in whole]
-                batches = check_candidates(reqs, run.backend, ctxs, generate_logs=run.logs)
+                batches = check_candidates(reqs, run.check_backend, ctxs, generate_logs=run.logs)
         for a, results in zip(whole, batches, strict=True):
             run.record_checks(a, results, start_ns)

@@ -8,9 +8,11 @@ and nobody ever sees a half-written folder.
 
 The folder's marker file lists every file and its size. A folder whose files no longer match (a
 file deleted or truncated) is converted again, and temporary folders left by a killed conversion
-are removed by the next one. The converted folder gets the permissions of an ordinary ``mkdir``
-(``0755`` under the usual umask ``022``), so a cache shared through ``GENCOMP_MODELS_DIR`` can be
-read by other users.
+are removed by the next one. The converted folder and its files get the permissions of an
+ordinary ``mkdir`` and file (``0755`` and ``0644`` under the usual umask ``022``; the umask decides),
+so a cache shared through ``GENCOMP_MODELS_DIR`` can be read by other users; files that a library
+wrote ``0600`` into a folder converted earlier get the read permissions of their folder at the
+owner's next use, and a user who cannot read the folder's files is told whom to ask.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import importlib.util
 import json
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -142,6 +145,45 @@ def _is_complete(folder: Path) -> bool:
         return False
 
 
+def _give_ordinary_modes(folder: Path) -> None:
+    """Give ``folder`` and everything in it the modes of an ordinary ``mkdir`` and file under the umask.
+
+    Libraries may write files ``0600`` (safetensors' ``save_pretrained`` does, through a temporary
+    file), and ``mkdtemp`` makes folders ``0700``: nobody else could read a shared cache.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [*folder.rglob("*"), folder]:
+        if not path.is_symlink():
+            path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+
+
+def _share_like_the_folder(folder: Path) -> None:
+    """Give each file of ``folder`` that this user owns the read permissions the folder itself grants.
+
+    For folders converted before the files' modes were set: their ``model.safetensors`` is ``0600``
+    in a ``0755`` folder. A folder its owner closed (``0700``) stays closed.
+    """
+    readable = folder.stat().st_mode & 0o444
+    for path in folder.rglob("*"):
+        with contextlib.suppress(OSError):
+            info = path.lstat()
+            if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid() and readable & ~info.st_mode:
+                path.chmod(stat.S_IMODE(info.st_mode) | readable)
+
+
+def _check_readable(folder: Path) -> None:
+    """Raise :class:`GencompError` when this user cannot read a file of the converted ``folder``."""
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not os.access(path, os.R_OK):
+            info = path.stat()
+            raise GencompError(
+                f"cannot read {path} (mode {stat.S_IMODE(info.st_mode):04o}, owned by user id {info.st_uid}) in the "
+                f"shared model cache: ask its owner to run `chmod -R a+rX {folder}` (or to run gencomp once, which "
+                "opens files to the folder's readers), or set GENCOMP_MODELS_DIR to a folder of your own."
+            )
+
+
 def _stale_temporaries(target: Path) -> list[str]:
     return glob.glob(glob.escape(str(target)) + ".tmp-*")
 
@@ -162,6 +204,8 @@ def ensure_converted(source: Path, target: Path, convert: Callable[[Path, Path],
     """
     lock = target.with_name(target.name + ".lock")
     if _is_complete(target):
+        _share_like_the_folder(target)
+        _check_readable(target)
         if _stale_temporaries(target):
             with contextlib.suppress(OSError), _file_lock(lock):  # read-only cache: leave them
                 for stale in _stale_temporaries(target):
@@ -173,7 +217,9 @@ def ensure_converted(source: Path, target: Path, convert: Callable[[Path, Path],
     except OSError as exc:
         raise _cache_error(target, exc) from exc
     with _file_lock(lock):
-        if _is_complete(target):
+        if _is_complete(target):  # converted meanwhile by another process
+            _share_like_the_folder(target)
+            _check_readable(target)
             return target
         for stale in _stale_temporaries(target):  # left by a killed conversion (we hold the lock)
             shutil.rmtree(stale, ignore_errors=True)
@@ -187,9 +233,7 @@ def ensure_converted(source: Path, target: Path, convert: Callable[[Path, Path],
             convert(source, tmp)
             marker = {"source": str(source), "format": FORMAT_VERSION, "files": _file_sizes(tmp)}
             (tmp / MARKER).write_text(json.dumps(marker), encoding="utf-8")
-            umask = os.umask(0)
-            os.umask(umask)
-            tmp.chmod(0o777 & ~umask)  # mkdtemp makes it 0700: give it an ordinary folder's mode
+            _give_ordinary_modes(tmp)
             os.replace(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

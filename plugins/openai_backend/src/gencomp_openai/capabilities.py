@@ -10,7 +10,7 @@ from typing import Any
 from gencomp_openai.errors import MalformedResponseError, RemoteBackendError
 from gencomp_openai.http import HttpLayer
 
-__all__ = ["ServerAdapter", "ServerCapabilities", "probe"]
+__all__ = ["ServerAdapter", "ServerCapabilities", "llama_adapters", "probe"]
 
 LLAMA_CPP = "llama.cpp"
 VLLM = "vllm"
@@ -69,7 +69,8 @@ def _adapter_name(entry: Mapping[str, Any]) -> str:
     return base[: -len(".gguf")] if base.endswith(".gguf") else base
 
 
-def _llama_adapters(entries: Any) -> tuple[ServerAdapter, ...]:
+def llama_adapters(entries: Any) -> tuple[ServerAdapter, ...]:
+    """The adapters in llama-server's ``GET /lora-adapters`` answer (their scales left out: requests state them)."""
     if not isinstance(entries, list):
         raise MalformedResponseError(f"llama-server's /lora-adapters answered {entries!r}, not a list")
     out = []
@@ -110,7 +111,7 @@ def probe(http: HttpLayer) -> ServerCapabilities:
             props = http.get("/props")
         except RemoteBackendError:
             props = {}
-        adapters = _llama_adapters(http.get("/lora-adapters"))
+        adapters = llama_adapters(http.get("/lora-adapters"))
         n_ctx = _field_int(props, "default_generation_settings", "n_ctx") or _field_int(props, "n_ctx")
         return ServerCapabilities(
             kind=LLAMA_CPP,

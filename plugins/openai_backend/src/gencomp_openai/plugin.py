@@ -15,6 +15,24 @@ def _make_backend(model_id: Any, **kwargs: Any) -> Any:
     return OpenAIBackend(model_id, **kwargs)
 
 
+def _check_options(kwargs: dict[str, Any]) -> None:
+    """Refuse an option ``OpenAIBackend`` does not take, or a value of the wrong kind, before connecting; a
+    value that came from ``gencomp.toml``'s ``[backend_options]`` is named with the file."""
+    from gencomp import ConfigError
+    from gencomp.selection import check_options, load_config
+    from gencomp_openai.backend import OpenAIBackend, OptionValueError, check_option_values
+
+    check_options(OpenAIBackend, kwargs, "backend 'openai' (OpenAIBackend)")
+    try:
+        check_option_values(kwargs)
+    except OptionValueError as exc:
+        config, path = load_config()
+        given = config.backend_options.get(exc.option, ...)
+        if path is not None and given == kwargs.get(exc.option):
+            raise ConfigError(f"{path} [backend_options]: {exc}") from exc
+        raise
+
+
 @hookimpl
 def gencomp_register_backends(register: Callable[..., None]) -> None:
     register(
@@ -23,6 +41,8 @@ def gencomp_register_backends(register: Callable[..., None]) -> None:
         aliases=("openai-compatible",),
         description="any OpenAI-compatible server: llama.cpp's llama-server, vLLM, Ollama, hosted APIs (OpenAIBackend)",
         default_model=None,
+        free_form_model_ids=True,  # any model the server serves: an Ollama tag, a vLLM path, a hosted name
+        check_options=_check_options,
     )
 
 

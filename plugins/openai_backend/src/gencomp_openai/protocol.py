@@ -22,8 +22,10 @@ __all__ = [
     "Answer",
     "StreamedAnswer",
     "alora_check_payload",
+    "alora_prefill_payload",
     "chat_payload",
     "completions_payload",
+    "lora_field",
     "p_yes_from_top",
     "parse_alora_check",
     "parse_chat",
@@ -133,6 +135,8 @@ class Answer:
     usage: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, Any] = field(default_factory=dict)
     """llama-server's own counters (``prompt_n``, ``cache_n``, ``predicted_n``, milliseconds)."""
+    model: str | None = None
+    """The model the server says answered (its ``model`` field)."""
 
 
 def _field(data: Any, *path: str | int) -> Any:
@@ -182,7 +186,13 @@ def parse_chat(data: Any) -> Answer:
         first_top_logprobs=_top_from_openai(first) if first is not None else None,
         usage=dict(_field(data, "usage") or {}),
         timings=dict(_field(data, "timings") or {}),
+        model=_str_field(data, "model"),
     )
+
+
+def _str_field(data: Any, key: str) -> str | None:
+    value = data.get(key) if isinstance(data, Mapping) else None
+    return value if isinstance(value, str) else None
 
 
 def parse_completions(data: Any, n: int) -> list[Answer]:
@@ -196,7 +206,13 @@ def parse_completions(data: Any, n: int) -> list[Answer]:
         text = _field(c, "text")
         if not isinstance(index, int) or not 0 <= index < n or not isinstance(text, str):
             raise _malformed("choices with an index and a text", data)
-        ordered[index] = Answer(text=text, finish_reason=c.get("finish_reason"))
+        ordered[index] = Answer(
+            text=text,
+            finish_reason=c.get("finish_reason"),
+            usage=dict(_field(data, "usage") or {}) if n == 1 else {},
+            timings=dict(_field(data, "timings") or {}) if n == 1 else {},
+            model=_str_field(data, "model"),
+        )
     if any(a is None for a in ordered):
         raise _malformed(f"one choice for each of the {n} prompts", data)
     return [a for a in ordered if a is not None]
@@ -212,6 +228,9 @@ class StreamedAnswer:
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] = {}
         self.timings: dict[str, Any] = {}
+        self.model: str | None = None
+        self.choices = 0
+        """How many events carried a choice (a stream with none has no answer at all)."""
 
     def add(self, event: Any) -> str:
         """Take one event; the new text it carries (``""`` for none)."""
@@ -221,11 +240,14 @@ class StreamedAnswer:
             self.usage = dict(event["usage"])
         if isinstance(event.get("timings"), Mapping):
             self.timings = dict(event["timings"])
+        if isinstance(event.get("model"), str):
+            self.model = event["model"]
         choices = event.get("choices")
         if not isinstance(choices, list):
             raise _malformed("choices in a streamed event", event)
         if not choices:  # the usage-only event that ends an OpenAI stream
             return ""
+        self.choices += 1
         choice = choices[0]
         reason = _field(choice, "finish_reason")
         if isinstance(reason, str):
@@ -238,10 +260,32 @@ class StreamedAnswer:
         self.parts.append(piece)
         return piece
 
-    def answer(self) -> Answer:
-        """What the events so far add up to."""
+    def add_whole(self, data: Any) -> str:
+        """Take a whole answer where events were asked for (a server that ignored ``"stream": true``);
+        its text, handed on as one piece."""
+        answer = parse_chat(data) if self.chat else parse_completions(data, 1)[0]
+        self.choices += 1
+        self.finish_reason = answer.finish_reason
+        self.usage, self.timings, self.model = answer.usage, answer.timings, answer.model
+        if answer.text:
+            self.parts.append(answer.text)
+        return answer.text
+
+    def answer(self, *, stopped: bool = False) -> Answer:
+        """What the events so far add up to. A stream that ended without a single choice (no event, or
+        only ``[DONE]``) is a ``MalformedResponseError``, unless the caller stopped it first."""
+        if not self.choices and not stopped:
+            raise MalformedResponseError(
+                "the server's stream ended without an answer: no event carried a choice (only "
+                f"{'usage' if self.usage else 'an empty stream or [DONE]'}). It does not follow the OpenAI API; "
+                "check base_url and the server's version"
+            )
         return Answer(
-            text="".join(self.parts), finish_reason=self.finish_reason, usage=self.usage, timings=self.timings
+            text="".join(self.parts),
+            finish_reason=self.finish_reason,
+            usage=self.usage,
+            timings=self.timings,
+            model=self.model,
         )
 
 
@@ -271,20 +315,40 @@ def p_yes_from_top(top: Mapping[str, float], yes_words: Iterable[str], no_words:
     return math.exp(y - m) / (math.exp(y - m) + math.exp(n - m))
 
 
-def alora_check_payload(prompt: str, adapters: int, adapter_id: int, *, cache_prompt: bool = True) -> dict[str, Any]:
+def lora_field(adapters: int, active: Mapping[int, float] | None = None) -> list[dict[str, Any]]:
+    """llama-server's ``lora`` request field stating every adapter's scale: those in ``active`` at theirs,
+    all others 0. Adapter 0 is always named, so that the field is never empty: an empty or missing field
+    leaves every adapter at the server's own scale (1.0 unless changed, whatever ``--lora-init-without-apply``
+    says), and a named list sets the adapters it does not name to 0."""
+    active = dict(active or {})
+    return [{"id": i, "scale": float(active.get(i, 0.0))} for i in range(max(adapters, 1))]
+
+
+def alora_prefill_payload(prompt: str, lora: list[dict[str, Any]]) -> dict[str, Any]:
+    """A llama-server ``/completion`` request that computes ``prompt`` (a check's conversation and requirement,
+    without the invocation) into a slot's cache; its answer's ``id_slot`` names the slot."""
+    return {"prompt": prompt, "n_predict": 1, "temperature": 0.0, "cache_prompt": True, "lora": lora}
+
+
+def alora_check_payload(
+    prompt: str, adapters: int, adapter_id: int, *, cache_prompt: bool = True, id_slot: int | None = None
+) -> dict[str, Any]:
     """A llama-server ``/completion`` request that scores one check with the aLoRA ``adapter_id``.
 
     Every other adapter of the server is given scale 0; one token is generated, greedily, with its
-    top ten alternatives.
+    top ten alternatives. ``id_slot`` pins it to the slot that holds its prefix.
     """
-    return {
+    payload: dict[str, Any] = {
         "prompt": prompt,
         "n_predict": 1,
         "temperature": 0.0,
         "n_probs": 10,
         "cache_prompt": cache_prompt,
-        "lora": [{"id": i, "scale": 1.0 if i == adapter_id else 0.0} for i in range(adapters)],
+        "lora": lora_field(adapters, {adapter_id: 1.0}),
     }
+    if id_slot is not None:
+        payload["id_slot"] = id_slot
+    return payload
 
 
 def parse_alora_check(data: Any) -> tuple[str, dict[str, float], dict[str, Any]]:
@@ -305,4 +369,6 @@ def parse_alora_check(data: Any) -> tuple[str, dict[str, float], dict[str, Any]]
     timings = dict(_field(data, "timings") or {})
     if "tokens_cached" in data:
         timings.setdefault("tokens_cached", data["tokens_cached"])
+    if isinstance(data.get("id_slot"), int):
+        timings["id_slot"] = data["id_slot"]
     return content, top, timings

@@ -24,9 +24,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from gencomp_alora.training.data import DataError
 from gencomp_alora.training.families import FAMILIES, HELD_OUT_FAMILIES, TRAINED_FAMILIES, sentences, words
 
-__all__ = ["build_examples", "edit_response", "generate_responses", "instructions", "write_dataset"]
+__all__ = ["build_examples", "edit_response", "generate_responses", "instructions", "split_sizes", "write_dataset"]
 
 TOPICS = [
     "the sun", "the ocean", "coffee", "Paris", "the Python language", "volcanoes", "honey bees", "the moon",
@@ -413,6 +414,33 @@ def build_examples(
     return examples
 
 
+def split_sizes(n: int, per_label: Sequence[int], heldout_per_label: int = 30) -> tuple[int, int, int]:
+    """How many of ``n`` instructions (and their responses) go to train, val and test (70/10/20).
+
+    A split that is asked for (``per_label`` above 0; test also for the held-out families, which
+    are built on test instructions) gets at least one response, taken from the largest other split;
+    fewer instructions than the splits asked for raise :class:`DataError`.
+    """
+    wanted = [per_label[0] > 0, per_label[1] > 0, per_label[2] > 0 or heldout_per_label > 0]
+    names = [name for name, w in zip(("train", "val", "test"), wanted, strict=True) if w]
+    if n < len(names):
+        raise DataError(
+            f"responses to {n} instruction(s) cannot be split by instruction into {', '.join(names)}: each split "
+            f"needs instructions of its own, so at least {len(names)} are needed. Give more (--instructions, or a "
+            "--responses file with more instructions), or set a split's --per-label to 0."
+        )
+    shares = (0.7, 0.1, 0.2)
+    sizes = [int(n * shares[0]), int(n * shares[1])]
+    sizes.append(n - sum(sizes))
+    for i in range(3):
+        if wanted[i] and not sizes[i]:  # from the split furthest above its share that can spare one
+            donors = [j for j in range(3) if sizes[j] > wanted[j]]
+            donor = max(donors, key=lambda j: sizes[j] - n * shares[j])
+            sizes[donor] -= 1
+            sizes[i] += 1
+    return sizes[0], sizes[1], sizes[2]
+
+
 def write_dataset(
     responses: Sequence[dict[str, str]],
     out_dir: str | Path,
@@ -428,26 +456,41 @@ def write_dataset(
     ``per_label`` is the number of true (and of false) examples per trained family in train, val, test;
     ``heldout.jsonl`` holds the held-out families on test instructions. Each split draws from its
     own seeded generator, so changing the training split's size (``per_label[0]``,
-    ``train_variants`` edited variants per response) leaves the other files unchanged.
+    ``train_variants`` edited variants per response) leaves the other files unchanged. Too few
+    responses for the splits asked for (:func:`split_sizes`), or a split asked for that gets no
+    example, raise :class:`DataError` before any file is written.
     """
     rng = random.Random(seed)
-    items = sorted(responses, key=lambda d: d["instruction"])
-    rng.shuffle(items)
-    n_train, n_val = int(len(items) * 0.7), int(len(items) * 0.1)
+    by_instruction: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for item in responses:  # several responses to one instruction stay in one split
+        by_instruction[item["instruction"]].append(item)
+    order = sorted(by_instruction)
+    rng.shuffle(order)
+    n_train, n_val, _ = split_sizes(len(order), per_label, heldout_per_label)
+    train, val, test = (
+        [r for name in names for r in by_instruction[name]]
+        for names in (order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :])
+    )
     splits = {
-        "train": (items[:n_train], TRAINED_FAMILIES, per_label[0]),
-        "val": (items[n_train : n_train + n_val], TRAINED_FAMILIES, per_label[1]),
-        "test": (items[n_train + n_val :], TRAINED_FAMILIES, per_label[2]),
-        "heldout": (items[n_train + n_val :], HELD_OUT_FAMILIES, heldout_per_label),
+        "train": (train, TRAINED_FAMILIES, per_label[0]),
+        "val": (val, TRAINED_FAMILIES, per_label[1]),
+        "test": (test, TRAINED_FAMILIES, per_label[2]),
+        "heldout": (test, HELD_OUT_FAMILIES, heldout_per_label),
     }
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    counts: dict[str, int] = {}
+    built: dict[str, list[dict[str, Any]]] = {}
     for split, (part, fams, k) in splits.items():
         n_variants = train_variants if split == "train" and train_variants else variants
-        examples = build_examples(part, fams, k, random.Random(f"{seed}-{split}"), variants=n_variants)
+        built[split] = build_examples(part, fams, k, random.Random(f"{seed}-{split}"), variants=n_variants)
+        if k and not built[split]:
+            raise DataError(
+                f"the {split} split got no example from its {len(part)} response(s): no requirement family had "
+                "both a passing and a failing variant of them. Give more responses (--instructions, or a longer "
+                "--responses file); nothing was written."
+            )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for split, examples in built.items():
         with (out / f"{split}.jsonl").open("w", encoding="utf-8") as f:
             for ex in examples:
                 f.write(json.dumps(ex, ensure_ascii=False) + "\n")
-        counts[split] = len(examples)
-    return counts
+    return {split: len(examples) for split, examples in built.items()}

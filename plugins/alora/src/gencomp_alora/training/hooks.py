@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gencomp import GencompError, hookimpl
-from gencomp.cli import int_at_least
+from gencomp.cli import int_at_least, text_argument
 
 __all__ = [
     "SHIPPED_ADAPTER",
@@ -188,28 +188,64 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_responses(path: str) -> list[dict[str, str]]:
+    """The ``{"instruction", "response"}`` lines of a responses file; every bad line is reported by number."""
+    import json
+
+    from gencomp_alora.training.data import DataError
+
+    items: list[dict[str, str]] = []
+    bad: list[str] = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError:
+            bad.append(f"{path}:{n}: not valid JSON")
+            continue
+        if not isinstance(item, dict) or not all(
+            isinstance(item.get(k), str) and item[k].strip() for k in ("instruction", "response")
+        ):
+            bad.append(f'{path}:{n}: expected an object with non-empty strings "instruction" and "response"')
+            continue
+        items.append(item)
+    if bad:
+        raise DataError(
+            f"{len(bad)} bad line(s) in --responses: " + "; ".join(bad[:5]) + (" ..." if len(bad) > 5 else "")
+        )
+    return items
+
+
 def _cmd_datagen(args: argparse.Namespace) -> int:
     import json
 
-    from gencomp_alora.training.datagen import generate_responses, instructions, write_dataset
+    from gencomp_alora.training.datagen import generate_responses, instructions, split_sizes, write_dataset
 
     _input_file(args.responses, "--responses")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise GencompError(f"--out {args.out!r} is a file; give a folder for the dataset")
+    per_label = tuple(args.per_label)
+    responses = _read_responses(args.responses) if args.responses else None
+    if responses is None:
+        pool = len(instructions())
+        if args.instructions > pool:
+            raise GencompError(
+                f"--instructions {args.instructions}: the instruction pool has {pool}; ask for at most that"
+            )
+    asked = len({r["instruction"] for r in responses}) if responses is not None else args.instructions
+    split_sizes(asked, per_label)  # enough instructions for every split, before any model loads?
     out.mkdir(parents=True, exist_ok=True)
     responses_path = out / "responses.jsonl"
     _quiet_loading()
-    if args.responses:
-        responses = [json.loads(x) for x in Path(args.responses).read_text(encoding="utf-8").splitlines() if x.strip()]
-    else:
+    if responses is None:
         from gencomp_alora.training.train import resolve_base_model
 
         responses = generate_responses(
             resolve_base_model(args.base_model), instructions(args.instructions, seed=args.seed), responses_path,
             max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, threads=args.threads,
         )  # fmt: skip
-    per_label = tuple(args.per_label)
     counts = write_dataset(responses, out, seed=args.seed, per_label=per_label, train_variants=args.train_variants)  # type: ignore[arg-type]
     print(json.dumps(counts))
     return 0
@@ -232,6 +268,8 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be above 0, got {value}")
+    if value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {value}")
     return value
 
 
@@ -249,10 +287,16 @@ def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  
     p.add_argument("--base-model", default="default", help="model folder or id ('default': the embedded model)")
     p.add_argument("--out", required=True, help="output folder (loads with HFAlora)")
     p.add_argument("--adapter", choices=["alora", "lora"], default="alora")
-    p.add_argument("--invocation", default=DEFAULT_GENERATION_PROMPT, help="generation prompt / invocation string")
+    p.add_argument(
+        "--invocation", type=text_argument("the invocation"), default=DEFAULT_GENERATION_PROMPT,
+        help="generation prompt / invocation string",
+    )  # fmt: skip
     p.add_argument("--val", help="JSONL of held-out examples (default: split off --val-fraction of DATA)")
     p.add_argument("--val-fraction", type=_fraction, default=0.1, help="0 <= x < 1")
-    p.add_argument("--epochs", type=int_at_least(0), default=2, help="0: save the starting weights")
+    p.add_argument(
+        "--epochs", type=int_at_least(0), default=2,
+        help="0: save the starting weights (those of --init-adapter; a new adapter starts as a no-op)",
+    )  # fmt: skip
     p.add_argument("--lr", type=_positive_float, default=5e-4)
     p.add_argument("--rank", type=int_at_least(1), default=8)
     p.add_argument("--alpha", type=int_at_least(0), default=0, help="LoRA alpha (default: 2 x rank)")

@@ -42,7 +42,15 @@ from gencomp_alora.training.prompts import (
 )
 from gencomp_alora.training.scoring import encode_groups, group_logits
 
-__all__ = ["TrainConfig", "check_init_adapter", "load_base", "resolve_base_model", "train", "verdict_ids"]
+__all__ = [
+    "TrainConfig",
+    "check_config",
+    "check_init_adapter",
+    "load_base",
+    "resolve_base_model",
+    "train",
+    "verdict_ids",
+]
 
 ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
 
@@ -197,6 +205,43 @@ def check_init_adapter(folder: str, lora_kwargs: dict[str, Any]) -> None:
         )
 
 
+def check_config(cfg: TrainConfig) -> None:
+    """Raise :class:`DataError` for an option ``train`` cannot use; reads the base model's config, not its weights."""
+    from gencomp.cli import check_text
+
+    def whole(name: str, value: Any, minimum: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise DataError(f"--{name.replace('_', '-')} must be a whole number >= {minimum}, got {value!r}")
+
+    if cfg.adapter not in {"alora", "lora"}:
+        raise DataError(f"--adapter must be 'alora' or 'lora', got {cfg.adapter!r}")
+    for name, minimum in (("epochs", 0), ("rank", 1), ("alpha", 1), ("top_layers", 0), ("batch_size", 1),
+                          ("max_group", 1), ("max_examples", 0), ("threads", 0)):  # fmt: skip
+        whole(name, getattr(cfg, name), minimum)
+    if not (isinstance(cfg.lr, (int, float)) and math.isfinite(cfg.lr) and cfg.lr > 0):
+        raise DataError(f"--lr must be a finite number above 0, got {cfg.lr!r}")
+    if not (isinstance(cfg.val_fraction, (int, float)) and 0 <= cfg.val_fraction < 1):
+        raise DataError(f"--val-fraction must be at least 0 and below 1, got {cfg.val_fraction!r}")
+    try:
+        check_text(cfg.invocation)
+    except ValueError as exc:
+        raise DataError(f"--invocation: {exc}") from None
+    if not cfg.invocation.strip():
+        raise DataError("--invocation must not be empty: it is the text that invokes the adapter")
+    try:
+        device = torch.device(_device(cfg.device))
+    except RuntimeError as exc:
+        raise DataError(f"--device {cfg.device!r}: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DataError(f"--device {cfg.device!r}: CUDA is not available here; use --device cpu (or auto)")
+    if cfg.top_layers:
+        from transformers import AutoConfig
+
+        layers = AutoConfig.from_pretrained(resolve_base_model(cfg.base_model)).num_hidden_layers
+        if cfg.top_layers > layers:
+            raise DataError(f"--top-layers {cfg.top_layers}: the base model has {layers} layers; give at most that")
+
+
 def _save(model: Any, out: Path, facts: dict[str, Any]) -> None:
     """Save the adapter and its metadata into ``out`` (written to a temporary folder first, then moved in)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -212,11 +257,14 @@ def _save(model: Any, out: Path, facts: dict[str, Any]) -> None:
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
-    """Train an adapter as ``cfg`` says and save the best epoch in ``cfg.out``; returns the training facts."""
+    """Train an adapter as ``cfg`` says and save the best epoch in ``cfg.out``; returns the training facts.
+
+    The starting weights (epoch 0) are a candidate when they come from ``cfg.init_adapter`` or when
+    ``cfg.epochs`` is 0; a new adapter starts as a no-op (PEFT initialises LoRA's B matrices to zero).
+    """
     from peft import LoraConfig, get_peft_model
 
-    if cfg.adapter not in {"alora", "lora"}:
-        raise DataError(f"--adapter must be 'alora' or 'lora', got {cfg.adapter!r}")
+    check_config(cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     rng = random.Random(cfg.seed)
@@ -327,11 +375,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         acc0, loss0 = evaluate(val_steps(), val_labels, yes_id, no_id)
     print(f"before training: val accuracy {acc0:.3f}, val loss {loss0:.3f}", file=sys.stderr)
     history: list[dict[str, float]] = [{"epoch": 0, "val_accuracy": acc0, "val_loss": loss0}]
-    best = (-1.0, 0)
+    best: tuple[float, int | None] = (-1.0, None)
     started = time.time()
-    if cfg.init_adapter:  # the starting weights are a candidate too: training never ends worse than it began
-        best = (acc0, 0)
+    if cfg.init_adapter or not cfg.epochs:  # the starting weights are a candidate: never worse than the start
         _save(model, out, {**facts_base, "best_epoch": 0, "val_accuracy": acc0, "history": history, "seconds": 0.0})
+        best = (acc0, 0)
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         order = list(range(len(train_groups)))
@@ -380,7 +428,13 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             best = (acc, epoch)
             _save(model, out, {**facts_base, "best_epoch": epoch, "val_accuracy": acc, "history": history,
                                "seconds": round(time.time() - started, 1)})  # fmt: skip
-    print(f"saved the adapter of epoch {best[1]} (val accuracy {best[0]:.3f}) in {out}", file=sys.stderr)
+    if best[1] is None:  # cannot happen: the first epoch is always kept; never claim a save that did not happen
+        raise DataError(f"no epoch was saved in {out}")
+    if best[1]:
+        print(f"saved the adapter of epoch {best[1]} (val accuracy {best[0]:.3f}) in {out}", file=sys.stderr)
+    else:
+        what = "the starting weights of --init-adapter" if cfg.init_adapter else "the untrained new adapter (a no-op)"
+        print(f"saved {what}, epoch 0 (val accuracy {best[0]:.3f}), in {out}", file=sys.stderr)
     facts = read_metadata(out)
     facts["history"] = history
     write_metadata(out, **{k: v for k, v in facts.items() if k not in {"yes", "no"}})
