@@ -29,16 +29,21 @@ through its OpenAI-compatible backend (side ``llama``), or in-process on the sam
 Scoring is gencomp's code checks built from each instruction's id and kwargs
 (``ifeval_data.score``), never from what the recogniser made of the description: prompt-level and
 instruction-level strict accuracy. Cost per prompt: wall time of the call, generated tokens,
-attempts. Results are appended per prompt to ``<out>/<side>/<variant>.jsonl`` (a rerun skips
-the prompts already there); prompts run one at a time in a seeded random order (an interrupted run
-has done a random sample), every variant on a prompt before the next prompt, in an order that
-rotates. ``--report`` (or the end of a run) writes each variant's
-responses in IFEval's response format (``<out>/<side>/<variant>.responses.jsonl``, for the official
-``evaluation_main``), the table into ``benchmarks/RESULTS.md`` (between the ``ifeval`` markers) and
-the plot ``benchmarks/ifeval-accuracy-cost.svg``.
+attempts. Results are appended per prompt to ``<out>/<run>/<side>/<variant>.jsonl`` (a rerun skips
+the prompts already there; each session's settings, wall time and server counters go to
+``sessions.jsonl`` beside them). Prompts run in a seeded random order (an interrupted run has done
+a random sample), every variant on a prompt before the next prompt, in an order that rotates; one
+prompt at a time, or ``--concurrency K`` prompts at once (llama side, gencomp's variants only: each
+prompt in flight has its own backend, on one server with ``--parallel`` 8 slots per prompt). Under
+concurrency a call's wall time is not its latency: the report takes the wall-time columns from the
+one-at-a-time run (``--run sample``). ``--report`` (or the end of a run) writes each variant's
+responses in IFEval's response format (``<variant>.responses.jsonl``, for the official
+``evaluation_main``), the tables of every run into ``benchmarks/RESULTS.md`` (between the
+``ifeval`` markers) and the plot ``benchmarks/ifeval-accuracy-cost.svg``.
 
     .venv/bin/python benchmarks/ifeval.py --data ../shared/ifeval [--sides llama,hf] [--strategies ...]
-        [--limit N | --sample N] [--max-new-tokens 192] [--budget 3] [--report]
+        [--limit N | --sample N] [--max-new-tokens 192] [--budget 3] [--run NAME] [--concurrency K]
+        [--server-threads T] [--report]
 """
 
 from __future__ import annotations
@@ -49,9 +54,11 @@ import os
 import random
 import statistics
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -74,6 +81,8 @@ ORDER_SEED = 20
 """Prompts run in a seeded random order, so that the prompts done so far are a random sample."""
 SLOT_CONTEXT = 2048
 """Context tokens of each llama-server slot (the longest prompt with its requirements and answer fits)."""
+CONNECTIONS = 10
+"""Connections of each backend: best-of-8's candidates and two more."""
 
 
 def log(msg: str) -> None:
@@ -143,9 +152,13 @@ class Runner:
 
     def __init__(self, side: str, args: argparse.Namespace) -> None:
         self.side, self.args = side, args
-        self.folder = args.out / side
+        self.folder = args.out / args.run / side
         self.folder.mkdir(parents=True, exist_ok=True)
         self.backend: Any = None
+        self.make_backend: Any = None
+        self.thread_backends: list[Any] = []
+        self.local = threading.local()
+        self.lock = threading.Lock()
         self.peer: Any = None
         self.peer_error: str | None = None
 
@@ -156,8 +169,20 @@ class Runner:
         return {json.loads(line)["key"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
 
     def append(self, variant: str, record: dict[str, Any]) -> None:
-        with (self.folder / f"{variant}.jsonl").open("a", encoding="utf-8") as f:
+        with self.lock, (self.folder / f"{variant}.jsonl").open("a", encoding="utf-8") as f:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def thread_backend(self) -> Any:
+        """This thread's backend: one per prompt in flight (its own connections and its own check lock,
+        as separate client processes would have; gencomp's prefilled, pinned checks keep their verdicts)."""
+        if self.args.concurrency == 1:
+            return self.backend
+        backend = getattr(self.local, "backend", None)
+        if backend is None:
+            backend = self.local.backend = self.make_backend()
+            with self.lock:
+                self.thread_backends.append(backend)
+        return backend
 
     @contextmanager
     def started(self) -> Iterator[None]:
@@ -174,19 +199,30 @@ class Runner:
                 from gencomp_openai.llama_cpp import LlamaServer, convert_alora
 
                 alora = convert_alora(shipped_adapter_dir(), ensure_default_model(), name="constraint")
+                # each prompt in flight has its own backend, with at most CONNECTIONS connections
+                http_workers = self.args.concurrency * CONNECTIONS + 4
                 server = LlamaServer(
                     Path(gguf_path()),
                     loras=[alora],
                     context=SLOT_CONTEXT * self.args.parallel,
                     parallel=self.args.parallel,
-                    threads=1,
-                    extra_args=["--metrics"],
-                    log_path=BENCH_LOGS / "ifeval-llama-server.log",
+                    threads=self.args.server_threads,
+                    extra_args=["--metrics", "--threads-http", str(http_workers)],
+                    log_path=BENCH_LOGS / f"ifeval-llama-server-{self.args.run}.log",
                 )
                 BENCH_LOGS.mkdir(parents=True, exist_ok=True)
                 server.start()
                 self.base_url = server.base_url
-                self.backend = OpenAIBackend(base_url=server.base_url, model_options={**options, ModelOption.SEED: 0})
+
+                def make() -> Any:
+                    return OpenAIBackend(
+                        base_url=server.base_url,
+                        model_options={**options, ModelOption.SEED: 0},
+                        max_connections=CONNECTIONS,
+                    )
+
+                self.make_backend = make
+                self.backend = make()
             else:
                 import gencomp
 
@@ -195,8 +231,9 @@ class Runner:
         finally:
             if self.peer is not None:
                 self.peer.close()
-            if self.backend is not None and hasattr(self.backend, "close"):
-                self.backend.close()
+            for backend in [self.backend, *self.thread_backends]:
+                if backend is not None and hasattr(backend, "close"):
+                    backend.close()
             if server is not None:
                 server.stop()
 
@@ -240,6 +277,11 @@ class Runner:
         return out
 
     def run_one(self, prompt: ifeval_data.Prompt, variant: str) -> dict[str, Any] | None:
+        if self.args.concurrency > 1:  # the server's counters would count the other prompts' calls too
+            record = self._run_one(prompt, variant)
+            if record is not None:
+                record["concurrency"] = self.args.concurrency
+            return record
         before = self.server_counters()
         record = self._run_one(prompt, variant)
         if record is not None:
@@ -267,7 +309,7 @@ class Runner:
             if not reply.ok:
                 return {"key": prompt.key, "response": "", "error": reply.problem, "seconds": None}
             return {"key": prompt.key, **reply.result}
-        session = Session(self.backend)
+        session = Session(self.thread_backend())
         start = time.perf_counter()
         try:
             result = gencomp_call(session, prompt, variant, self.args.budget, self.args.majority_n)
@@ -280,6 +322,25 @@ class Runner:
             }
         return gencomp_record(prompt, variant, result, time.perf_counter() - start)
 
+    def run_prompt(self, n: int, total: int, prompt: ifeval_data.Prompt, variants: list[str], todo: dict) -> None:
+        """Every variant still to run on ``prompt``, one after another, in an order that rotates with the key."""
+        shift = prompt.key % len(variants)
+        for variant in variants[shift:] + variants[:shift]:
+            if prompt.key in todo[variant]:
+                continue
+            record = self.run_one(prompt, variant)
+            if record is None:
+                continue
+            if record.get("response") is not None and not record.get("error"):
+                record["followed"] = list(ifeval_data.score(prompt, record["response"]).followed)
+            else:
+                record["followed"] = [False] * len(prompt.instruction_id_list)
+            self.append(variant, record)
+            status = "ok" if all(record["followed"]) else "x"
+            extra = f" ERROR {record['error'][:80]}" if record.get("error") else ""
+            log(f"{self.side} {n}/{total} key={prompt.key} {variant}: {status} "
+                f"{record.get('seconds') or 0:.1f}s{extra}")  # fmt: skip
+
     def run(self, prompts: list[ifeval_data.Prompt], variants: list[str]) -> None:
         todo = {v: self.done(v) for v in variants}
         pending = [p for p in run_order(prompts) if any(p.key not in todo[v] for v in variants)]
@@ -287,25 +348,40 @@ class Runner:
         if not pending:
             return
         with self.started():
+            meta: dict[str, Any] = {
+                "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+                "concurrency": self.args.concurrency,
+                "parallel": self.args.parallel if self.side == "llama" else None,
+                "server_threads": self.args.server_threads if self.side == "llama" else None,
+                "max_new_tokens": self.args.max_new_tokens,
+                "variants": variants,
+                "load_start": os.getloadavg()[0],
+            }
+            counters = self.server_counters()
             t0 = time.perf_counter()
-            for i, prompt in enumerate(pending):
-                shift = prompt.key % len(variants)
-                for variant in variants[shift:] + variants[:shift]:
-                    if prompt.key in todo[variant]:
-                        continue
-                    record = self.run_one(prompt, variant)
-                    if record is None:
-                        continue
-                    if record.get("response") is not None and not record.get("error"):
-                        record["followed"] = list(ifeval_data.score(prompt, record["response"]).followed)
-                    else:
-                        record["followed"] = [False] * len(prompt.instruction_id_list)
-                    self.append(variant, record)
-                    status = "ok" if all(record["followed"]) else "x"
-                    extra = f" ERROR {record['error'][:80]}" if record.get("error") else ""
-                    log(f"{self.side} {i + 1}/{len(pending)} key={prompt.key} {variant}: {status} "
-                        f"{record.get('seconds') or 0:.1f}s{extra}")  # fmt: skip
-                log(f"{self.side}: {i + 1} prompts in {time.perf_counter() - t0:.0f} s")
+            try:
+                if self.args.concurrency == 1:
+                    for i, prompt in enumerate(pending):
+                        self.run_prompt(i + 1, len(pending), prompt, variants, todo)
+                else:
+                    with ThreadPoolExecutor(self.args.concurrency, thread_name_prefix="ifeval") as pool:
+                        futures = [
+                            pool.submit(self.run_prompt, i + 1, len(pending), p, variants, todo)
+                            for i, p in enumerate(pending)
+                        ]
+                        for f in futures:
+                            f.result()
+            finally:
+                after = self.server_counters()
+                meta.update(
+                    finished=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+                    wall_seconds=round(time.perf_counter() - t0, 1),
+                    load_end=os.getloadavg()[0],
+                    **{k: int(after[k] - counters[k]) for k in counters if k in after},
+                )
+                with (self.folder / "sessions.jsonl").open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(meta) + "\n")
+                log(f"{self.side}: {len(pending)} prompts in {meta['wall_seconds']:.0f} s")
             if self.peer_error:
                 log(f"mellea variants did not run: {self.peer_error}")
 
@@ -368,63 +444,131 @@ def official(folder: Path, variant: str, keys: list[int], common: list[int]) -> 
     }
 
 
-def report(args: argparse.Namespace, prompts: list[ifeval_data.Prompt]) -> str:
+def sessions(folder: Path) -> list[dict[str, Any]]:
+    """The run sessions recorded in a results folder (settings, wall time, the server's counters)."""
+    path = folder / "sessions.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def block(
+    run: str, side: str, folder: Path, prompts: list[ifeval_data.Prompt], timing: dict[str, float] | None
+) -> tuple[str, dict[str, dict[str, Any]]] | None:
+    """The table of one run on one side, and each variant's summary (``None`` when it has no results)."""
     by_key = {p.key: p for p in prompts}
+    results = {v: read(folder, v) for v in VARIANTS}
+    results = {v: r for v, r in results.items() if r}
+    if not results:
+        return None
+    common = sorted(set.intersection(*(set(r) for r in results.values())) & set(by_key))
+    if not common:
+        return None
+    for v, r in results.items():  # responses in IFEval's format, every prompt the variant ran
+        ifeval_data.write_responses(
+            folder / f"{v}.responses.jsonl", [(by_key[k].prompt, r[k].get("response") or "") for k in sorted(r)]
+        )
+    stats = {v: summarise([r[k] for k in common], by_key) for v, r in results.items()}
+    base = stats.get("none")
+    meta = sessions(folder)
+    concurrency = max((m.get("concurrency", 1) for m in meta), default=1)
+    first = {p.key for p in run_order(prompts)[: len(common)]}
+    if len(common) == len(prompts):
+        sample = "the whole development half"
+    elif set(common) == first:
+        sample = f"of {len(prompts)}: the first {len(common)} of the seeded run order, a random sample"
+    else:
+        sample = f"of {len(prompts)}"
+    name = "llama-server" if side == "llama" else "in-process HF backend"
+    head = (
+        f"**{name}, run `{run}`** ({len(common)} prompts {sample}; "
+        f"{sum(len(by_key[k].instruction_id_list) for k in common)} instructions; run by every variant"
+    )
+    if meta:
+        m = meta[-1]
+        threads = (
+            f", llama-server `--parallel {m['parallel']} --threads {m['server_threads']}`" if m["parallel"] else ""
+        )
+        loads = ", ".join(f"{x['load_start']:.1f}-{x['load_end']:.1f}" for x in meta if "load_end" in x)
+        head += f"; {concurrency} prompt{'s' if concurrency > 1 else ''} at a time{threads}; load average {loads}"
+    head += ")."
+    if concurrency > 1:
+        wall = sum(m.get("wall_seconds", 0) for m in meta)
+        decoded = sum(m.get("server_decoded", 0) for m in meta)
+        head += (
+            f" {concurrency} prompts were in flight at once, so a call's wall time here is not its latency: the "
+            "wall-time columns are the one-at-a-time run's (`sample`) on its prompts, the rest is this run's. "
+            f"The run took {wall / 60:.0f} min; the server decoded {decoded:,} tokens in it (all variants, "
+            "answers whole or stopped early, and one per aLoRA verdict). Tokens per prompt here are the answers' "
+            "tokens as gencomp counts them (a best-of-n candidate stopped early on the server is not counted)."
+        )
+    else:
+        per_prompt = sum(s["seconds"] for s in stats.values())
+        head += (
+            f" All variants together took {per_prompt / 60:.1f} min per prompt here, one prompt at a time, "
+            "every variant of a prompt before the next prompt, in an order that rotates."
+        )
+    lines = [
+        head,
+        "",
+        "| variant | prompt-level strict | instruction-level strict | gain over plain, points (prompts won / lost) "
+        "| wall time / prompt | x plain | tokens / prompt | attempts / prompt | stopped early (tokens saved) | "
+        "requirements decided by code | official scorer (prompt / instr.) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for v, s in stats.items():
+        gain = ""
+        if base and v != "none":  # with the prompts it won and lost against plain generation: paired, same prompts
+            won, lost = len(s["passed"] - base["passed"]), len(base["passed"] - s["passed"])
+            gain = f"{s['prompt'] - base['prompt']:+.1f} (+{won} / -{lost})"
+        if concurrency > 1:
+            sec = (timing or {}).get(v)
+            wall = f"({sec:.2f} s)" if sec is not None else "-"
+            ratio = f"({sec / timing['none']:.2f})" if sec is not None and timing and "none" in timing else "-"
+        else:
+            wall = f"{s['seconds']:.2f} s"
+            ratio = f"{s['seconds'] / base['seconds']:.2f}" if base else ""
+        off = official(folder, v, sorted(results[v]), common)
+        count = s["decoded"] if s["decoded"] is not None else s["tokens"]
+        tokens = "" if count is None else f"{count:.0f}"
+        code = "" if s["code_share"] is None else f"{s['code_share']:.0f}%"
+        graded = f"{off['prompt']:.1f}% / {off['instruction']:.1f}%" if off else ""
+        errors = f" ({s['errors']} calls failed)" if s["errors"] else ""
+        saved = "not counted" if s["saved"] is None else s["saved"]
+        lines.append(
+            f"| {v}{errors} | {s['prompt']:.1f}% | {s['instruction']:.1f}% | {gain} | {wall} | "
+            f"{ratio} | {tokens} | {s['attempts']:.2f} | {s['stopped']} ({saved}) | {code} | {graded} |"
+        )
+    return "\n".join(lines), stats
+
+
+def report(args: argparse.Namespace, prompts: list[ifeval_data.Prompt]) -> str:
+    """The RESULTS.md section of every run under ``args.out`` (and the plot); writes the responses files."""
     sections = []
     points: dict[str, list[tuple[float, float, str]]] = {}
-    for side in SIDES:
-        folder = args.out / side
-        results = {v: read(folder, v) for v in VARIANTS}
-        results = {v: r for v, r in results.items() if r}
-        if not results:
-            continue
-        common = sorted(set.intersection(*(set(r) for r in results.values())) & set(by_key))
-        if not common:
-            continue
-        for v, r in results.items():  # responses in IFEval's format, every prompt the variant ran
-            ifeval_data.write_responses(
-                folder / f"{v}.responses.jsonl", [(by_key[k].prompt, r[k].get("response") or "") for k in sorted(r)]
-            )
-        stats = {v: summarise([r[k] for k in common], by_key) for v, r in results.items()}
-        base = stats.get("none")
-        first = {p.key for p in run_order(prompts)[: len(common)]}
-        sample = (
-            f"of {len(prompts)}: the first {len(common)} of the seeded run order, a random sample"
-            if set(common) == first
-            else f"of {len(prompts)}"
-        )
-        per_prompt = sum(s["seconds"] for s in stats.values())
-        lines = [
-            f"**{'llama-server' if side == 'llama' else 'in-process HF backend'}** ({len(common)} prompts {sample}; "
-            f"{sum(len(by_key[k].instruction_id_list) for k in common)} instructions; run by every variant). All "
-            f"variants together took {per_prompt / 60:.1f} min per prompt here, so the {len(prompts)} prompts would "
-            f"take about {per_prompt * len(prompts) / 3600:.0f} h at this machine's load.",
-            "",
-            "| variant | prompt-level strict | instruction-level strict | gain over plain, points (prompts won / lost) "
-            "| wall time / prompt | "
-            "x plain | tokens decoded / prompt | attempts / prompt | stopped early (tokens saved) | "
-            "requirements decided by code | official scorer (prompt / instr.) |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        for v, s in stats.items():
-            gain = ""
-            if base and v != "none":  # with the prompts it won and lost against plain generation: paired, same prompts
-                won, lost = len(s["passed"] - base["passed"]), len(base["passed"] - s["passed"])
-                gain = f"{s['prompt'] - base['prompt']:+.1f} (+{won} / -{lost})"
-            ratio = f"{s['seconds'] / base['seconds']:.2f}" if base else ""
-            off = official(folder, v, sorted(results[v]), common)
-            count = s["decoded"] if s["decoded"] is not None else s["tokens"]
-            tokens = "" if count is None else f"{count:.0f}"
-            code = "" if s["code_share"] is None else f"{s['code_share']:.0f}%"
-            graded = f"{off['prompt']:.1f}% / {off['instruction']:.1f}%" if off else ""
-            errors = f" ({s['errors']} calls failed)" if s["errors"] else ""
-            saved = "not counted" if s["saved"] is None else s["saved"]
-            lines.append(
-                f"| {v}{errors} | {s['prompt']:.1f}% | {s['instruction']:.1f}% | {gain} | {s['seconds']:.2f} s | "
-                f"{ratio} | {tokens} | {s['attempts']:.2f} | {s['stopped']} ({saved}) | {code} | {graded} |"
-            )
-            points.setdefault(side, []).append((s["seconds"], s["prompt"], v))
-        sections.append("\n".join(lines))
+    names: dict[str, str] = {}
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
+    runs = sorted((d.name for d in args.out.iterdir() if d.is_dir()), key=lambda r: (r != "sample", r))
+    timing: dict[str, dict[str, float]] = {}  # side -> variant -> one-at-a-time wall time per prompt
+    for run in runs:
+        for side in SIDES:
+            folder = args.out / run / side
+            if not folder.is_dir():
+                continue
+            concurrent = max((m.get("concurrency", 1) for m in sessions(folder)), default=1) > 1
+            made = block(run, side, folder, prompts, timing.get(side) if concurrent else None)
+            if made is None:
+                continue
+            text, stats = made
+            sections.append(text)
+            if not concurrent:
+                timing.setdefault(side, {v: s["seconds"] for v, s in stats.items()})
+            series = f"{run}-{side}"
+            names[series] = f"{'llama-server' if side == 'llama' else 'HF'}, {run} ({stats[next(iter(stats))]['n']})"
+            for v, s in stats.items():
+                x = timing.get(side, {}).get(v) if concurrent else s["seconds"]
+                if x is not None:
+                    points.setdefault(series, []).append((x, s["prompt"], v))
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     table = "\n".join(
         [
@@ -434,13 +578,15 @@ def report(args: argparse.Namespace, prompts: list[ifeval_data.Prompt]) -> str:
             f"Written by `benchmarks/ifeval.py`. Requirements: each instruction's official IFEval description; "
             f"`--max-new-tokens {args.max_new_tokens}`; repair and rejection (both sides) {args.budget} attempts, "
             f"majority {args.majority_n} samples; sampling at temperature 0.7. Scored by gencomp's code checks from "
-            "each instruction's id and kwargs. Wall time per prompt is the whole call (generation and checks), one "
-            'prompt at a time. "Requirements decided by code" is the share of the requirement texts the '
+            "each instruction's id and kwargs. Wall time per prompt is the whole call (generation and checks). "
+            '"Requirements decided by code" is the share of the requirement texts the '
             "recogniser turned into code checks (the rest went to the model's aLoRA). mellea validates plain-text "
-            "requirements with the model as a judge. Tokens decoded: on llama-server the server's own count "
-            "(`/metrics`: every answer token, whole or stopped early, and every token a check generated: one per "
-            "aLoRA verdict, a whole answer per mellea judge call); in-process, the answers' tokens as gencomp counts "
-            "them.",
+            "requirements with the model as a judge. Tokens: in a one-at-a-time run on llama-server the server's "
+            "own count (`/metrics`: every answer token, whole or stopped early, and every token a check generated: "
+            "one per aLoRA verdict, a whole answer per mellea judge call); otherwise the answers' tokens as gencomp "
+            "counts them. The machine's 2 cores were shared with other jobs (load averages given per run); the "
+            "variants of a prompt ran back to back, so their wall times compare with each other, not with another "
+            "day's.",
             "",
             *(s + "\n" for s in sections),
             END,
@@ -450,10 +596,10 @@ def report(args: argparse.Namespace, prompts: list[ifeval_data.Prompt]) -> str:
         PLOT.write_text(
             scatter_svg(
                 points,
-                {"llama": "#1f77b4", "hf": "#d62728"},
-                {"llama": "llama-server", "hf": "in-process HF"},
+                {k: palette[i % len(palette)] for i, k in enumerate(points)},
+                names,
                 title="IFEval prompt-level strict accuracy against cost (embedded SmolLM2-135M)",
-                x_label="wall time per prompt (s, log scale)",
+                x_label="wall time per prompt, one prompt at a time (s, log scale)",
                 y_label="prompt-level strict accuracy (%)",
                 note=f"max_new_tokens {args.max_new_tokens}; {when}",
             ),
@@ -474,8 +620,15 @@ def main() -> int:
     parser.add_argument("--max-new-tokens", type=int, default=192)
     parser.add_argument("--budget", type=int, default=3, help="attempts of repair and rejection (both sides)")
     parser.add_argument("--majority-n", type=int, default=4)
-    parser.add_argument("--parallel", type=int, default=8, help="llama-server slots (at least the largest N)")
-    parser.add_argument("--out", type=Path, default=OUT, help="results folder")
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="prompts in flight at once (llama side, gencomp's variants only)"
+    )
+    parser.add_argument(
+        "--parallel", type=int, default=None, help="llama-server slots (default 8 per prompt in flight; at least 8)"
+    )
+    parser.add_argument("--server-threads", type=int, default=1, help="llama-server's --threads")
+    parser.add_argument("--out", type=Path, default=OUT, help="results folder (a subfolder per run)")
+    parser.add_argument("--run", default="sample", help="the run's name: its results go to OUT/RUN/SIDE/")
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--report", action="store_true", help="only write the table, responses and plot")
     args = parser.parse_args()
@@ -486,11 +639,20 @@ def main() -> int:
     bad = [s for s in sides if s not in SIDES] + [v for v in variants if v not in VARIANTS]
     if bad:
         parser.error(f"unknown side or strategy {bad}; sides: {', '.join(SIDES)}; strategies: {', '.join(VARIANTS)}")
-    for name in ("max_new_tokens", "budget", "majority_n", "parallel"):
+    if args.parallel is None:
+        args.parallel = 8 * max(args.concurrency, 1)
+    for name in ("max_new_tokens", "budget", "majority_n", "parallel", "concurrency", "server_threads"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.parallel < 8 and "best-of-8" in variants and "llama" in sides:
         parser.error("--parallel must be at least 8 for best-of-8 (each candidate gets its own slot)")
+    if args.concurrency > 1 and ("hf" in sides or any(v in PEER for v in variants)):
+        parser.error(
+            "--concurrency above 1 runs only on the llama side and only gencomp's variants (mellea runs in one "
+            "worker process, the HF backend on one thread): run those with --concurrency 1"
+        )
+    if "/" in args.run or args.run in ("", ".", ".."):
+        parser.error(f"--run {args.run!r}: give a plain folder name")
     chosen = prompts
     if args.sample is not None:
         chosen = run_order(prompts)[: args.sample]

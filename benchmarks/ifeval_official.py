@@ -15,7 +15,7 @@ a-z, such as ``#``, by a random one). ``--validate`` first checks that this setu
     .bench/ifeval-official-venv/bin/pip install --no-deps lm-eval==0.4.13
     .bench/ifeval-official-venv/bin/pip install langdetect nltk immutabledict absl-py packaging
     .bench/ifeval-official-venv/bin/python benchmarks/ifeval_official.py --data ../shared/ifeval --validate \\
-        benchmarks/ifeval/llama/*.responses.jsonl
+        benchmarks/ifeval/*/llama/*.responses.jsonl
 
 Each ``X.responses.jsonl`` gets ``X.official.json`` beside it: prompt-level and instruction-level
 strict accuracy over the prompts it answers (``benchmarks/ifeval.py --report`` shows them).
