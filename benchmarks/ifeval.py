@@ -471,7 +471,10 @@ def block(
     stats = {v: summarise([r[k] for k in common], by_key) for v, r in results.items()}
     base = stats.get("none")
     meta = sessions(folder)
-    concurrency = max((m.get("concurrency", 1) for m in meta), default=1)
+    concurrency = max(
+        [m.get("concurrency", 1) for m in meta]
+        + [row.get("concurrency", 1) for r in results.values() for row in r.values()]
+    )
     first = {p.key for p in run_order(prompts)[: len(common)]}
     if len(common) == len(prompts):
         sample = "the whole development half"
@@ -493,14 +496,19 @@ def block(
         head += f"; {concurrency} prompt{'s' if concurrency > 1 else ''} at a time{threads}; load average {loads}"
     head += ")."
     if concurrency > 1:
-        wall = sum(m.get("wall_seconds", 0) for m in meta)
-        decoded = sum(m.get("server_decoded", 0) for m in meta)
+        ended = [m for m in meta if "wall_seconds" in m]
+        wall = sum(m["wall_seconds"] for m in ended)
+        decoded = sum(m.get("server_decoded", 0) for m in ended)
         head += (
             f" {concurrency} prompts were in flight at once, so a call's wall time here is not its latency: the "
-            "wall-time columns are the one-at-a-time run's (`sample`) on its prompts, the rest is this run's. "
-            f"The run took {wall / 60:.0f} min; the server decoded {decoded:,} tokens in it (all variants, "
-            "answers whole or stopped early, and one per aLoRA verdict). Tokens per prompt here are the answers' "
-            "tokens as gencomp counts them (a best-of-n candidate stopped early on the server is not counted)."
+            "wall-time columns (in brackets) are the one-at-a-time run's (`sample`) on its prompts, the rest is "
+            "this run's. Tokens per prompt here are the answers' tokens as gencomp counts them. "
+        )
+        head += (
+            f"Its sessions took {wall / 60:.0f} min; the server decoded {decoded:,} tokens in them (all variants, "
+            "answers whole or stopped early, and one per aLoRA verdict)."
+            if ended
+            else "The run was still going when this table was written."
         )
     else:
         per_prompt = sum(s["seconds"] for s in stats.values())
@@ -555,7 +563,9 @@ def report(args: argparse.Namespace, prompts: list[ifeval_data.Prompt]) -> str:
             folder = args.out / run / side
             if not folder.is_dir():
                 continue
-            concurrent = max((m.get("concurrency", 1) for m in sessions(folder)), default=1) > 1
+            concurrent = any(
+                row.get("concurrency", 1) > 1 for v in VARIANTS for row in read(folder, v).values()
+            ) or any(m.get("concurrency", 1) > 1 for m in sessions(folder))
             made = block(run, side, folder, prompts, timing.get(side) if concurrent else None)
             if made is None:
                 continue
