@@ -357,6 +357,8 @@ class Runner:
                 "variants": variants,
                 "load_start": os.getloadavg()[0],
             }
+            with (self.folder / "sessions.jsonl").open("a", encoding="utf-8") as f:
+                f.write(json.dumps(meta) + "\n")  # the settings while it runs; a line with its totals at the end
             counters = self.server_counters()
             t0 = time.perf_counter()
             try:
