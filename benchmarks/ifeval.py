@@ -495,6 +495,7 @@ def block(
             f", llama-server `--parallel {m['parallel']} --threads {m['server_threads']}`" if m["parallel"] else ""
         )
         loads = ", ".join(f"{x['load_start']:.1f}-{x['load_end']:.1f}" for x in meta if "load_end" in x)
+        loads = loads or f"{m['load_start']:.1f} at the start"
         head += f"; {concurrency} prompt{'s' if concurrency > 1 else ''} at a time{threads}; load average {loads}"
     head += ")."
     if concurrency > 1:
