@@ -195,3 +195,59 @@ def line_chart_svg(
         out.append(f'<text x="{left}" y="{top - 4}" font-size="10" fill="#555">{note}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def scatter_svg(
+    points: dict[str, list[tuple[float, float, str]]],
+    colors: dict[str, str],
+    names: dict[str, str],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    note: str = "",
+) -> str:
+    """An SVG scatter plot (no plotting library): labelled points ``(x, y, label)`` per series; log10 x, linear y."""
+    w, h, left, right, top, bottom = 760, 460, 70, 170, 40, 50
+    xs = [x for pts in points.values() for x, _, _ in pts]
+    ys = [y for pts in points.values() for _, y, _ in pts]
+    x0, x1 = math.floor(math.log10(min(xs)) * 4) / 4, math.ceil(math.log10(max(xs)) * 4) / 4
+    if x1 - x0 < 0.5:
+        x0, x1 = x0 - 0.25, x1 + 0.25
+    step = 5 if max(ys) <= 40 else 10
+    y1 = step * (math.floor(max(ys) / step) + 1)
+
+    def px(x: float) -> float:
+        return left + (math.log10(x) - x0) / (x1 - x0) * (w - left - right)
+
+    def py(y: float) -> float:
+        return h - bottom - y / y1 * (h - top - bottom)
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">']
+    out.append(f'<rect width="{w}" height="{h}" fill="white"/>')
+    out.append(f'<text x="{left}" y="22" font-size="14">{title}</text>')
+    for i in range(int(y1 / step) + 1):
+        y = py(i * step)
+        out.append(f'<line x1="{left}" x2="{w - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{i * step:g}</text>')
+    ticks = [m * 10.0**e for e in range(math.floor(x0), math.ceil(x1) + 1) for m in (1, 2, 5)]
+    for t in ticks:
+        if x0 <= math.log10(t) <= x1:
+            out.append(f'<line x1="{px(t):.1f}" x2="{px(t):.1f}" y1="{top}" y2="{h - bottom}" stroke="#eee"/>')
+            out.append(f'<text x="{px(t):.1f}" y="{h - bottom + 18}" text-anchor="middle">{t:g}</text>')
+    out.append(f'<text x="{(left + w - right) / 2}" y="{h - 12}" text-anchor="middle">{x_label}</text>')
+    mid = (top + h - bottom) / 2
+    out.append(f'<text x="16" y="{mid}" text-anchor="middle" transform="rotate(-90 16 {mid})">{y_label}</text>')
+    out.append(f'<path d="M{left},{top} V{h - bottom} H{w - right}" fill="none" stroke="black"/>')
+    for i, (series, pts) in enumerate(points.items()):
+        color = colors[series]
+        for x, y, label in pts:
+            out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="4" fill="{color}"/>')
+            out.append(f'<text x="{px(x) + 6:.1f}" y="{py(y) - 5:.1f}" font-size="10" fill="{color}">{label}</text>')
+        ly = top + 10 + 20 * i
+        out.append(f'<circle cx="{w - right + 25}" cy="{ly}" r="4" fill="{color}"/>')
+        out.append(f'<text x="{w - right + 35}" y="{ly + 4}">{names.get(series, series)}</text>')
+    if note:
+        out.append(f'<text x="{left}" y="{top - 4}" font-size="10" fill="#555">{note}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"

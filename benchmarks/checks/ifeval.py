@@ -7,7 +7,7 @@ GPT-4's published responses and the official checkers' verdicts; see that folder
    where a user asks for them) on GPT-4's response, against the official ``strict`` verdict, per
    kind. A verdict code leaves undecided (language identified below the floor) is counted apart.
 2. **Official description texts**: each instruction's description as IFEval's ``build_description``
-   writes it (the templates below, from google-research ``instruction_following_eval/
+   writes it (``benchmarks/ifeval_data.py``'s templates, from google-research ``instruction_following_eval/
    instructions.py``, Apache-2.0), filled with its kwargs, through ``checks.recognise``: coverage
    and wrong kinds or parameters.
 3. **The prompts' own sentences**: every sentence of every prompt (``checks.sentences``), and every
@@ -37,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from _common import write_section  # noqa: E402
+from ifeval_data import description  # noqa: E402  (IFEval's build_description texts, one copy)
 
 from gencomp import checks  # noqa: E402
 from gencomp.verdicts import CheckFallback  # noqa: E402
@@ -46,67 +47,6 @@ RESULTS = HERE / "RESULTS.md"
 START = "<!-- ifeval.py: start -->"
 END = "<!-- ifeval.py: end -->"
 INF = 10**9
-
-# IFEval's build_description templates (instructions.py), one per instruction id.
-TEMPLATES = {
-    "language:response_language": "Your ENTIRE response should be in {language} language, no other language is "
-    "allowed.",
-    "length_constraints:number_sentences": "Your response should contain {relation} {num_sentences} sentences.",
-    "detectable_content:number_placeholders": "The response must contain at least {num_placeholders} placeholders "
-    "represented by square brackets, such as [address].",
-    "detectable_format:number_bullet_lists": "Your answer must contain exactly {num_bullets} bullet points. "
-    "Use the markdown bullet points such as:\n* This is point 1. \n* This is point 2",
-    "detectable_format:constrained_response": "Answer with one of the following options: {response_options}",
-    "detectable_format:number_highlighted_sections": "Highlight at least {num_highlights} sections in your answer "
-    "with markdown, i.e. *highlighted section*.",
-    "detectable_format:multiple_sections": "Your response must have {num_sections} sections. Mark the beginning "
-    "of each section with {section_spliter} X, such as:\n{section_spliter} 1\n[content of section 1]\n"
-    "{section_spliter} 2\n[content of section 2]",
-    "length_constraints:number_paragraphs": "There should be {num_paragraphs} paragraphs. "
-    "Paragraphs are separated with the markdown divider: ***",
-    "detectable_content:postscript": "At the end of your response, please explicitly add a postscript "
-    "starting with {postscript_marker}",
-    "keywords:existence": "Include keywords {keywords} in the response.",
-    "keywords:frequency": "In your response, the word {keyword} should appear {relation} {frequency} times.",
-    "length_constraints:number_words": "Answer with {relation} {num_words} words.",
-    "detectable_format:json_format": "Entire output should be wrapped in JSON format. You can use markdown "
-    "ticks such as ```.",
-    "length_constraints:nth_paragraph_first_word": "There should be {num_paragraphs} paragraphs. Paragraphs and "
-    "only paragraphs are separated with each other by two new lines as if it was '\\n\\n' in python. "
-    "Paragraph {nth_paragraph} must start with word {first_word}.",
-    "keywords:forbidden_words": "Do not include keywords {forbidden_words} in the response.",
-    "combination:two_responses": "Give two different responses. Responses and only responses should be "
-    "separated by 6 asterisk symbols: ******.",
-    "combination:repeat_prompt": "First repeat the request word for word without change, then give your answer "
-    "(1. do not say any words or characters before repeating the request; 2. the request you need to repeat "
-    "does not include this sentence)",
-    "startend:end_checker": "Finish your response with this exact phrase {end_phrase}. No other words should "
-    "follow this phrase.",
-    "detectable_format:title": "Your answer must contain a title, wrapped in double angular brackets, such as "
-    "<<poem of joy>>.",
-    "keywords:letter_frequency": "In your response, the letter {letter} should appear {let_relation} "
-    "{let_frequency} times.",
-    "change_case:english_capital": "Your entire response should be in English, and in all capital letters.",
-    "change_case:english_lowercase": "Your entire response should be in English, and in all lowercase letters. "
-    "No capital letters are allowed.",
-    "punctuation:no_comma": "In your entire response, refrain from the use of any commas.",
-    "change_case:capital_word_frequency": "In your response, words with all capital letters should appear "
-    "{capital_relation} {capital_frequency} times.",
-    "startend:quotation": "Wrap your entire response with double quotation marks.",
-}
-
-
-def description(instruction_id: str, kwargs: dict[str, Any]) -> str:
-    """IFEval's description of an instruction with its kwargs, as ``build_description`` writes it."""
-    kw = {k: v for k, v in kwargs.items() if v is not None}
-    if instruction_id == "language:response_language":
-        kw["language"] = checks.LANGUAGES[kw["language"]]
-    if instruction_id in ("keywords:existence", "keywords:forbidden_words"):
-        key = "keywords" if "keywords" in kw else "forbidden_words"
-        kw[key] = sorted(set(kw[key]) if key == "forbidden_words" else kw[key])
-    if instruction_id == "detectable_format:constrained_response":
-        kw["response_options"] = checks.DEFAULT_CONSTRAINED_OPTIONS
-    return TEMPLATES[instruction_id].format(**kw)
 
 
 # -- comparing a recognised check with an IFEval instruction -------------------------------------------
