@@ -18,6 +18,10 @@ prompt itself is sent as IFEval wrote it. Strategies (``--strategies``):
 ``rejection``          gencomp's ``rejection`` (seeded sampling at temperature 0.7), ``--budget`` attempts
 ``best-of-4``/``-8``   gencomp's ``best-of-n`` with N = 4 / 8 (candidates at once)
 ``majority``           gencomp's ``majority``, N = ``--majority-n``
+``enforce``            gencomp's ``enforce``: requirements with a grammar enforced while decoding, the rest
+                       repaired, ``--budget`` attempts; the report adds how often the first attempt followed
+                       the instructions whose kind has a grammar
+``enforce-best-of-4``  gencomp's ``enforce-best-of-n``, N = 4: 4 enforced candidates at once, the best kept
 ``mellea-rejection``   mellea 0.8.0's ``RejectionSamplingStrategy``, ``--budget`` attempts (peer venv)
 ``mellea-majority``    mellea 0.8.0's ``MBRDRougeLStrategy`` (majority voting on text), N = ``--majority-n``
 =====================  ==========================================================================
@@ -74,7 +78,7 @@ OUT = HERE / "ifeval"
 PLOT = HERE / "ifeval-accuracy-cost.svg"
 BENCH_LOGS = HERE.parent / ".bench" / "logs"
 SIDES = ("llama", "hf")
-GENCOMP = ("none", "repair", "rejection", "best-of-4", "best-of-8", "majority")
+GENCOMP = ("none", "repair", "rejection", "best-of-4", "best-of-8", "majority", "enforce", "enforce-best-of-4")
 PEER = ("mellea-rejection", "mellea-majority")
 VARIANTS = GENCOMP + PEER
 ORDER_SEED = 20
@@ -112,6 +116,8 @@ def gencomp_call(session: Any, prompt: ifeval_data.Prompt, variant: str, budget:
         "best-of-4": ("best-of-n", 4),
         "best-of-8": ("best-of-n", 8),
         "majority": ("majority", majority_n),
+        "enforce": ("enforce", budget),
+        "enforce-best-of-4": ("enforce-best-of-n", 4),
     }[variant]
     return session.instruct(
         prompt.prompt, requirements=texts, strategy=strategy, loop_budget=n, return_sampling_results=True
@@ -121,6 +127,7 @@ def gencomp_call(session: Any, prompt: ifeval_data.Prompt, variant: str, budget:
 def gencomp_record(prompt: ifeval_data.Prompt, variant: str, result: Any, seconds: float) -> dict[str, Any]:
     """The result line of one gencomp call."""
     cost = result.cost
+    first = result.attempts[0]
     paths: list[str] = []
     checked = next((a for a in result.attempts if a.verdicts is not None and a.early_stop is None), None)
     checked = checked or next((a for a in result.attempts if a.verdicts is not None), None)
@@ -144,6 +151,8 @@ def gencomp_record(prompt: ifeval_data.Prompt, variant: str, result: Any, second
         "selection": result.selection,
         "check_paths": paths,
         "finish_reason": (result.result.meta or {}).get("finish_reason"),
+        "first_response": (first.output.value or "") if first.output is not None else "",
+        "enforced": [bool(getattr(v, "enforced", False)) for _, v in first.verdicts or []],
     }
 
 
@@ -426,7 +435,32 @@ def summarise(rows: list[dict[str, Any]], prompts: dict[int, ifeval_data.Prompt]
         "errors": sum(1 for r in rows if r.get("error")),
         "code_share": 100 * sum(p.startswith("code:") for p in paths) / len(paths) if paths else None,
         "believed": sum(1 for r in rows if r.get("believed_passed")),
+        "enforceable_first": enforceable_first(rows, prompts),
     }
+
+
+def enforceable_first(rows: list[dict[str, Any]], prompts: dict[int, ifeval_data.Prompt]) -> tuple[int, int, int]:
+    """Of the instructions whose whole check has a grammar (their check, built from IFEval's id and kwargs,
+    planned alone by ``gencomp.constraints.plan``: enforced and exact): how many the first attempt followed, how
+    many there were, and how many of them the call enforced (from its verdicts)."""
+    from gencomp import constraints
+
+    followed = total = enforced = 0
+    for r in rows:
+        if "first_response" not in r or r.get("error"):
+            continue
+        prompt = prompts[r["key"]]
+        verdicts = ifeval_data.score(prompt, r["first_response"]).followed
+        marks = r.get("enforced") or [False] * len(verdicts)
+        for (iid, kw), ok, mark in zip(prompt.instructions, verdicts, marks, strict=False):
+            check = ifeval_data.scoring_requirement(iid, kw)
+            alone = constraints.plan([check], syntaxes={"lark", "gbnf"}, request=prompt.prompt).entries[0]
+            if not (alone.enforced and alone.exact):  # a grammar that leaves part of the check to the check
+                continue
+            total += 1
+            followed += ok
+            enforced += mark
+    return followed, total, enforced
 
 
 def official(folder: Path, variant: str, keys: list[int], common: list[int]) -> dict[str, float] | None:
@@ -550,6 +584,15 @@ def block(
             f"| {v}{errors} | {s['prompt']:.1f}% | {s['instruction']:.1f}% | {gain} | {wall} | "
             f"{ratio} | {tokens} | {s['attempts']:.2f} | {s['stopped']} ({saved}) | {code} | {graded} |"
         )
+    for v, s in stats.items():
+        ok, total, enforced = s["enforceable_first"]
+        if v.startswith("enforce") and total:
+            lines.append(
+                f"\n`{v}`: of the {total} instructions whose whole check has a grammar, the first attempt "
+                f"followed {ok} ({100 * ok / total:.1f}%); {enforced} were enforced (the others: the recogniser did "
+                "not read the text as that kind, or the grammars of one prompt could not be combined: see the "
+                "verdicts' enforcement notes)."
+            )
     return "\n".join(lines), stats
 
 

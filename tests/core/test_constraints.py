@@ -213,10 +213,12 @@ def test_two_contradictory_requirements_are_an_error_naming_both(first, second):
         (checks.all_capitals(english=False), checks.all_lowercase(english=False)),  # "中" passes both checks
         (checks.quotation(), checks.json_format()),  # '"text"' is JSON
         (checks.starts_with("HELLO"), checks.all_lowercase(english=False)),  # starts_with ignores case
+        (checks.title(), checks.repeat_prompt("Name the story in double angular brackets, i.e. <<story of xyz>>.")),
     ],
 )
-def test_requirements_whose_checks_can_agree_are_never_called_contradictory(first, second):
-    made = plan([first, second], syntaxes={"lark"})
+@pytest.mark.parametrize("syntaxes", [{"lark"}, {"gbnf"}])  # gbnf: an empty intersection has no GBNF to try
+def test_requirements_whose_checks_can_agree_are_never_called_contradictory(first, second, syntaxes):
+    made = plan([first, second], syntaxes=syntaxes)
     if len(made.enforced) == 2:
         assert made.constraint is not None and made.constraint.is_empty() is False
     else:

@@ -294,17 +294,17 @@ def plan(
                 why = f"not enforced: {backend} enforces JSON alone, and another requirement is enforced"
         elif not full:
             why = f"not enforced: {backend} enforces no constraints (its constraint_syntaxes is empty)"
-        if not why and full and "lark" not in syntaxes:
-            trial = c if combined is None else combined & c
-            try:
-                trial.gbnf(gbnf_limit)
-            except ConstraintTooLargeError as exc:
-                why = f"not enforced: {exc}"
         if not why and combined is not None and _empty(combined, c) is not False:
             why = (
                 f"not enforced: its grammar and those of {', '.join(map(repr, combined.sources))} leave no answer in "
                 "common (the forms gencomp enforces are narrower than the checks, which may agree)"
             )
+        if not why and full and "lark" not in syntaxes:  # after the emptiness test: an empty language has no GBNF
+            trial = c if combined is None else combined & c
+            try:
+                trial.gbnf(gbnf_limit)
+            except ConstraintTooLargeError as exc:
+                why = f"not enforced: {exc}"
         if why:
             entries.append(Enforced(r, False, note=why, constraint=c))
             continue
