@@ -545,7 +545,7 @@ def block(
             f"Its sessions took {wall / 60:.0f} min; the server decoded {decoded:,} tokens in them (all variants, "
             "answers whole or stopped early, and one per aLoRA verdict)."
             if ended
-            else "The run was still going when this table was written."
+            else "The run had not ended when this table was written (a rerun of its command resumes it)."
         )
     else:
         per_prompt = sum(s["seconds"] for s in stats.values())
