@@ -72,14 +72,20 @@ def _any_but(chars: str) -> Node:
     return rx.chars(_not(chars + ("\r" if "\n" in chars else "")))
 
 
+CASE_LAST = 0xFF
+"""The last code point the case kinds' grammars allow below general punctuation (Latin-1). Beyond it, in
+Latin Extended, capitals and small letters alternate, so a class of one case lists ~200 single letters, and
+llama.cpp's grammar sampler scans a class element by element for every vocabulary token it tests."""
+
+
 def _cased(upper: bool) -> tuple[cs.Charset, cs.Charset]:
-    """(allowed characters, letters of the required case) for the case kinds: up to U+024F and general
-    punctuation, where every letter is plainly upper or lower case."""
-    low = cs.from_ranges([(0, 0x24F)])
-    letters = cs.intersect(cs.from_predicate("alpha", 0, 0x24F), low)
-    case = cs.from_predicate("upper" if upper else "lower", 0, 0x24F)
+    """(allowed characters, letters of the required case) for the case kinds: up to :data:`CASE_LAST` and
+    general punctuation, where every letter is plainly upper or lower case."""
+    low = cs.from_ranges([(0, CASE_LAST)])
+    letters = cs.intersect(cs.from_predicate("alpha", 0, CASE_LAST), low)
+    case = cs.from_predicate("upper" if upper else "lower", 0, CASE_LAST)
     right = cs.intersect(letters, case)
-    cased_other = cs.union(cs.from_predicate("upper", 0, 0x24F), cs.from_predicate("lower", 0, 0x24F))
+    cased_other = cs.union(cs.from_predicate("upper", 0, CASE_LAST), cs.from_predicate("lower", 0, CASE_LAST))
     others = cs.difference(cs.intersect(low, cs.UNIVERSE), cs.union(letters, cased_other))
     allowed = cs.union(cs.union(right, others), cs.from_ranges([(0x2000, 0x206F)]))
     return cs.intersect(allowed, cs.UNIVERSE), right
@@ -531,8 +537,8 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any]], KindGrammar]] = {
 
 ENFORCEABLE: dict[str, str] = {
     "no_comma": "any text without a comma",
-    "all_lowercase": "text without capitals (letters up to U+024F), with a letter; in English: checked, not enforced",
-    "all_capitals": "text without lowercase letters (up to U+024F), with a letter; in English: checked, not enforced",
+    "all_lowercase": "text without capitals (letters up to U+00FF), with a letter; in English: checked, not enforced",
+    "all_capitals": "text without lowercase letters (up to U+00FF), with a letter; in English: checked, not enforced",
     "starts_with": "the phrase as given, in lowercase or in capitals, after an optional quote or mark, then a "
     "separator",
     "end_phrase": "anything, then the phrase as given, in lowercase or in capitals, at the very end (a closing "
