@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONSTRAINED_RESPONSE_OPTIONS",
-    "LANGUAGE_NAMES",
     "TEMPLATES",
     "Prompt",
     "Score",
@@ -44,40 +43,6 @@ __all__ = [
     "scoring_requirement",
     "write_responses",
 ]
-
-LANGUAGE_NAMES: dict[str, str] = {
-    "en": "English",
-    "es": "Spanish",
-    "pt": "Portuguese",
-    "ar": "Arabic",
-    "hi": "Hindi",
-    "fr": "French",
-    "ru": "Russian",
-    "de": "German",
-    "ja": "Japanese",
-    "it": "Italian",
-    "bn": "Bengali",
-    "uk": "Ukrainian",
-    "th": "Thai",
-    "ur": "Urdu",
-    "ta": "Tamil",
-    "te": "Telugu",
-    "bg": "Bulgarian",
-    "ko": "Korean",
-    "pl": "Polish",
-    "he": "Hebrew",
-    "fa": "Persian",
-    "vi": "Vietnamese",
-    "ne": "Nepali",
-    "sw": "Swahili",
-    "kn": "Kannada",
-    "mr": "Marathi",
-    "gu": "Gujarati",
-    "pa": "Punjabi",
-    "ml": "Malayalam",
-    "fi": "Finnish",
-}
-"""The language names IFEval's descriptions use, by ISO 639-1 code."""
 
 CONSTRAINED_RESPONSE_OPTIONS = ("My answer is yes.", "My answer is no.", "My answer is maybe.")
 """The options of ``detectable_format:constrained_response`` (IFEval shows them as a Python tuple)."""
@@ -188,7 +153,9 @@ def description(instruction_id: str, kwargs: Mapping[str, Any]) -> str:
         raise ValueError(f"unknown IFEval instruction id {instruction_id!r}; known: {', '.join(sorted(TEMPLATES))}")
     kw = _given(kwargs)
     if instruction_id == "language:response_language":
-        kw["language"] = LANGUAGE_NAMES[kw["language"]]
+        from gencomp import checks
+
+        kw["language"] = checks.LANGUAGES[kw["language"]]  # IFEval's 30 languages, the same English names
     elif instruction_id == "keywords:existence":
         kw["keywords"] = sorted(kw["keywords"])
     elif instruction_id == "keywords:forbidden_words":
