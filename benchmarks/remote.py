@@ -237,15 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     gguf, alora = assets()
     started = time.time()
     load = os.getloadavg()[0]
-    sections = [
-        "# The remote backend on llama-server, measured\n",
-        START,
-        f"Written by `benchmarks/remote.py{' --quick' if args.quick else ''}` on "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-        "on a shared 2-core machine, one thread per side "
-        "(load average {load:.1f} at the start, {end_load} at the end). "
-        "Ratios within one run; absolute times move between runs and with the load.\n",
-    ]
+    sections: list[str] = []
     if "checks" in cases:
         print("aLoRA checks, cache reused vs off", flush=True)
         sections += [
@@ -264,13 +256,18 @@ def main(argv: list[str] | None = None) -> int:
             "## Throughput: 8 concurrent sessions\n",
             "\n".join(case_throughput(gguf, alora, 1 if args.quick else 3)) + "\n",
         ]
+    header = (
+        f"Written by `benchmarks/remote.py{' --quick' if args.quick else ''}` on "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, on a shared 2-core machine, one thread per side "
+        f"(load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end). "
+        "Ratios within one run; absolute times move between runs and with the load.\n"
+    )
     sections.append(f"Total run time: {time.time() - started:.0f} s.\n")
-    sections[2] = sections[2].format(load=load, end_load=f"{os.getloadavg()[0]:.1f}")
-    text = "\n".join(sections[1:]) + END
+    text = "\n".join([START, header, *sections]) + END
     print(text)
     output = Path(args.output)
     if not output.exists():
-        output.write_text(sections[0] + "\n", encoding="utf-8")
+        output.write_text("# The remote backend on llama-server, measured\n\n", encoding="utf-8")
     write_section(output, START, END, text)  # the other scripts' sections of this file stay
     return 0
 
