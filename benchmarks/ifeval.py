@@ -153,6 +153,7 @@ def gencomp_record(prompt: ifeval_data.Prompt, variant: str, result: Any, second
         "finish_reason": (result.result.meta or {}).get("finish_reason"),
         "first_response": (first.output.value or "") if first.output is not None else "",
         "enforced": [bool(getattr(v, "enforced", False)) for _, v in first.verdicts or []],
+        "first_stopped": first.early_stop.requirement.description if first.early_stop is not None else None,
     }
 
 
@@ -439,13 +440,15 @@ def summarise(rows: list[dict[str, Any]], prompts: dict[int, ifeval_data.Prompt]
     }
 
 
-def enforceable_first(rows: list[dict[str, Any]], prompts: dict[int, ifeval_data.Prompt]) -> tuple[int, int, int]:
+def enforceable_first(rows: list[dict[str, Any]], prompts: dict[int, ifeval_data.Prompt]) -> tuple[int, int, int, int]:
     """Of the instructions whose whole check has a grammar (their check, built from IFEval's id and kwargs,
-    planned alone by ``gencomp.constraints.plan``: enforced and exact): how many the first attempt followed, how
-    many there were, and how many of them the call enforced (from its verdicts)."""
+    planned alone by ``gencomp.constraints.plan``: enforced and exact), in first attempts that ran to their
+    end: how many the first attempt followed, how many there were, and how many of them the call enforced
+    (from its verdicts); and how many more were in first attempts another requirement's check stopped on a
+    prefix (cut answers, not graded: the grammar holds for a whole answer)."""
     from gencomp import constraints
 
-    followed = total = enforced = 0
+    followed = total = enforced = stopped = 0
     for r in rows:
         if "first_response" not in r or r.get("error"):
             continue
@@ -457,10 +460,13 @@ def enforceable_first(rows: list[dict[str, Any]], prompts: dict[int, ifeval_data
             alone = constraints.plan([check], syntaxes={"lark", "gbnf"}, request=prompt.prompt).entries[0]
             if not (alone.enforced and alone.exact):  # a grammar that leaves part of the check to the check
                 continue
+            if r.get("first_stopped"):
+                stopped += 1
+                continue
             total += 1
             followed += ok
             enforced += mark
-    return followed, total, enforced
+    return followed, total, enforced, stopped
 
 
 def official(folder: Path, variant: str, keys: list[int], common: list[int]) -> dict[str, float] | None:
@@ -585,13 +591,19 @@ def block(
             f"{ratio} | {tokens} | {s['attempts']:.2f} | {s['stopped']} ({saved}) | {code} | {graded} |"
         )
     for v, s in stats.items():
-        ok, total, enforced = s["enforceable_first"]
+        ok, total, enforced, stopped = s["enforceable_first"]
         if v.startswith("enforce") and total:
+            cut = (
+                f" {stopped} more were in first attempts that another requirement's check stopped on a prefix "
+                "(cut answers, not counted)."
+                if stopped
+                else ""
+            )
             lines.append(
-                f"\n`{v}`: of the {total} instructions whose whole check has a grammar, the first attempt "
-                f"followed {ok} ({100 * ok / total:.1f}%); {enforced} were enforced (the others: the recogniser did "
-                "not read the text as that kind, or the grammars of one prompt could not be combined: see the "
-                "verdicts' enforcement notes)."
+                f"\n`{v}`: of the {total} instructions whose whole check has a grammar, in first attempts that ran "
+                f"to their end, the first attempt followed {ok} ({100 * ok / total:.1f}%); {enforced} were enforced "
+                "(the others: the recogniser did not read the text as that kind, or the grammars of one prompt "
+                f"could not be combined: see the verdicts' enforcement notes).{cut}"
             )
     return "\n".join(lines), stats
 

@@ -295,6 +295,36 @@ def test_repeat_prompt_reads_the_request_from_the_checked_context():
     assert check_of(checks.repeat_prompt("Describe a river.")).check_text("describe a river. It flows.").result
 
 
+@pytest.mark.parametrize(
+    ("request_text", "repeated"),
+    [
+        (  # the repetition asked for in a paragraph of its own, before the request
+            "First repeat the request below, word for word, then give your answer. Say nothing before repeating "
+            "it.\n\nWrite a story about a man.",
+            "Write a story about a man.",
+        ),
+        (  # after it; the request's own "(including the repeated request)" stays
+            "Summarise the article. Your whole response (including the repeated request) should be under 45 "
+            "words.\n\nFirst repeat the request above without changing a letter, then answer.",
+            "Summarise the article. Your whole response (including the repeated request) should be under 45 words.",
+        ),
+        (
+            "Write a song with a repeating chorus. Repeat the request first, then answer.",
+            "Write a song with a repeating chorus.",
+        ),
+        (
+            "Write about how history repeats itself.\nJust repeat it word for word first.",
+            "Write about how history repeats itself.",
+        ),
+        ("Repeat this request word for word.", "Repeat this request word for word."),  # nothing else to repeat
+    ],
+)
+def test_the_request_to_repeat_leaves_out_what_asks_for_the_repetition(request_text, repeated):
+    assert checks.request_to_repeat(request_text) == repeated
+    req = checks.repeat_prompt()
+    assert validate(req, f"{repeated}\nMy answer.", request=request_text).result
+
+
 def test_a_check_without_an_output_fails_and_says_so():
     result = checks.max_words(5).validation_fn(LinearContext())  # type: ignore[misc]
     assert not result.result and result.reason == "there is no output to check"

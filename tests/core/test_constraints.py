@@ -291,6 +291,14 @@ def test_repeat_prompt_without_its_own_prompt_is_enforced_from_the_request():
     assert not plan([checks.repeat_prompt()], syntaxes={"lark"}).enforced
 
 
+def test_repeat_prompt_enforces_what_its_check_reads_as_the_request():
+    request = "Name three rivers.\nFirst repeat the request above word for word, then answer."
+    made = plan([checks.repeat_prompt()], syntaxes={"lark"}, request=request)
+    assert made.constraint is not None
+    assert made.constraint.matches("Name three rivers. The Nile, the Rhine, the Danube.")
+    assert not made.constraint.matches("The Nile, the Rhine, the Danube.")
+
+
 # -- grammars ---------------------------------------------------------------------------------------
 
 

@@ -791,12 +791,37 @@ def _last_request(ctx: Context | None) -> str | None:
     return None
 
 
+_ASKS_TO_REPEAT = re.compile(
+    r"\b(?:repeat|repleat)(?:ing)?\s+(?:[\w']+[\s,]+){0,3}?"
+    r"(?:it|request|prompt|question|query|text|sentence|line|word\s+(?:for|by)\s+word|verbatim)\b",
+    re.IGNORECASE,
+)
+
+
+def request_to_repeat(request: str, description: str | None = None) -> str:
+    """What a ``repeat_prompt`` requirement without ``prompt_to_repeat`` asks to repeat of ``request``.
+
+    IFEval's rule, "the request you need to repeat does not include this sentence": ``request``
+    without ``description`` (the requirement's own text) and without every line that asks for the
+    repetition ("First repeat the request above...", "Repeat it as it is."); when every line does,
+    without the sentences that do. When nothing is left, the whole request.
+    """
+    text = request
+    if description and description.strip() and description.strip() in text:
+        text = text.replace(description.strip(), " ")
+    kept = "\n".join(line for line in text.split("\n") if not _ASKS_TO_REPEAT.search(line)).strip()
+    if not kept:
+        sentences = re.split(r"(?<=[.!?])\s+", text.strip())
+        kept = " ".join(s for s in sentences if not _ASKS_TO_REPEAT.search(s)).strip()
+    return kept or request.strip()
+
+
 def repeat_prompt(prompt_to_repeat: str | None = None, *, description: str | None = None) -> Requirement:
     """The response starts by repeating the request word for word (any case). IFEval ``combination:repeat_prompt``.
 
     With ``prompt_to_repeat=None`` the request is the description of the instruction (or the user
-    message) that produced the output under test, without this requirement's own text when the
-    request holds it (IFEval: "the request you need to repeat does not include this sentence").
+    message) that produced the output under test, without what asks for the repetition
+    (:func:`request_to_repeat`).
     """
     given = None if prompt_to_repeat is None else _word("prompt_to_repeat", prompt_to_repeat)
     desc = (
@@ -809,8 +834,8 @@ def repeat_prompt(prompt_to_repeat: str | None = None, *, description: str | Non
         request = given if given is not None else _last_request(ctx)
         if request is None:
             return False, "the request to repeat is unknown: pass prompt_to_repeat, or check an output in its context"
-        if given is None and desc.strip() and desc.strip() in request:
-            request = request.replace(desc.strip(), " ").strip()
+        if given is None:
+            request = request_to_repeat(request, desc)
         if text.strip().lower().startswith(request.strip().lower()):
             return True, "starts by repeating the request word for word"
         return False, f'does not start with the request "{request.strip()}"'

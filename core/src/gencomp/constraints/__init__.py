@@ -201,7 +201,8 @@ class Enforced:
 def constraint_of(requirement: Any, *, request: str | None = None) -> Constraint:
     """The constraint of ``requirement``, a code-checked kind (:class:`NotEnforceable` says why there is none).
 
-    ``request`` is the text of the instruction, for ``repeat_prompt`` without its own prompt.
+    ``request`` is the text of the instruction, for ``repeat_prompt`` without its own prompt (what it asks
+    to repeat of it: :func:`gencomp.checks.request_to_repeat`, as its check reads it).
     """
     return _grammar(requirement, request)[0]
 
@@ -210,6 +211,10 @@ def _grammar(requirement: Any, request: str | None) -> tuple[Constraint, Any]:
     check = _code_check(requirement)
     if check is None:
         raise NotEnforceable("it is not checked by code (no gencomp.checks kind)")
+    if check.kind == "repeat_prompt" and request is not None:
+        from gencomp.checks import request_to_repeat
+
+        request = request_to_repeat(request, requirement.description)
     grammar = grammar_of(check.kind, check.params, request=request)
     made = Constraint(grammar.node, (requirement.description or check.kind,), json=check.kind == "json_format")
     return made, grammar
