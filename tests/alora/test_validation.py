@@ -54,11 +54,13 @@ def test_a_requirement_that_names_one_semantic_family_rests_on_that_familys_meas
 def test_a_requirement_that_negates_rests_on_the_measurement_of_negated_requirements():
     families = {**MEASURED["families"], "apology": {"accuracy": 0.85, "n": 20}}
     measured = {**MEASURED, "families": families, "negated": {"accuracy": 0.56, "n": 62}}
-    for text in ("Don't apologise.", "Never say sorry.", "Write it without an apology.", "Skip the greeting."):
+    negations = ("Don't apologise.", "Never say sorry.", "Write it without an apology.", "Skip the greeting.")
+    for text in (*negations, "No apologies, just the answer.", "no sorry please"):
         v = validation_for(measured, text)
         assert (v.accuracy, v.n) == (0.56, 62)
         assert v.text == "measured 56% on negated requirements worded by hand (n=62)"
     assert validation_for(measured, "Say sorry for the wait.").accuracy == 0.85  # no negation: its family
+    assert validation_for(measured, "Say sorry, no matter what.").accuracy == 0.85  # "no" leads no clause here
     # without a negated measurement, a negated text rests on what else covers it
     assert validation_for({**measured, "negated": None}, "Don't apologise.").accuracy == 0.85
 
@@ -84,6 +86,35 @@ def test_a_verdict_resting_on_a_measurement_below_the_floor_is_uncertain_whateve
     assert checked("The answer is polite.", 0.99).state == "decided"  # 70% on 50 clears the 64% floor
     near = checked("The answer is polite.", 0.75)
     assert near.state == "uncertain" and near.uncertain_reason == "p(yes)=0.75 is within 0.30 of 0.5"
+
+
+def test_a_verdict_resting_on_a_measurement_below_the_decided_target_is_uncertain_whatever_its_p_yes():
+    from gencomp import CheckVerdict
+    from gencomp_alora.validation import decided_target, with_measured_state
+
+    measured = {
+        "families": {"polite": {"accuracy": 0.95, "n": 20}, "apology": {"accuracy": 0.8, "n": 20}},
+        "unrecognised": [{"name": "semantic checks", "accuracy": 0.86, "n": 50}],
+        "uncertain_margin": 0.45,
+        "calibration": {"target": 0.9},
+    }
+    assert decided_target(measured) == 0.9 and decided_target({}) is None
+
+    def checked(text: str, p_yes: float) -> CheckVerdict:
+        m = validation_for(measured, text)
+        verdict = CheckVerdict(p_yes > 0.5, p_yes, "alora:constraint", validated=m.validated, accuracy=m.accuracy)
+        return with_measured_state(verdict, measured, m)
+
+    assert checked("Be polite.", 0.99).state == "decided"  # 95% reaches the 90% target
+    sorry = checked("Say sorry for the wait.", 0.99)  # 80% on 20 beats chance, but not the target
+    assert sorry.state == "uncertain"
+    assert (
+        sorry.uncertain_reason
+        == "measured 80% on this kind of requirement, below the 90% a decided verdict must be measured at"
+    )
+    assert checked("Explain why.", 0.01).state == "uncertain"  # 86% on 50
+    with pytest.raises(ValueError, match="target"):
+        decided_target({"calibration": {"target": 0.3}})
 
 
 def test_the_accuracy_floor_is_where_a_wilson_interval_clears_chance():

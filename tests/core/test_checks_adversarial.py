@@ -129,6 +129,13 @@ LEFT_TO_THE_MODEL = {
         "Your answer should not be in JSON.",
         "Do not write in lowercase.",
         "The answer must not be a single sentence.",
+        "Do not leave out the exclamation marks.",
+    ],
+    "R10 marks and links that are no character count or URL": [
+        "You can use exclamation marks.",
+        "Use exclamation marks.",
+        "No exclamation marks in the title.",
+        "Include a link between the two ideas.",
     ],
 }
 
@@ -212,6 +219,12 @@ READ_AS: list[tuple[str, list[tuple[str, dict[str, Any]]]]] = [
     ("Write everything in capital letters.", [("all_capitals", {"english": False})]),
     ("Reply in valid JSON and nothing else.", [("json_format", {})]),
     ("Include a phone number.", [("contains_phone_number", {})]),
+    ("Include a link to the website.", [("contains_url", {})]),
+    ("No exclamation marks.", [("letter_frequency", {"letter": "!", "let_frequency": 1, "let_relation": "less than"})]),
+    (
+        "Your reply must not contain any question marks.",
+        [("letter_frequency", {"letter": "?", "let_frequency": 1, "let_relation": "less than"})],
+    ),
     ("Give an email address.", [("contains_email", {})]),
     ("End with a question.", [("ends_with_question", {})]),
     (

@@ -28,8 +28,10 @@ written from measurements on requirements worded by hand (never the training tem
 
 :func:`with_measured_state` turns that into the verdict's state: ``"uncertain"`` when no measurement
 covers the text, when the measurement does not show the adapter beats chance on it
-(:func:`min_accuracy`), or when ``p_yes`` lies within the section's ``"uncertain_margin"`` of 0.5
-(chosen from the adapter's calibration on hand-written checks; see ``training/RESULTS.md``).
+(:func:`min_accuracy`), when it is below the accuracy the adapter's decided verdicts must reach
+(:func:`decided_target`, the section's ``"calibration"`` ``"target"``), or when ``p_yes`` lies within
+the section's ``"uncertain_margin"`` of 0.5 (chosen from the adapter's calibration on hand-written
+checks; see ``training/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ __all__ = [
     "NEGATION",
     "SEMANTIC_CUES",
     "Validation",
+    "decided_target",
     "min_accuracy",
     "read_validation",
     "semantic_family",
@@ -86,11 +89,12 @@ SEMANTIC_CUES: dict[str, re.Pattern[str]] = {
 
 NEGATION = re.compile(
     r"\b(don't|do not|does not|doesn't|never|avoid|without|skip|not allowed|should not|must not|shouldn't|mustn't|"
-    r"leave out)\b",
+    r"leave out)\b|^\W*no\b(?!\s+(?:more|less|fewer)\s+than\b)",
     re.IGNORECASE,
 )
-"""A requirement that negates ("Don't apologise.", "Skip any greeting.", "without I or you"): such texts rest
-on the adapter's measurement on negated requirements (``"negated"``) when it has one."""
+"""A requirement that negates ("Don't apologise.", "Skip any greeting.", "No greeting, just the answer.",
+"without I or you"): such texts rest on the adapter's measurement on negated requirements (``"negated"``)
+when it has one."""
 
 
 @dataclass(frozen=True)
@@ -188,13 +192,31 @@ def uncertain_margin(validation: Mapping[str, Any] | None) -> float:
     return margin
 
 
+def decided_target(validation: Mapping[str, Any] | None) -> float | None:
+    """The accuracy a decided verdict of the adapter must be measured at: the section's ``"calibration"``
+    ``"target"`` (the same target chose its ``uncertain_margin``), or ``None`` when it has none.
+
+    A verdict whose kind of requirement was measured below it is uncertain, whatever its p(yes).
+    """
+    calibration = (validation or {}).get("calibration")
+    target = calibration.get("target") if isinstance(calibration, Mapping) else None
+    if target is None:
+        return None
+    if not 0.5 <= float(target) <= 1:
+        raise ValueError(f"'calibration.target' must be between 0.5 and 1, got {target}")
+    return float(target)
+
+
 def with_measured_state(
     verdict: CheckVerdict, validation: Mapping[str, Any] | None, measured: Validation
 ) -> CheckVerdict:
     """``verdict`` (which rests on ``measured``) with its state: ``"uncertain"`` when no measurement covers it,
-    when the measurement does not show the adapter beats chance (:func:`min_accuracy`), or when its p(yes)
-    lies within :func:`uncertain_margin` of 0.5 (``gencomp.verdicts.with_state``)."""
+    when the measurement does not show the adapter beats chance (:func:`min_accuracy`) or is below
+    :func:`decided_target`, or when its p(yes) lies within :func:`uncertain_margin` of 0.5
+    (``gencomp.verdicts.with_state``)."""
     from gencomp.verdicts import with_state
 
     floor = min_accuracy(measured.n) if measured.n else None
-    return with_state(verdict, margin=uncertain_margin(validation), min_accuracy=floor)
+    return with_state(
+        verdict, margin=uncertain_margin(validation), min_accuracy=floor, target=decided_target(validation)
+    )

@@ -164,12 +164,14 @@ def uncertain_reason(
     validation: str | None = None,
     accuracy: float | None = None,
     min_accuracy: float | None = None,
+    target: float | None = None,
 ) -> str | None:
     """Why a model verdict is uncertain, or ``None`` when it is decided.
 
     Uncertain when ``validated`` is false (no measurement covers this kind of requirement), when
     ``accuracy`` is below ``min_accuracy`` (the measurement does not show the path beats chance on
-    it), or when ``p_yes`` is within ``margin`` of 0.5. Several reasons are joined with ``"; "``.
+    it) or below ``target`` (the accuracy the path's decided verdicts must be measured at), or when
+    ``p_yes`` is within ``margin`` of 0.5. Several reasons are joined with ``"; "``.
     """
     if not 0 <= margin <= 0.5:
         raise ValueError(f"margin must be between 0 and 0.5, got {margin}")
@@ -181,12 +183,19 @@ def uncertain_reason(
             f"measured {100 * accuracy:.0f}% on this kind of requirement, below the {100 * min_accuracy:.0f}% "
             "needed to show it beats chance"
         )
+    elif accuracy is not None and target is not None and accuracy < target - 1e-9:
+        reasons.append(
+            f"measured {100 * accuracy:.0f}% on this kind of requirement, below the {100 * target:.0f}% a decided "
+            "verdict must be measured at"
+        )
     if p_yes is not None and abs(p_yes - 0.5) < margin - 1e-9:  # a p(yes) exactly at the margin is decided
         reasons.append(f"p(yes)={p_yes:.2f} is within {margin:.2f} of 0.5")
     return "; ".join(reasons) or None
 
 
-def with_state(verdict: CheckVerdict, *, margin: float, min_accuracy: float | None = None) -> CheckVerdict:
+def with_state(
+    verdict: CheckVerdict, *, margin: float, min_accuracy: float | None = None, target: float | None = None
+) -> CheckVerdict:
     """``verdict`` with its state set by :func:`uncertain_reason` from its ``p_yes``, ``validated`` and ``accuracy``.
 
     A verdict that is already uncertain stays so (its reasons come first).
@@ -198,6 +207,7 @@ def with_state(verdict: CheckVerdict, *, margin: float, min_accuracy: float | No
         validation=verdict.validation,
         accuracy=verdict.accuracy,
         min_accuracy=min_accuracy,
+        target=target,
     )
     reasons = [r for r in (verdict.uncertain_reason, reason) if r]
     if not reasons and verdict.state == "decided":

@@ -442,6 +442,34 @@ _letter_kind.add(
     lambda m: {"letter": _letter(m), "let_frequency": 1, "let_relation": "less than"},
 )
 
+_MARKS = {
+    "!": r"exclamation\s+(?:marks?|points?)",
+    "?": r"question\s+marks?",
+    ";": r"semicolons?|semi-colons?",
+    "&": r"ampersands?",
+    "#": r"hash(?:tag)?\s+(?:signs?|symbols?)|pound\s+signs?",
+}
+"""Punctuation marks named by their names: "No exclamation marks." is ``letter_frequency("!", 1, "less than")``."""
+_MARK = "(?P<mark>" + "|".join(_MARKS.values()) + ")"
+
+
+def _mark(m: re.Match[str]) -> dict[str, Any]:
+    named = m.group("mark").lower()
+    letter = next(c for c, pattern in _MARKS.items() if re.fullmatch(pattern, named))
+    return {"letter": letter, "let_frequency": 1, "let_relation": "less than"}
+
+
+_letter_kind.add(
+    [
+        rf"(?:{NEG})\s+(?:use|include|add|put|write)\s+(?:any\s+|a\s+single\s+)?{_MARK}(?:\s+(?:at\s+all|anywhere))?{IN_OBJ}?(?:\s+at\s+all)?",
+        rf"(?:avoid|no|without)\s+(?:using\s+)?(?:any\s+)?{_MARK}(?:\s+(?:at\s+all|allowed|are\s+allowed|whatsoever))?{IN_OBJ}?",
+        rf"{SUBJ}\s+{NEG}\s+(?:contain|include|use|have)\s+(?:any\s+)?{_MARK}",
+        rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:contains?|has|have|uses?)\s+no\s+{_MARK}",
+        rf"(?:{TELL}|write)\s+(?:{OBJ}\s+)?without\s+(?:using\s+)?(?:any\s+)?{_MARK}",
+    ],
+    _mark,
+)
+
 _CAPS_WORDS = (
     r"(?:words?\s+(?:written\s+)?(?:in|with)\s+all\s+(?:capital\s+letters|caps|capitals|uppercase(?:\s+letters)?)|"
     r"all[- ]caps\s+words?|all[- ]capitals?\s+words?|fully\s+capitali[sz]ed\s+words?|(?:entirely\s+)?uppercase\s+words?|words?\s+in\s+(?:all\s+)?uppercase)"
@@ -903,7 +931,9 @@ def _contains_kind(name: str, noun: str, *, extra_nouns: str = "") -> None:
 
 
 _contains_kind(
-    "contains_url", r"(?:url|web\s+link|link\s+\(url\)|web\s+address|hyperlink|http\s+link)", extra_nouns="|link"
+    "contains_url",
+    r"(?:url|web\s+link|link\s+\(url\)|web\s+address|hyperlink|http\s+link)",
+    extra_nouns=r"|link(?:\s+to\s+(?:the|a|an|our|your|their|my|its)\s+(?:web\s*)?(?:site|page|website|homepage|article|video|source|form|shop|store))?",
 )
 _contains_kind("contains_email", r"(?:e-?mail\s+address|email\s+address|e-?mail\s+contact)")
 _contains_kind(
