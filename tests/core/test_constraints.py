@@ -291,6 +291,21 @@ def test_repeat_prompt_without_its_own_prompt_is_enforced_from_the_request():
     assert not plan([checks.repeat_prompt()], syntaxes={"lark"}).enforced
 
 
+@pytest.mark.parametrize("syntaxes", [{"lark"}, {"gbnf"}])
+def test_a_title_is_enforced_anywhere_when_first_it_would_leave_no_answer_with_the_others(syntaxes):
+    request = (
+        "Write a resume with a title in double angular brackets (i.e. <<resume of xyz>>).\nRepeat the request first."
+    )
+    reqs = [checks.title(), checks.repeat_prompt(), checks.no_comma()]
+    made = plan(reqs, syntaxes=syntaxes, request=request)
+    assert made.enforced == tuple(reqs) and made.constraint is not None
+    answer = request.splitlines()[0] + "\n\n<<Resume of Ann>>\nAnn builds bridges."
+    assert made.constraint.matches(answer)
+    assert not made.constraint.matches(request.splitlines()[0] + " Ann builds bridges, roads.")
+    alone = plan([checks.title()], syntaxes=syntaxes)  # alone, the title comes first, where it steers the model
+    assert alone.constraint is not None and not alone.constraint.matches("Ann builds bridges.\n<<Resume of Ann>>")
+
+
 def test_repeat_prompt_enforces_what_its_check_reads_as_the_request():
     request = "Name three rivers.\nFirst repeat the request above word for word, then answer."
     made = plan([checks.repeat_prompt()], syntaxes={"lark"}, request=request)

@@ -262,7 +262,8 @@ def plan(
     Requirements that contradict each other (their checks can pass no answer together: the outer
     grammars of their kinds are disjoint) raise :class:`ContradictoryRequirementsError` naming both,
     before any generation, whatever the backend offers. The enforceable ones are intersected in order;
-    one whose enforced grammar leaves no answer in common with those before it is not enforced (noted).
+    one whose enforced grammar leaves no answer in common with those before it is not enforced (noted),
+    unless the kinds' wider exact forms (``KindGrammar.wide``: a title anywhere, not first) enforce more.
     With ``format=`` (a JSON schema, enforced by the backend itself) ``json_format`` is met by the
     schema and the other kinds are not combined into it. A backend that offers only
     ``"json"`` enforces ``json_format`` alone; one offering only ``"gbnf"`` drops (with a note) a
@@ -278,6 +279,34 @@ def plan(
             own.append((r, None, None, f"not enforced: {exc}"))
     _contradictions([(r, Constraint(g.outer)) for r, _, g, _ in own if g is not None and g.outer is not None])
     full = bool({"lark", "gbnf"} & set(syntaxes))
+    settings = (format, set(syntaxes), full, backend, gbnf_limit)
+    combined, entries = _intersect(own, *settings)
+    if any(not e.enforced and _DISJOINT in e.note for e in entries):
+        wider = [
+            (r, Constraint(g.wide, c.sources, json=c.json) if c is not None and g.wide is not None else c, g, n)
+            for r, c, g, n in own
+        ]
+        if any(w[1] is not o[1] for w, o in zip(wider, own, strict=True)):
+            again = _intersect(wider, *settings)
+            if sum(e.enforced for e in again[1]) > sum(e.enforced for e in entries):
+                combined, entries = again
+    if combined is not None and not full:
+        combined = Constraint(combined._node, combined.sources, json=True)
+    return Enforcement(combined, tuple(entries))
+
+
+_DISJOINT = "leave no answer in common"
+
+
+def _intersect(
+    own: Sequence[tuple[Any, Constraint | None, Any, str]],
+    format: type[Any] | None,
+    syntaxes: set[str],
+    full: bool,
+    backend: str,
+    gbnf_limit: int,
+) -> tuple[Constraint | None, list[Enforced]]:
+    """:func:`plan`'s intersection of ``own`` (requirement, constraint, kind grammar, note) in order."""
     combined: Constraint | None = None
     entries = []
     for r, c, grammar, note in own:
@@ -301,8 +330,8 @@ def plan(
             why = f"not enforced: {backend} enforces no constraints (its constraint_syntaxes is empty)"
         if not why and combined is not None and _empty(combined, c) is not False:
             why = (
-                f"not enforced: its grammar and those of {', '.join(map(repr, combined.sources))} leave no answer in "
-                "common (the forms gencomp enforces are narrower than the checks, which may agree)"
+                f"not enforced: its grammar and those of {', '.join(map(repr, combined.sources))} {_DISJOINT} "
+                "(the forms gencomp enforces are narrower than the checks, which may agree)"
             )
         if not why and full and "lark" not in syntaxes:  # after the emptiness test: an empty language has no GBNF
             trial = c if combined is None else combined & c
@@ -315,9 +344,7 @@ def plan(
             continue
         combined = c if combined is None else combined & c
         entries.append(Enforced(r, True, grammar.exact, grammar.rest, constraint=c))
-    if combined is not None and not full:
-        combined = Constraint(combined._node, combined.sources, json=True)
-    return Enforcement(combined, tuple(entries))
+    return combined, entries
 
 
 def _contradictions(items: Sequence[tuple[Any, Constraint]]) -> None:

@@ -30,12 +30,15 @@ class KindGrammar:
     """The grammar of one requirement. ``node`` is what is enforced: every answer it accepts passes the
     check (``exact``; when ``False``, ``rest`` says what it leaves to the check). ``outer``, when known,
     accepts every answer the check passes (and more): two requirements whose outer grammars share no
-    answer contradict each other, whatever their enforced forms."""
+    answer contradict each other, whatever their enforced forms. ``wide``, when there is one, is an
+    exact form wider than ``node``, enforced instead when ``node`` leaves no answer in common with the
+    call's other requirements (``node`` steers the model better, ``wide`` combines with more)."""
 
     node: Node
     exact: bool = True
     rest: str = ""
     outer: Node | None = None
+    wide: Node | None = None
 
 
 # -- alphabets ----------------------------------------------------------------------------------------
@@ -191,7 +194,8 @@ def _title(p: Mapping[str, Any]) -> KindGrammar:
     inner = rx.star(_any_but("\n<>"))
     title = rx.seq(rx.opt(rx.lit('"')), rx.lit("<<"), inner, _any_but("\n<> \t\r"), inner, rx.lit(">>"))
     outer = rx.seq(rx.ANY_STAR, rx.lit("<<"), rx.plus(_any_but("\n")), rx.lit(">>"), rx.ANY_STAR)
-    return KindGrammar(rx.seq(title, rx.opt(rx.seq(rx.lit("\n"), rx.ANY_STAR))), outer=outer)
+    first = rx.seq(title, rx.opt(rx.seq(rx.lit("\n"), rx.ANY_STAR)))
+    return KindGrammar(first, outer=outer, wide=rx.seq(rx.ANY_STAR, title, rx.ANY_STAR))
 
 
 JSON_DEPTH = 4
@@ -544,7 +548,8 @@ ENFORCEABLE: dict[str, str] = {
     "end_phrase": "anything, then the phrase as given, in lowercase or in capitals, at the very end (a closing "
     "quote allowed)",
     "quotation": "anything between a double quote at the start and one at the end",
-    "title": "a title in <<...>> on the first line (after an optional quote)",
+    "title": "a title in <<...>> on the first line (after an optional quote); anywhere when the first line would "
+    "leave no answer with the other requirements (a repeated request first)",
     "json_format": f"a JSON object or array, nested at most {JSON_DEPTH} deep (in a json code fence or not)",
     "constrained_response": "exactly one of the options",
     "number_words": "at most N words (fewer than, at most; exactly N: at most N, and N is checked): plain "
