@@ -94,6 +94,37 @@ def test_a_random_models_answer_under_a_kinds_constraint_passes_its_check(backen
     assert result.result, f"{kind}: {out.value!r} fails its check: {result.reason}"
 
 
+def test_json_and_a_forbidden_word_intersect_into_one_matcher_that_reads_a_long_answer(ll_tokenizer):
+    from llguidance import LLMatcher
+
+    from gencomp_hf_backend.constrained import matcher_limits
+
+    tok, ll = ll_tokenizer
+    both = constraint_of(checks.json_format()) & constraint_of(checks.forbidden_words(["nickname"]))
+    text = '```json\n{\n  "name": "Staff", "alias": ["Staffy", "Ford"], "age": 42, "more": {"a": [1, {"b": "c"}]}}\n```'
+    matcher = LLMatcher(ll, both.lark(), log_level=0, limits=matcher_limits())
+    ids = tok.encode(text, add_special_tokens=False)
+    assert matcher.try_consume_tokens(ids) == len(ids), matcher.get_error()
+    assert matcher.is_accepting() and not matcher.is_error()
+
+
+def test_a_combined_json_constraint_ends_only_where_both_checks_pass(backend):
+    import warnings
+
+    from gencomp.constraints import EnforcementBugWarning
+
+    reqs = [checks.json_format(), checks.forbidden_words(["nickname"])]
+    both = constraint_of(reqs[0]) & constraint_of(reqs[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EnforcementBugWarning)  # a matcher that fails mid-answer warns
+        out = backend.generate_from_context(
+            Message("user", "Give me a nickname for Stafford as JSON."), LinearContext(),
+            model_options={ModelOption.CONSTRAINT: both, ModelOption.MAX_NEW_TOKENS: 48},
+        )  # fmt: skip
+    for r in reqs:
+        assert r.validation_fn.check_text(out.value or "").result, repr(out.value)
+
+
 @pytest.mark.parametrize("budget", [1, 3, 8])
 def test_an_answer_that_must_close_is_completed_within_a_small_budget(backend, budget):
     requirement = checks.make("end_phrase", end_phrase="That is all.")

@@ -21,6 +21,19 @@ from gencomp import GencompError
 __all__ = ["FinishWithin", "GrammarLogitsProcessor", "json_schema_grammar", "make_ll_tokenizer"]
 
 
+STEP_LEXER_FUEL = 2_000_000
+"""llguidance's fuel for one token's mask (about 14k units per ms; its default is 200,000). An intersected grammar
+(JSON and a forbidden word, say) is one lexeme whose regex derivatives need more: at the default its matcher
+stops mid-answer with "too many expressions constructed"."""
+
+
+def matcher_limits() -> Any:
+    """The :class:`llguidance.LLParserLimits` gencomp's matchers use (:data:`STEP_LEXER_FUEL`)."""
+    from llguidance import LLParserLimits
+
+    return LLParserLimits(step_lexer_fuel=STEP_LEXER_FUEL)
+
+
 def make_ll_tokenizer(tokenizer: Any, n_vocab: int) -> Any:
     """llguidance's view of a fast HF tokenizer (about a second for a 50k vocabulary: build it once)."""
     import llguidance.hf
@@ -107,7 +120,9 @@ class GrammarLogitsProcessor(LogitsProcessor):
         from llguidance import LLMatcher
 
         if isinstance(grammar, str):
-            self.matchers = [LLMatcher(ll_tokenizer, grammar, log_level=0) for _ in range(batch_size)]
+            self.matchers = [
+                LLMatcher(ll_tokenizer, grammar, log_level=0, limits=matcher_limits()) for _ in range(batch_size)
+            ]
         else:  # a compiled matcher to copy, one per row
             self.matchers = [grammar.deep_copy() for _ in range(batch_size)]
         for m in self.matchers:
@@ -118,6 +133,8 @@ class GrammarLogitsProcessor(LogitsProcessor):
         self.close_from = close_from
         self.classes = classes
         self.finish = finish
+        self.errors: dict[int, str] = {}
+        """Rows whose matcher failed mid-answer, with llguidance's message (the row ends there)."""
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         step = input_ids.shape[1] - self.prompt_len
@@ -127,6 +144,8 @@ class GrammarLogitsProcessor(LogitsProcessor):
             if step > 0 and not matcher.is_stopped():
                 matcher.consume_token(int(input_ids[row, -1]))
             if matcher.is_error() or matcher.is_stopped():
+                if matcher.is_error() and row not in self.errors:
+                    self.errors[row] = matcher.get_error().split("\n", 1)[0]
                 allowed[row, self.eos] = True
                 continue
             bias = torch.frombuffer(bytearray(matcher.compute_logit_bias()), dtype=torch.uint8)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -124,7 +125,7 @@ class Generator:
         if gen.get("stop_strings"):
             gen = {**gen, "tokenizer": self.tokenizer}  # generate needs it to match the strings
         with self.lock, torch.no_grad(), self._seeded(seed), self.guards():
-            return self.model.generate(
+            out = self.model.generate(
                 input_ids=ids,
                 attention_mask=attention,
                 **with_cache(past),
@@ -134,6 +135,16 @@ class Generator:
                 **generate_kwargs(self.tokenizer, ids.shape[0], self.eos_ids),  # streaming and cancellation
                 **gen,
             )
+        for processor in processors:
+            for row, error in sorted(getattr(processor, "errors", {}).items()):
+                from gencomp.constraints import EnforcementBugWarning
+
+                warnings.warn(
+                    f"the constraint's matcher failed in answer {row + 1} and ended it there (llguidance: {error})",
+                    EnforcementBugWarning,
+                    stacklevel=2,
+                )
+        return out
 
     def until_eos(self, row: list[int]) -> list[int]:
         """``row`` up to its first end-of-sequence id."""
@@ -177,8 +188,9 @@ class Generator:
             from llguidance import LLMatcher
 
             from gencomp import GencompError
+            from gencomp_hf_backend.constrained import matcher_limits
 
-            matcher = LLMatcher(self._ll_tokenizer(), constraint.lark(), log_level=0)
+            matcher = LLMatcher(self._ll_tokenizer(), constraint.lark(), log_level=0, limits=matcher_limits())
             if matcher.is_error():
                 raise GencompError(f"llguidance refused the grammar of {constraint!r}: {matcher.get_error()}")
             if len(self._matchers) >= MEMO_SIZE:
