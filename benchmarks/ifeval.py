@@ -38,7 +38,9 @@ the prompts already there; each session's settings, wall time and server counter
 ``sessions.jsonl`` beside them). Prompts run in a seeded random order (an interrupted run has done
 a random sample), every variant on a prompt before the next prompt, in an order that rotates; one
 prompt at a time, or ``--concurrency K`` prompts at once (llama side, gencomp's variants only: each
-prompt in flight has its own backend, on one server with ``--parallel`` 8 slots per prompt). Under
+prompt in flight has its own backend and its own llama-server with ``--parallel`` 8 slots: llama-server
+batches only requests with the same adapter setting and serves generating slots first, so on one server
+shared by several prompts an aLoRA check waits until no other prompt is generating, up to its deadline). Under
 concurrency a call's wall time is not its latency: the report takes the wall-time columns from the
 one-at-a-time run (``--run sample``). ``--report`` (or the end of a run) writes each variant's
 responses in IFEval's response format (``<variant>.responses.jsonl``, for the official
@@ -167,6 +169,7 @@ class Runner:
         self.backend: Any = None
         self.make_backend: Any = None
         self.thread_backends: list[Any] = []
+        self.servers: list[Any] = []
         self.local = threading.local()
         self.lock = threading.Lock()
         self.peer: Any = None
@@ -223,10 +226,25 @@ class Runner:
                 BENCH_LOGS.mkdir(parents=True, exist_ok=True)
                 server.start()
                 self.base_url = server.base_url
+                self.servers.append(server)
 
                 def make() -> Any:
+                    own = server
+                    if self.args.concurrency > 1:  # a server per prompt in flight (see the module docstring)
+                        own = LlamaServer(
+                            Path(gguf_path()),
+                            loras=[alora],
+                            context=SLOT_CONTEXT * self.args.parallel,
+                            parallel=self.args.parallel,
+                            threads=self.args.server_threads,
+                            extra_args=["--metrics", "--threads-http", str(CONNECTIONS + 4)],
+                            log_path=BENCH_LOGS / f"ifeval-llama-server-{self.args.run}-{len(self.servers)}.log",
+                        )
+                        with self.lock:
+                            self.servers.append(own)
+                        own.start()
                     return OpenAIBackend(
-                        base_url=server.base_url,
+                        base_url=own.base_url,
                         model_options={**options, ModelOption.SEED: 0},
                         max_connections=CONNECTIONS,
                     )
@@ -244,8 +262,9 @@ class Runner:
             for backend in [self.backend, *self.thread_backends]:
                 if backend is not None and hasattr(backend, "close"):
                     backend.close()
-            if server is not None:
-                server.stop()
+            for each in self.servers:
+                each.stop()
+            self.servers.clear()
 
     def peer_worker(self) -> Any:
         """mellea's worker in the peer venv for this side (``None``, with :attr:`peer_error`, if it cannot run)."""
@@ -273,17 +292,20 @@ class Runner:
         return worker
 
     def server_counters(self) -> dict[str, float]:
-        """llama-server's own counters (``/metrics``): tokens decoded and prompt tokens computed so far."""
+        """The llama-servers' own counters (``/metrics``), summed: tokens decoded and prompt tokens computed so far."""
         if self.side != "llama":
             return {}
-        with urllib.request.urlopen(self.base_url.removesuffix("/v1") + "/metrics", timeout=30) as r:
-            text = r.read().decode()
         wanted = {"llamacpp:tokens_predicted_total": "server_decoded", "llamacpp:prompt_tokens_total": "server_prompt"}
-        out = {}
-        for line in text.splitlines():
-            name, _, value = line.partition(" ")
-            if name in wanted:
-                out[wanted[name]] = float(value)
+        out: dict[str, float] = {}
+        with self.lock:
+            urls = [each.base_url for each in self.servers]
+        for url in urls:
+            with urllib.request.urlopen(url.removesuffix("/v1") + "/metrics", timeout=30) as r:
+                text = r.read().decode()
+            for line in text.splitlines():
+                name, _, value = line.partition(" ")
+                if name in wanted:
+                    out[wanted[name]] = out.get(wanted[name], 0.0) + float(value)
         return out
 
     def run_one(self, prompt: ifeval_data.Prompt, variant: str) -> dict[str, Any] | None:
@@ -362,6 +384,7 @@ class Runner:
                 "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
                 "concurrency": self.args.concurrency,
                 "parallel": self.args.parallel if self.side == "llama" else None,
+                "servers": max(self.args.concurrency, 1) if self.side == "llama" else None,
                 "server_threads": self.args.server_threads if self.side == "llama" else None,
                 "max_new_tokens": self.args.max_new_tokens,
                 "variants": variants,
@@ -531,9 +554,9 @@ def block(
     )
     if meta:
         m = meta[-1]
-        threads = (
-            f", llama-server `--parallel {m['parallel']} --threads {m['server_threads']}`" if m["parallel"] else ""
-        )
+        servers = m.get("servers") or 1
+        each = f"{servers} llama-servers, one per prompt in flight, each" if servers > 1 else "llama-server"
+        threads = f", {each} `--parallel {m['parallel']} --threads {m['server_threads']}`" if m["parallel"] else ""
         loads = ", ".join(f"{x['load_start']:.1f}-{x['load_end']:.1f}" for x in meta if "load_end" in x)
         loads = loads or f"{m['load_start']:.1f} at the start"
         head += f"; {concurrency} prompt{'s' if concurrency > 1 else ''} at a time{threads}; load average {loads}"
@@ -692,7 +715,10 @@ def main() -> int:
         "--concurrency", type=int, default=1, help="prompts in flight at once (llama side, gencomp's variants only)"
     )
     parser.add_argument(
-        "--parallel", type=int, default=None, help="llama-server slots (default 8 per prompt in flight; at least 8)"
+        "--parallel",
+        type=int,
+        default=8,
+        help="each llama-server's slots (a server per prompt in flight; at least 8)",
     )
     parser.add_argument("--server-threads", type=int, default=1, help="llama-server's --threads")
     parser.add_argument("--out", type=Path, default=OUT, help="results folder (a subfolder per run)")
@@ -707,8 +733,6 @@ def main() -> int:
     bad = [s for s in sides if s not in SIDES] + [v for v in variants if v not in VARIANTS]
     if bad:
         parser.error(f"unknown side or strategy {bad}; sides: {', '.join(SIDES)}; strategies: {', '.join(VARIANTS)}")
-    if args.parallel is None:
-        args.parallel = 8 * max(args.concurrency, 1)
     for name in ("max_new_tokens", "budget", "majority_n", "parallel", "concurrency", "server_threads"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
