@@ -33,19 +33,19 @@ through its OpenAI-compatible backend (side ``llama``), or in-process on the sam
 Scoring is gencomp's code checks built from each instruction's id and kwargs
 (``ifeval_data.score``), never from what the recogniser made of the description: prompt-level and
 instruction-level strict accuracy. Cost per prompt: wall time of the call, generated tokens,
-attempts. Results are appended per prompt to ``<out>/<run>/<side>/<variant>.jsonl`` (a rerun skips
-the prompts already there; each session's settings, wall time and server counters go to
-``sessions.jsonl`` beside them). Prompts run in a seeded random order (an interrupted run has done
-a random sample), every variant on a prompt before the next prompt, in an order that rotates; one
-prompt at a time, or ``--concurrency K`` prompts at once (llama side, gencomp's variants only: each
-prompt in flight has its own backend and its own llama-server with ``--parallel`` 8 slots: llama-server
-batches only requests with the same adapter setting and serves generating slots first, so on one server
-shared by several prompts an aLoRA check waits until no other prompt is generating, up to its deadline). Under
-concurrency a call's wall time is not its latency: the report takes the wall-time columns from the
-one-at-a-time run (``--run sample``). ``--report`` (or the end of a run) writes each variant's
-responses in IFEval's response format (``<variant>.responses.jsonl``, for the official
-``evaluation_main``), the tables of every run into ``benchmarks/RESULTS.md`` (between the
-``ifeval`` markers) and the plot ``benchmarks/ifeval-accuracy-cost.svg``.
+attempts. Results are appended per prompt to ``<out>/<run>/<side>/<variant>.jsonl`` (a rerun skips the
+prompts already there; each session's settings, wall time and server counters go to ``sessions.jsonl``
+beside them). Prompts run in a seeded random order (an interrupted run has done a random sample), every
+variant on a prompt before the next prompt, in an order that rotates; one prompt at a time, or
+``--concurrency K`` prompts at once (llama side only: each prompt in flight has its own backend, its own
+mellea worker when a mellea variant runs, and its own llama-server with ``--parallel`` 8 slots;
+llama-server batches only requests with the same adapter setting and serves generating slots first, so
+on one server shared by several prompts an aLoRA check waits until no other prompt is generating, up to
+its deadline). Under concurrency a call's wall time is not its latency: the report takes the wall-time
+columns from the one-at-a-time run (``--run sample``). ``--report`` (or the end of a run) writes each
+variant's responses in IFEval's response format (``<variant>.responses.jsonl``, for the official
+``evaluation_main``), the tables of every run into ``benchmarks/RESULTS.md`` (between the ``ifeval``
+markers) and the plot ``benchmarks/ifeval-accuracy-cost.svg``.
 
     .venv/bin/python benchmarks/ifeval.py --data ../shared/ifeval [--sides llama,hf] [--strategies ...]
         [--limit N | --sample N] [--max-new-tokens 192] [--budget 3] [--run NAME] [--concurrency K]
@@ -173,6 +173,7 @@ class Runner:
         self.local = threading.local()
         self.lock = threading.Lock()
         self.peer: Any = None
+        self.peers: list[Any] = []
         self.peer_error: str | None = None
 
     def done(self, variant: str) -> set[int]:
@@ -243,6 +244,7 @@ class Runner:
                         with self.lock:
                             self.servers.append(own)
                         own.start()
+                    self.local.base_url = own.base_url
                     return OpenAIBackend(
                         base_url=own.base_url,
                         model_options={**options, ModelOption.SEED: 0},
@@ -257,8 +259,9 @@ class Runner:
                 self.backend = gencomp.start_session("hf", threads=1, model_options=options).backend
             yield
         finally:
-            if self.peer is not None:
-                self.peer.close()
+            for peer in [self.peer, *self.peers]:
+                if peer is not None:
+                    peer.close()
             for backend in [self.backend, *self.thread_backends]:
                 if backend is not None and hasattr(backend, "close"):
                     backend.close()
@@ -267,9 +270,24 @@ class Runner:
             self.servers.clear()
 
     def peer_worker(self) -> Any:
-        """mellea's worker in the peer venv for this side (``None``, with :attr:`peer_error`, if it cannot run)."""
-        if self.peer is not None or self.peer_error is not None:
+        """mellea's worker in the peer venv for this side (``None``, with :attr:`peer_error`, if it cannot run);
+        with ``--concurrency`` above 1, one per prompt in flight, on that prompt's server."""
+        if self.peer_error is not None:
+            return None
+        if self.args.concurrency == 1:
+            if self.peer is None:
+                self.peer = self._start_peer(self.base_url)
             return self.peer
+        worker = getattr(self.local, "peer", None)
+        if worker is None:
+            self.thread_backend()  # this thread's server
+            worker = self.local.peer = self._start_peer(self.local.base_url)
+            if worker is not None:
+                with self.lock:
+                    self.peers.append(worker)
+        return worker
+
+    def _start_peer(self, base_url: str | None) -> Any:
         from run import PEER_PY, Worker
 
         if not PEER_PY.exists():
@@ -278,7 +296,7 @@ class Runner:
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "BENCH_THREADS": "1"}
         worker = Worker("mellea", PEER_PY, HERE / "peer" / "mellea_ifeval.py", env, f"ifeval-{self.side}")
         if self.side == "llama":
-            setup = {"base_url": self.base_url, "model_id": self.backend.model_id_str}
+            setup = {"base_url": base_url, "model_id": self.backend.model_id_str}
         else:
             from gencomp_hf_backend.default_model import ensure_default_model
 
@@ -288,7 +306,6 @@ class Runner:
             self.peer_error = f"mellea's worker could not start: {reply.problem}"
             worker.close()
             return None
-        self.peer = worker
         return worker
 
     def server_counters(self) -> dict[str, float]:
@@ -711,9 +728,7 @@ def main() -> int:
     parser.add_argument("--max-new-tokens", type=int, default=192)
     parser.add_argument("--budget", type=int, default=3, help="attempts of repair and rejection (both sides)")
     parser.add_argument("--majority-n", type=int, default=4)
-    parser.add_argument(
-        "--concurrency", type=int, default=1, help="prompts in flight at once (llama side, gencomp's variants only)"
-    )
+    parser.add_argument("--concurrency", type=int, default=1, help="prompts in flight at once (llama side only)")
     parser.add_argument(
         "--parallel",
         type=int,
@@ -738,11 +753,8 @@ def main() -> int:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.parallel < 8 and "best-of-8" in variants and "llama" in sides:
         parser.error("--parallel must be at least 8 for best-of-8 (each candidate gets its own slot)")
-    if args.concurrency > 1 and ("hf" in sides or any(v in PEER for v in variants)):
-        parser.error(
-            "--concurrency above 1 runs only on the llama side and only gencomp's variants (mellea runs in one "
-            "worker process, the HF backend on one thread): run those with --concurrency 1"
-        )
+    if args.concurrency > 1 and "hf" in sides:
+        parser.error("--concurrency above 1 runs only on the llama side (the HF backend runs on one thread)")
     if "/" in args.run or args.run in ("", ".", ".."):
         parser.error(f"--run {args.run!r}: give a plain folder name")
     chosen = prompts
