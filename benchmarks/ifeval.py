@@ -480,15 +480,17 @@ def summarise(rows: list[dict[str, Any]], prompts: dict[int, ifeval_data.Prompt]
     }
 
 
-def enforceable_first(rows: list[dict[str, Any]], prompts: dict[int, ifeval_data.Prompt]) -> tuple[int, int, int, int]:
+def enforceable_first(
+    rows: list[dict[str, Any]], prompts: dict[int, ifeval_data.Prompt]
+) -> tuple[int, int, int, int, int]:
     """Of the instructions whose whole check has a grammar (their check, built from IFEval's id and kwargs,
     planned alone by ``gencomp.constraints.plan``: enforced and exact), in first attempts that ran to their
-    end: how many the first attempt followed, how many there were, and how many of them the call enforced
-    (from its verdicts); and how many more were in first attempts another requirement's check stopped on a
-    prefix (cut answers, not graded: the grammar holds for a whole answer)."""
+    end: how many the first attempt followed, how many there were, how many of them the call enforced (from its
+    verdicts) and how many of those it followed; and how many more were in first attempts another
+    requirement's check stopped on a prefix (cut answers, not graded: the grammar holds for a whole answer)."""
     from gencomp import constraints
 
-    followed = total = enforced = stopped = 0
+    followed = total = enforced = enforced_ok = stopped = 0
     for r in rows:
         if "first_response" not in r or r.get("error"):
             continue
@@ -506,7 +508,8 @@ def enforceable_first(rows: list[dict[str, Any]], prompts: dict[int, ifeval_data
             total += 1
             followed += ok
             enforced += mark
-    return followed, total, enforced, stopped
+            enforced_ok += mark and ok
+    return followed, total, enforced, enforced_ok, stopped
 
 
 def official(folder: Path, variant: str, keys: list[int], common: list[int]) -> dict[str, float] | None:
@@ -631,7 +634,7 @@ def block(
             f"{ratio} | {tokens} | {s['attempts']:.2f} | {s['stopped']} ({saved}) | {code} | {graded} |"
         )
     for v, s in stats.items():
-        ok, total, enforced, stopped = s["enforceable_first"]
+        ok, total, enforced, enforced_ok, stopped = s["enforceable_first"]
         if v.startswith("enforce") and total:
             cut = (
                 f" {stopped} more were in first attempts that another requirement's check stopped on a prefix "
@@ -641,9 +644,10 @@ def block(
             )
             lines.append(
                 f"\n`{v}`: of the {total} instructions whose whole check has a grammar, in first attempts that ran "
-                f"to their end, the first attempt followed {ok} ({100 * ok / total:.1f}%); {enforced} were enforced "
-                "(the others: the recogniser did not read the text as that kind, or the grammars of one prompt "
-                f"could not be combined: see the verdicts' enforcement notes).{cut}"
+                f"to their end, the first attempt followed {ok} ({100 * ok / total:.1f}%); {enforced} were enforced, "
+                f"and the first attempt followed {enforced_ok} of those (the others were not enforced: the recogniser "
+                "did not read the text as that kind, or the grammars of one prompt could not be combined, or the "
+                f"prompt's instructions contradict each other: see the verdicts' enforcement notes).{cut}"
             )
     return "\n".join(lines), stats
 
