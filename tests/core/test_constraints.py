@@ -306,6 +306,20 @@ def test_a_title_is_enforced_anywhere_when_first_it_would_leave_no_answer_with_t
     assert alone.constraint is not None and not alone.constraint.matches("Ann builds bridges.\n<<Resume of Ann>>")
 
 
+def test_repeating_a_request_with_a_comma_and_no_commas_contradict_each_other_before_generation():
+    request = "Write a resume, with a title.\nFirst repeat the request above word for word."
+    with pytest.raises(ContradictoryRequirementsError, match=r"\(repeat_prompt\) and .*\(no_comma\) contradict"):
+        plan([checks.repeat_prompt(), checks.no_comma()], syntaxes={"lark"}, request=request)
+    assert plan([checks.repeat_prompt(), checks.no_comma()], syntaxes={"lark"}, request="Say hi.").constraint
+
+
+@pytest.mark.parametrize("syntaxes", [{"lark"}, {"gbnf"}])
+def test_a_repeated_request_is_enforced_in_capitals_when_capitals_are_required_too(syntaxes):
+    made = plan([checks.repeat_prompt(), checks.all_capitals(english=False)], syntaxes=syntaxes, request="Say hi.")
+    assert len(made.enforced) == 2 and made.constraint is not None
+    assert made.constraint.matches("SAY HI. HELLO!") and not made.constraint.matches("Say hi. HELLO!")
+
+
 def test_repeat_prompt_enforces_what_its_check_reads_as_the_request():
     request = "Name three rivers.\nFirst repeat the request above word for word, then answer."
     made = plan([checks.repeat_prompt()], syntaxes={"lark"}, request=request)

@@ -437,7 +437,13 @@ def _repeat_prompt(p: Mapping[str, Any], request: str | None) -> KindGrammar:
     text = p.get("prompt_to_repeat") or request
     if not text:
         raise NotEnforceable("the request to repeat is not known before generation")
-    return KindGrammar(rx.seq(rx.lit(str(text).strip()), rx.ANY_STAR))
+    said = str(text).strip()
+    outer = wide = None
+    if said.isascii():  # the check: after white space, the request in any case (str.lower is plain on ASCII)
+        spaces = rx.star(rx.chars(cs.from_predicate("space", 0, 0x3000)))
+        any_case = rx.seq(*(rx.chars(cs.from_chars(c.lower() + c.upper())) for c in said))
+        outer, wide = rx.seq(spaces, any_case, rx.ANY_STAR), rx.seq(any_case, rx.ANY_STAR)
+    return KindGrammar(rx.seq(rx.lit(said), rx.ANY_STAR), outer=outer, wide=wide)
 
 
 def _keyword_frequency(p: Mapping[str, Any]) -> KindGrammar:
@@ -569,7 +575,8 @@ ENFORCEABLE: dict[str, str] = {
     "keyword_frequency": "at most N words starting with the keyword (fewer than, at most)",
     "contains_number": "a digit somewhere",
     "contains_url": "an https:// address somewhere, after a separator",
-    "repeat_prompt": "the request, word for word, then anything",
+    "repeat_prompt": "the request, word for word, then anything; in any case when the request's own case would leave "
+    "no answer with the other requirements",
     "two_responses": "two responses around a ****** line; that they differ is checked",
     "word_range": "at most the larger number of words, as number_words; the smaller is checked",
     "ends_with_question": "anything, then a question mark at the very end (a closing quote allowed)",
