@@ -82,9 +82,31 @@ def test_every_answer_an_enforceable_grammar_accepts_passes_the_kinds_check(case
     failed = [(s, why) for s, why in failed if not requirement.validation_fn.check_text(s).result]
     assert not failed, f"{kind}: the grammar accepts answers the check rejects: {failed[:3]}"
     assert len(set(samples)) > 1, "the samples must vary, or the test proves little"
-    outer = grammar_of(kind, requirement.validation_fn.params).outer
-    if outer is not None:  # the outer grammar holds every passing answer: these too
-        assert all(Constraint(outer).matches(s) for s in samples if s is not None)
+    grammar = grammar_of(kind, requirement.validation_fn.params)
+    if grammar.wide is not None:  # the wider form is exact too
+        wide = [Constraint(grammar.wide).automaton.sample(rng, rng.randint(0, 160)) for _ in range(50)]
+        failed = [s for s in wide if s is None or not requirement.validation_fn.check_text(s).result]
+        assert not failed, f"{kind}: the wide grammar accepts answers the check rejects: {failed[:3]}"
+        samples += wide
+    if grammar.outer is not None:  # the outer grammar holds every passing answer: these too
+        assert all(Constraint(grammar.outer).matches(s) for s in samples if s is not None)
+
+
+@pytest.mark.parametrize(
+    ("reqs", "answer"),
+    [
+        ([checks.number_bullet_lists(3), checks.postscript("P.S.")], "* a\n* b\n* c\n\nP.S. d"),
+        ([checks.all_lowercase(english=False), checks.no_comma(), checks.postscript("P.S.")], "hi there\n\np.s. bye"),
+        ([checks.quotation(), checks.multiple_sections(2)], '"Section 1\nA\n\nSection 2\nB"'),
+    ],
+    ids=["bullets-postscript", "lowercase-postscript", "quoted-sections"],
+)
+@pytest.mark.parametrize("syntaxes", [{"lark"}, {"gbnf"}])
+def test_kinds_whose_own_forms_clash_are_enforced_together_in_their_wide_forms(reqs, answer, syntaxes):
+    made = plan(reqs, syntaxes=syntaxes)
+    assert made.enforced == tuple(reqs) and made.constraint is not None
+    assert made.constraint.matches(answer)
+    assert all(r.validation_fn.check_text(answer).result for r in reqs)
 
 
 # A typical passing answer (the grammar accepts it) and a failing one (the grammar refuses it, the check too).

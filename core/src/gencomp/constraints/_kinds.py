@@ -317,8 +317,15 @@ def _postscript(p: Mapping[str, Any]) -> KindGrammar:
         found = rx.seq(_word_literal("p."), space, _word_literal("p."), space, _word_literal("s"))
     else:
         found = _word_literal(marker.lower())
-    node = rx.seq(rx.opt(rx.seq(rx.ANY_STAR, rx.lit("\n"))), rx.lit(marker), rx.ANY_STAR)
-    return KindGrammar(node, outer=rx.seq(rx.ANY_STAR, found, rx.ANY_STAR))
+    line_start = rx.opt(rx.seq(rx.ANY_STAR, rx.lit("\n")))
+    node = rx.seq(line_start, rx.lit(marker), rx.ANY_STAR)
+    wide = rx.seq(line_start, _any_case(marker), rx.ANY_STAR)  # "p.s." under all lowercase
+    return KindGrammar(node, outer=rx.seq(rx.ANY_STAR, found, rx.ANY_STAR), wide=wide)
+
+
+def _any_case(text: str) -> Node:
+    """``text`` with each letter in either case."""
+    return rx.seq(*(rx.chars(cs.from_chars(c.lower() + c.upper())) for c in text))
 
 
 def _line(first_not: str) -> Node:
@@ -329,7 +336,10 @@ def _line(first_not: str) -> Node:
 def _bullets(p: Mapping[str, Any]) -> KindGrammar:
     lo, hi = _bounded(*_count_range(str(p["relation"]), int(p["num_bullets"])), "bullet points")
     bullet = rx.seq(rx.lit("* "), _line("*-+\u2022"))
-    return KindGrammar(rx.seq(bullet, rx.rep(rx.seq(rx.lit("\n"), bullet), lo - 1, hi - 1)))
+    node = rx.seq(bullet, rx.rep(rx.seq(rx.lit("\n"), bullet), lo - 1, hi - 1))
+    other = rx.opt(_line("*-+\u2022"))  # a blank line, or one that starts with no bullet mark nor white space
+    wide = rx.seq(rx.star(rx.seq(other, rx.lit("\n"))), node, rx.star(rx.seq(rx.lit("\n"), other)))
+    return KindGrammar(node, wide=wide)  # wide: lines of text around the list (a postscript after it)
 
 
 def _forbidden(p: Mapping[str, Any]) -> KindGrammar:
@@ -417,7 +427,9 @@ def _sections(p: Mapping[str, Any]) -> KindGrammar:
     for i in range(1, n + 1):
         parts.append(rx.lit(("" if i == 1 else "\n\n") + f"{splitter} {i}\n"))
         parts.append(rx.ANY_STAR)
-    return KindGrammar(rx.seq(*parts))
+    node = rx.seq(*parts)
+    at_least = str(p.get("relation", "at least")) == "at least"
+    return KindGrammar(node, wide=rx.seq(rx.ANY_STAR, node) if at_least else None)  # wide: after an opening quote
 
 
 def _letters(p: Mapping[str, Any]) -> KindGrammar:
@@ -562,15 +574,18 @@ ENFORCEABLE: dict[str, str] = {
     "letters, digits and punctuation; after the last word allowed, at most 4 more characters",
     "number_sentences": "at most N sentences (fewer than, at most; exactly N: at most N, and N is checked): one "
     "paragraph, sentences end with . ! ?; after the last sentence allowed, at most 4 more characters",
-    "postscript": "a line starting with the marker",
-    "number_bullet_lists": "exactly N (or up to N) '* ' bullet lines and nothing else",
+    "postscript": "a line starting with the marker; in any case when its own case would leave no answer with the "
+    "other requirements (all lowercase)",
+    "number_bullet_lists": "exactly N (or up to N) '* ' bullet lines and nothing else; with lines of text before and "
+    "after them when the list alone would leave no answer with the other requirements (a postscript)",
     "forbidden_words": "text where no word starts with one of the words, in any case (stricter than the check)",
     "include_keywords": "text with each keyword between separators",
     "number_paragraphs": "N one-line paragraphs, separated by the divider or blank lines",
     "nth_paragraph_first_word": "one-line paragraphs, paragraph n starting with the word",
     "number_placeholders": "exactly N placeholders in square brackets",
     "number_highlighted_sections": "exactly N *highlighted* sections",
-    "multiple_sections": "N sections headed 'Section 1'... on their own lines",
+    "multiple_sections": "N sections headed 'Section 1'... on their own lines; after any opening (a quote) when that "
+    "alone would leave no answer with the other requirements",
     "letter_frequency": "the letter at most N times (fewer than, at most)",
     "keyword_frequency": "at most N words starting with the keyword (fewer than, at most)",
     "contains_number": "a digit somewhere",
