@@ -92,14 +92,24 @@ def test_every_answer_an_enforceable_grammar_accepts_passes_the_kinds_check(case
         assert all(Constraint(grammar.outer).matches(s) for s in samples if s is not None)
 
 
+@pytest.mark.parametrize("relation", ["exactly", "at most", "less than"])
+def test_a_bounded_number_of_sections_allows_no_other_section_marker(relation):
+    requirement = checks.multiple_sections(3, relation=relation)
+    made = constraint_of(requirement)
+    extra = "Section 1\nA. See Section 4.\n\nSection 2\nB"
+    assert not requirement.validation_fn.check_text(extra + "\n\nSection 3\nC").result
+    assert not made.matches(extra) and not made.matches(extra + "\n\nSection 3\nC")
+
+
 @pytest.mark.parametrize(
     ("reqs", "answer"),
     [
         ([checks.number_bullet_lists(3), checks.postscript("P.S.")], "* a\n* b\n* c\n\nP.S. d"),
         ([checks.all_lowercase(english=False), checks.no_comma(), checks.postscript("P.S.")], "hi there\n\np.s. bye"),
         ([checks.quotation(), checks.multiple_sections(2)], '"Section 1\nA\n\nSection 2\nB"'),
+        ([checks.quotation(), checks.multiple_sections(2, relation="exactly")], '"Section 1\nA\n\nSection 2\nB"'),
     ],
-    ids=["bullets-postscript", "lowercase-postscript", "quoted-sections"],
+    ids=["bullets-postscript", "lowercase-postscript", "quoted-sections", "quoted-exact-sections"],
 )
 @pytest.mark.parametrize("syntaxes", [{"lark"}, {"gbnf"}])
 def test_kinds_whose_own_forms_clash_are_enforced_together_in_their_wide_forms(reqs, answer, syntaxes):

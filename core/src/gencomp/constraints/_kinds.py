@@ -422,14 +422,22 @@ def _highlights(p: Mapping[str, Any]) -> KindGrammar:
 
 
 def _sections(p: Mapping[str, Any]) -> KindGrammar:
-    n, splitter = int(p["num_sections"]), str(p["section_spliter"])
+    splitter = str(p["section_spliter"])
+    lo, hi = _count_range(str(p.get("relation", "at least")), int(p["num_sections"]))
+    if hi is None:  # at least: more markers may follow in the text
+        n, text = max(lo, 1), rx.ANY_STAR
+    else:  # as many as allowed, and no other marker (the check counts "Section" and a digit anywhere)
+        _bounded(lo, hi, "sections")  # refuses an answer with no section at all
+        n = hi
+        digit = rx.chars(cs.from_ranges([(0x30, 0x39)]))
+        marker = rx.seq(rx.ANY_STAR, rx.lit(splitter), rx.opt(rx.chars(_space())), digit, rx.ANY_STAR)
+        text = rx.and_(rx.ANY_STAR, rx.not_(marker))
     parts = []
     for i in range(1, n + 1):
         parts.append(rx.lit(("" if i == 1 else "\n\n") + f"{splitter} {i}\n"))
-        parts.append(rx.ANY_STAR)
+        parts.append(text)
     node = rx.seq(*parts)
-    at_least = str(p.get("relation", "at least")) == "at least"
-    return KindGrammar(node, wide=rx.seq(rx.ANY_STAR, node) if at_least else None)  # wide: after an opening quote
+    return KindGrammar(node, wide=rx.seq(text, node))  # wide: after an opening quote
 
 
 def _letters(p: Mapping[str, Any]) -> KindGrammar:
@@ -584,8 +592,8 @@ ENFORCEABLE: dict[str, str] = {
     "nth_paragraph_first_word": "one-line paragraphs, paragraph n starting with the word",
     "number_placeholders": "exactly N placeholders in square brackets",
     "number_highlighted_sections": "exactly N *highlighted* sections",
-    "multiple_sections": "N sections headed 'Section 1'... on their own lines; after any opening (a quote) when that "
-    "alone would leave no answer with the other requirements",
+    "multiple_sections": "N sections headed 'Section 1'... on their own lines (exactly, at most: no other marker in "
+    "the text); after any opening (a quote) when that alone would leave no answer with the other requirements",
     "letter_frequency": "the letter at most N times (fewer than, at most)",
     "keyword_frequency": "at most N words starting with the keyword (fewer than, at most)",
     "contains_number": "a digit somewhere",
