@@ -317,8 +317,11 @@ class Runner:
         with self.lock:
             urls = [each.base_url for each in self.servers]
         for url in urls:
-            with urllib.request.urlopen(url.removesuffix("/v1") + "/metrics", timeout=30) as r:
-                text = r.read().decode()
+            try:
+                with urllib.request.urlopen(url.removesuffix("/v1") + "/metrics", timeout=30) as r:
+                    text = r.read().decode()
+            except OSError:  # a server that has stopped counts nothing more
+                continue
             for line in text.splitlines():
                 name, _, value = line.partition(" ")
                 if name in wanted:
