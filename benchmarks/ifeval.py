@@ -204,7 +204,6 @@ class Runner:
         from gencomp import ModelOption
 
         options = {ModelOption.MAX_NEW_TOKENS: self.args.max_new_tokens, ModelOption.TEMPERATURE: 0.0}
-        server = None
         try:
             if self.side == "llama":
                 from gencomp_alora.training.hooks import shipped_adapter_dir
@@ -213,37 +212,32 @@ class Runner:
                 from gencomp_openai.llama_cpp import LlamaServer, convert_alora
 
                 alora = convert_alora(shipped_adapter_dir(), ensure_default_model(), name="constraint")
-                # each prompt in flight has its own backend, with at most CONNECTIONS connections
-                http_workers = self.args.concurrency * CONNECTIONS + 4
-                server = LlamaServer(
-                    Path(gguf_path()),
-                    loras=[alora],
-                    context=SLOT_CONTEXT * self.args.parallel,
-                    parallel=self.args.parallel,
-                    threads=self.args.server_threads,
-                    extra_args=["--metrics", "--threads-http", str(http_workers)],
-                    log_path=BENCH_LOGS / f"ifeval-llama-server-{self.args.run}.log",
-                )
                 BENCH_LOGS.mkdir(parents=True, exist_ok=True)
-                server.start()
+
+                def start(log_suffix: str, http_workers: int) -> Any:
+                    """A llama-server of this run, started and listed in :attr:`servers` (stopped at the end)."""
+                    started = LlamaServer(
+                        Path(gguf_path()),
+                        loras=[alora],
+                        context=SLOT_CONTEXT * self.args.parallel,
+                        parallel=self.args.parallel,
+                        threads=self.args.server_threads,
+                        extra_args=["--metrics", "--threads-http", str(http_workers)],
+                        log_path=BENCH_LOGS / f"ifeval-llama-server-{self.args.run}{log_suffix}.log",
+                    )
+                    with self.lock:
+                        self.servers.append(started)
+                    started.start()
+                    return started
+
+                # each prompt in flight has its own backend, with at most CONNECTIONS connections
+                server = start("", self.args.concurrency * CONNECTIONS + 4)
                 self.base_url = server.base_url
-                self.servers.append(server)
 
                 def make() -> Any:
                     own = server
                     if self.args.concurrency > 1:  # a server per prompt in flight (see the module docstring)
-                        own = LlamaServer(
-                            Path(gguf_path()),
-                            loras=[alora],
-                            context=SLOT_CONTEXT * self.args.parallel,
-                            parallel=self.args.parallel,
-                            threads=self.args.server_threads,
-                            extra_args=["--metrics", "--threads-http", str(CONNECTIONS + 4)],
-                            log_path=BENCH_LOGS / f"ifeval-llama-server-{self.args.run}-{len(self.servers)}.log",
-                        )
-                        with self.lock:
-                            self.servers.append(own)
-                        own.start()
+                        own = start(f"-{len(self.servers)}", CONNECTIONS + 4)
                     self.local.base_url = own.base_url
                     return OpenAIBackend(
                         base_url=own.base_url,
