@@ -319,13 +319,8 @@ def _postscript(p: Mapping[str, Any]) -> KindGrammar:
         found = _word_literal(marker.lower())
     line_start = rx.opt(rx.seq(rx.ANY_STAR, rx.lit("\n")))
     node = rx.seq(line_start, rx.lit(marker), rx.ANY_STAR)
-    wide = rx.seq(line_start, _any_case(marker), rx.ANY_STAR)  # "p.s." under all lowercase
+    wide = rx.seq(line_start, rx.lit(marker, ignore_case=True), rx.ANY_STAR)  # "p.s." under all lowercase
     return KindGrammar(node, outer=rx.seq(rx.ANY_STAR, found, rx.ANY_STAR), wide=wide)
-
-
-def _any_case(text: str) -> Node:
-    """``text`` with each letter in either case."""
-    return rx.seq(*(rx.chars(cs.from_chars(c.lower() + c.upper())) for c in text))
 
 
 def _line(first_not: str) -> Node:
@@ -427,8 +422,7 @@ def _sections(p: Mapping[str, Any]) -> KindGrammar:
     if hi is None:  # at least: more markers may follow in the text
         n, text = max(lo, 1), rx.ANY_STAR
     else:  # as many as allowed, and no other marker (the check counts "Section" and a digit anywhere)
-        _bounded(lo, hi, "sections")  # refuses an answer with no section at all
-        n = hi
+        _, n = _bounded(lo, hi, "sections")  # refuses an answer with no section at all
         digit = rx.chars(cs.from_ranges([(0x30, 0x39)]))
         marker = rx.seq(rx.ANY_STAR, rx.lit(splitter), rx.opt(rx.chars(_space())), digit, rx.ANY_STAR)
         text = rx.and_(rx.ANY_STAR, rx.not_(marker))
@@ -461,7 +455,7 @@ def _repeat_prompt(p: Mapping[str, Any], request: str | None) -> KindGrammar:
     outer = wide = None
     if said.isascii():  # the check: after white space, the request in any case (str.lower is plain on ASCII)
         spaces = rx.star(rx.chars(cs.from_predicate("space", 0, 0x3000)))
-        any_case = rx.seq(*(rx.chars(cs.from_chars(c.lower() + c.upper())) for c in said))
+        any_case = rx.lit(said, ignore_case=True)
         outer, wide = rx.seq(spaces, any_case, rx.ANY_STAR), rx.seq(any_case, rx.ANY_STAR)
     return KindGrammar(rx.seq(rx.lit(said), rx.ANY_STAR), outer=outer, wide=wide)
 
