@@ -53,6 +53,7 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("nth_paragraph_first_word", {"num_paragraphs": None, "nth_paragraph": 1, "first_word": "so"}),
     ("number_placeholders", {"num_placeholders": 2}),
     ("number_highlighted_sections", {"num_highlights": 2}),
+    ("number_highlighted_sections", {"num_highlights": 3, "relation": "less than"}),
     ("multiple_sections", {"num_sections": 3}),
     ("letter_frequency", {"letter": "e", "let_frequency": 5, "let_relation": "less than"}),
     ("repeat_prompt", {"prompt_to_repeat": "Write a poem about a cat."}),
@@ -108,8 +109,28 @@ def test_a_bounded_number_of_sections_allows_no_other_section_marker(relation):
         ([checks.all_lowercase(english=False), checks.no_comma(), checks.postscript("P.S.")], "hi there\n\np.s. bye"),
         ([checks.quotation(), checks.multiple_sections(2)], '"Section 1\nA\n\nSection 2\nB"'),
         ([checks.quotation(), checks.multiple_sections(2, relation="exactly")], '"Section 1\nA\n\nSection 2\nB"'),
+        (
+            [checks.number_bullet_lists(3), checks.number_paragraphs(3)],
+            "Tips:\n* a\n* b\n* c\n\n***\n\nMore.\n\n***\n\nEnd.",
+        ),
+        (
+            [checks.number_highlighted_sections(2), checks.number_paragraphs(2)],
+            "A *b* c.\n\n***\n\nD *e* f.",
+        ),
+        (
+            [checks.number_paragraphs(2, "\n\n"), checks.number_bullet_lists(2)],
+            "Two things:\n* a\n* b\n\nThat is all.",
+        ),
     ],
-    ids=["bullets-postscript", "lowercase-postscript", "quoted-sections", "quoted-exact-sections"],
+    ids=[
+        "bullets-postscript",
+        "lowercase-postscript",
+        "quoted-sections",
+        "quoted-exact-sections",
+        "bullets-paragraphs",
+        "highlights-paragraphs",
+        "paragraphs-bullets",
+    ],
 )
 @pytest.mark.parametrize("syntaxes", [{"lark"}, {"gbnf"}])
 def test_kinds_whose_own_forms_clash_are_enforced_together_in_their_wide_forms(reqs, answer, syntaxes):
@@ -255,6 +276,20 @@ def test_requirements_whose_checks_can_agree_are_never_called_contradictory(firs
         assert made.constraint is not None and made.constraint.is_empty() is False
     else:
         assert "leave no answer in common" in made.not_enforced[0].note
+
+
+def test_repeating_a_request_that_uses_a_forbidden_word_is_a_contradiction_in_any_case():
+    request = 'Rewrite "Them youngins be on that phone". Avoid the word "youngins".\nFirst repeat the request above.'
+    with pytest.raises(ContradictoryRequirementsError, match=r"\(forbidden_words\) contradict"):
+        plan([checks.repeat_prompt(), checks.forbidden_words(["Youngins"])], syntaxes={"lark"}, request=request)
+
+
+def test_json_with_keywords_is_enforced_whole_its_shortest_answer_found_in_the_search():
+    reqs = [checks.json_format(), checks.include_keywords(["compensated", "immigrants"])]
+    made = plan(reqs, syntaxes={"lark"})
+    assert made.enforced == tuple(reqs) and made.constraint is not None
+    answer = made.constraint.completion("")
+    assert answer is not None and all(r.validation_fn.check_text(answer).result for r in reqs)
 
 
 def test_requirements_that_contradict_only_together_are_named_all():

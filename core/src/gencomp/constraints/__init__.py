@@ -281,7 +281,7 @@ def plan(
     full = bool({"lark", "gbnf"} & set(syntaxes))
     settings = (format, set(syntaxes), full, backend, gbnf_limit)
     combined, entries = _intersect(own, *settings)
-    if any(not e.enforced and _DISJOINT in e.note for e in entries):
+    if any(not e.enforced and (_DISJOINT in e.note or _UNDECIDED in e.note) for e in entries):
         wider = [
             (r, Constraint(g.wide, c.sources, json=c.json) if c is not None and g.wide is not None else c, g, n)
             for r, c, g, n in own
@@ -296,6 +296,7 @@ def plan(
 
 
 _DISJOINT = "leave no answer in common"
+_UNDECIDED = "share an answer was not decided"
 
 
 def _intersect(
@@ -328,11 +329,16 @@ def _intersect(
                 why = f"not enforced: {backend} enforces JSON alone, and another requirement is enforced"
         elif not full:
             why = f"not enforced: {backend} enforces no constraints (its constraint_syntaxes is empty)"
-        if not why and combined is not None and _empty(combined, c) is not False:
-            why = (
-                f"not enforced: its grammar and those of {', '.join(map(repr, combined.sources))} {_DISJOINT} "
-                "(the forms gencomp enforces are narrower than the checks, which may agree)"
-            )
+        if not why and combined is not None:
+            others = ", ".join(map(repr, combined.sources))
+            empty = _empty(combined, c)
+            if empty:
+                why = (
+                    f"not enforced: its grammar and those of {others} {_DISJOINT} "
+                    "(the forms gencomp enforces are narrower than the checks, which may agree)"
+                )
+            elif empty is None:
+                why = f"not enforced: whether its grammar and those of {others} {_UNDECIDED} within {PLAN_STATES} steps"
         if not why and full and "lark" not in syntaxes:  # after the emptiness test: an empty language has no GBNF
             trial = c if combined is None else combined & c
             try:
@@ -371,7 +377,7 @@ def _contradictions(items: Sequence[tuple[Any, Constraint]]) -> None:
         combined = c if combined is None else combined & c
 
 
-PLAN_STATES = 3000
+PLAN_STATES = 20000
 """How many automaton states :func:`plan` explores to decide whether two grammars share an answer; past it,
 undecided (not a contradiction; not enforced together)."""
 

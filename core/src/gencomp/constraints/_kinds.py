@@ -332,9 +332,10 @@ def _bullets(p: Mapping[str, Any]) -> KindGrammar:
     lo, hi = _bounded(*_count_range(str(p["relation"]), int(p["num_bullets"])), "bullet points")
     bullet = rx.seq(rx.lit("* "), _line("*-+\u2022"))
     node = rx.seq(bullet, rx.rep(rx.seq(rx.lit("\n"), bullet), lo - 1, hi - 1))
-    other = rx.opt(_line("*-+\u2022"))  # a blank line, or one that starts with no bullet mark nor white space
+    # a blank line, a divider line, or one that starts with no bullet mark nor white space
+    other = rx.alt(rx.opt(_line("*-+\u2022")), rx.lit("***"))
     wide = rx.seq(rx.star(rx.seq(other, rx.lit("\n"))), node, rx.star(rx.seq(rx.lit("\n"), other)))
-    return KindGrammar(node, wide=wide)  # wide: lines of text around the list (a postscript after it)
+    return KindGrammar(node, wide=wide)  # wide: lines of text around the list (a postscript, paragraphs)
 
 
 def _forbidden(p: Mapping[str, Any]) -> KindGrammar:
@@ -344,7 +345,7 @@ def _forbidden(p: Mapping[str, Any]) -> KindGrammar:
     uses = [rx.seq(rx.opt(rx.seq(rx.ANY_STAR, edge)), _word_literal(str(w)), rx.ANY_STAR) for w in p["forbidden_words"]]
     sep = rx.chars(SEPARATOR)
     plain = [
-        rx.seq(rx.opt(rx.seq(rx.ANY_STAR, sep)), rx.lit(str(w)), rx.opt(rx.seq(sep, rx.ANY_STAR)))
+        rx.seq(rx.opt(rx.seq(rx.ANY_STAR, sep)), _word_literal(str(w)), rx.opt(rx.seq(sep, rx.ANY_STAR)))
         for w in p["forbidden_words"]
     ]
     return KindGrammar(rx.not_(rx.alt(*uses)), outer=rx.not_(rx.alt(*plain)))
@@ -381,7 +382,17 @@ def _paragraphs(p: Mapping[str, Any]) -> KindGrammar:
     else:
         raise NotEnforceable(f"paragraphs separated by {separator!r} have no grammar here (only '***' and blank lines)")
     para = _paragraph()
-    return KindGrammar(rx.seq(para, rx.rep(rx.seq(between, para), lo - 1, hi - 1)))
+    node = rx.seq(para, rx.rep(rx.seq(between, para), lo - 1, hi - 1))
+    wide = rx.seq(_wide_paragraph(), rx.rep(rx.seq(between, _wide_paragraph()), lo - 1, hi - 1))
+    return KindGrammar(node, wide=wide)  # wide: paragraphs of several lines (a bullet list, highlights)
+
+
+def _wide_paragraph() -> Node:
+    """Lines, each with a word on it (no blank line, no divider), and no ``***`` anywhere (nothing splits it)."""
+    free = rx.star(_any_but("\n"))
+    line = rx.seq(free, rx.chars(WORD), free)
+    lines = rx.seq(line, rx.star(rx.seq(rx.lit("\n"), line)))
+    return rx.and_(lines, rx.not_(rx.seq(rx.ANY_STAR, rx.lit("***"), rx.ANY_STAR)))
 
 
 def _nth_first_word(p: Mapping[str, Any]) -> KindGrammar:
@@ -396,10 +407,6 @@ def _nth_first_word(p: Mapping[str, Any]) -> KindGrammar:
     return KindGrammar(rx.seq(*before, first, tail))
 
 
-def _at_least(item: Node, free: Node, n: int) -> Node:
-    return rx.seq(free, rx.rep(rx.seq(item, free), n, n))
-
-
 def _placeholders(p: Mapping[str, Any]) -> KindGrammar:
     n = int(p["num_placeholders"])
     inner_free = rx.star(_any_but("[]\n"))
@@ -410,10 +417,14 @@ def _placeholders(p: Mapping[str, Any]) -> KindGrammar:
 
 
 def _highlights(p: Mapping[str, Any]) -> KindGrammar:
-    n = int(p["num_highlights"])
+    lo, hi = _bounded(*_count_range(str(p.get("relation", "at least")), int(p["num_highlights"])), "highlights")
     inner = rx.star(_any_but("*\n"))
     highlight = rx.seq(rx.lit("*"), inner, _any_but("*\n \t\r"), inner, rx.lit("*"))
-    return KindGrammar(_at_least(highlight, rx.star(_any_but("*")), n))
+    free = rx.star(_any_but("*"))
+    node = rx.seq(free, rx.rep(rx.seq(highlight, free), lo, hi))
+    # wide: divider lines between the text (paragraphs separated by ***), which the check counts as none
+    free = rx.star(rx.alt(_any_but("*"), rx.lit("\n***\n")))
+    return KindGrammar(node, wide=rx.seq(free, rx.rep(rx.seq(highlight, free), lo, hi)))
 
 
 def _sections(p: Mapping[str, Any]) -> KindGrammar:
@@ -578,14 +589,16 @@ ENFORCEABLE: dict[str, str] = {
     "paragraph, sentences end with . ! ?; after the last sentence allowed, at most 4 more characters",
     "postscript": "a line starting with the marker; in any case when its own case would leave no answer with the "
     "other requirements (all lowercase)",
-    "number_bullet_lists": "exactly N (or up to N) '* ' bullet lines and nothing else; with lines of text before and "
-    "after them when the list alone would leave no answer with the other requirements (a postscript)",
+    "number_bullet_lists": "exactly N (or up to N) '* ' bullet lines and nothing else; with lines of text (or *** "
+    "dividers) before and after them when the list alone would leave no answer with the other requirements",
     "forbidden_words": "text where no word starts with one of the words, in any case (stricter than the check)",
     "include_keywords": "text with each keyword between separators",
-    "number_paragraphs": "N one-line paragraphs, separated by the divider or blank lines",
+    "number_paragraphs": "N one-line paragraphs, separated by the divider or blank lines; paragraphs of several "
+    "lines (no blank line, no ***) when one-line ones would leave no answer with the other requirements (a list)",
     "nth_paragraph_first_word": "one-line paragraphs, paragraph n starting with the word",
     "number_placeholders": "exactly N placeholders in square brackets",
-    "number_highlighted_sections": "exactly N *highlighted* sections",
+    "number_highlighted_sections": "exactly N *highlighted* sections (up to N: fewer than, at most); with *** "
+    "divider lines when that alone would leave no answer with the other requirements (paragraphs)",
     "multiple_sections": "N sections headed 'Section 1'... on their own lines (exactly, at most: no other marker in "
     "the text); after any opening (a quote) when that alone would leave no answer with the other requirements",
     "letter_frequency": "the letter at most N times (fewer than, at most)",
