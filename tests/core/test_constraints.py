@@ -292,6 +292,18 @@ def test_json_with_keywords_is_enforced_whole_its_shortest_answer_found_in_the_s
     assert answer is not None and all(r.validation_fn.check_text(answer).result for r in reqs)
 
 
+def test_json_with_a_keyword_is_enforced_in_gbnf_nested_less_deeply_and_in_lark_as_deep_as_alone():
+    reqs = [checks.json_format(), checks.include_keywords(["compensated", "immigrants"])]
+    deep = '{"a": {"b": {"c": "compensated immigrants"}}}'
+    for syntaxes, deep_allowed in (({"gbnf"}, False), ({"lark"}, True)):
+        made = plan(reqs, syntaxes=syntaxes)
+        assert made.enforced == tuple(reqs) and made.constraint is not None
+        assert made.constraint.matches('{"a": ["compensated immigrants"]}')
+        assert made.constraint.matches(deep) is deep_allowed
+        if syntaxes == {"gbnf"}:
+            assert made.constraint.gbnf().startswith("root ::= s0")  # within the rule limit
+
+
 def test_requirements_that_contradict_only_together_are_named_all():
     three = [
         checks.constrained_response(["My answer is yes.", "a,b"]),

@@ -247,3 +247,14 @@ def test_an_intersection_too_large_for_gbnf_is_left_to_the_check_with_a_note(bac
     verdicts = [v for _, v in result.attempts[0].verdicts or []]
     assert [v.enforced for v in verdicts] == [True, False, True]
     assert "GBNF" in (verdicts[1].enforcement_note or "") and verdicts[0].result and verdicts[2].result
+
+
+@pytest.mark.embedded
+def test_json_with_a_forbidden_word_is_enforced_in_gbnf_as_json_nested_less_deeply(backend):
+    reqs = [checks.json_format(), checks.forbidden_words(["nickname"])]
+    result = Session(backend).instruct(
+        "Describe a famous horse as JSON, with its name and nickname.", requirements=reqs, strategy="enforce",
+        loop_budget=1, model_options={ModelOption.MAX_NEW_TOKENS: 64}, return_sampling_results=True,
+    )  # fmt: skip
+    verdicts = [v for _, v in result.attempts[0].verdicts or []]
+    assert [v.enforced for v in verdicts] == [True, True] and all(v.result for v in verdicts), verdicts

@@ -263,7 +263,9 @@ def plan(
     grammars of their kinds are disjoint) raise :class:`ContradictoryRequirementsError` naming both,
     before any generation, whatever the backend offers. The enforceable ones are intersected in order;
     one whose enforced grammar leaves no answer in common with those before it is not enforced (noted),
-    unless the kinds' wider exact forms (``KindGrammar.wide``: a title anywhere, not first) enforce more.
+    unless the kinds' wider exact forms (``KindGrammar.wide``: a title anywhere, not first) enforce more;
+    one dropped because the GBNF of the intersection would be too large is retried with the kinds'
+    compact forms (``KindGrammar.compact``: JSON nested less deeply).
     With ``format=`` (a JSON schema, enforced by the backend itself) ``json_format`` is met by the
     schema and the other kinds are not combined into it. A backend that offers only
     ``"json"`` enforces ``json_format`` alone; one offering only ``"gbnf"`` drops (with a note) a
@@ -282,12 +284,15 @@ def plan(
     settings = (format, set(syntaxes), full, backend, gbnf_limit)
     combined, entries = _intersect(own, *settings)
     if any(not e.enforced and (_DISJOINT in e.note or _UNDECIDED in e.note) for e in entries):
-        wider = [
-            (r, Constraint(g.wide, c.sources, json=c.json) if c is not None and g.wide is not None else c, g, n)
-            for r, c, g, n in own
-        ]
-        if any(w[1] is not o[1] for w, o in zip(wider, own, strict=True)):
+        wider = _other_form(own, "wide")
+        if wider is not own:
             again = _intersect(wider, *settings)
+            if sum(e.enforced for e in again[1]) > sum(e.enforced for e in entries):
+                (combined, entries), own = again, wider
+    if any(not e.enforced and _TOO_LARGE in e.note for e in entries):
+        compact = _other_form(own, "compact")
+        if compact is not own:
+            again = _intersect(compact, *settings)
             if sum(e.enforced for e in again[1]) > sum(e.enforced for e in entries):
                 combined, entries = again
     if combined is not None and not full:
@@ -296,6 +301,27 @@ def plan(
 
 
 _DISJOINT = "leave no answer in common"
+_TOO_LARGE = "states in GBNF"
+
+
+def _other_form(
+    own: list[tuple[Any, Constraint | None, Any, str]], form: str
+) -> list[tuple[Any, Constraint | None, Any, str]]:
+    """``own`` with each kind's ``form`` (``"wide"`` or ``"compact"``) where it has one (``own`` itself: none has)."""
+    out = [
+        (
+            r,
+            Constraint(getattr(g, form), c.sources, json=c.json)
+            if c is not None and getattr(g, form) is not None
+            else c,
+            g,
+            n,
+        )
+        for r, c, g, n in own
+    ]
+    return out if any(o[1] is not n[1] for o, n in zip(own, out, strict=True)) else own
+
+
 _UNDECIDED = "share an answer was not decided"
 
 

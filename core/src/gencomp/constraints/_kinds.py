@@ -32,13 +32,17 @@ class KindGrammar:
     accepts every answer the check passes (and more): two requirements whose outer grammars share no
     answer contradict each other, whatever their enforced forms. ``wide``, when there is one, is an
     exact form wider than ``node``, enforced instead when ``node`` leaves no answer in common with the
-    call's other requirements (``node`` steers the model better, ``wide`` combines with more)."""
+    call's other requirements (``node`` steers the model better, ``wide`` combines with more).
+    ``compact``, when there is one, is an exact form narrower than ``node`` whose intersections have
+    far fewer states, enforced instead when a backend's grammar (GBNF, one rule per state) cannot hold
+    ``node``'s intersection with the call's other requirements."""
 
     node: Node
     exact: bool = True
     rest: str = ""
     outer: Node | None = None
     wide: Node | None = None
+    compact: Node | None = None
 
 
 # -- alphabets ----------------------------------------------------------------------------------------
@@ -201,10 +205,14 @@ def _title(p: Mapping[str, Any]) -> KindGrammar:
 JSON_DEPTH = 4
 """How deeply a ``json_format`` answer's objects and arrays may nest (a regular grammar needs a bound)."""
 
+JSON_COMPACT_DEPTH = 2
+"""The nesting of ``json_format``'s compact form: each level more multiplies the states of an intersection
+(with a forbidden word or a keyword) by about three."""
 
-@functools.lru_cache(maxsize=1)
-def json_grammar() -> Node:
-    """Any JSON object or array nested at most :data:`JSON_DEPTH` deep, optionally in a ```` ```json ```` fence."""
+
+@functools.lru_cache(maxsize=4)
+def json_grammar(depth: int = JSON_DEPTH) -> Node:
+    """Any JSON object or array nested at most ``depth`` deep, optionally in a ```` ```json ```` fence."""
     ws = rx.star(rx.chars(cs.from_chars(" \t\n")))
     hexd = rx.chars(cs.from_chars("0123456789abcdefABCDEF"))
     char = rx.alt(
@@ -223,7 +231,7 @@ def json_grammar() -> Node:
     )
     value = rx.alt(string, number, rx.lit("true"), rx.lit("false"), rx.lit("null"))
     container = rx.EMPTY
-    for _ in range(JSON_DEPTH):
+    for _ in range(depth):
         member = rx.seq(string, ws, rx.lit(":"), ws, value, ws)
         obj = rx.seq(rx.lit("{"), ws, rx.opt(rx.seq(member, rx.star(rx.seq(rx.lit(","), ws, member)))), rx.lit("}"))
         item = rx.seq(value, ws)
@@ -238,7 +246,8 @@ def _json(p: Mapping[str, Any]) -> KindGrammar:
     space = rx.star(rx.chars(_space()))
     fence = rx.alt(*(rx.lit(f) for f in ("```json", "```Json", "```JSON", "```")))
     first = rx.chars(cs.from_chars('{["-0123456789tfnNI'))  # how any JSON text json.loads reads begins
-    return KindGrammar(json_grammar(), outer=rx.seq(space, rx.opt(rx.seq(fence, space)), first, rx.ANY_STAR))
+    outer = rx.seq(space, rx.opt(rx.seq(fence, space)), first, rx.ANY_STAR)
+    return KindGrammar(json_grammar(), outer=outer, compact=json_grammar(JSON_COMPACT_DEPTH))
 
 
 def _constrained_response(p: Mapping[str, Any]) -> KindGrammar:
@@ -581,7 +590,9 @@ ENFORCEABLE: dict[str, str] = {
     "quotation": "anything between a double quote at the start and one at the end",
     "title": "a title in <<...>> on the first line (after an optional quote); anywhere when the first line would "
     "leave no answer with the other requirements (a repeated request first)",
-    "json_format": f"a JSON object or array, nested at most {JSON_DEPTH} deep (in a json code fence or not)",
+    "json_format": f"a JSON object or array, nested at most {JSON_DEPTH} deep (in a json code fence or not); at "
+    f"most {JSON_COMPACT_DEPTH} deep where a GBNF grammar of its intersection with the other requirements would "
+    "be too large",
     "constrained_response": "exactly one of the options",
     "number_words": "at most N words (fewer than, at most; exactly N: at most N, and N is checked): plain "
     "letters, digits and punctuation; after the last word allowed, at most 4 more characters",
