@@ -534,6 +534,31 @@ def sessions(folder: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def _sessions_text(meta: list[dict[str, Any]], side: str) -> str:
+    """What the sessions of a run were: when, how many prompts at a time, on what servers, which variants, the load."""
+    merged: dict[str, dict[str, Any]] = {}
+    for m in meta:  # a session writes a line when it starts and one when it ends
+        merged.setdefault(m["started"], {}).update(m)
+    parts = []
+    for m in merged.values():
+        c = m.get("concurrency", 1)
+        text = f"{m['started'][:16]} UTC, {c} prompt{'s' if c > 1 else ''} at a time"
+        if side == "llama" and m.get("parallel"):
+            servers = m.get("servers") or 1
+            each = f"{servers} llama-servers (one per prompt in flight), each" if servers > 1 else "one llama-server"
+            text += f" on {each} `--parallel {m['parallel']} --threads {m['server_threads']}`"
+        text += f", {len(m['variants'])} variants" if len(m["variants"]) > 2 else f", {' and '.join(m['variants'])}"
+        load = (
+            f"{m['load_start']:.1f}-{m['load_end']:.1f}" if "load_end" in m else f"{m['load_start']:.1f} at the start"
+        )
+        took = (
+            f", {m['wall_seconds'] / 60:.0f} min" if "wall_seconds" in m else ", no end recorded (stopped, or running)"
+        )
+        decoded = f", {m['server_decoded']:,} tokens decoded by the servers" if m.get("server_decoded") else ""
+        parts.append(f"{text}{took}{decoded}, load average {load}")
+    return f"{len(parts)} session{'s' if len(parts) > 1 else ''}: " + "; ".join(parts)
+
+
 def block(
     run: str, side: str, folder: Path, prompts: list[ifeval_data.Prompt], timing: dict[str, float] | None
 ) -> tuple[str, dict[str, dict[str, Any]]] | None:
@@ -570,28 +595,13 @@ def block(
         f"{sum(len(by_key[k].instruction_id_list) for k in common)} instructions; run by every variant"
     )
     if meta:
-        m = meta[-1]
-        servers = m.get("servers") or 1
-        each = f"{servers} llama-servers, one per prompt in flight, each" if servers > 1 else "llama-server"
-        threads = f", {each} `--parallel {m['parallel']} --threads {m['server_threads']}`" if m["parallel"] else ""
-        loads = ", ".join(f"{x['load_start']:.1f}-{x['load_end']:.1f}" for x in meta if "load_end" in x)
-        loads = loads or f"{m['load_start']:.1f} at the start"
-        head += f"; {concurrency} prompt{'s' if concurrency > 1 else ''} at a time{threads}; load average {loads}"
+        head += f"; {_sessions_text(meta, side)}"
     head += ")."
     if concurrency > 1:
-        ended = [m for m in meta if "wall_seconds" in m]
-        wall = sum(m["wall_seconds"] for m in ended)
-        decoded = sum(m.get("server_decoded", 0) for m in ended)
         head += (
-            f" {concurrency} prompts were in flight at once, so a call's wall time here is not its latency: the "
-            "wall-time columns (in brackets) are the one-at-a-time run's (`sample`) on its prompts, the rest is "
-            "this run's. Tokens per prompt here are the answers' tokens as gencomp counts them. "
-        )
-        head += (
-            f"Its sessions took {wall / 60:.0f} min; the server decoded {decoded:,} tokens in them (all variants, "
-            "answers whole or stopped early, and one per aLoRA verdict)."
-            if ended
-            else "The run had not ended when this table was written (a rerun of its command resumes it)."
+            " With several prompts in flight at once, a call's wall time is not its latency: the wall-time columns "
+            "(in brackets) are the one-at-a-time run's (`sample`) on its prompts, the rest is this run's. Tokens "
+            "per prompt here are the answers' tokens as gencomp counts them."
         )
     else:
         per_prompt = sum(s["seconds"] for s in stats.values())
