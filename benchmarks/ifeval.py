@@ -471,6 +471,7 @@ def summarise(rows: list[dict[str, Any]], prompts: dict[int, ifeval_data.Prompt]
         if any(r.get("stopped_early") and r.get("saved_tokens") is None for r in rows)
         else sum(r.get("saved_tokens") or 0 for r in rows),
         "errors": sum(1 for r in rows if r.get("error")),
+        "contradictions": sum(1 for r in rows if (r.get("error") or "").startswith("ContradictoryRequirementsError")),
         "code_share": 100 * sum(p.startswith("code:") for p in paths) / len(paths) if paths else None,
         "believed": sum(1 for r in rows if r.get("believed_passed")),
         "enforceable_first": enforceable_first(rows, prompts),
@@ -656,6 +657,13 @@ def block(
                 "did not read the text as that kind, or the grammars of one prompt could not be combined, or the "
                 f"prompt's instructions contradict each other: see the verdicts' enforcement notes).{cut}"
             )
+            if s["contradictions"]:
+                lines[-1] += (
+                    f" {s['contradictions']} prompt{'s were' if s['contradictions'] > 1 else ' was'} refused before "
+                    f"generation: no answer can follow all of {'their' if s['contradictions'] > 1 else 'its'} "
+                    "instructions (`ContradictoryRequirementsError`, "
+                    "counted as failed prompts, their instructions not counted here)."
+                )
     return "\n".join(lines), stats
 
 
