@@ -301,6 +301,7 @@ def plan(
 
 
 _DISJOINT = "leave no answer in common"
+_UNDECIDED = "share an answer was not decided"
 _TOO_LARGE = "states in GBNF"
 
 
@@ -320,9 +321,6 @@ def _other_form(
         for r, c, g, n in own
     ]
     return out if any(o[1] is not n[1] for o, n in zip(own, out, strict=True)) else own
-
-
-_UNDECIDED = "share an answer was not decided"
 
 
 def _intersect(
@@ -364,7 +362,9 @@ def _intersect(
                     "(the forms gencomp enforces are narrower than the checks, which may agree)"
                 )
             elif empty is None:
-                why = f"not enforced: whether its grammar and those of {others} {_UNDECIDED} within {PLAN_STATES} steps"
+                why = (
+                    f"not enforced: whether its grammar and those of {others} {_UNDECIDED} within {PLAN_STATES} states"
+                )
         if not why and full and "lark" not in syntaxes:  # after the emptiness test: an empty language has no GBNF
             trial = c if combined is None else combined & c
             try:
