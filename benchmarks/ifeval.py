@@ -55,6 +55,7 @@ markers) and the plot ``benchmarks/ifeval-accuracy-cost.svg``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -512,13 +513,16 @@ def enforceable_first(
 
 def official(folder: Path, variant: str, keys: list[int], common: list[int]) -> dict[str, float] | None:
     """The official scorer's accuracy on the ``common`` prompts, from the verdicts ``ifeval_official.py`` wrote
-    for a variant's responses (one per prompt of ``keys``, in that order), or ``None`` when it has not run."""
+    for a variant's responses (one per prompt of ``keys``, in that order), or ``None`` when it has not graded
+    the responses file as it is now."""
     path = folder / f"{variant}.official.json"
     if not path.exists():
         return None
-    followed = json.loads(path.read_text(encoding="utf-8"))["followed"]
-    if len(followed) != len(keys):
-        return None  # graded before the last prompts were added: grade again
+    graded = json.loads(path.read_text(encoding="utf-8"))
+    responses = folder / f"{variant}.responses.jsonl"
+    if graded.get("responses_sha256") != hashlib.sha256(responses.read_bytes()).hexdigest():
+        return None  # graded before some responses were added or rerun: grade again
+    followed = graded["followed"]
     by_key = dict(zip(keys, followed, strict=True))
     rows = [by_key[k] for k in common]
     return {

@@ -24,6 +24,7 @@ strict accuracy over the prompts it answers (``benchmarks/ifeval.py --report`` s
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import types
@@ -112,6 +113,7 @@ def main() -> int:
     for path in args.responses:
         responses = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
         result = grade(utils, inputs, responses)
+        result["responses_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()  # ifeval.py: graded these
         out = path.with_name(path.name.replace(".responses.jsonl", ".official.json"))
         out.write_text(json.dumps(result) + "\n", encoding="utf-8")
         print(f"{path}: {result['prompts']} prompts, {result['prompt']:.1f}% prompt / "
