@@ -108,6 +108,28 @@ def test_json_and_a_forbidden_word_intersect_into_one_matcher_that_reads_a_long_
     assert matcher.is_accepting() and not matcher.is_error()
 
 
+def test_highlights_in_paragraphs_with_a_word_count_compile_into_a_matcher_that_reads_such_an_answer(ll_tokenizer):
+    from llguidance import LLMatcher
+
+    from gencomp.constraints import plan
+    from gencomp_hf_backend.constrained import matcher_limits
+
+    tok, ll = ll_tokenizer
+    reqs = [
+        checks.keyword_frequency("photography", 1, "less than"),
+        checks.number_highlighted_sections(3),
+        checks.number_paragraphs(3),
+    ]
+    made = plan(reqs, syntaxes={"lark"})
+    assert made.enforced == tuple(reqs) and made.constraint is not None  # in their wide forms
+    matcher = LLMatcher(ll, made.constraint.lark(), log_level=0, limits=matcher_limits())
+    assert not matcher.is_error(), matcher.get_error()  # with the embedded tokenizer: refused at the default fuel
+    text = "Start *small* and *plan*.\n\n***\n\nKeep *costs* low.\nSave first.\n\n***\n\nGood luck."
+    ids = tok.encode(text, add_special_tokens=False)
+    assert matcher.try_consume_tokens(ids) == len(ids), matcher.get_error()
+    assert matcher.is_accepting() and all(r.validation_fn.check_text(text).result for r in reqs)
+
+
 def test_a_combined_json_constraint_ends_only_where_both_checks_pass(backend):
     import warnings
 

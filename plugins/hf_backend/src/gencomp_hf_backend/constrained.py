@@ -27,11 +27,17 @@ STEP_LEXER_FUEL = 2_000_000
 stops mid-answer with "too many expressions constructed"."""
 
 
+INITIAL_LEXER_FUEL = 20_000_000
+"""llguidance's fuel for building a grammar's lexer (about 50k units per ms; its default is 1,000,000). Paragraphs
+of several lines intersected with highlights and a word count (IFEval's key 1342) need ~10x the default: at it the
+matcher refuses the grammar ("lexer precomputation failed")."""
+
+
 def matcher_limits() -> Any:
-    """The :class:`llguidance.LLParserLimits` gencomp's matchers use (:data:`STEP_LEXER_FUEL`)."""
+    """gencomp's matchers' :class:`llguidance.LLParserLimits`: :data:`STEP_LEXER_FUEL`, :data:`INITIAL_LEXER_FUEL`."""
     from llguidance import LLParserLimits
 
-    return LLParserLimits(step_lexer_fuel=STEP_LEXER_FUEL)
+    return LLParserLimits(step_lexer_fuel=STEP_LEXER_FUEL, initial_lexer_fuel=INITIAL_LEXER_FUEL)
 
 
 def make_ll_tokenizer(tokenizer: Any, n_vocab: int) -> Any:
