@@ -455,7 +455,9 @@ def summarise(rows: list[dict[str, Any]], prompts: dict[int, ifeval_data.Prompt]
             f[:] = [False] * len(f)
     n_instr = sum(len(f) for f in followed)
     paths = [p for r in rows for p in r.get("check_paths") or []]
-    tokens = [r["generated_tokens"] for r in rows if isinstance(r.get("generated_tokens"), int)]
+    answered = [r for r in rows if not r.get("error")]  # a refused call generated nothing: 0 tokens
+    tokens = [r["generated_tokens"] for r in answered if isinstance(r.get("generated_tokens"), int)]
+    tokens += [0] * (len(rows) - len(answered))
     return {
         "n": len(rows),
         "passed": {r["key"] for r, f in zip(rows, followed, strict=True) if all(f)},
