@@ -10,7 +10,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM
 
 from gencomp_alora.compat import quiet_peft
-from gencomp_alora.forward import adapted_forward, base_forward
+from gencomp_alora.forward import adapted_forward, base_forward, output_columns
 from gencomp_alora.prompt import check_suffix_ids, find_last
 from gencomp_hf_backend.compat import with_cache
 
@@ -68,6 +68,20 @@ def test_the_adapted_forward_equals_pefts_alora_forward(peft_model, check_ids, c
     with torch.inference_mode(), peft_model.disable_adapter():
         base = peft_model(input_ids=torch.tensor([ids])).logits
     assert not torch.allclose(got[0, -1], base[0, -1], atol=1e-3)
+
+
+def test_the_adapted_forward_with_columns_computes_only_those_logits_and_puts_the_output_layer_back(
+    peft_model, check_ids
+):
+    ids, start = check_ids["ids"], check_ids["start"]
+    adapted, columns = len(ids) - start, (7, 3)
+    head = peft_model.get_base_model().get_output_embeddings()
+    with torch.inference_mode():
+        full = adapted_forward(peft_model, "constraint", adapted, input_ids=torch.tensor([ids])).logits
+        out = adapted_forward(peft_model, "constraint", adapted, input_ids=torch.tensor([ids]), columns=columns)
+    assert out.logits.shape[-1] == 2 and output_columns(out, columns).shape[-1] == 2
+    assert torch.allclose(output_columns(out, columns), full[..., list(columns)], atol=1e-5, rtol=0)
+    assert peft_model.get_base_model().get_output_embeddings() is head
 
 
 def test_the_base_forward_equals_pefts_forward_with_the_adapters_disabled(peft_model, check_ids):

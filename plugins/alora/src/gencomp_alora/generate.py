@@ -107,7 +107,7 @@ def score_ids(
     """
     import torch
 
-    from gencomp_alora.forward import adapted_forward, base_forward
+    from gencomp_alora.forward import adapted_forward, base_forward, output_columns
 
     ids = list(ids)
     start = find_last(ids, invocation_tokens)
@@ -132,9 +132,9 @@ def score_ids(
             **with_cache(past),
             use_cache=True,
             logits_to_keep=1,
+            columns=(yes_id, no_id),
         )
-    last = out.logits[0, -1].float()
-    pair = torch.stack([last[yes_id], last[no_id]])
+    pair = output_columns(out, (yes_id, no_id))[0, -1].float()
     p_yes = float(torch.softmax(pair, dim=0)[0])
     yes_logit, no_logit = float(pair[0]), float(pair[1])
     return CheckResult(
@@ -250,7 +250,7 @@ def score_candidates(
     import torch
     from transformers import DynamicCache
 
-    from gencomp_alora.forward import adapted_forward, base_forward
+    from gencomp_alora.forward import adapted_forward, base_forward, output_columns
     from gencomp_alora.kv import joined_view
 
     rows = [list(ids) for ids in checks]
@@ -333,9 +333,9 @@ def score_candidates(
             **with_cache(joined_view(pieces, config)),
             use_cache=True,
             logits_to_keep=torch.tensor(last, device=device),
+            columns=(yes_id, no_id),
         )
-    logits = out.logits[0].float()
-    pairs = torch.stack([logits[:, yes_id], logits[:, no_id]], dim=1)
+    pairs = output_columns(out, (yes_id, no_id))[0].float()
     p_yes = torch.softmax(pairs, dim=1)[:, 0].tolist()
     total = len(ids) + prefix_computed
     results = []
