@@ -12,6 +12,7 @@ from gencomp import Requirement, checks
 from gencomp.constraints import (
     ENFORCEABLE,
     NOT_ENFORCEABLE,
+    REASONS,
     Constraint,
     ConstraintTooLargeError,
     ContradictoryRequirementsError,
@@ -275,7 +276,7 @@ def test_requirements_whose_checks_can_agree_are_never_called_contradictory(firs
     if len(made.enforced) == 2:
         assert made.constraint is not None and made.constraint.is_empty() is False
     else:
-        assert "leave no answer in common" in made.not_enforced[0].note
+        assert "leave no answer in common" in made.not_enforced[0].note and made.not_enforced[0].reason == "clash"
 
 
 def test_repeating_a_request_that_uses_a_forbidden_word_is_a_contradiction_in_any_case():
@@ -332,12 +333,13 @@ def test_a_plan_combines_the_enforceable_requirements_and_notes_why_the_others_a
     assert made.constraint.matches("Paris is lovely") and not made.constraint.matches("Paris, France")
     notes = {id(e.requirement): e.note for e in made.not_enforced}
     assert "not checked by code" in notes[id(reqs[1])] and "lower bound" in notes[id(reqs[3])]
+    assert [e.reason for e in made.entries] == ["", "no grammar", "", "no grammar"]
 
 
 def test_a_backend_that_enforces_nothing_gets_no_constraint_and_every_requirement_a_note():
     made = plan([checks.no_comma(), checks.json_format()], syntaxes=frozenset(), backend="EchoBackend(x)")
     assert made.constraint is None and not made.enforced
-    assert all("EchoBackend(x) enforces no constraints" in e.note for e in made.entries)
+    assert all("EchoBackend(x) enforces no constraints" in e.note and e.reason == "backend" for e in made.entries)
 
 
 def test_a_json_only_backend_enforces_json_format_alone():
@@ -355,12 +357,14 @@ def test_format_meets_json_format_and_leaves_other_kinds_to_the_check_with_a_not
     made = plan(reqs, syntaxes={"lark"}, format=City)
     assert made.constraint is None and made.entries[0].enforced
     assert "format=City" in made.entries[1].note and not made.entries[1].enforced
+    assert made.entries[1].reason == "format"
 
 
 def test_a_gbnf_backend_drops_an_intersection_too_large_for_its_grammar_with_a_note():
     reqs = [checks.max_words(60), checks.number_sentences(6, "at most")]
     small = plan(reqs, syntaxes={"gbnf"}, gbnf_limit=50)
     assert small.enforced == (reqs[0],) and "GBNF" in small.not_enforced[0].note
+    assert small.not_enforced[0].reason == "too large" and set(REASONS) >= {e.reason for e in small.entries} - {""}
     assert plan(reqs, syntaxes={"gbnf", "lark"}, gbnf_limit=50).enforced == tuple(reqs)  # Lark intersects itself
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "ENFORCEABLE",
     "JSON_DEPTH",
     "NOT_ENFORCEABLE",
+    "REASONS",
     "SYNTAXES",
     "Constraint",
     "ConstraintTooLargeError",
@@ -187,7 +188,7 @@ def _code_check(requirement: Any) -> Any:
 class Enforced:
     """How one requirement of a call is decoded: ``enforced`` (its grammar is part of the call's constraint),
     ``exact`` (the grammar guarantees its whole check; else ``rest`` says what is left to the check), and
-    ``note``: why it is not enforced, when it is not."""
+    ``note``: why it is not enforced, when it is not, and ``reason``, the same as a word (:data:`REASONS`)."""
 
     requirement: Any
     enforced: bool
@@ -196,6 +197,19 @@ class Enforced:
     note: str = ""
     constraint: Constraint | None = None
     """This requirement's own constraint (also when it could not be enforced in this call)."""
+    reason: str = ""
+    """Why it is not enforced, as one of :data:`REASONS` (``""`` when it is)."""
+
+
+REASONS: dict[str, str] = {
+    "no grammar": "it has no grammar: not a code-checked kind, a kind without one, or a lower bound",
+    "format": "format= is enforced as a JSON schema, which other grammars do not join",
+    "backend": "the backend enforces no constraints, or JSON alone",
+    "clash": "its grammar and those enforced before it share no answer (the checks may still agree)",
+    "undecided": "whether its grammar and those before it share an answer was not decided within PLAN_STATES",
+    "too large": "the GBNF of its intersection with those before it would exceed the rule limit",
+}
+"""The reasons an :class:`Enforced` gives for a requirement that is not enforced."""
 
 
 def constraint_of(requirement: Any, *, request: str | None = None) -> Constraint:
@@ -283,13 +297,13 @@ def plan(
     full = bool({"lark", "gbnf"} & set(syntaxes))
     settings = (format, set(syntaxes), full, backend, gbnf_limit)
     combined, entries = _intersect(own, *settings)
-    if any(not e.enforced and (_DISJOINT in e.note or _UNDECIDED in e.note) for e in entries):
+    if any(e.reason in ("clash", "undecided") for e in entries):
         wider = _other_form(own, "wide")
         if wider is not own:
             again = _intersect(wider, *settings)
             if sum(e.enforced for e in again[1]) > sum(e.enforced for e in entries):
                 (combined, entries), own = again, wider
-    if any(not e.enforced and _TOO_LARGE in e.note for e in entries):
+    if any(e.reason == "too large" for e in entries):
         compact = _other_form(own, "compact")
         if compact is not own:
             again = _intersect(compact, *settings)
@@ -298,11 +312,6 @@ def plan(
     if combined is not None and not full:
         combined = Constraint(combined._node, combined.sources, json=True)
     return Enforcement(combined, tuple(entries))
-
-
-_DISJOINT = "leave no answer in common"
-_UNDECIDED = "share an answer was not decided"
-_TOO_LARGE = "states in GBNF"
 
 
 def _other_form(
@@ -336,9 +345,9 @@ def _intersect(
     entries = []
     for r, c, grammar, note in own:
         if c is None:
-            entries.append(Enforced(r, False, note=note))
+            entries.append(Enforced(r, False, note=note, reason="no grammar"))
             continue
-        why = ""
+        why = reason = ""
         if format is not None:
             if c.json:
                 entries.append(Enforced(r, True, True, note="", constraint=c))
@@ -346,33 +355,39 @@ def _intersect(
             why = (
                 f"not enforced: format={format.__name__} is enforced as a JSON schema, which other grammars do not join"
             )
+            reason = "format"
         elif not full and "json" in syntaxes:
             if not c.json:
-                why = f"not enforced: {backend} enforces only JSON answers"
+                why, reason = f"not enforced: {backend} enforces only JSON answers", "backend"
             elif combined is not None:
                 why = f"not enforced: {backend} enforces JSON alone, and another requirement is enforced"
+                reason = "backend"
         elif not full:
             why = f"not enforced: {backend} enforces no constraints (its constraint_syntaxes is empty)"
+            reason = "backend"
         if not why and combined is not None:
             others = ", ".join(map(repr, combined.sources))
             empty = _empty(combined, c)
             if empty:
                 why = (
-                    f"not enforced: its grammar and those of {others} {_DISJOINT} "
+                    f"not enforced: its grammar and those of {others} leave no answer in common "
                     "(the forms gencomp enforces are narrower than the checks, which may agree)"
                 )
+                reason = "clash"
             elif empty is None:
                 why = (
-                    f"not enforced: whether its grammar and those of {others} {_UNDECIDED} within {PLAN_STATES} states"
+                    f"not enforced: whether its grammar and those of {others} share an answer was not decided "
+                    f"within {PLAN_STATES} states"
                 )
+                reason = "undecided"
         if not why and full and "lark" not in syntaxes:  # after the emptiness test: an empty language has no GBNF
             trial = c if combined is None else combined & c
             try:
                 trial.gbnf(gbnf_limit)
             except ConstraintTooLargeError as exc:
-                why = f"not enforced: {exc}"
+                why, reason = f"not enforced: {exc}", "too large"
         if why:
-            entries.append(Enforced(r, False, note=why, constraint=c))
+            entries.append(Enforced(r, False, note=why, constraint=c, reason=reason))
             continue
         combined = c if combined is None else combined & c
         entries.append(Enforced(r, True, grammar.exact, grammar.rest, constraint=c))
