@@ -392,7 +392,8 @@ def _paragraphs(p: Mapping[str, Any]) -> KindGrammar:
         raise NotEnforceable(f"paragraphs separated by {separator!r} have no grammar here (only '***' and blank lines)")
     para = _paragraph()
     node = rx.seq(para, rx.rep(rx.seq(between, para), lo - 1, hi - 1))
-    wide = rx.seq(_wide_paragraph(), rx.rep(rx.seq(between, _wide_paragraph()), lo - 1, hi - 1))
+    wide_para = _wide_paragraph()
+    wide = rx.seq(wide_para, rx.rep(rx.seq(between, wide_para), lo - 1, hi - 1))
     return KindGrammar(node, wide=wide)  # wide: paragraphs of several lines (a bullet list, highlights)
 
 
@@ -432,8 +433,9 @@ def _highlights(p: Mapping[str, Any]) -> KindGrammar:
     free = rx.star(_any_but("*"))
     node = rx.seq(free, rx.rep(rx.seq(highlight, free), lo, hi))
     # wide: divider lines between the text (paragraphs separated by ***), which the check counts as none
-    free = rx.star(rx.alt(_any_but("*"), rx.lit("\n***\n")))
-    return KindGrammar(node, wide=rx.seq(free, rx.rep(rx.seq(highlight, free), lo, hi)))
+    free_or_divider = rx.star(rx.alt(_any_but("*"), rx.lit("\n***\n")))
+    wide = rx.seq(free_or_divider, rx.rep(rx.seq(highlight, free_or_divider), lo, hi))
+    return KindGrammar(node, wide=wide)
 
 
 def _sections(p: Mapping[str, Any]) -> KindGrammar:
