@@ -11,10 +11,12 @@ from pathlib import Path
 from gencomp_alora.training.datagen import write_dataset
 from gencomp_alora.training.semantic import (
     APOLOGIES,
+    ASKING,
     FACTS,
     GREETINGS,
     ITEMS,
     SEMANTIC_FAMILIES,
+    asked,
     build_semantic_examples,
     phrasings,
     scenario_split,
@@ -129,3 +131,13 @@ def test_the_phrasings_list_holds_every_requirement_the_builder_asks():
     templates = [re.compile(".+".join(map(re.escape, re.split(r"\{[fk]\}", p)))) for p in phrasings()]
     for e in _examples(20):
         assert any(t.fullmatch(e["requirement"]) for t in templates), e["requirement"]
+
+
+def test_every_family_is_asked_in_the_ways_people_ask_not_only_its_fixed_phrasings():
+    frames = [re.compile(".+".join(map(re.escape, f.split("{c}"))) if "{c}" in f else r"[A-Z].+\.") for f in ASKING]
+    asked_by = defaultdict(set)
+    for e in _examples(60):
+        asked_by[e["family"]] |= {i for i, frame in enumerate(frames[1:], 1) if frame.fullmatch(e["requirement"])}
+    for family in SEMANTIC_FAMILIES:
+        assert len(asked_by[family]) >= 3, (family, asked_by[family])
+    assert asked("say hello first")[:2] == ("Say hello first.", "Please say hello first.")

@@ -8,7 +8,9 @@ clearly lacks it (a rude opener, a thank-you instead of an apology, a non-greeti
 mention of an item that does not recommend it, a contrasting fact...). The label is the
 construction's, so it is known, not guessed. Some families also have requirements of the opposite
 sense ("The answer is rude."), whose label is the negation, so that the adapter must read the
-requirement, not only the response.
+requirement, not only the response. Besides a few fixed phrasings, each family is asked in the ways
+people ask (:data:`ASKING`: "Please ...", "Make sure you ...", "Remember to ..."...) around several
+imperative cores, so that the adapter meets many wordings of one request, not five.
 
 Families: ``polite``, ``greeting``, ``apology``, ``tone`` (positive, negative, formal, casual),
 ``person`` (first, second, third), ``recommendation``, ``answers_question`` (the response answers
@@ -28,7 +30,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SEMANTIC_FAMILIES", "SemanticFamily", "build_semantic_examples", "phrasings", "scenario_split"]
+__all__ = [
+    "ASKING",
+    "SEMANTIC_FAMILIES",
+    "SemanticFamily",
+    "asked",
+    "build_semantic_examples",
+    "phrasings",
+    "scenario_split",
+]
 
 Checks = list[tuple[str, bool]]
 """``(requirement, label)`` pairs checked on one conversation."""
@@ -76,6 +86,24 @@ def _plain(response: str) -> str | None:
 
 def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text
+
+
+ASKING = (
+    "{C}.",
+    "Please {c}.",
+    "Make sure you {c}.",
+    "Be sure to {c}.",
+    "Remember to {c}.",
+    "You should {c}.",
+    "I'd like you to {c}.",
+    "Your reply needs to {c}.",
+)
+"""How people ask for something: frames around an imperative core (``{c}``; ``{C}`` capitalised)."""
+
+
+def asked(*cores: str) -> tuple[str, ...]:
+    """Every frame of :data:`ASKING` around every core: requirement wordings beyond a family's fixed phrasings."""
+    return tuple(f.format(c=c, C=c[:1].upper() + c[1:]) for c in cores for f in ASKING)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -396,21 +424,25 @@ TONE_REQUIREMENTS = {
         "Keep the tone upbeat.",
         "The response sounds cheerful.",
         "Write with an optimistic tone.",
+        *asked("keep it upbeat", "sound positive", "write in a cheerful way", "keep the mood bright"),
     ),
     "negative": (
         "The tone of the answer is negative.",
         "The response sounds unhappy.",
         "Write with a pessimistic tone.",
+        *asked("sound disappointed", "keep the tone negative", "write in a gloomy way"),
     ),
     "formal": (
         "The answer is written in a formal tone.",
         "Use formal language.",
         "The response sounds professional and formal.",
+        *asked("write formally", "keep the language formal", "sound businesslike"),
     ),
     "casual": (
         "The answer is written in a casual tone.",
         "Use informal, chatty language.",
         "The response sounds relaxed and informal.",
+        *asked("keep it casual", "write in a relaxed, chatty way", "sound laid-back"),
     ),
 }
 
@@ -494,16 +526,19 @@ PERSON_REQUIREMENTS = {
         "The answer is written in the first person.",
         "Write from your own point of view, using I.",
         "The response uses first-person pronouns like I and my.",
+        *asked("write in the first person", "speak as I", "use I and my"),
     ),
     "second": (
         "The answer addresses the reader directly as you.",
         "Speak to the reader in the second person.",
         "The response talks directly to the reader.",
+        *asked("write in the second person", "speak to the reader as you", "address the reader in person"),
     ),
     "third": (
         "The answer is written in the third person.",
         "Use only the third person.",
         "The response avoids I, me, you and your.",
+        *asked("write in the third person", "avoid I and you", "describe it from the outside, in the third person"),
     ),
 }
 
@@ -558,8 +593,14 @@ REC_REQUIREMENTS = (
     "The response includes a suggestion.",
     "Recommend something specific.",
     "The reply suggests an option to the user.",
+    *asked("recommend something", "suggest an option", "give a concrete suggestion", "offer a recommendation"),
 )
-REC_KIND_REQUIREMENTS = ("The answer recommends a {k}.", "Suggest a {k}.", "The response must recommend a {k}.")
+REC_KIND_REQUIREMENTS = (
+    "The answer recommends a {k}.",
+    "Suggest a {k}.",
+    "The response must recommend a {k}.",
+    *asked("tell me which {k} to go for", "suggest a good {k}", "name a {k} worth trying", "point me to a {k}"),
+)
 
 
 def _recommendation(d: Draw, want: bool, rng: random.Random) -> Built:
@@ -707,6 +748,13 @@ ANSWER_REQUIREMENTS = (
     "The reply is relevant to the user's request.",
     "The answer gives the information the user asked for.",
     "Respond to what the user actually asked.",
+    *asked(
+        "answer the question",
+        "address the question directly",
+        "keep to the topic of the question",
+        "give the answer the user asked for",
+        "respond to the actual request",
+    ),
 )
 
 
@@ -878,6 +926,13 @@ FACT_REQUIREMENTS = (
     "The response must include the fact that {f}.",
     "Tell the reader that {f}.",
     "The reply points out that {f}.",
+    *asked(
+        "mention that {f}",
+        "let the reader know that {f}",
+        "include the fact that {f}",
+        "remind them that {f}",
+        "tell them that {f}",
+    ),
 )
 FACT_INSTRUCTIONS = (
     "Write a short note for the team.",
@@ -939,6 +994,14 @@ SEMANTIC_FAMILIES: dict[str, SemanticFamily] = {
                 "Reply courteously.",
                 "The response must be respectful and kind.",
                 "Use polite language.",
+                *asked(
+                    "be polite",
+                    "stay courteous",
+                    "keep a respectful tone",
+                    "use kind, respectful words",
+                    "write politely",
+                    "treat the reader with respect",
+                ),
             ),
             ("The answer is rude.", "The response is impolite."),
             REQUESTS,
@@ -952,6 +1015,13 @@ SEMANTIC_FAMILIES: dict[str, SemanticFamily] = {
                 "Begin by saying hello.",
                 "Open the response with a greeting.",
                 "The reply greets the reader.",
+                *asked(
+                    "say hello first",
+                    "start with a greeting",
+                    "greet the reader before anything else",
+                    "open with a friendly hello",
+                    "begin by greeting them",
+                ),
             ),
             ("The answer does not greet the user.",),
         ),
@@ -964,6 +1034,14 @@ SEMANTIC_FAMILIES: dict[str, SemanticFamily] = {
                 "Say sorry to the user.",
                 "The response must contain an apology.",
                 "Apologize for the problem.",
+                *asked(
+                    "apologise",
+                    "apologize to the reader",
+                    "say you are sorry",
+                    "include a short apology",
+                    "express regret",
+                    "offer an apology",
+                ),
             ),
             ("The answer does not apologize.",),
             COMPLAINTS,
