@@ -25,6 +25,7 @@ from gencomp import (
     Requirement,
     Session,
 )
+from gencomp.adapter_validation import read_validation
 from gencomp.verdicts import CheckVerdict
 from gencomp_openai import OpenAIBackend
 from gencomp_openai.backend import ALORA_UNCERTAIN_MARGIN
@@ -174,10 +175,14 @@ def test_context_window_and_thinking_are_honoured_on_llama_server(llama_server: 
     backend.close()
 
 
-def test_a_verdict_on_the_server_says_what_the_shipped_adapter_was_measured_on(llama_server: LlamaServer) -> None:
+def test_a_verdict_on_the_server_says_what_the_shipped_adapter_was_measured_on(
+    llama_server: LlamaServer, shipped_adapter: Path
+) -> None:
+    polite = read_validation(shipped_adapter)["families"]["polite"]  # type: ignore[index]
     backend = OpenAIBackend(base_url=llama_server.base_url, model_options=GREEDY)
     result = Requirement("The answer is polite.").validate(backend, context(*ANSWERS[3]))
     verdict = result.verdict
     assert verdict is not None and verdict.path == "alora:constraint" and verdict.validated is True
-    assert verdict.validation == "measured 95% on polite requirements worded by hand (n=20)"
+    assert verdict.accuracy == polite["accuracy"]
+    assert verdict.validation == f"measured {polite['accuracy']:.0%} on polite requirements worded by hand (n=20)"
     backend.close()
