@@ -134,10 +134,10 @@ def test_the_phrasings_list_holds_every_requirement_the_builder_asks():
 
 
 def test_every_family_is_asked_in_the_ways_people_ask_not_only_its_fixed_phrasings():
-    frames = [re.compile(".+".join(map(re.escape, f.split("{c}"))) if "{c}" in f else r"[A-Z].+\.") for f in ASKING]
+    frames = [re.compile(".+".join(map(re.escape, f.split("{c}")))) for f in ASKING if "{c}" in f]  # not the bare one
     asked_by = defaultdict(set)
     for e in _examples(60):
-        asked_by[e["family"]] |= {i for i, frame in enumerate(frames[1:], 1) if frame.fullmatch(e["requirement"])}
+        asked_by[e["family"]] |= {i for i, frame in enumerate(frames) if frame.fullmatch(e["requirement"])}
     for family in SEMANTIC_FAMILIES:
         assert len(asked_by[family]) >= 3, (family, asked_by[family])
     assert asked("say hello first")[:2] == ("Say hello first.", "Please say hello first.")

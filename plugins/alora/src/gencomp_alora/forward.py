@@ -172,7 +172,7 @@ def _output_columns(base: Any, columns: Sequence[int] | None) -> Iterator[None]:
         yield
         return
     index = torch.tensor(list(columns), device=head.weight.device)
-    narrow = torch.nn.Linear(head.in_features, len(index), bias=head.bias is not None, device=head.weight.device)
+    narrow = torch.nn.Linear(head.in_features, len(index), bias=head.bias is not None, device="meta")  # no init
     narrow.weight = torch.nn.Parameter(head.weight.index_select(0, index), requires_grad=False)
     if head.bias is not None:
         narrow.bias = torch.nn.Parameter(head.bias.index_select(0, index), requires_grad=False)
