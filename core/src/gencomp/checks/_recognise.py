@@ -1,8 +1,9 @@
 """Recognise a plain-text requirement that states built-in kinds unambiguously.
 
 Precision first: a text is recognised only when the *whole* text (after trimming white space, a
-final ``.``/``!``/``?``, a polite lead-in such as "Please" or "Make sure", a polite tail such as ",
-please", and an example after "such as:") matches one phrasing of one kind, with every parameter
+final ``.``/``!``/``?``, a polite lead-in such as "Please", "Make sure" or "I want", a polite tail such as ",
+please" or "pls", a request put as a question ("Can you end it with a question?" is "End it with a question"),
+and an example after "such as:") matches one phrasing of one kind, with every parameter
 read from it; or when it is a conjunction ("... and ...", "...; ...", two sentences) whose every
 clause is recognised on its own (see :func:`clauses`). The rules, in ``TEXT-RULES.md`` next to this
 file:
@@ -146,8 +147,8 @@ def _read_count(m: re.Match[str]) -> tuple[int, str]:
 
 
 _TAIL = rf"(?:\s+(?:long|in\s+length|in\s+total|total|only))?{IN_OBJ}?"
-_LIMIT_FRAME = rf"(?:limit|keep|restrict|cap)\s+(?:{OBJ}|yourself)\s+to\s+"
-"""The one frame in which a bare count ("Limit your answer to 5 bullet points") is an upper bound."""
+_LIMIT_FRAME = rf"(?:(?:limit|keep|restrict|cap)\s+(?:{OBJ}|yourself)\s+to|(?:fit|squeeze)\s+(?:{OBJ}|it\s+all|everything)\s+(?:in|into|within))\s+"
+"""The frame in which a bare count ("Limit your answer to 5 bullet points", "Fit it into 50 words") is an upper bound."""
 _HAVE = r"(?:be|is|are|has|have|contains?|uses?|consists?\s+of|includes?|runs?|stays?|remains?|comprises?|features?|hold|holds)"
 _FRAMES: list[tuple[str, str]] = [
     (_LIMIT_FRAME, _TAIL),
@@ -308,6 +309,7 @@ _sentences.add(
     [
         rf"(?:{TELL}|keep\s+{OBJ}|explain\s+(?:it|this))\s+in\s+{_ONE}\s+sentence",
         rf"(?:keep|limit)\s+{OBJ}\s+to\s+(?:a\s+single|one\s+single|just\s+one|only\s+one|one|a)\s+sentence",
+        rf"(?:fit|squeeze)\s+(?:{OBJ}|it\s+all|everything)\s+(?:in|into|within)\s+{_ONE}\s+sentence",
         rf"{SUBJ}\s+{BE}(?:{_ONE}|exactly\s+one)\s+sentence(?:\s+long)?",
         r"(?:a\s+single|one\s+single|just\s+one|only\s+one)\s+sentence",
         rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:be|is|consists?\s+of|contains?)\s+(?:{_ONE}|exactly\s+one)\s+sentence",
@@ -613,6 +615,7 @@ _include.add(
         rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:include|includes|contain|contains|use|uses|mention|mentions|have|has)\s+(?:the\s+|these\s+|all\s+(?:of\s+)?the\s+)?{_WORDS_NOUN}\s*:?\s*{_LIST}",
         rf"(?:the\s+)?{_WORDS_NOUN}\s+{_LIST}\s+(?:{MODAL}\s+)?(?:all\s+)?(?:{_APPEAR}|are\s+used|are\s+included|are\s+mentioned|are\s+present)(?:\s+somewhere)?{IN_OBJ}?(?:\s+somewhere)?(?:\s+at\s+least\s+once)?",
         rf"(?:include|use|mention)\s+{Q}(?P<kws>[^\"“”‘’`]{{1,60}}?){Q}{IN_OBJ}?(?:\s+somewhere)?",
+        rf"(?:work|weave|slip|fit|get|put)\s+(?:the\s+)?{_WORDS_NOUN}\s*:?\s*{_LIST}\s+(?:in|into)\s+(?:it|{OBJ})(?:\s+somewhere)?",
     ],
     _kw_list_params("keywords", disjunction_ok=False),
 )
@@ -717,7 +720,7 @@ _quote.add(
     lambda m: {},
 )
 
-_JSON_NOTE = r"(?:[.,;]?\s*(?:you\s+(?:can|may)\s+use\s+markdown\s+ticks(?:\s+such\s+as\s+```)?|and\s+nothing\s+else|with\s+nothing\s+else|nothing\s+else|no\s+other\s+text|only))?"
+_JSON_NOTE = r"(?:[.,;]?\s*(?:you\s+(?:can|may)\s+use\s+markdown\s+ticks(?:\s+such\s+as\s+```)?|and\s+nothing\s+else|with\s+nothing\s+else|nothing\s+else|no\s+(?:other|extra)\s+(?:text|words)|only))?"
 _json = _kind("json_format")
 _json.add(
     [
@@ -729,6 +732,7 @@ _json.add(
         rf"wrap\s+(?:{OBJ}|the\s+entire\s+output|your\s+entire\s+output)\s+in\s+json(?:\s+format)?{_JSON_NOTE}",
         rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:just\s+|only\s+)?contains?\s+(?:only\s+)?(?:a\s+)?(?:valid\s+)?json(?:\s+block|\s+object)?(?:\s+only)?{_JSON_NOTE}",
         rf"use\s+(?:valid\s+)?json(?:\s+format)?(?:\s+(?:for|in)\s+{OBJ})?{_JSON_NOTE}",
+        rf"(?:only\s+|just\s+)?(?:give\s+me|send\s+me|reply\s+with|respond\s+with)\s+(?:only\s+|just\s+)?(?:the\s+)?(?:valid\s+)?json(?:\s+only)?{_JSON_NOTE}",
     ],
     lambda m: {},
 )
@@ -794,6 +798,7 @@ _end.add(
         rf"(?:finish|end|conclude|close)\s+(?:{OBJ}\s+)?with\s+(?:exactly\s+)?(?:this\s+|the\s+)?(?:exact\s+)?(?:phrase|sentence|words?|question|statement)?(?:\s+of)?\s*:?\s*{_PHRASE}{_NO_MORE}",
         rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:end|ends|finish|finishes|conclude|concludes)\s+with\s+(?:exactly\s+)?(?:the\s+(?:exact\s+)?(?:phrase|sentence|words?|question|statement)(?:\s+of)?\s*:?\s*)?{_PHRASE}{_NO_MORE}",
         rf"(?:the\s+)?(?:very\s+)?last\s+(?:words?|sentence)\s+(?:of\s+{OBJ}\s+)?(?:{MODAL}\s+)?(?:be|is)\s+{_PHRASE}",
+        rf"sign\s+(?:{OBJ}\s+)?off\s+with\s+{_PHRASE}{_NO_MORE}",
     ],
     lambda m: {"end_phrase": m.group("p").strip()},
 )
@@ -944,7 +949,7 @@ _number = _kind("contains_number")
 _number.add(
     [
         rf"(?:{SUBJ}\s+)?(?:{MODAL}\s+)?(?:contains?|includes?|has|have|mentions?)\s+(?:at\s+least\s+one\s+|a\s+)(?:number|numeral|digit|numeric\s+value)",
-        rf"(?:include|use|mention|give)\s+(?:at\s+least\s+one\s+|a\s+)(?:number|numeral|digit|numeric\s+value){IN_OBJ}?",
+        rf"(?:include|use|mention|give|put|add)\s+(?:at\s+least\s+one\s+|an?\s+(?:actual\s+|real\s+|specific\s+)?)(?:number|numeral|digit|numeric\s+value){IN_OBJ}?",
     ],
     lambda m: {},
 )
@@ -957,10 +962,18 @@ _LEAD = re.compile(
     r"|make\s+sure(?:\s+(?:that|to))?|ensure(?:\s+that)?|be\s+sure(?:\s+(?:that|to))?|remember(?:\s+to)?|don't\s+forget\s+to"
     r"|you\s+(?:must|should|need\s+to|have\s+to|are\s+required\s+to)|in\s+this\s+task"
     r"|in\s+(?:your|the)\s+(?:entire\s+|whole\s+)?(?:answer|response|reply|output)"
-    r"|it\s+is\s+(?:important|essential|required)\s+(?:that|to)|i\s+(?:want|need)\s+you\s+to|i\s+would\s+like\s+you\s+to)\s*[,:]?\s+",
+    r"|it\s+is\s+(?:important|essential|required)\s+(?:that|to)|i\s+(?:want|need)\s+you\s+to|i\s+would\s+like\s+you\s+to"
+    r"|i\s+(?:want|need|would\s+like|'d\s+like)(?!\s+(?:you|to|it|a|an|the|some|something)\b)"
+    r"|keep\s+it\s+(?:short|brief|concise|tight)(?=\s*[,:])"
+    r")\s*[,:]?\s+",
     re.IGNORECASE,
 )
-_TAIL_POLITE = re.compile(r"(?:,?\s+please|,?\s+thanks|,?\s+thank\s+you)$", re.IGNORECASE)
+_ASKED = re.compile(r"^(?:can|could|would|will)\s+you\s+(?:please\s+)?(?P<rest>[a-z][^?]*?)\s*\?$", re.IGNORECASE)
+"""A request put as a question ("Can you end it with a question?"): the imperative it asks for, not a permission."""
+_TAIL_POLITE = re.compile(
+    r"(?:,?\s+(?:please|pls|plz|thanks|thank\s+you)|\s+for\s+(?:me|this|this\s+one)|\s+(?:in\s+there|in\s+it))$",
+    re.IGNORECASE,
+)
 _EXAMPLE_MARK = (
     r"(?:such\s+as|like\s+(?:this|so|below)|like|for\s+example|for\s+instance|e\.?g\.?|i\.?e\.?|as\s+follows|example"
     r"|(?:using|in|with)\s+the\s+(?:following\s+)?(?:form|format)(?:\s+below)?|(?:with|in)\s+the\s+format\s+below)"
@@ -1023,6 +1036,9 @@ def normalise(text: str) -> str:
     t = re.sub(
         rf"\s*\((?:{_EXAMPLE_MARK})\s*:?\s*{_EXAMPLE_ITEM}(?:\s*,\s*{_EXAMPLE_ITEM})*\s*\)", "", t, flags=re.IGNORECASE
     )
+    request = _ASKED.fullmatch(t)
+    if request:
+        t = request.group("rest")
     for _ in range(4):
         t = _LEAD.sub("", t)
     if re.search(r":\s*[^:\"“”]{1,80}[?!]$", t):
