@@ -14,7 +14,17 @@ from typing import Any
 
 import pytest
 
-from gencomp import Backend, GencompError, Generation, GenerationRequest, ModelOption, Requirement, Session, checks
+from gencomp import (
+    Backend,
+    ConstraintRefusedError,
+    GencompError,
+    Generation,
+    GenerationRequest,
+    ModelOption,
+    Requirement,
+    Session,
+    checks,
+)
 from gencomp.constraints import Constraint, ContradictoryRequirementsError, EnforcementBugWarning, constraint_of
 from gencomp.strategies import Enforce, get_strategy
 
@@ -25,17 +35,22 @@ class Scripted(Backend):
     constraint_syntaxes = frozenset({"lark"})
     generate_keys = frozenset({"temperature"})
 
-    def __init__(self, answers: list[str], *, syntaxes: frozenset[str] | None = None, obey: bool = True) -> None:
+    def __init__(
+        self, answers: list[str], *, syntaxes: frozenset[str] | None = None, obey: bool = True, refuse: bool = False
+    ) -> None:
         super().__init__("scripted")
         self.answers = answers
         if syntaxes is not None:
             self.constraint_syntaxes = syntaxes
         self.obey = obey
+        self.refuse = refuse
         self.constraints: list[Constraint | None] = []
 
     def generate(self, request: GenerationRequest) -> Generation:
         constraint = request.options.constraint
         self.constraints.append(constraint)
+        if constraint is not None and self.refuse:  # a grammar engine that cannot compile it (a fault case)
+            raise ConstraintRefusedError("the grammar engine ran out of fuel")
         if constraint is not None and self.obey:
             for a in self.answers:
                 if constraint.matches(a):
@@ -82,6 +97,42 @@ def test_a_backend_that_cannot_enforce_falls_back_to_check_and_repair_and_each_v
         for _, v in attempt.verdicts or []:
             assert v.enforced is False and "Scripted(scripted) enforces no constraints" in (v.enforcement_note or "")
     assert result.selection.startswith("enforced 0 of 2 requirements")
+
+
+@pytest.mark.parametrize("strategy", ["enforce", "enforce-best-of-n"])
+def test_a_grammar_the_backend_refuses_is_checked_instead_once_per_call_and_every_verdict_says_so(strategy):
+    def run(sync: bool) -> tuple[Any, list[Constraint | None]]:
+        backend = Scripted(ANSWERS[::-1], refuse=True)
+        session = Session(backend)
+        kwargs: dict[str, Any] = dict(
+            requirements=REQS[:2], strategy=strategy, loop_budget=2, return_sampling_results=True
+        )
+        result = (
+            session.instruct("Write about rivers.", **kwargs)
+            if sync
+            else asyncio.run(session.ainstruct("Write about rivers.", **kwargs))
+        )
+        return result, backend.constraints
+
+    result, sent = run(True)
+    assert result.success and result.result.value == ANSWERS[1]
+    assert sent[0] is not None and sent[1:] == [None] * (len(sent) - 1)  # refused once, then never sent again
+    for attempt in result.attempts:
+        for _, v in attempt.verdicts or []:
+            assert v.enforced is False and v.ran and v.result
+            assert "the backend refused the call's grammar" in (v.enforcement_note or "")
+            assert "ran out of fuel" in (v.enforcement_note or "")
+    assert result.selection.startswith("enforced 0 of 2 requirements (the backend refused the grammar")
+    again, sent_async = run(False)
+    assert [a.text for a in again.attempts] == [a.text for a in result.attempts] and sent_async == sent
+
+
+def test_a_refusal_without_enforce_is_the_calls_error():
+    backend = Scripted(ANSWERS, refuse=True)
+    with pytest.raises(ConstraintRefusedError, match="ran out of fuel"):
+        Session(backend).instruct(
+            "Write about rivers.", model_options={ModelOption.CONSTRAINT: constraint_of(checks.no_comma())}
+        )
 
 
 def test_contradictory_requirements_are_an_error_before_anything_is_generated():

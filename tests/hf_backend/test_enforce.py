@@ -214,3 +214,24 @@ def test_the_enforce_strategy_passes_on_the_first_attempt_and_repairs_only_what_
     assert [v.enforced for v in verdicts] == [True, True, False, True]
     assert all(v.result for v, r in zip(verdicts, reqs, strict=True) if r is not reqs[2])
     assert "lower bound" in (verdicts[2].enforcement_note or "")
+
+
+def test_a_grammar_llguidance_refuses_is_checked_and_repaired_instead_and_every_verdict_says_so(backend, monkeypatch):
+    from llguidance import LLParserLimits
+
+    import gencomp_hf_backend.constrained
+
+    # llguidance itself refuses the real grammar: no fuel to build its lexer
+    monkeypatch.setattr(gencomp_hf_backend.constrained, "matcher_limits", lambda: LLParserLimits(initial_lexer_fuel=1))
+    reqs = [checks.starts_with("Refused grammars are checked"), checks.max_words(7)]
+    result = Session(backend).instruct(
+        "Write.", requirements=reqs, strategy="enforce", loop_budget=2,
+        model_options={ModelOption.MAX_NEW_TOKENS: 8}, return_sampling_results=True,
+    )  # fmt: skip
+    assert len(result.attempts) == 2 and all(a.output is not None for a in result.attempts)
+    for attempt in result.attempts:
+        for _, v in attempt.verdicts or []:
+            assert v.enforced is False and v.ran
+            assert "refused the call's grammar" in (v.enforcement_note or "")
+            assert "llguidance refused the grammar" in (v.enforcement_note or "")
+    assert "the backend refused the grammar" in result.selection

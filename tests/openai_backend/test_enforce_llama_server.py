@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from gencomp import GencompError, LinearContext, Message, ModelOption, Session, checks
+from gencomp import ConstraintRefusedError, GencompError, LinearContext, Message, ModelOption, Session, checks
 from gencomp.constraints import constraint_of
 from gencomp_openai import OpenAIBackend
 from gencomp_openai.llama_cpp import LlamaServer
@@ -167,6 +167,24 @@ def test_the_enforce_strategy_on_llama_server_meets_the_enforced_requirements_fi
     assert all(v.result for v in verdicts[:3])
 
 
+def test_a_grammar_llama_server_refuses_is_checked_instead_and_every_verdict_says_so(backend, monkeypatch):
+    from gencomp.constraints import Constraint
+
+    # the fault is ours (a GBNF that does not parse); the refusal is the real server's
+    monkeypatch.setattr(Constraint, "gbnf", lambda self, limit=4000: 'root ::= ( "a" ')
+    reqs = [checks.no_comma(), checks.max_words(12)]  # checked on prefixes: the answer is streamed
+    result = Session(backend).instruct(
+        "Describe a river.", requirements=reqs, strategy="enforce", loop_budget=1,
+        model_options={ModelOption.MAX_NEW_TOKENS: 16}, return_sampling_results=True,
+    )  # fmt: skip
+    [attempt] = result.attempts
+    assert attempt.output is not None and attempt.output.value
+    for _, v in attempt.verdicts or []:
+        assert v.enforced is False and v.ran
+        assert "failed to parse grammar" in (v.enforcement_note or "")
+    assert "the backend refused the grammar" in result.selection
+
+
 # -- a server that offers only a JSON mode (a scripted transport: no such server runs here) -------------
 
 
@@ -212,6 +230,23 @@ def test_a_grammar_goes_to_llama_server_in_the_grammar_field():
     body = transport.requests[-1][2]
     assert body["grammar"] == constraint.gbnf() and out.value == "no commas here"
     assert json.dumps(body)  # the request is plain JSON
+
+
+def test_a_posted_request_whose_grammar_the_server_refuses_raises_constraint_refused():
+    models = {"object": "list", "data": [{"id": "m", "object": "model", "owned_by": "llamacpp"}]}
+    refusal = {"error": {"code": 400, "message": "Failed to initialize samplers: failed to parse grammar"}}
+    transport = ScriptedTransport([], models=models)
+    transport.replies = [
+        httpx2.Response(200, json={}),
+        httpx2.Response(200, json=[]),
+        httpx2.Response(400, json=refusal),
+    ]
+    backend = OpenAIBackend(base_url="http://fake/v1", transport=transport)
+    with pytest.raises(ConstraintRefusedError, match="failed to parse grammar"):
+        backend.generate_from_context(
+            Message("user", "Hi."), LinearContext(),
+            model_options={ModelOption.CONSTRAINT: constraint_of(checks.no_comma())},
+        )  # fmt: skip
 
 
 @pytest.mark.embedded

@@ -35,6 +35,7 @@ from gencomp.components import (
 from gencomp.errors import (
     BackendConflictError,
     ConfigError,
+    ConstraintRefusedError,
     ContextWindowError,
     GencompError,
     PluginLoadError,
@@ -76,6 +77,7 @@ __all__ = [
     "CheckVerdict",
     "Component",
     "ConfigError",
+    "ConstraintRefusedError",
     "Context",
     "ContextWindowError",
     "Formatter",

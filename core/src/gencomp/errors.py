@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "BackendConflictError",
     "ConfigError",
+    "ConstraintRefusedError",
     "ContextWindowError",
     "GencompError",
     "PluginLoadError",
@@ -69,3 +70,13 @@ class TemplateNotFoundError(GencompError, LookupError, ValueError):
 
 class UnknownModelOptionError(GencompError, ValueError):
     """A model option that the backend does not accept."""
+
+
+class ConstraintRefusedError(GencompError):
+    """A backend's grammar engine refused a constraint it was given (it could not compile it); nothing was generated.
+
+    Backends raise it from generation (the HF backend when llguidance refuses the Lark grammar, the openai
+    backend when llama-server answers "failed to parse grammar"). The ``enforce`` strategies then generate
+    without the constraint and check its requirements instead; each verdict's ``enforcement_note`` says so.
+    Also importable from :mod:`gencomp.constraints`.
+    """

@@ -21,12 +21,12 @@ import functools
 import threading
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gencomp.constraints import _regex as rx
 from gencomp.constraints._kinds import ENFORCEABLE, JSON_DEPTH, NOT_ENFORCEABLE, NotEnforceable, grammar_of
-from gencomp.errors import GencompError
+from gencomp.errors import ConstraintRefusedError, GencompError
 
 __all__ = [
     "ENFORCEABLE",
@@ -35,6 +35,7 @@ __all__ = [
     "REASONS",
     "SYNTAXES",
     "Constraint",
+    "ConstraintRefusedError",
     "ConstraintTooLargeError",
     "ContradictoryRequirementsError",
     "Enforced",
@@ -208,6 +209,7 @@ REASONS: dict[str, str] = {
     "clash": "its grammar and those enforced before it share no answer (the checks may still agree)",
     "undecided": "whether its grammar and those before it share an answer was not decided within PLAN_STATES",
     "too large": "the GBNF of its intersection with those before it would exceed the rule limit",
+    "refused": "the backend's grammar engine refused the call's constraint (ConstraintRefusedError)",
 }
 """The reasons an :class:`Enforced` gives for a requirement that is not enforced."""
 
@@ -260,6 +262,15 @@ class Enforcement:
     def not_enforced(self) -> tuple[Enforced, ...]:
         """The entries of requirements left to check-and-repair, with their notes."""
         return tuple(e for e in self.entries if not e.enforced)
+
+    def refused(self, why: str) -> Enforcement:
+        """The same requirements with none enforced: the backend refused :attr:`constraint` (``why``)."""
+        note = f"not enforced: the backend refused the call's grammar, so it is checked instead ({why})"
+        entries = tuple(
+            replace(e, enforced=False, exact=False, rest="", note=note, reason="refused") if e.enforced else e
+            for e in self.entries
+        )
+        return Enforcement(None, entries, self.format_note)
 
 
 def plan(

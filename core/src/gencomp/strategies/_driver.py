@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from gencomp.base import CBlock, Component, Context, GenerateLog, ModelOutputThunk, backend_name
 from gencomp.components import Requirement, ValidationResult
-from gencomp.errors import GencompError, UnknownModelOptionError
+from gencomp.errors import ConstraintRefusedError, GencompError, UnknownModelOptionError
 from gencomp.model_options import ModelOption
 from gencomp.strategies._base import (
     Attempt,
@@ -130,6 +130,8 @@ class Run:
         self.plan = spec.strategy.sample(self.call)
         self.attempts: list[Attempt] = []
         self._tried: dict[tuple[str, int | None, float | None], int] = {}
+        self._refused: dict[Any, str] = {}
+        """Constraints the backend refused in this call, with its reason (later steps go without them)."""
         self._open: dict[int, Span | None] = {}
         self.start = time.perf_counter()
         self.generation_seconds = 0.0
@@ -184,6 +186,9 @@ class Run:
                 f"strategy {self.spec.strategy!r} asked for attempt {first + step.n - 1} with a budget of "
                 f"{self.call.budget}"
             )
+        enforcement = step.enforcement
+        if enforcement is not None and enforcement.constraint in self._refused:
+            enforcement = enforcement.refused(self._refused[enforcement.constraint])
         seed = step.seed if step.seed is not None else self.call.seed
         temperature = step.temperature if step.temperature is not None else self.call.temperature
         varied = None
@@ -201,13 +206,13 @@ class Run:
                 temperature=temperature,
                 varied=varied,
                 trust_uncertain=self.call.uncertain == "trust",
-                enforcement=step.enforcement,
+                enforcement=enforcement,
             )
             for i in range(step.n)
         ]
         options = dict(self.call.model_options)
-        if step.enforcement is not None and step.enforcement.constraint is not None:
-            options[ModelOption.CONSTRAINT] = step.enforcement.constraint
+        if enforcement is not None and enforcement.constraint is not None:
+            options[ModelOption.CONSTRAINT] = enforcement.constraint
         if seed is not None and (step.seed is not None or varied or seed != self.call.seed):
             options[ModelOption.SEED] = seed
         if temperature is not None and temperature != self.call.temperature:
@@ -223,6 +228,22 @@ class Run:
             self._open[a.number] = s
         self.attempts.extend(attempts)
         return _Job(step, attempts, options or None, controls, s, time.perf_counter(), refused)
+
+    def without_constraint(self, job: _Job, error: BaseException) -> _Job | None:
+        """``job`` without the constraint of its enforcement when the backend refused it (``error``), else ``None``.
+
+        The refusal is remembered for the rest of the call: later steps are generated without it at once.
+        """
+        enforcement = job.step.enforcement
+        constraint = enforcement.constraint if enforcement is not None else None
+        if not isinstance(error, ConstraintRefusedError) or constraint is None:
+            return None  # a constraint the caller set in model_options is theirs: its refusal is the call's error
+        self._refused[constraint] = str(error)
+        options = {k: v for k, v in (job.model_options or {}).items() if k != ModelOption.CONSTRAINT}
+        for a in job.attempts:
+            if a.enforcement is not None:
+                a.enforcement = a.enforcement.refused(str(error))
+        return replace(job, model_options=options or None, start=time.perf_counter())
 
     def _cannot_vary(self, options: dict[str, Any], varied: str) -> GencompError | None:
         """Why the varied options cannot be used (the backend takes no seed or temperature), or ``None``."""
@@ -276,6 +297,17 @@ class Run:
                 self._tried.setdefault((self.backend.render(a.action), a.seed, a.temperature), a.number)
         if error is not None:
             end_span(job.span, error)
+
+    def failed(self, job: _Job, error: BaseException) -> _Job | None:
+        """After ``job``'s generation raised ``error``: the job to generate again (without a constraint the
+        backend refused), or ``None`` once the error is recorded on its attempts; re-raises it when it ends the call."""
+        retry = self.without_constraint(job, error)
+        if retry is not None:
+            return retry
+        self.generated(job, None, error)
+        if not self.keeps_going_after(error):
+            raise error
+        return None
 
     def keeps_going_after(self, error: BaseException) -> bool:
         """Whether a generation error becomes failed attempts (an earlier attempt has an answer) or ends the call."""
@@ -473,29 +505,31 @@ def drive(run: Run, outer: GenerationControl | None = None) -> Selection:
             run.generated(job, None, job.refused)
             reply = job.attempts
             continue
-        outputs = None
-        try:
-            with using(job.span):
-                if step.n == 1:
-                    with controlled(job.controls[0]):
-                        outputs = [
-                            run.backend.generate_from_context(
-                                step.action, run.ctx, format=run.spec.format, model_options=job.model_options,
+        while True:
+            try:
+                with using(job.span):
+                    if step.n == 1:
+                        with controlled(job.controls[0]):
+                            outputs = [
+                                run.backend.generate_from_context(
+                                    step.action, run.ctx, format=run.spec.format, model_options=job.model_options,
+                                    generate_logs=run.logs, tool_calls=run.spec.tool_calls,
+                                )
+                            ]  # fmt: skip
+                    else:
+                        with controlled(_group(job)), controlled_candidates(job.controls):
+                            outputs = run.backend.generate_candidates(
+                                step.action, run.ctx, step.n, format=run.spec.format, model_options=job.model_options,
                                 generate_logs=run.logs, tool_calls=run.spec.tool_calls,
-                            )
-                        ]  # fmt: skip
-                else:
-                    with controlled(_group(job)), controlled_candidates(job.controls):
-                        outputs = run.backend.generate_candidates(
-                            step.action, run.ctx, step.n, format=run.spec.format, model_options=job.model_options,
-                            generate_logs=run.logs, tool_calls=run.spec.tool_calls,
-                        )  # fmt: skip
-        except BaseException as exc:
-            run.generated(job, None, exc)
-            if not run.keeps_going_after(exc):
-                raise
-        else:
-            run.generated(job, outputs, None)
+                            )  # fmt: skip
+            except BaseException as exc:
+                retry = run.failed(job, exc)
+                if retry is not None:
+                    job = retry
+                    continue
+            else:
+                run.generated(job, outputs, None)
+            break
         run.raise_if_cancelled()
         reply = job.attempts
 
@@ -516,28 +550,31 @@ async def adrive(run: Run, outer: GenerationControl | None = None) -> Selection:
             run.generated(job, None, job.refused)
             reply = job.attempts
             continue
-        try:
-            with using(job.span):
-                if step.n == 1:
-                    with controlled(job.controls[0]):
-                        outputs = [
-                            await run.backend.agenerate_from_context(
-                                step.action, run.ctx, format=run.spec.format, model_options=job.model_options,
+        while True:
+            try:
+                with using(job.span):
+                    if step.n == 1:
+                        with controlled(job.controls[0]):
+                            outputs = [
+                                await run.backend.agenerate_from_context(
+                                    step.action, run.ctx, format=run.spec.format, model_options=job.model_options,
+                                    generate_logs=run.logs, tool_calls=run.spec.tool_calls,
+                                )
+                            ]  # fmt: skip
+                    else:
+                        with controlled(_group(job)), controlled_candidates(job.controls):
+                            outputs = await run.backend.agenerate_candidates(
+                                step.action, run.ctx, step.n, format=run.spec.format, model_options=job.model_options,
                                 generate_logs=run.logs, tool_calls=run.spec.tool_calls,
-                            )
-                        ]  # fmt: skip
-                else:
-                    with controlled(_group(job)), controlled_candidates(job.controls):
-                        outputs = await run.backend.agenerate_candidates(
-                            step.action, run.ctx, step.n, format=run.spec.format, model_options=job.model_options,
-                            generate_logs=run.logs, tool_calls=run.spec.tool_calls,
-                        )  # fmt: skip
-        except BaseException as exc:
-            run.generated(job, None, exc)
-            if not run.keeps_going_after(exc):
-                raise
-        else:
-            run.generated(job, outputs, None)
+                            )  # fmt: skip
+            except BaseException as exc:
+                retry = run.failed(job, exc)
+                if retry is not None:
+                    job = retry
+                    continue
+            else:
+                run.generated(job, outputs, None)
+            break
         run.raise_if_cancelled()
         reply = job.attempts
 

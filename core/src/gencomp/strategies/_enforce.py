@@ -22,6 +22,10 @@ class Enforce(Strategy):
     construction; the other requirements are checked and handled by ``then`` (default ``repair``; any
     registered strategy name or a :class:`Strategy`, with ``options`` for its constructor).
 
+    When the backend's grammar engine refuses the constraint (:class:`~gencomp.ConstraintRefusedError`), the
+    call goes on without it: the same candidates are generated unconstrained and checked, and the
+    verdicts' notes and the selection say so.
+
     Before anything is generated, requirements that contradict each other raise
     :class:`~gencomp.constraints.ContradictoryRequirementsError` naming both. Every verdict says whether
     its requirement was enforced (``ValidationResult.enforced``) and, when not, why
@@ -47,8 +51,11 @@ class Enforce(Strategy):
     def sample(self, call: Call) -> Plan:
         enforcement = call.enforce()
         selection = yield from self.then.sample(replace(call, enforcement=enforcement))
-        n, total = len(enforcement.enforced), len(enforcement.entries)
+        kept = selection.attempt.enforcement or enforcement
+        n, total = len(kept.enforced), len(kept.entries)
         summary = f"enforced {n} of {total} requirements" if total else "no requirements to enforce"
+        if kept.constraint is None and enforcement.constraint is not None:
+            summary += " (the backend refused the grammar; checked instead)"
         return Selection(selection.attempt, f"{summary}; {self.then.name}: {selection.reason}")
 
     def __repr__(self) -> str:

@@ -187,12 +187,12 @@ class Generator:
         if matcher is None:
             from llguidance import LLMatcher
 
-            from gencomp import GencompError
+            from gencomp.errors import ConstraintRefusedError
             from gencomp_hf_backend.constrained import matcher_limits
 
             matcher = LLMatcher(self._ll_tokenizer(), constraint.lark(), log_level=0, limits=matcher_limits())
             if matcher.is_error():
-                raise GencompError(f"llguidance refused the grammar of {constraint!r}: {matcher.get_error()}")
+                raise ConstraintRefusedError(f"llguidance refused the grammar of {constraint!r}: {matcher.get_error()}")
             if len(self._matchers) >= MEMO_SIZE:
                 self._matchers.clear()
             self._matchers[constraint] = matcher

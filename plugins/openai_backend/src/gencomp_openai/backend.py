@@ -30,6 +30,7 @@ from gencomp import (
     CheckFallback,
     CheckVerdict,
     ConfigError,
+    ConstraintRefusedError,
     Context,
     ContextWindowError,
     Formatter,
@@ -570,8 +571,12 @@ class OpenAIBackend(FormatterBackend):
         if control is not None and call.streamable and _consumed(control):
             events = protocol.StreamedAnswer(call.chat)
             on_event, on_whole = _pusher(events, control)
+            payload = call.stream_payload()
             with self._shared():
-                self.http.stream(call.path, call.stream_payload(), on_event, on_whole)
+                try:
+                    self.http.stream(call.path, payload, on_event, on_whole)
+                except BadRequestError as exc:
+                    raise _grammar_refused(exc, payload) or exc from None
             stopped = control.stop_requested()
             return self._generation(request, call, events.answer(stopped=stopped), stopped=stopped)
         with self._shared():
@@ -593,8 +598,12 @@ class OpenAIBackend(FormatterBackend):
         if control is not None and call.streamable and _consumed(control):
             events = protocol.StreamedAnswer(call.chat)
             on_event, on_whole = _pusher(events, control)
+            payload = call.stream_payload()
             async with self._ashared():
-                await self.http.astream(call.path, call.stream_payload(), on_event, on_whole)
+                try:
+                    await self.http.astream(call.path, payload, on_event, on_whole)
+                except BadRequestError as exc:
+                    raise _grammar_refused(exc, payload) or exc from None
             stopped = control.stop_requested()
             return self._generation(request, call, events.answer(stopped=stopped), stopped=stopped)
         async with self._ashared():
@@ -605,13 +614,13 @@ class OpenAIBackend(FormatterBackend):
         try:
             return self.http.post(path, payload)
         except BadRequestError as exc:
-            raise self._window_error(exc) or exc from None
+            raise self._window_error(exc) or _grammar_refused(exc, payload) or exc from None
 
     async def _apost(self, path: str, payload: Mapping[str, Any]) -> Any:
         try:
             return await self.http.apost(path, payload)
         except BadRequestError as exc:
-            raise self._window_error(exc) or exc from None
+            raise self._window_error(exc) or _grammar_refused(exc, payload) or exc from None
 
     def _window_error(self, exc: BadRequestError) -> ContextWindowError | None:
         """llama-server's refusal of a prompt longer than its context, as gencomp's ``ContextWindowError``."""
@@ -1030,3 +1039,13 @@ class OpenAIBackend(FormatterBackend):
 
 def _first(value: float | None, env: float | None, default: float) -> float:
     return value if value is not None else env if env is not None else default
+
+
+def _grammar_refused(exc: BadRequestError, payload: Mapping[str, Any]) -> ConstraintRefusedError | None:
+    """llama-server's refusal of a request's GBNF ``grammar`` ("failed to parse grammar"), as gencomp's error."""
+    if "grammar" not in payload or "grammar" not in str(exc).lower():
+        return None
+    return ConstraintRefusedError(
+        f"{exc}. The server could not compile the request's GBNF grammar; nothing was generated (the enforce "
+        "strategies generate without it and check instead)"
+    )
