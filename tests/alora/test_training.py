@@ -502,6 +502,40 @@ def test_train_from_init_adapter_starts_from_its_weights(
     assert meta["history"][0]["val_accuracy"] == init_meta["val_accuracy"]  # same split (seed 0), same weights
 
 
+def test_train_stores_the_weights_in_the_dtype_asked_and_the_init_note_in_the_metadata(
+    trained_adapter: Path, tiny_model_path: str, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    from gencomp.cli import main
+
+    out = tmp_path / "shipped"
+    options = ["--epochs", "0", "--rank", "4", "--top-layers", "1", "--threads", "1", "--quiet"]
+    args = ["alora", "train", str(tiny_dataset), "--base-model", tiny_model_path, "--out", str(out), *options]
+    note = "the adapter of the previous release"
+    assert main([*args, "--init-adapter", str(trained_adapter), "--init-note", note, "--store-dtype", "float16"]) == 0
+    before = load_file(str(trained_adapter / "adapter_model.safetensors"))
+    after = load_file(str(out / "adapter_model.safetensors"))
+    assert before.keys() == after.keys() and {v.dtype for v in after.values()} == {torch.float16}
+    assert all(after[k].equal(before[k].to(torch.float16)) for k in before)
+    meta = json.loads((out / "gencomp_alora.json").read_text())
+    assert meta["stored_dtype"] == "float16" and meta["init_adapter"] == note
+    loaded = json.loads((trained_adapter / "gencomp_alora.json").read_text())
+    assert loaded["stored_dtype"] == "float32"
+
+
+def test_an_init_note_without_an_init_adapter_is_an_error(
+    tiny_model_path: str, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gencomp.cli import main
+
+    out = tmp_path / "o"
+    args = ["alora", "train", str(tiny_dataset), "--base-model", tiny_model_path, "--out", str(out), "--quiet"]
+    assert main([*args, "--init-note", "a note"]) == 2
+    assert "--init-note describes --init-adapter" in capsys.readouterr().err and not out.exists()
+
+
 def test_train_from_init_adapter_of_another_shape_is_an_error(
     trained_adapter: Path, tiny_model_path: str, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

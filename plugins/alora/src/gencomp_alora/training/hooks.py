@@ -151,6 +151,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     _input_file(args.data, "training data")
     _input_file(args.val, "--val")
     _adapter_folder(args.init_adapter, "--init-adapter")
+    if args.init_note is not None and args.init_adapter is None:
+        raise GencompError("--init-note describes --init-adapter: give both, or neither")
     _output_folder(args.out, args.force)
     _quiet_loading()
     from gencomp_alora.training.train import TrainConfig, train
@@ -161,7 +163,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             val_data=args.val, val_fraction=args.val_fraction, epochs=args.epochs, lr=args.lr, rank=args.rank,
             alpha=args.alpha or 2 * args.rank, top_layers=args.top_layers, target_modules=args.target_modules,
             batch_size=args.batch_size, max_examples=args.max_examples, seed=args.seed, threads=args.threads,
-            device=args.device, progress=not args.quiet, init_adapter=args.init_adapter,
+            device=args.device, progress=not args.quiet, init_adapter=args.init_adapter, init_note=args.init_note,
+            store_dtype=args.store_dtype,
         )
     )  # fmt: skip
     return 0
@@ -366,6 +369,14 @@ def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  
     p.add_argument(
         "--init-adapter", metavar="DIR",
         help="start from this adapter's weights (its rank, alpha, targets, top layers and invocation must match)",
+    )  # fmt: skip
+    p.add_argument(
+        "--init-note", type=text_argument("the note"),
+        help="what --init-adapter is, for the metadata's init_adapter (default: its path)",
+    )  # fmt: skip
+    p.add_argument(
+        "--store-dtype", choices=["float32", "float16", "bfloat16"], default="float32",
+        help="store the weights in this dtype (training runs in float32; the shipped adapter is float16)",
     )  # fmt: skip
     p.set_defaults(func=_cmd_train)
 

@@ -81,6 +81,8 @@ class TrainConfig:
     device: str = "auto"
     progress: bool = True
     init_adapter: str | None = None
+    init_note: str | None = None
+    store_dtype: str = "float32"
     extra_metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -242,13 +244,25 @@ def check_config(cfg: TrainConfig) -> None:
             raise DataError(f"--top-layers {cfg.top_layers}: the base model has {layers} layers; give at most that")
 
 
-def _save(model: Any, out: Path, facts: dict[str, Any]) -> None:
-    """Save the adapter and its metadata into ``out`` (written to a temporary folder first, then moved in)."""
+STORE_DTYPES = ("float32", "float16", "bfloat16")
+"""The dtypes an adapter's weights can be stored in (``--store-dtype``; training itself runs in float32)."""
+
+
+def _save(model: Any, out: Path, facts: dict[str, Any], store_dtype: str = "float32") -> None:
+    """Save the adapter, its weights as ``store_dtype``, and its metadata into ``out`` (written to a temporary
+    folder first, then moved in)."""
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=out))
     try:
         model.save_pretrained(tmp)
-        write_metadata(tmp, **facts)
+        if store_dtype != "float32":
+            import torch
+            from safetensors.torch import load_file, save_file
+
+            weights = tmp / "adapter_model.safetensors"
+            dtype = getattr(torch, store_dtype)
+            save_file({k: v.to(dtype) for k, v in load_file(weights).items()}, weights)
+        write_metadata(tmp, **facts, stored_dtype=store_dtype)
         for f in tmp.iterdir():
             if f.is_file():
                 os.replace(f, out / f.name)
@@ -367,7 +381,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         "target_modules": list(cfg.target_modules),
         "epochs": cfg.epochs,
         "lr": cfg.lr,
-        **({"init_adapter": str(cfg.init_adapter)} if cfg.init_adapter else {}),
+        **({"init_adapter": cfg.init_note or str(cfg.init_adapter)} if cfg.init_adapter else {}),
         **cfg.extra_metadata,
     }
     model.eval()
@@ -378,7 +392,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     best: tuple[float, int | None] = (-1.0, None)
     started = time.time()
     if cfg.init_adapter or not cfg.epochs:  # the starting weights are a candidate: never worse than the start
-        _save(model, out, {**facts_base, "best_epoch": 0, "val_accuracy": acc0, "history": history, "seconds": 0.0})
+        _save(
+            model, out, {**facts_base, "best_epoch": 0, "val_accuracy": acc0, "history": history, "seconds": 0.0},
+            cfg.store_dtype,
+        )  # fmt: skip
         best = (acc0, 0)
     for epoch in range(1, cfg.epochs + 1):
         model.train()
@@ -427,7 +444,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if kept:
             best = (acc, epoch)
             _save(model, out, {**facts_base, "best_epoch": epoch, "val_accuracy": acc, "history": history,
-                               "seconds": round(time.time() - started, 1)})  # fmt: skip
+                               "seconds": round(time.time() - started, 1)}, cfg.store_dtype)  # fmt: skip
     if best[1] is None:  # cannot happen: the first epoch is always kept; never claim a save that did not happen
         raise DataError(f"no epoch was saved in {out}")
     if best[1]:
