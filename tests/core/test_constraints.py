@@ -444,3 +444,12 @@ def test_the_readme_says_of_every_kind_whether_it_is_enforced_and_why_not():
     rows = [line for line in readme.splitlines() if line.startswith("| `")]
     for kind, text in {**ENFORCEABLE, **NOT_ENFORCEABLE}.items():
         assert f"| `{kind}` | {text.replace('|', chr(92) + '|')} |" in rows, f"README's enforcement tables lack {kind}"
+
+
+def test_the_kits_enforceable_examples_cover_every_enforceable_kind_with_parameters_it_accepts():
+    from gencomp.constraints import ENFORCEABLE
+    from gencomp.testing import ENFORCEABLE_EXAMPLES
+
+    assert {k for k, _ in ENFORCEABLE_EXAMPLES} == set(ENFORCEABLE) - {"all_of", "two_responses"}
+    for kind, params in ENFORCEABLE_EXAMPLES:
+        assert constraint_of(checks.make(kind, **params)) is not None

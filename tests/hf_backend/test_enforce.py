@@ -10,38 +10,7 @@ import pytest
 
 from gencomp import CBlock, GencompError, LinearContext, Message, ModelOption, Session, checks
 from gencomp.constraints import constraint_of
-
-# (kind, params) of every enforceable kind: a random model answers, the grammar keeps it passing.
-KINDS = [
-    ("no_comma", {}),
-    ("all_lowercase", {"english": False}),
-    ("all_capitals", {"english": False}),
-    ("starts_with", {"start_phrase": "Dear John"}),
-    ("end_phrase", {"end_phrase": "Any questions?"}),
-    ("quotation", {}),
-    ("title", {}),
-    ("json_format", {}),
-    ("constrained_response", {}),
-    ("number_words", {"num_words": 5, "relation": "less than"}),
-    ("number_sentences", {"num_sentences": 2, "relation": "at most"}),
-    ("postscript", {"postscript_marker": "P.S."}),
-    ("number_bullet_lists", {"num_bullets": 3}),
-    ("forbidden_words", {"forbidden_words": ["the", "a"]}),
-    ("include_keywords", {"keywords": ["river"]}),
-    ("number_paragraphs", {"num_paragraphs": 2}),
-    ("nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "so"}),
-    ("number_placeholders", {"num_placeholders": 2}),
-    ("number_highlighted_sections", {"num_highlights": 1}),
-    ("multiple_sections", {"num_sections": 2}),
-    ("letter_frequency", {"letter": "e", "let_frequency": 3, "let_relation": "at most"}),
-    ("repeat_prompt", {"prompt_to_repeat": "Say hi."}),
-    ("keyword_frequency", {"keyword": "river", "frequency": 2, "relation": "less than"}),
-    ("contains_number", {}),
-    ("contains_url", {}),
-    ("word_range", {"min_words": 0, "max_words": 9}),
-    ("ends_with_question", {}),
-    ("contains_email", {}),
-]
+from gencomp.testing import ENFORCEABLE_EXAMPLES
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +22,7 @@ def ll_tokenizer(tiny_model_path):
     return tok, llguidance.hf.from_tokenizer(tok)
 
 
-@pytest.mark.parametrize(("kind", "params"), KINDS, ids=[k for k, _ in KINDS])
+@pytest.mark.parametrize(("kind", "params"), ENFORCEABLE_EXAMPLES, ids=[k for k, _ in ENFORCEABLE_EXAMPLES])
 def test_llguidance_accepts_exactly_what_the_core_automaton_accepts_on_samples(ll_tokenizer, kind, params):
     from llguidance import LLMatcher
 
@@ -81,7 +50,7 @@ def test_llguidance_accepts_exactly_what_the_core_automaton_accepts_on_samples(l
         assert matcher.try_consume_tokens(ids) < len(ids), f"llguidance took {prefix + refused!r}"
 
 
-@pytest.mark.parametrize(("kind", "params"), KINDS, ids=[k for k, _ in KINDS])
+@pytest.mark.parametrize(("kind", "params"), ENFORCEABLE_EXAMPLES, ids=[k for k, _ in ENFORCEABLE_EXAMPLES])
 def test_a_random_models_answer_under_a_kinds_constraint_passes_its_check(backend, kind, params):
     requirement = checks.make(kind, **params)
     constraint = constraint_of(requirement)

@@ -14,6 +14,7 @@ import pytest
 
 from gencomp import ConstraintRefusedError, GencompError, LinearContext, Message, ModelOption, Session, checks
 from gencomp.constraints import constraint_of
+from gencomp.testing import ENFORCEABLE_EXAMPLES
 from gencomp_openai import OpenAIBackend
 from gencomp_openai.llama_cpp import LlamaServer
 
@@ -25,38 +26,6 @@ assert _spec is not None and _spec.loader is not None
 prompts = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(prompts)
 DATA = json.loads((ROOT / "datasets" / "enforce_prompts" / "prompts.json").read_text(encoding="utf-8"))
-
-# every enforceable kind; answers of the embedded model's GGUF under its grammar must pass its check
-KINDS = [
-    ("no_comma", {}),
-    ("all_lowercase", {"english": False}),
-    ("all_capitals", {"english": False}),
-    ("starts_with", {"start_phrase": "Dear John"}),
-    ("end_phrase", {"end_phrase": "Any questions?"}),
-    ("quotation", {}),
-    ("title", {}),
-    ("json_format", {}),
-    ("constrained_response", {}),
-    ("number_words", {"num_words": 5, "relation": "less than"}),
-    ("number_sentences", {"num_sentences": 2, "relation": "at most"}),
-    ("postscript", {"postscript_marker": "P.S."}),
-    ("number_bullet_lists", {"num_bullets": 3}),
-    ("forbidden_words", {"forbidden_words": ["the", "a"]}),
-    ("include_keywords", {"keywords": ["river"]}),
-    ("number_paragraphs", {"num_paragraphs": 2}),
-    ("nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "so"}),
-    ("number_placeholders", {"num_placeholders": 2}),
-    ("number_highlighted_sections", {"num_highlights": 1}),
-    ("multiple_sections", {"num_sections": 2}),
-    ("letter_frequency", {"letter": "e", "let_frequency": 3, "let_relation": "at most"}),
-    ("repeat_prompt", {"prompt_to_repeat": "Say hi."}),
-    ("keyword_frequency", {"keyword": "river", "frequency": 2, "relation": "less than"}),
-    ("contains_number", {}),
-    ("contains_url", {}),
-    ("word_range", {"min_words": 0, "max_words": 9}),
-    ("ends_with_question", {}),
-    ("contains_email", {}),
-]
 
 
 @pytest.fixture
@@ -113,7 +82,7 @@ def test_llama_server_says_it_enforces_gbnf_grammars(backend):
 
 
 @pytest.mark.embedded
-@pytest.mark.parametrize(("kind", "params"), KINDS, ids=[k for k, _ in KINDS])
+@pytest.mark.parametrize(("kind", "params"), ENFORCEABLE_EXAMPLES, ids=[k for k, _ in ENFORCEABLE_EXAMPLES])
 def test_an_answer_under_a_kinds_gbnf_grammar_passes_its_check(backend, kind, params):
     requirement = checks.make(kind, **params)
     constraint = constraint_of(requirement)

@@ -57,7 +57,7 @@ from gencomp.session import Session
 from gencomp.streaming import GenerationCancelled, GenerationControl, current_control
 from gencomp.verdicts import JUDGE_PATH, CheckVerdict, RequirementCheck, label
 
-__all__ = ["BackendConformance", "City", "loop_stall"]
+__all__ = ["ENFORCEABLE_EXAMPLES", "BackendConformance", "City", "loop_stall"]
 
 T = TypeVar("T")
 
@@ -71,6 +71,40 @@ SLOW_CALL = 0.3
 PUSHES_AFTER_STOP = 2
 """How many pieces a backend may still push once told to stop (the piece it was pushing, and one more)."""
 WRITE_A_BACKEND = 'CONTRIBUTING.md, "Write a backend"'
+
+ENFORCEABLE_EXAMPLES: list[tuple[str, dict[str, Any]]] = [
+    ("no_comma", {}),
+    ("all_lowercase", {"english": False}),
+    ("all_capitals", {"english": False}),
+    ("starts_with", {"start_phrase": "Dear John"}),
+    ("end_phrase", {"end_phrase": "Any questions?"}),
+    ("quotation", {}),
+    ("title", {}),
+    ("json_format", {}),
+    ("constrained_response", {}),
+    ("number_words", {"num_words": 5, "relation": "less than"}),
+    ("number_sentences", {"num_sentences": 2, "relation": "at most"}),
+    ("postscript", {"postscript_marker": "P.S."}),
+    ("number_bullet_lists", {"num_bullets": 3}),
+    ("forbidden_words", {"forbidden_words": ["the", "a"]}),
+    ("include_keywords", {"keywords": ["river"]}),
+    ("number_paragraphs", {"num_paragraphs": 2}),
+    ("nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "so"}),
+    ("number_placeholders", {"num_placeholders": 2}),
+    ("number_highlighted_sections", {"num_highlights": 1}),
+    ("multiple_sections", {"num_sections": 2}),
+    ("letter_frequency", {"letter": "e", "let_frequency": 3, "let_relation": "at most"}),
+    ("repeat_prompt", {"prompt_to_repeat": "Say hi."}),
+    ("keyword_frequency", {"keyword": "river", "frequency": 2, "relation": "less than"}),
+    ("contains_number", {}),
+    ("contains_url", {}),
+    ("word_range", {"min_words": 0, "max_words": 9}),
+    ("ends_with_question", {}),
+    ("contains_email", {}),
+]
+"""One (kind, parameters) of every kind in :data:`gencomp.constraints.ENFORCEABLE` but ``all_of`` and
+``two_responses`` (made of other kinds), for a constraint-enforcing backend's tests: an answer generated
+under ``constraint_of(checks.make(kind, **params))`` must pass that check."""
 
 
 class City(pydantic.BaseModel):
