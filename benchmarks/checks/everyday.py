@@ -1,19 +1,22 @@
 """The default checking path on everyday requirements, as users pass them: how often right, and when it says so.
 
-``datasets/everyday_checks/checks.jsonl``: 101 requirements written by hand in everyday wording, none
-in the adapter's training data (a test keeps them apart), each with one response that meets it and
-one that does not (202 checks): 50 of the eight everyday families the shipped adapter was trained
-on (politeness, greetings, apologies, tone, person, recommendations, answering the question asked,
-mentioning a given fact), 31 other semantic requirements ("Explain why.", "Show empathy.", "Give
-directions."...) and 20 verifiable ones in everyday wording ("Keep it under 25 words.", "Include a
-phone number."...). Each check is ``Session.validate`` with the plain string, on a context holding
-the instruction and the response, on ``start_session()`` (the embedded model and its shipped
-adapter): recognised kinds by code, the rest by the aLoRA. Reports accuracy, the share of verdicts
-reported decided and their accuracy, per group, per path and per category; ``--json`` keeps every
-verdict, ``--write`` puts the tables into ``benchmarks/checks/RESULTS.md``. ``--adapter DIR`` runs
-the same with another adapter folder in the place of the shipped one (for a before/after).
+``datasets/everyday_checks/<set>.jsonl``: sets of 101 requirements written by hand in everyday
+wording, none in the adapter's training data (a test keeps them apart, and apart from each other),
+each with one response that meets it and one that does not (202 checks): 50 of the eight everyday
+families the shipped adapter was trained on (politeness, greetings, apologies, tone, person,
+recommendations, answering the question asked, mentioning a given fact), 31 other semantic
+requirements ("Explain why.", "Show empathy.", "Give directions."...) and 20 verifiable ones in
+everyday wording ("Keep it under 25 words.", "Include a phone number."...). :data:`SETS` says how
+each set was made, and so how far it is a clean measure. Each check is ``Session.validate`` with
+the plain string, on a context holding the instruction and the response, on ``start_session()``
+(the embedded model and its shipped adapter): recognised kinds by code, the rest by the aLoRA.
+Reports accuracy, the share of verdicts reported decided and their accuracy, per set and group, per
+path and per category; ``--json`` keeps every verdict, ``--write`` puts the tables into
+``benchmarks/checks/RESULTS.md``. ``--adapter DIR`` runs the same with another adapter folder in the
+place of the shipped one (for a before/after).
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/checks/everyday.py [--json PATH] [--write] [--adapter DIR]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/checks/everyday.py [--set NAME]... [--json PATH] [--write]
+        [--adapter DIR]
     .venv/bin/python benchmarks/checks/everyday.py --records PATH [--write]   # tables of a saved run
 """
 
@@ -29,7 +32,16 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-DATA = ROOT / "datasets" / "everyday_checks" / "checks.jsonl"
+DATA = ROOT / "datasets" / "everyday_checks"
+SETS = {
+    "checks": "written with the adapter's everyday families; its author later read the adapter's failures on it "
+    "before widening the training wording",
+    "fresh": "written after the last training by a writer who saw neither the adapter's verdicts nor its "
+    "training data; its verifiable texts the recogniser missed were then read while widening the recogniser",
+    "holdout": "written by another writer who saw neither the adapter's verdicts, its training data, the "
+    "recogniser nor the other sets, and read by nobody before its first run: the clean measure",
+}
+"""The sets (``DATA/<name>.jsonl``) and how each was made."""
 RESULTS = HERE / "RESULTS.md"
 START = "## Everyday requirements on the default path (`everyday.py`)"
 END = "<!-- end everyday.py -->"
@@ -66,11 +78,16 @@ def _session(adapter: str | None) -> Any:
     return session
 
 
-def run(adapter: str | None) -> list[dict[str, Any]]:
-    """Every check of the set through ``Session.validate`` with its plain string; one record per check."""
+def run(adapter: str | None, sets: list[str]) -> list[dict[str, Any]]:
+    """Every check of ``sets`` through ``Session.validate`` with its plain string; one record per check."""
     from gencomp import Instruction, LinearContext, ModelOutputThunk, Session
 
-    rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [
+        {**json.loads(line), "set": name}
+        for name in sets
+        for line in (DATA / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
     session = _session(adapter)
     records = []
     for i, row in enumerate(rows, 1):
@@ -108,7 +125,16 @@ def _cells(records: list[dict[str, Any]]) -> str:
 def tables(records: list[dict[str, Any]]) -> str:
     """Markdown: accuracy and decided verdicts per group, per path, per category; pairs answered alike."""
     head = "| {} | checks | accuracy % | decided (share) | accuracy of decided % |\n|---|---:|---:|---:|---:|"
-    lines = [head.format("requirements")]
+    lines = [head.format("set")]
+    by_set: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        by_set[r.get("set", "checks")].append(r)
+    for name, subset in by_set.items():
+        for group_name in ("trained families", "other semantic", "verifiable"):
+            part = [r for r in subset if r["group"] == group_name]
+            lines.append(f"| `{name}.jsonl`, {group_name} | {_cells(part)} |")
+        lines.append(f"| **`{name}.jsonl`** | {_cells(subset)} |")
+    lines += ["", head.format("requirements (all sets)")]
     for name in ("trained families", "other semantic", "verifiable"):
         subset = [r for r in records if r["group"] == name]
         lines.append(f"| {name} | {_cells(subset)} |")
@@ -123,9 +149,9 @@ def tables(records: list[dict[str, Any]]) -> str:
     for r in records:
         by_category[r["category"]].append(r)
     lines += [f"| {name} | {_cells(subset)} |" for name, subset in sorted(by_category.items())]
-    pairs: dict[str, list[bool]] = defaultdict(list)
+    pairs: dict[tuple[str, str], list[bool]] = defaultdict(list)
     for r in records:
-        pairs[r["requirement"]].append(r["passed"])
+        pairs[r.get("set", "checks"), r["requirement"]].append(r["passed"])
     alike = sum(len(set(v)) == 1 for v in pairs.values())
     met = Counter(r["passed"] for r in records)[True]
     lines += [
@@ -142,12 +168,14 @@ def main() -> int:
     parser.add_argument("--write", action="store_true", help="put the tables into benchmarks/checks/RESULTS.md")
     parser.add_argument("--adapter", help="an adapter folder to use in the place of the shipped one")
     parser.add_argument("--records", type=Path, help="tabulate the verdicts a run wrote with --json (no model runs)")
+    parser.add_argument("--set", action="append", choices=sorted(SETS), help="only this set (repeatable; default all)")
     args = parser.parse_args()
     if args.adapter is not None and not (Path(args.adapter) / "adapter_config.json").is_file():
         parser.error(f"--adapter {args.adapter!r}: no adapter_config.json there")
     if args.records is not None and not args.records.is_file():
         parser.error(f"--records {str(args.records)!r}: no such file (write one with --json)")
-    records = json.loads(args.records.read_text(encoding="utf-8")) if args.records else run(args.adapter)
+    sets = args.set or list(SETS)
+    records = json.loads(args.records.read_text(encoding="utf-8")) if args.records else run(args.adapter, sets)
     if args.json:
         args.json.write_text(json.dumps(records, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     text = tables(records)
@@ -157,11 +185,12 @@ def main() -> int:
         from _common import write_section
 
         adapter = f"the adapter in `{args.adapter}`" if args.adapter else "the shipped adapter"
+        made = "; ".join(f"`{name}.jsonl` {SETS[name]}" for name in sets)
         intro = (
-            f"`datasets/everyday_checks/checks.jsonl`, {len(records)} checks ({len(records) // 2} requirements, each "
+            f"`datasets/everyday_checks/`, {len(records)} checks ({len(records) // 2} requirements, each "
             "with a response that meets it and one that does not), none in the adapter's training data; each one "
             f"`Session.validate(text)` on `start_session()` with {adapter}, one torch thread. A verdict is "
-            "*decided* unless it says it is uncertain (`ValidationResult.state`)."
+            f"*decided* unless it says it is uncertain (`ValidationResult.state`). The sets: {made}."
         )
         section = f"{START}\n\n{intro}\n\n{text}\n\n{END}"
         write_section(RESULTS, START, END, section)

@@ -6,6 +6,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from gencomp_alora.training.disjoint import DISJOINT_PATH, build
 from gencomp_alora.training.families import FAMILIES
 from gencomp_alora.training.semantic import SEMANTIC_FAMILIES, phrasings
@@ -65,10 +67,16 @@ def test_every_semantic_family_has_hand_written_disjoint_checks_half_met_and_hal
     assert {str(r["family"]) for r in _rows(DISJOINT_PATH)} <= set(FAMILIES) | set(SEMANTIC_FAMILIES)
 
 
-def test_the_everyday_benchmark_set_shares_no_requirement_and_no_response_with_training():
-    everyday = _rows(Path(__file__).resolve().parents[2] / "datasets" / "everyday_checks" / "checks.jsonl")
+EVERYDAY_SETS = sorted((Path(__file__).resolve().parents[2] / "datasets" / "everyday_checks").glob("*.jsonl"))
+
+
+@pytest.mark.parametrize("path", EVERYDAY_SETS, ids=[p.name for p in EVERYDAY_SETS])
+def test_each_everyday_benchmark_set_shares_no_requirement_and_no_response_with_training(path: Path):
+    everyday = _rows(path)
     assert len({r["requirement"] for r in everyday}) >= 100
     assert [r["label"] for r in everyday].count(True) == len(everyday) // 2
+    for requirement in {r["requirement"] for r in everyday}:
+        assert sorted(r["label"] for r in everyday if r["requirement"] == requirement) == [False, True], requirement
     generated = [r for name in ("train", "val", "test", "heldout") for r in _rows(GENERATED / f"{name}.jsonl")]
     requirements = {str(r["requirement"]).lower() for r in generated}
     responses = {str(r["response"]).strip() for r in generated}
@@ -77,3 +85,11 @@ def test_the_everyday_benchmark_set_shares_no_requirement_and_no_response_with_t
     patterns = [_template_pattern(p) for f in FAMILIES.values() for p in f.phrasings]
     patterns += [_template_pattern(p) for p in phrasings()]
     assert not [r["requirement"] for r in everyday if any(p.fullmatch(str(r["requirement"])) for p in patterns)]
+
+
+def test_the_everyday_benchmark_sets_share_no_requirement_with_each_other():
+    seen: dict[str, str] = {}
+    for path in EVERYDAY_SETS:
+        for requirement in {str(r["requirement"]).lower() for r in _rows(path)}:
+            assert requirement not in seen, f"{requirement!r} is in {seen.get(requirement)} and {path.name}"
+            seen[requirement] = path.name
