@@ -127,6 +127,18 @@ def test_a_grammar_the_backend_refuses_is_checked_instead_once_per_call_and_ever
     assert [a.text for a in again.attempts] == [a.text for a in result.attempts] and sent_async == sent
 
 
+def test_a_refusal_of_a_request_that_carries_no_constraint_any_more_is_the_calls_error():
+    class RefusesAlways(Scripted):
+        def generate(self, request: GenerationRequest) -> Generation:
+            self.constraints.append(request.options.constraint)
+            raise ConstraintRefusedError("refused whatever it is sent")
+
+    backend = RefusesAlways(ANSWERS)
+    with pytest.raises(ConstraintRefusedError, match="whatever it is sent"):
+        Session(backend).instruct("Write about rivers.", requirements=REQS[:2], strategy="enforce")
+    assert len(backend.constraints) == 2 and backend.constraints[0] is not None and backend.constraints[1] is None
+
+
 def test_a_refusal_without_enforce_is_the_calls_error():
     backend = Scripted(ANSWERS, refuse=True)
     with pytest.raises(ConstraintRefusedError, match="ran out of fuel"):

@@ -236,7 +236,8 @@ class Run:
         """
         enforcement = job.step.enforcement
         constraint = enforcement.constraint if enforcement is not None else None
-        if not isinstance(error, ConstraintRefusedError) or constraint is None:
+        sent = (job.model_options or {}).get(ModelOption.CONSTRAINT)
+        if not isinstance(error, ConstraintRefusedError) or constraint is None or sent is not constraint:
             return None  # a constraint the caller set in model_options is theirs: its refusal is the call's error
         self._refused[constraint] = str(error)
         options = {k: v for k, v in (job.model_options or {}).items() if k != ModelOption.CONSTRAINT}
