@@ -615,7 +615,7 @@ _include.add(
         rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:include|includes|contain|contains|use|uses|mention|mentions|have|has)\s+(?:the\s+|these\s+|all\s+(?:of\s+)?the\s+)?{_WORDS_NOUN}\s*:?\s*{_LIST}",
         rf"(?:the\s+)?{_WORDS_NOUN}\s+{_LIST}\s+(?:{MODAL}\s+)?(?:all\s+)?(?:{_APPEAR}|are\s+used|are\s+included|are\s+mentioned|are\s+present)(?:\s+somewhere)?{IN_OBJ}?(?:\s+somewhere)?(?:\s+at\s+least\s+once)?",
         rf"(?:include|use|mention)\s+{Q}(?P<kws>[^\"“”‘’`]{{1,60}}?){Q}{IN_OBJ}?(?:\s+somewhere)?",
-        rf"(?:work|weave|slip|fit|get|put)\s+(?:the\s+)?{_WORDS_NOUN}\s*:?\s*{_LIST}\s+(?:in|into)\s+(?:it|{OBJ})(?:\s+somewhere)?",
+        rf"(?:work|weave|slip|fit|put)\s+(?:the\s+)?(?:key)?(?:word|phrase|term)\s+{_LIST}\s+(?:in|into)\s+(?:it|{OBJ})(?:\s+somewhere)?",
     ],
     _kw_list_params("keywords", disjunction_ok=False),
 )
