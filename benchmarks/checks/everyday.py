@@ -128,7 +128,7 @@ def tables(records: list[dict[str, Any]]) -> str:
     lines = [head.format("set")]
     by_set: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
-        by_set[r.get("set", "checks")].append(r)
+        by_set[r["set"]].append(r)
     for name, subset in by_set.items():
         for group_name in ("trained families", "other semantic", "verifiable"):
             part = [r for r in subset if r["group"] == group_name]
@@ -151,7 +151,7 @@ def tables(records: list[dict[str, Any]]) -> str:
     lines += [f"| {name} | {_cells(subset)} |" for name, subset in sorted(by_category.items())]
     pairs: dict[tuple[str, str], list[bool]] = defaultdict(list)
     for r in records:
-        pairs[r.get("set", "checks"), r["requirement"]].append(r["passed"])
+        pairs[r["set"], r["requirement"]].append(r["passed"])
     alike = sum(len(set(v)) == 1 for v in pairs.values())
     met = Counter(r["passed"] for r in records)[True]
     lines += [
@@ -176,6 +176,8 @@ def main() -> int:
         parser.error(f"--records {str(args.records)!r}: no such file (write one with --json)")
     sets = args.set or list(SETS)
     records = json.loads(args.records.read_text(encoding="utf-8")) if args.records else run(args.adapter, sets)
+    for r in records:
+        r.setdefault("set", "checks")  # records written before there were several sets
     if args.json:
         args.json.write_text(json.dumps(records, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     text = tables(records)

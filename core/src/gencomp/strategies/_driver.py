@@ -235,15 +235,16 @@ class Run:
         The refusal is remembered for the rest of the call: later steps are generated without it at once.
         """
         enforcement = job.step.enforcement
-        constraint = enforcement.constraint if enforcement is not None else None
         sent = (job.model_options or {}).get(ModelOption.CONSTRAINT)
-        if not isinstance(error, ConstraintRefusedError) or constraint is None or sent is not constraint:
+        if not isinstance(error, ConstraintRefusedError) or enforcement is None or sent is None:
+            return None
+        if sent is not enforcement.constraint:
             return None  # a constraint the caller set in model_options is theirs: its refusal is the call's error
-        self._refused[constraint] = str(error)
+        self._refused[sent] = str(error)
+        refused = enforcement.refused(str(error))
+        for a in job.attempts:  # each carries the job's enforcement, the one it was sent with
+            a.enforcement = refused
         options = {k: v for k, v in (job.model_options or {}).items() if k != ModelOption.CONSTRAINT}
-        for a in job.attempts:
-            if a.enforcement is not None:
-                a.enforcement = a.enforcement.refused(str(error))
         return replace(job, model_options=options or None, start=time.perf_counter())
 
     def _cannot_vary(self, options: dict[str, Any], varied: str) -> GencompError | None:

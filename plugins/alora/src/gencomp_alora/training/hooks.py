@@ -331,7 +331,7 @@ def _positive_float(text: str) -> float:
 @hookimpl
 def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``gencomp alora train|eval|datagen``."""
-    from gencomp_alora.training.prompts import DEFAULT_GENERATION_PROMPT
+    from gencomp_alora.training.prompts import DEFAULT_GENERATION_PROMPT, STORE_DTYPES
 
     group = subparsers.add_parser("alora", help="train and evaluate requirement-check aLoRA adapters")
     sub = group.add_subparsers(dest="alora_command", metavar="{train,eval,datagen}")
@@ -375,7 +375,7 @@ def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  
         help="what --init-adapter is, for the metadata's init_adapter (default: its path)",
     )  # fmt: skip
     p.add_argument(
-        "--store-dtype", choices=["float32", "float16", "bfloat16"], default="float32",
+        "--store-dtype", choices=list(STORE_DTYPES), default="float32",
         help="store the weights in this dtype (training runs in float32; the shipped adapter is float16)",
     )  # fmt: skip
     p.set_defaults(func=_cmd_train)

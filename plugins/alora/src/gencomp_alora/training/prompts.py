@@ -29,6 +29,7 @@ __all__ = [
     "JUDGE_YES",
     "METADATA_FILE",
     "NO",
+    "STORE_DTYPES",
     "YES",
     "check_ids",
     "conversation",
@@ -52,6 +53,10 @@ JUDGE_NO = "No"
 
 METADATA_FILE = "gencomp_alora.json"
 """File in an adapter folder with its generation prompt and verdict tokens."""
+
+STORE_DTYPES = ("float32", "float16", "bfloat16")
+"""The dtypes an adapter's weights can be stored in (``--store-dtype``, the metadata's ``stored_dtype``;
+training itself runs in float32)."""
 
 JUDGE_TEMPLATE = (
     'Does the previous answer meet this requirement?\nRequirement: {requirement}\nReply with "Yes" or "No" first, '

@@ -244,10 +244,6 @@ def check_config(cfg: TrainConfig) -> None:
             raise DataError(f"--top-layers {cfg.top_layers}: the base model has {layers} layers; give at most that")
 
 
-STORE_DTYPES = ("float32", "float16", "bfloat16")
-"""The dtypes an adapter's weights can be stored in (``--store-dtype``; training itself runs in float32)."""
-
-
 def _save(model: Any, out: Path, facts: dict[str, Any], store_dtype: str = "float32") -> None:
     """Save the adapter, its weights as ``store_dtype``, and its metadata into ``out`` (written to a temporary
     folder first, then moved in)."""
@@ -256,7 +252,6 @@ def _save(model: Any, out: Path, facts: dict[str, Any], store_dtype: str = "floa
     try:
         model.save_pretrained(tmp)
         if store_dtype != "float32":
-            import torch
             from safetensors.torch import load_file, save_file
 
             weights = tmp / "adapter_model.safetensors"
