@@ -555,12 +555,18 @@ def _sessions_text(meta: list[dict[str, Any]], side: str) -> str:
             each = f"{servers} llama-servers (one per prompt in flight), each" if servers > 1 else "one llama-server"
             text += f" on {each} `--parallel {m['parallel']} --threads {m['server_threads']}`"
         text += f", {len(m['variants'])} variants" if len(m["variants"]) > 2 else f", {' and '.join(m['variants'])}"
-        load = (
-            f"{m['load_start']:.1f}-{m['load_end']:.1f}" if "load_end" in m else f"{m['load_start']:.1f} at the start"
-        )
-        took = (
-            f", {m['wall_seconds'] / 60:.0f} min" if "wall_seconds" in m else ", no end recorded (stopped, or running)"
-        )
+        if "load_end" in m:
+            load = f"{m['load_start']:.1f}-{m['load_end']:.1f}"
+        else:
+            load = f"{m['load_start']:.1f} at the start" if "load_start" in m else "not recorded"
+        if "wall_seconds" in m:
+            took = f", {m['wall_seconds'] / 60:.0f} min"
+        else:  # a line written by hand for a stopped session may say when it ended
+            took = (
+                f", stopped at {m['finished'][11:16]} UTC"
+                if "finished" in m
+                else ", no end recorded (stopped, or running)"
+            )
         decoded = f", {m['server_decoded']:,} tokens decoded by the servers" if m.get("server_decoded") else ""
         parts.append(f"{text}{took}{decoded}, load average {load}")
     return f"{len(parts)} session{'s' if len(parts) > 1 else ''}: " + "; ".join(parts)
