@@ -13,6 +13,8 @@ from gencomp_alora.training.families import FAMILIES
 from gencomp_alora.training.semantic import SEMANTIC_FAMILIES, phrasings
 
 GENERATED = Path(__file__).resolve().parents[2] / "datasets" / "requirement_checks"
+TRAINING = ("train", "val", "written", "written-val")
+"""What the shipped adapter was trained and validated on: generated from templates, and written by hand."""
 
 
 def _rows(path: Path) -> list[dict[str, object]]:
@@ -30,9 +32,7 @@ def test_the_disjoint_file_is_what_build_makes():
 
 def test_no_requirement_text_or_response_of_the_disjoint_split_occurs_in_the_generated_data():
     disjoint = _rows(DISJOINT_PATH)
-    generated = [
-        r for name in ("train", "val", "test", "heldout", "responses") for r in _rows(GENERATED / f"{name}.jsonl")
-    ]
+    generated = [r for name in (*TRAINING, "test", "heldout", "responses") for r in _rows(GENERATED / f"{name}.jsonl")]
     requirements = {str(r["requirement"]).lower() for r in generated if "requirement" in r}
     responses = {str(r["response"]).strip() for r in generated}
     assert requirements and responses
@@ -67,6 +67,19 @@ def test_every_semantic_family_has_hand_written_disjoint_checks_half_met_and_hal
     assert {str(r["family"]) for r in _rows(DISJOINT_PATH)} <= set(FAMILIES) | set(SEMANTIC_FAMILIES)
 
 
+def test_the_hand_written_training_checks_pair_a_met_and_an_unmet_response_for_each_requirement():
+    train, val = _rows(GENERATED / "written.jsonl"), _rows(GENERATED / "written-val.jsonl")
+    for rows in (train, val):
+        pairs: dict[str, list[dict[str, object]]] = {}
+        for r in rows:
+            pairs.setdefault(str(r["requirement"]).lower(), []).append(r)
+        for requirement, pair in pairs.items():
+            assert sorted(bool(r["label"]) for r in pair) == [False, True], requirement
+            assert pair[0]["instruction"] == pair[1]["instruction"] and pair[0]["response"] != pair[1]["response"]
+    assert len(train) >= 1000 and len(val) >= 100
+    assert not {str(r["requirement"]).lower() for r in train} & {str(r["requirement"]).lower() for r in val}
+
+
 EVERYDAY_SETS = sorted((Path(__file__).resolve().parents[2] / "datasets" / "everyday_checks").glob("*.jsonl"))
 
 
@@ -77,7 +90,7 @@ def test_each_everyday_benchmark_set_shares_no_requirement_and_no_response_with_
     assert [r["label"] for r in everyday].count(True) == len(everyday) // 2
     for requirement in {r["requirement"] for r in everyday}:
         assert sorted(r["label"] for r in everyday if r["requirement"] == requirement) == [False, True], requirement
-    generated = [r for name in ("train", "val", "test", "heldout") for r in _rows(GENERATED / f"{name}.jsonl")]
+    generated = [r for name in (*TRAINING, "test", "heldout") for r in _rows(GENERATED / f"{name}.jsonl")]
     requirements = {str(r["requirement"]).lower() for r in generated}
     responses = {str(r["response"]).strip() for r in generated}
     assert not [r["requirement"] for r in everyday if str(r["requirement"]).lower() in requirements]

@@ -393,6 +393,24 @@ def test_gencomp_alora_train_lora_writes_a_plain_lora(tiny_model_path: str, tiny
     assert not config.get("alora_invocation_tokens")
 
 
+def test_gencomp_alora_train_reads_every_data_file_and_every_val_file(
+    tiny_model_path: str, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    from gencomp.cli import main
+
+    lines = tiny_dataset.read_text().splitlines(keepends=True)
+    parts = [tmp_path / f"part{i}.jsonl" for i in range(4)]
+    for i, part in enumerate(parts):
+        part.write_text("".join(lines[i::4]))
+    out = tmp_path / "adapter"
+    args = ["--base-model", tiny_model_path, "--out", str(out), "--epochs", "0", "--threads", "1", "--quiet"]
+    code = main(["alora", "train", str(parts[0]), str(parts[1]), "--val", str(parts[2]), str(parts[3]), *args])
+    assert code == 0
+    meta = json.loads((out / "gencomp_alora.json").read_text())
+    assert meta["train_examples"] == len(lines[0::4]) + len(lines[1::4])
+    assert meta["val_examples"] == len(lines[2::4]) + len(lines[3::4])
+
+
 def test_gencomp_alora_train_reports_bad_lines_and_exits_with_an_error(
     tiny_model_path: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

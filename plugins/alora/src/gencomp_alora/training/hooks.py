@@ -148,8 +148,10 @@ def _output_folder(path: str, force: bool) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    _input_file(args.data, "training data")
-    _input_file(args.val, "--val")
+    for path in args.data:
+        _input_file(path, "training data")
+    for path in args.val or ():
+        _input_file(path, "--val")
     _adapter_folder(args.init_adapter, "--init-adapter")
     if args.init_note is not None and args.init_adapter is None:
         raise GencompError("--init-note describes --init-adapter: give both, or neither")
@@ -337,8 +339,8 @@ def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  
     sub = group.add_subparsers(dest="alora_command", metavar="{train,eval,datagen}")
     group.set_defaults(func=lambda _args: (group.print_help(), 2)[1])
 
-    p = sub.add_parser("train", help="train a requirement-check aLoRA (or LoRA) adapter on a JSONL file")
-    p.add_argument("data", help="JSONL: instruction, response (or messages), requirement, label[, family]")
+    p = sub.add_parser("train", help="train a requirement-check aLoRA (or LoRA) adapter on JSONL files")
+    p.add_argument("data", nargs="+", help="JSONL: instruction, response (or messages), requirement, label[, family]")
     p.add_argument("--base-model", default="default", help="model folder or id ('default': the embedded model)")
     p.add_argument("--out", required=True, help="output folder (loads with HFAlora)")
     p.add_argument("--adapter", choices=["alora", "lora"], default="alora")
@@ -346,7 +348,7 @@ def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  
         "--invocation", type=text_argument("the invocation"), default=DEFAULT_GENERATION_PROMPT,
         help="generation prompt / invocation string",
     )  # fmt: skip
-    p.add_argument("--val", help="JSONL of held-out examples (default: split off --val-fraction of DATA)")
+    p.add_argument("--val", nargs="+", help="JSONL of held-out examples (default: split off --val-fraction of DATA)")
     p.add_argument("--val-fraction", type=_fraction, default=0.1, help="0 <= x < 1")
     p.add_argument(
         "--epochs", type=int_at_least(0), default=2,

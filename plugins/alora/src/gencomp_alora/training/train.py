@@ -59,12 +59,13 @@ ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
 class TrainConfig:
     """Options of ``gencomp alora train`` (see the command's ``--help``)."""
 
-    data: str
+    data: str | Sequence[str]
+    """One JSONL file of examples, or several read one after another."""
     base_model: str
     out: str
     adapter: str = "alora"
     invocation: str = DEFAULT_GENERATION_PROMPT
-    val_data: str | None = None
+    val_data: str | Sequence[str] | None = None
     val_fraction: float = 0.1
     epochs: int = 2
     lr: float = 5e-4
@@ -265,6 +266,10 @@ def _save(model: Any, out: Path, facts: dict[str, Any], store_dtype: str = "floa
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _load(paths: str | Sequence[str]) -> list[Example]:
+    return [e for path in ([paths] if isinstance(paths, str) else paths) for e in load_examples(path)]
+
+
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Train an adapter as ``cfg`` says and save the best epoch in ``cfg.out``; returns the training facts.
 
@@ -278,11 +283,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         torch.set_num_threads(cfg.threads)
     rng = random.Random(cfg.seed)
     torch.manual_seed(cfg.seed)
-    examples = load_examples(cfg.data)
+    examples = _load(cfg.data)
     if cfg.max_examples and len(examples) > cfg.max_examples:
         examples = rng.sample(examples, cfg.max_examples)
     if cfg.val_data:
-        train_ex, val_ex = examples, load_examples(cfg.val_data)
+        train_ex, val_ex = examples, _load(cfg.val_data)
     else:
         train_ex, val_ex = _split(examples, cfg.val_fraction, rng)
     if not train_ex or not val_ex:
