@@ -36,10 +36,11 @@ DATA = ROOT / "datasets" / "everyday_checks"
 SETS = {
     "checks": "written with the adapter's everyday families; its author later read the adapter's failures on it "
     "before widening the training wording",
-    "fresh": "written after the last training by a writer who saw neither the adapter's verdicts nor its "
-    "training data; its verifiable texts the recogniser missed were then read while widening the recogniser",
+    "fresh": "written by a writer who saw neither the adapter's verdicts nor its training data; its verifiable "
+    "texts the recogniser missed were then read while widening the recogniser, and its accuracy (not its "
+    "texts) compared two epochs of the adapter trained since",
     "holdout": "written by another writer who saw neither the adapter's verdicts, its training data, the "
-    "recogniser nor the other sets, and read by nobody before its first run: the clean measure",
+    "recogniser nor the other sets, and read by nobody: run once on each shipped adapter, the clean measure",
 }
 """The sets (``DATA/<name>.jsonl``) and how each was made."""
 RESULTS = HERE / "RESULTS.md"
