@@ -70,12 +70,25 @@ def test_best_of_n_sends_its_candidates_to_the_servers_slots_at_once(backend):
     assert max(start for start, _ in seen.spans) < min(end for _, end in seen.spans)  # all four were in flight
 
 
-def test_rejection_on_the_server_is_the_same_sync_and_async(backend):
-    kwargs = dict(requirements=REQUIREMENTS, strategy="rejection", loop_budget=2,
+def test_rejection_on_the_server_asks_the_same_attempts_sync_and_async(backend):
+    """The same attempts with the same seeds, checked alike. Their texts are compared in process
+    (``tests/integration``), not here: llama-server's sampled text repeats only as far as its arithmetic
+    does, and what a stopped attempt left in its slots changes the next answer's logits in their last bits."""
+    never_met = "Include the word zyxwvut."  # every attempt fails, so both calls spend the whole budget
+    kwargs = dict(requirements=[*REQUIREMENTS, never_met], strategy="rejection", loop_budget=3,
                   model_options={**OPTIONS, ModelOption.SEED: 5}, return_sampling_results=True)  # fmt: skip
     sync = Session(backend).instruct(PROMPT, **kwargs)
     asynced = asyncio.run(Session(backend).ainstruct(PROMPT, **kwargs))
-    assert [a.text for a in sync.attempts] == [a.text for a in asynced.attempts]
+
+    def asked(result):
+        return [(a.number, a.seed, a.temperature, a.varied, a.error) for a in result.attempts]
+
+    def checked(result):
+        return [[str(r.description) for r, _ in a.verdicts or []] for a in result.attempts]
+
+    assert asked(sync) == asked(asynced) == [(n, 5 + n - 1, 0.7, None, None) for n in (1, 2, 3)]
+    assert checked(sync) == checked(asynced) == [[*REQUIREMENTS, never_met]] * 3
+    assert not sync.success and not asynced.success
 
 
 def _processing(server: LlamaServer) -> int:
