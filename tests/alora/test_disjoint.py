@@ -67,15 +67,21 @@ def test_every_semantic_family_has_hand_written_disjoint_checks_half_met_and_hal
     assert {str(r["family"]) for r in _rows(DISJOINT_PATH)} <= set(FAMILIES) | set(SEMANTIC_FAMILIES)
 
 
+def _pairs(rows: list[dict[str, object]]) -> dict[str, list[dict[str, object]]]:
+    """The rows of each requirement; asserts each has exactly one met and one unmet response."""
+    pairs: dict[str, list[dict[str, object]]] = {}
+    for r in rows:
+        pairs.setdefault(str(r["requirement"]).lower(), []).append(r)
+    for requirement, pair in pairs.items():
+        assert sorted(bool(r["label"]) for r in pair) == [False, True], requirement
+    return pairs
+
+
 def test_the_hand_written_training_checks_pair_a_met_and_an_unmet_response_for_each_requirement():
     train, val = _rows(GENERATED / "written.jsonl"), _rows(GENERATED / "written-val.jsonl")
     for rows in (train, val):
-        pairs: dict[str, list[dict[str, object]]] = {}
-        for r in rows:
-            pairs.setdefault(str(r["requirement"]).lower(), []).append(r)
-        for requirement, pair in pairs.items():
-            assert sorted(bool(r["label"]) for r in pair) == [False, True], requirement
-            assert pair[0]["instruction"] == pair[1]["instruction"] and pair[0]["response"] != pair[1]["response"]
+        for one, other in _pairs(rows).values():
+            assert one["instruction"] == other["instruction"] and one["response"] != other["response"]
     assert len(train) >= 1000 and len(val) >= 100
     assert not {str(r["requirement"]).lower() for r in train} & {str(r["requirement"]).lower() for r in val}
 
@@ -88,8 +94,7 @@ def test_each_everyday_benchmark_set_shares_no_requirement_and_no_response_with_
     everyday = _rows(path)
     assert len({r["requirement"] for r in everyday}) >= 100
     assert [r["label"] for r in everyday].count(True) == len(everyday) // 2
-    for requirement in {r["requirement"] for r in everyday}:
-        assert sorted(r["label"] for r in everyday if r["requirement"] == requirement) == [False, True], requirement
+    _pairs(everyday)
     generated = [r for name in (*TRAINING, "test", "heldout") for r in _rows(GENERATED / f"{name}.jsonl")]
     requirements = {str(r["requirement"]).lower() for r in generated}
     responses = {str(r["response"]).strip() for r in generated}

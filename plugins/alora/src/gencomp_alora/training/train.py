@@ -59,13 +59,13 @@ ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
 class TrainConfig:
     """Options of ``gencomp alora train`` (see the command's ``--help``)."""
 
-    data: str | Sequence[str]
+    data: str | Path | Sequence[str | Path]
     """One JSONL file of examples, or several read one after another."""
     base_model: str
     out: str
     adapter: str = "alora"
     invocation: str = DEFAULT_GENERATION_PROMPT
-    val_data: str | Sequence[str] | None = None
+    val_data: str | Path | Sequence[str | Path] | None = None
     val_fraction: float = 0.1
     epochs: int = 2
     lr: float = 5e-4
@@ -266,8 +266,9 @@ def _save(model: Any, out: Path, facts: dict[str, Any], store_dtype: str = "floa
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _load(paths: str | Sequence[str]) -> list[Example]:
-    return [e for path in ([paths] if isinstance(paths, str) else paths) for e in load_examples(path)]
+def _load(paths: str | Path | Sequence[str | Path]) -> list[Example]:
+    files = [paths] if isinstance(paths, (str, Path)) else paths
+    return [e for path in files for e in load_examples(path)]
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
