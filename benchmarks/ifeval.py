@@ -57,6 +57,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import random
 import statistics
@@ -152,6 +153,7 @@ def gencomp_record(prompt: ifeval_data.Prompt, variant: str, result: Any, second
         "believed_passed": bool(result.success) if variant != "none" else None,
         "selected": result.selected.number if result.selected is not None else None,
         "selection": result.selection,
+        "passing_attempts": sum(a.passed for a in result.attempts) if variant != "none" else None,
         "check_paths": paths,
         "finish_reason": (result.result.meta or {}).get("finish_reason"),
         "first_response": (first.output.value or "") if first.output is not None else "",
@@ -478,7 +480,24 @@ def summarise(rows: list[dict[str, Any]], prompts: dict[int, ifeval_data.Prompt]
         "code_share": 100 * sum(p.startswith("code:") for p in paths) / len(paths) if paths else None,
         "believed": sum(1 for r in rows if r.get("believed_passed")),
         "enforceable_first": enforceable_first(rows, prompts),
+        "pass_at_k": pass_at_k(rows),
     }
+
+
+def pass_at_k(rows: list[dict[str, Any]]) -> list[float] | None:
+    """The share of prompts, in %, on which at least one of k candidates meets every requirement by gencomp's
+    checks, for k = 1..N, estimated from the N candidates of each call without bias (Chen et al. 2021,
+    "Evaluating Large Language Models Trained on Code", eq. 1): ``1 - C(N - c, k) / C(N, k)`` for c passing.
+    The most any rule that selects among k candidates can keep. ``None`` unless every call generated the
+    same N candidates and recorded how many passed."""
+    sizes = {r.get("attempts") for r in rows}
+    if len(sizes) != 1 or any(r.get("passing_attempts") is None or r.get("error") for r in rows):
+        return None
+    (n,) = sizes
+    return [
+        100 * statistics.mean(1 - math.comb(n - r["passing_attempts"], k) / math.comb(n, k) for r in rows)
+        for k in range(1, n + 1)
+    ]
 
 
 def enforceable_first(
@@ -653,6 +672,17 @@ def block(
             f"| {v}{errors} | {s['prompt']:.1f}% | {s['instruction']:.1f}% | {gain} | {wall} | "
             f"{ratio} | {tokens} | {s['attempts']:.2f} | {s['stopped']} ({saved}) | {code} | {graded} |"
         )
+    for v, s in stats.items():
+        curve = s["pass_at_k"]
+        if v.startswith("best-of") and curve:
+            kept = 100 * s["believed"] / s["n"]
+            lines.append(
+                f"\n`{v}`: of its {len(curve)} candidates per prompt, the share of prompts on which at least one of k "
+                "met every requirement by gencomp's checks (pass@k, estimated from all candidates without bias): "
+                + ", ".join(f"k = {k}: {p:.1f}%" for k, p in enumerate(curve, 1))
+                + f". No rule that selects among {len(curve)} of these candidates keeps a passing answer on more "
+                f"prompts; `best-of-n` kept one on {kept:.1f}% (by the same checks)."
+            )
     for v, s in stats.items():
         ok, total, enforced, enforced_ok, stopped = s["enforceable_first"]
         if v.startswith("enforce") and total:
