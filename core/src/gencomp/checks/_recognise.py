@@ -2,14 +2,14 @@
 
 Precision first: a text is recognised only when the *whole* text (after trimming white space, a
 final ``.``/``!``/``?``, a polite lead-in such as "Please", "Make sure" or "I want", a polite tail such as ",
-please" or "pls", a request put as a question ("Can you end it with a question?" is "End it with a question"),
+please" or "pls", a closing reason (", it's for a sign", "so people can reach us"), a request put as a question ("Can you end it with a question?" is "End it with a question"),
 and an example after "such as:") matches one phrasing of one kind, with every parameter
 read from it; or when it is a conjunction ("... and ...", "...; ...", two sentences) whose every
 clause is recognised on its own (see :func:`clauses`). The rules, in ``TEXT-RULES.md`` next to this
 file:
 
-- the subject must be the whole response ("your answer", "the response", "the entire output",
-  "everything you write"); a part of it ("the explanation", "the title", "each paragraph", "your
+- the subject must be the whole response ("your answer", "the response", "your message", "the entire output",
+  "everything you write", "the whole thing"); a part of it ("the explanation", "the title", "each paragraph", "your
   essay") is never checked on the whole response: such texts stay with the model;
 - permission ("can", "may", "feel free", "optionally", "is allowed") is never read as obligation;
   "may not" stays with the model; "cannot"/"can't" are prohibitions;
@@ -74,13 +74,14 @@ def parse_number(text: str) -> int:
 
 # -- shared phrasing ----------------------------------------------------------------------------
 
-WHOLE = r"(?:answer|response|reply|output)"
+WHOLE = r"(?:answer|response|reply|output|message)"
 """The nouns that name the whole response. Any other ("the summary", "your essay") may name a part."""
 _INCLUDING = r"(?:\s*\(\s*including\s+[^()]{1,60}\))?"
 SUBJ = (
     rf"(?:(?:(?:the|your)\s+(?:entire\s+|whole\s+|full\s+|final\s+|complete\s+|overall\s+)?|(?:entire|whole)\s+)"
     rf"(?:[a-z]+-[a-z]+\s+)?{WHOLE}{_INCLUDING}"
-    r"|everything(?:\s+(?:that\s+)?you\s+(?:write|say|output|produce))?|all\s+of\s+your\s+(?:text|writing|output)|it)"
+    r"|everything(?:\s+(?:that\s+)?you\s+(?:write|say|output|produce))?|all\s+of\s+your\s+(?:text|writing|output)"
+    r"|(?:the\s+)?(?:whole|entire)\s+thing|it)"
 )
 MODAL = r"(?:must|should|shall|has\s+to|have\s+to|needs\s+to|need\s+to|is\s+to|will|ought\s+to|is\s+required\s+to|are\s+required\s+to|is\s+expected\s+to)"
 """Obligation. "can" and "may" are permission and are not here."""
@@ -127,6 +128,9 @@ def _count_core(unit: str, *, bare: bool, relations: tuple[str, ...] | None = No
         ("at least", rf"{{n}}\+\s*{unit}"),
         ("at least", rf"{{n}}\s+{unit}\s+(?:at\s+least|minimum|min\.?)"),
         ("exactly", rf"{{n}}\s+{unit}\s+exactly"),
+        ("exactly", rf"{{n}}\s+{unit},?\s+no\s+more(?:,|\s+and|\s+or)?\s+no\s+(?:less|fewer)"),
+        ("at most", rf"{{n}}\s+{unit},?\s+(?:and\s+)?no\s+more"),
+        ("at least", rf"{{n}}\s+{unit},?\s+(?:and\s+)?no\s+(?:less|fewer)"),
     ]
     if bare:
         forms.append((BARE, rf"{{n}}\s+{unit}"))
@@ -153,7 +157,7 @@ _HAVE = r"(?:be|is|are|has|have|contains?|uses?|consists?\s+of|includes?|runs?|s
 _FRAMES: list[tuple[str, str]] = [
     (_LIMIT_FRAME, _TAIL),
     (
-        rf"(?:{TELL}|keep\s+{OBJ}|use|be|make\s+{OBJ}(?:\s+(?:be|have|contain))?|write\s+{OBJ}|give|provide|have|include|"
+        rf"(?:{TELL}|keep\s+{OBJ}|use|be|make\s+{OBJ}(?:\s+(?:be|have|contain))?|write\s+{OBJ}|(?:give|send|write)\s+me|give|provide|have|include|"
         rf"respond\s+with|answer\s+with|reply\s+with)(?:\s+(?:in|with|using))?\s+",
         _TAIL,
     ),
@@ -307,7 +311,7 @@ def _span(m: re.Match[str]) -> dict[str, Any] | None:
 _ONE = r"(?:a\s+single|one\s+single|just\s+one|only\s+one|one|a)"
 _sentences.add(
     [
-        rf"(?:{TELL}|keep\s+{OBJ}|explain\s+(?:it|this))\s+in\s+{_ONE}\s+sentence",
+        rf"(?:{TELL}|keep\s+{OBJ}|(?:explain|do|say|put)\s+(?:it|this))\s+in\s+{_ONE}\s+sentence",
         rf"(?:keep|limit)\s+{OBJ}\s+to\s+(?:a\s+single|one\s+single|just\s+one|only\s+one|one|a)\s+sentence",
         rf"(?:fit|squeeze)\s+(?:{OBJ}|it\s+all|everything)\s+(?:in|into|within)\s+{_ONE}\s+sentence",
         rf"{SUBJ}\s+{BE}(?:{_ONE}|exactly\s+one)\s+sentence(?:\s+long)?",
@@ -377,6 +381,13 @@ _bullets.add(
         rf"(?:use|give|write|make|provide)\s+(?:a\s+)?(?:markdown\s+)?bullet(?:ed)?\s+list\s+(?:of|with)\s+(?:exactly\s+)?(?P<n>{NUM})\s+(?:items|points|bullets|bullet\s+points)",
     ],
     lambda m: {"num_bullets": parse_number(m.group("n")), "relation": "exactly"},
+)
+_bullets.add(  # "bullet list, 3 bullets", "a bulleted list with at most 4 points"
+    [
+        r"(?:(?:use|give\s+me|write|make|provide)\s+)?(?:a\s+)?(?:markdown\s+)?bullet(?:ed)?\s+list(?:,\s*|\s+(?:of|with)\s+)"
+        + _count_core(r"(?:items|points|bullets|bullet\s+points)", bare=True)
+    ],
+    _bullet_params,
 )
 
 # -- counted occurrences ------------------------------------------------------------------------
@@ -488,7 +499,7 @@ _counted(_capfreq, _CAPS_WORDS, "capital_frequency", bare=True, rel_param="capit
 
 _place = _kind("number_placeholders")
 _PLACE = (
-    r"(?:square[- ]bracket(?:ed)?\s+)?placeholders?"
+    r"(?:(?:square[- ])?bracket(?:ed)?\s+)?placeholders?"
     r"(?:,?\s+(?:(?:which|that)\s+(?:should|must)\s+be\s+|that\s+are\s+)?(?:represented\s+by|in|inside|within|using|written\s+in|enclosed\s+in|wrapped\s+in|with|marked\s+by)\s+(?:square\s+)?brackets)?"
 )
 _counted(_place, _PLACE, "num_placeholders", bare=True)
@@ -578,15 +589,15 @@ def keyword_list(text: str) -> tuple[list[str], set[str]] | None:
                 return None
             items.append(s[i + 1 : j].strip())
             i = j + 1
-            continue
-        m = re.match(r"[^\W\d_][\w'-]*", s[i:])
-        if not m or m.group(0).lower() in _NOT_A_KEYWORD:
-            return None
-        items.append(m.group(0))
-        i += len(m.group(0))
+        else:
+            m = re.match(r"[^\W\d_][\w'-]*", s[i:])
+            if not m or m.group(0).lower() in _NOT_A_KEYWORD:
+                return None
+            items.append(m.group(0))
+            i += len(m.group(0))
         after = re.match(r"\s*(?:,|(?:and|or|nor|and/or)\s|$)", s[i:], re.IGNORECASE)
         if after is None:
-            return None  # two unquoted words in a row: a phrase, or no list at all
+            return None  # two items in a row ("'sorry' anywhere", "black cat"): a phrase, or no list at all
     if not items or any(not item for item in items):
         return None
     return items, joins
@@ -608,27 +619,39 @@ def _kw_list_params(name: str, *, disjunction_ok: bool) -> Params:
 
 
 _WORDS_NOUN = r"(?:(?:key)?words?|phrases?|terms?|keywords?)"
+_ANYWHERE = r"(?:\s+(?:somewhere|anywhere|at\s+all))?"
+_IN_IT = rf"(?:\s+in\s+(?:it|there|{OBJ}))"
+"""Where a keyword goes when it is the whole response: "in it", "in there", "in the answer"."""
 _include = _kind("include_keywords")
+_SAY = r"(?:include|use|mention|say|reference)"
 _include.add(
     [
-        rf"(?:include|use|mention|contain|have)\s+(?:the\s+|these\s+|all\s+(?:of\s+)?the\s+|all\s+(?:of\s+)?these\s+)?{_WORDS_NOUN}\s*:?\s*{_LIST}{IN_OBJ}?(?:\s+somewhere)?",
-        rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:include|includes|contain|contains|use|uses|mention|mentions|have|has)\s+(?:the\s+|these\s+|all\s+(?:of\s+)?the\s+)?{_WORDS_NOUN}\s*:?\s*{_LIST}",
+        rf"(?:{_SAY}|contain|have)\s+(?:the\s+|these\s+|all\s+(?:of\s+)?the\s+|all\s+(?:of\s+)?these\s+)?{_WORDS_NOUN}\s*:?\s*{_LIST}{IN_OBJ}?{_ANYWHERE}{_IN_IT}?",
+        rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:include|includes|contain|contains|use|uses|mention|mentions|have|has)\s+(?:the\s+|these\s+|all\s+(?:of\s+)?the\s+)?{_WORDS_NOUN}\s*:?\s*{_LIST}{_ANYWHERE}",
         rf"(?:the\s+)?{_WORDS_NOUN}\s+{_LIST}\s+(?:{MODAL}\s+)?(?:all\s+)?(?:{_APPEAR}|are\s+used|are\s+included|are\s+mentioned|are\s+present)(?:\s+somewhere)?{IN_OBJ}?(?:\s+somewhere)?(?:\s+at\s+least\s+once)?",
-        rf"(?:include|use|mention)\s+{Q}(?P<kws>[^\"“”‘’`]{{1,60}}?){Q}{IN_OBJ}?(?:\s+somewhere)?",
+        rf"(?:the\s+)?{_WORDS_NOUN}\s+{_LIST}\s+(?:{MODAL}\s+)?be{_ANYWHERE}{_IN_IT}{_ANYWHERE}",
+        rf"{_SAY}\s+(?P<kws>{Q}[^\"“”‘’`]{{1,60}}?{Q}){IN_OBJ}?{_ANYWHERE}{_IN_IT}?",
         rf"(?:work|weave|slip|fit|put)\s+(?:the\s+)?(?:key)?(?:word|phrase|term)\s+{_LIST}\s+(?:in|into)\s+(?:it|{OBJ})(?:\s+somewhere)?",
+        rf"(?:work|weave|slip|fit)\s+in\s+(?:the\s+)?(?:key)?(?:word|phrase|term)\s+{_LIST}",
+        rf"(?P<kws>{Q}[^\"“”‘’`]{{1,60}}?{Q})\s+(?:{MODAL}\s+)?(?:be|is)\s+in\s+(?:there|it|{OBJ}){_ANYWHERE}",
+        rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:include|includes|use|uses|mention|mentions|say|says)\s+(?P<kws>{Q}[^\"“”‘’`]{{1,60}}?{Q}){_ANYWHERE}",
     ],
     _kw_list_params("keywords", disjunction_ok=False),
 )
 
+_LEAVE_OUT = r"avoid(?:\s+(?:using|saying|writing))?|leave\s+out|omit|skip"
 _forbid = _kind("forbidden_words")
 _forbid.add(
     [
-        rf"(?:{NEG}|please\s+do\s+not)\s+(?:include|use|mention|say|write|contain)\s+(?:the\s+|these\s+|any\s+of\s+(?:the|these)\s+)?{_WORDS_NOUN}\s*:?\s*{_LIST}{IN_OBJ}?",
-        rf"avoid\s+(?:using\s+)?(?:the\s+|these\s+)?{_WORDS_NOUN}\s*:?\s*{_LIST}{IN_OBJ}?",
+        rf"(?:{NEG}|please\s+do\s+not)\s+(?:include|use|mention|say|write|contain)\s+(?:the\s+|these\s+|any\s+of\s+(?:the|these)\s+)?{_WORDS_NOUN}\s*:?\s*{_LIST}{IN_OBJ}?{_ANYWHERE}",
+        rf"(?:{_LEAVE_OUT})\s+(?:the\s+|these\s+)?{_WORDS_NOUN}\s*:?\s*{_LIST}{IN_OBJ}?",
+        rf"i\s+(?:don't|do\s+not)\s+want\s+(?:the\s+|these\s+|any\s+of\s+(?:the|these)\s+)?{_WORDS_NOUN}\s*:?\s*{_LIST}{_IN_IT}?{_ANYWHERE}",
         rf"{SUBJ}\s+{NEG}\s+(?:include|contain|use|mention)\s+(?:the\s+|any\s+of\s+the\s+)?{_WORDS_NOUN}\s*:?\s*{_LIST}",
         rf"(?:the\s+)?{_WORDS_NOUN}\s+{_LIST}\s+{NEG}\s+(?:appear|be\s+used|be\s+included|be\s+mentioned|show\s+up|be\s+(?:used\s+)?in\s+{OBJ}){IN_OBJ}?(?:\s+at\s+all)?",
         rf"(?:the\s+)?{_WORDS_NOUN}\s+{_LIST}\s+(?:is|are)\s+(?:forbidden|not\s+allowed|banned)",
-        rf"(?:{NEG})\s+(?:use|say|write|include)\s+{Q}(?P<kws>[^\"“”‘’`]{{1,60}}?){Q}{IN_OBJ}?",
+        rf"keep\s+(?:the\s+)?{_WORDS_NOUN}\s+{_LIST}\s+out\s+of\s+(?:it|{OBJ})",
+        rf"no\s+(?P<kws>{Q}[^\"“”‘’`]{{1,60}}?{Q}){IN_OBJ}?{_ANYWHERE}",
+        rf"(?:(?:{NEG})\s+(?:use|say|write|include)|{_LEAVE_OUT})\s+(?P<kws>{Q}[^\"“”‘’`]{{1,60}}?{Q}){IN_OBJ}?{_ANYWHERE}",
         rf"(?:{NEG})\s+(?:use|say|write|include)\s+(?P<kws>{Q}[^\"“”‘’`]{{1,60}}?{Q}(?:\s*,\s*|\s+(?:or|nor|and)\s+){Q}[^\"“”‘’`]{{1,60}}?{Q}){IN_OBJ}?",
     ],
     _kw_list_params("forbidden_words", disjunction_ok=True),
@@ -660,19 +683,22 @@ _lang.add(
 _IN_ENGLISH = r"(?P<en>(?:,\s*|\s+)?(?:and\s+)?in\s+english(?:,\s*and\s+|,\s*|\s+and\s+|\s+)?)?"
 
 
-def _case_kind(name: str, case_words: str, *, opposite: str) -> None:
+def _case_kind(name: str, case_words: str, *, opposite: str, opposite_bare: str) -> None:
+    """Phrasings of one case kind; ``opposite`` names the other case before "letters", ``opposite_bare`` without it."""
     k = _kind(name)
     letters = rf"(?:{case_words})(?:\s+letters|\s+characters|\s+case)?"
-    tail = rf"(?:\s+only)?(?:[.,;]?\s*(?:and\s+)?no\s+(?:{opposite})\s+letters\s+(?:are\s+|is\s+)?(?:allowed|used)|\s*,?\s*throughout\s+{OBJ})?"
+    none_of = rf"(?:(?:{opposite})\s+letters|{opposite_bare})"
+    tail = rf"(?:\s+only)?(?:[.,;]?\s*(?:and\s+)?no\s+{none_of}(?:\s+(?:are\s+|is\s+)?(?:allowed|used))?|\s*,?\s*throughout\s+{OBJ})?"
     k.add(
         [
             rf"{SUBJ}\s+{BE}?(?:written\s+)?(?:entirely\s+|completely\s+|fully\s+|all\s+)?{_IN_ENGLISH}(?:in\s+)?(?:all\s+|only\s+)?{letters}{tail}",
-            rf"(?:{TELL}|type|reply|write\s+everything|write\s+it\s+all)\s+(?:entirely\s+|only\s+|completely\s+)?{_IN_ENGLISH}(?:in|using|with)\s+(?:all\s+|only\s+)?{letters}{tail}",
+            rf"(?:{TELL}|type|reply|write\s+everything|write\s+it\s+all)(?:\s+{OBJ})?\s+(?:entirely\s+|only\s+|completely\s+)?{_IN_ENGLISH}(?:in|using|with)\s+(?:all\s+|only\s+)?{letters}{tail}",
+            rf"(?:make|put|turn|keep)\s+{OBJ}\s+(?:all\s+|entirely\s+|completely\s+)?(?:in\s+)?(?:all\s+)?{letters}{tail}",
             rf"(?:use\s+)?only\s+{letters}(?:\s+(?:in|for|throughout)\s+{OBJ})?",
-            rf"(?:use\s+)?(?:all\s+)?{letters}\s+only(?:\s+(?:in|for|throughout)\s+{OBJ})?",
+            rf"(?:use\s+)?(?:all\s+)?{letters}\s+only(?:\s+(?:in|for|throughout)\s+{OBJ})?{tail}",
             rf"(?:in\s+|use\s+)?all\s+{letters}",
             rf"(?:{NEG})\s+use\s+(?:any\s+)?(?:{opposite})\s+letters(?:\s+(?:in|for|throughout)\s+{OBJ})?",
-            rf"no\s+(?:{opposite})\s+letters(?:\s+(?:are\s+|is\s+)?(?:allowed|used))?{IN_OBJ}?",
+            rf"no\s+{none_of}(?:\s+(?:are\s+|is\s+)?(?:allowed|used))?{IN_OBJ}?(?:\s+(?:anywhere|at\s+all))?",
             rf"{OBJ}\s+(?:is|are)\s+(?:entirely\s+|all\s+)?{_IN_ENGLISH}(?:in\s+)?(?:all\s+)?{letters}{tail}",
             rf"(?:{TELL}|write)\s+(?:{OBJ}\s+)?without\s+(?:using\s+)?(?:any\s+)?(?:{opposite})\s+letters",
             rf"{SUBJ}\s+{NEG}\s+(?:contain|include|use|have)\s+(?:any\s+)?(?:{opposite})\s+letters",
@@ -688,8 +714,14 @@ _case_kind(
     "all_capitals",
     r"capital|capitals|caps|uppercase|upper[- ]case|block\s+capitals?|capital\s+letters",
     opposite="lowercase|lower[- ]case|small",
+    opposite_bare="lowercase|lower[- ]case",
 )
-_case_kind("all_lowercase", r"lowercase|lower[- ]case|small\s+letters", opposite="capital|uppercase|upper[- ]case")
+_case_kind(
+    "all_lowercase",
+    r"lowercase|lower[- ]case|small\s+letters",
+    opposite="capital|uppercase|upper[- ]case",
+    opposite_bare="caps|capitals|uppercase|upper[- ]case",
+)
 
 # -- punctuation, wrapping, start and end -------------------------------------------------------
 
@@ -698,10 +730,12 @@ _comma.add(
     [
         rf"(?:{NEG})\s+(?:use|include|add|put)\s+(?:any\s+|a\s+single\s+)?commas?(?:\s+(?:at\s+all|anywhere))?{IN_OBJ}?(?:\s+at\s+all)?",
         rf"(?:in\s+(?:your\s+)?(?:entire\s+|whole\s+)?{WHOLE},?\s+)?refrain\s+from\s+(?:the\s+use\s+of|using)\s+(?:any\s+)?commas{IN_OBJ}?",
-        rf"(?:avoid|no|without)\s+(?:using\s+)?(?:any\s+)?commas(?:\s+(?:at\s+all|allowed|are\s+allowed|whatsoever))?{IN_OBJ}?",
+        rf"(?:avoid|no|zero|without|skip|leave\s+out|omit)\s+(?:using\s+)?(?:any\s+|all\s+)?commas"
+        rf"(?:\s+(?:at\s+all|allowed|are\s+allowed|whatsoever|anywhere|entirely|completely))?{IN_OBJ}?",
         rf"{SUBJ}\s+{NEG}\s+(?:contain|include|use|have)\s+(?:any\s+)?commas",
-        rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:contains?|has|have|uses?)\s+no\s+commas",
-        rf"(?:{TELL}|write)\s+(?:{OBJ}\s+)?without\s+(?:using\s+)?(?:any\s+)?commas",
+        rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:contains?|has|have|uses?)\s+(?:no|zero)\s+commas",
+        rf"(?:{TELL}|write|do)\s+(?:{OBJ}\s+)?(?:without|with\s+no|with\s+zero)\s+(?:using\s+)?(?:any\s+commas|a\s+single\s+comma|commas)",
+        rf"(?:(?:make|keep)\s+{OBJ}\s+|(?:it|this)\s+|{SUBJ}\s+{BE})?comma[- ]free",  # "I need this comma-free"
         rf"commas\s+are\s+not\s+allowed{IN_OBJ}?",
         rf"(?:the\s+)?(?:use\s+of\s+)?commas?\s+(?:is|are)\s+(?:forbidden|not\s+permitted|prohibited|banned){IN_OBJ}?",
     ],
@@ -724,7 +758,7 @@ _JSON_NOTE = r"(?:[.,;]?\s*(?:you\s+(?:can|may)\s+use\s+markdown\s+ticks(?:\s+su
 _json = _kind("json_format")
 _json.add(
     [
-        rf"(?:{TELL}|format\s+{OBJ}|output|return|respond|(?:return|output|give|provide)\s+{OBJ})\s+(?:only\s+|entirely\s+|strictly\s+)?(?:in|as|with|using)\s+(?:valid\s+|a\s+valid\s+|well-formed\s+|a\s+)?json(?:\s+format|\s+object|\s+only)?{_JSON_NOTE}",
+        rf"(?:{TELL}|format\s+{OBJ}|output|return|respond|(?:return|output|give|provide|send)\s+(?:me\s+)?{OBJ})\s+(?:only\s+|entirely\s+|strictly\s+)?(?:in|as|with|using)\s+(?:valid\s+|a\s+valid\s+|well-formed\s+|a\s+)?json(?:\s+format|\s+object|\s+only)?{_JSON_NOTE}",
         rf"(?:{SUBJ}|the\s+entire\s+output|entire\s+output)\s+{BE}?(?:wrapped\s+in\s+|formatted\s+(?:as|in)\s+|in\s+|valid\s+|a\s+valid\s+|written\s+in\s+)*(?:valid\s+|a\s+valid\s+)?json(?:\s+format|\s+object)?{_JSON_NOTE}",
         rf"(?:{SUBJ}\s+{BE}?)?(?:valid|well-formed|parseable)\s+json(?:\s+only)?{_JSON_NOTE}",
         r"json\s+(?:format\s+)?only",
@@ -795,7 +829,7 @@ _NO_MORE = (
 _end = _kind("end_phrase")
 _end.add(
     [
-        rf"(?:finish|end|conclude|close)\s+(?:{OBJ}\s+)?with\s+(?:exactly\s+)?(?:this\s+|the\s+)?(?:exact\s+)?(?:phrase|sentence|words?|question|statement)?(?:\s+of)?\s*:?\s*{_PHRASE}{_NO_MORE}",
+        rf"(?:finish|end|conclude|close|wrap\s+up)\s+(?:{OBJ}\s+)?(?:with|on)\s+(?:exactly\s+)?(?:this\s+|the\s+)?(?:exact\s+)?(?:phrase|sentence|words?|question|statement)?(?:\s+of)?\s*:?\s*{_PHRASE}{_NO_MORE}",
         rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:end|ends|finish|finishes|conclude|concludes)\s+with\s+(?:exactly\s+)?(?:the\s+(?:exact\s+)?(?:phrase|sentence|words?|question|statement)(?:\s+of)?\s*:?\s*)?{_PHRASE}{_NO_MORE}",
         rf"(?:the\s+)?(?:very\s+)?last\s+(?:words?|sentence)\s+(?:of\s+{OBJ}\s+)?(?:{MODAL}\s+)?(?:be|is)\s+{_PHRASE}",
         rf"sign\s+(?:{OBJ}\s+)?off\s+with\s+{_PHRASE}{_NO_MORE}",
@@ -814,7 +848,7 @@ _question = _kind("ends_with_question")
 _question.add(
     [
         r"(?:it\s+)?ends\s+with\s+a\s+question(?:\s+mark)?",
-        rf"(?:finish|end|conclude|close)\s+(?:{OBJ}\s+)?with\s+a\s+question(?:\s+mark)?",
+        rf"(?:finish|end|conclude|close)\s+(?:{OBJ}\s+)?(?:with|on)\s+a\s+question(?:\s+mark)?",
         rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:end|ends|finish|finishes|conclude|concludes)\s+with\s+a\s+question(?:\s+mark)?",
         rf"(?:finish|end)\s+(?:{OBJ}\s+)?with\s+{Q}\?{Q}",
     ],
@@ -824,10 +858,10 @@ _question.add(
 _start = _kind("starts_with")
 _start.add(
     [
-        rf"(?:start|begin|open)\s+(?:{OBJ}\s+)?with\s+(?:the\s+(?:exact\s+)?(?:word|phrase|words)\s+)?{_PHRASE}",
+        rf"(?:(?:start|begin|open)\s+(?:{OBJ}\s+)?|kick\s+(?:{OBJ}\s+)?off\s+)with\s+(?:the\s+(?:exact\s+)?(?:word|phrase|words)\s+)?{_PHRASE}",
         rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:start|starts|begin|begins)\s+with\s+(?:the\s+(?:exact\s+)?(?:word|phrase|words)\s+)?{_PHRASE}",
         rf"(?:start|begin)\s+(?:{OBJ}\s+)?with\s+the\s+word\s+(?P<p>[A-Za-z][\w'-]*)",
-        rf"the\s+first\s+word\s+(?:of\s+{OBJ}\s+)?(?:{MODAL}\s+)?(?:be|is)\s+(?:{Q}(?P<p2>[^\"“”]{{1,40}}){Q}|(?P<p3>[A-Za-z][\w'-]*))",
+        rf"(?:(?:the\s+)?first\s+word\s+(?:of\s+{OBJ}\s+)?(?:{MODAL}\s+)?(?:be|is)|make\s+the\s+first\s+word(?:\s+of\s+{OBJ})?)\s+(?:{Q}(?P<p2>[^\"“”]{{1,40}}){Q}|(?P<p3>[A-Za-z][\w'-]*))",
     ],
     lambda m: {
         "start_phrase": (m.groupdict().get("p") or m.groupdict().get("p2") or m.groupdict().get("p3") or "").strip()
@@ -928,7 +962,7 @@ def _contains_kind(name: str, noun: str, *, extra_nouns: str = "") -> None:
     """Phrasings of "include/give a <noun>" and "the answer contains a <noun>" for an everyday kind."""
     _kind(name).add(
         [
-            rf"(?:include|add|give|provide|contain|list|share)\s+(?:at\s+least\s+one\s+|an?\s+|your\s+)?(?:{noun}{extra_nouns}){IN_OBJ}?",
+            rf"(?:include|add|give|provide|contain|list|share|put)\s+(?:at\s+least\s+one\s+|an?\s+|your\s+)?(?:{noun}{extra_nouns}){IN_OBJ}?",
             rf"(?:{SUBJ}\s+)?(?:{MODAL}\s+)?(?:contains?|includes?|has|have|gives?|lists?)\s+(?:at\s+least\s+one\s+|an?\s+)?{noun}",
         ],
         lambda m: {},
@@ -940,7 +974,9 @@ _contains_kind(
     r"(?:url|web\s+link|link\s+\(url\)|web\s+address|hyperlink|http\s+link)",
     extra_nouns=r"|link(?:\s+to\s+(?:the|a|an|our|your|their|my|its)\s+(?:web\s*)?(?:site|page|website|homepage|article|video|source|form|shop|store))?",
 )
-_contains_kind("contains_email", r"(?:e-?mail\s+address|email\s+address|e-?mail\s+contact)")
+_contains_kind(
+    "contains_email", r"(?:(?:contact|support)\s+e-?mail(?:\s+address)?|e-?mail\s+address|e-?mail\s+contact)"
+)
 _contains_kind(
     "contains_phone_number", r"(?:(?:tele)?phone\s+number|contact\s+number|mobile\s+number|cell(?:\s+phone)?\s+number)"
 )
@@ -949,7 +985,7 @@ _number = _kind("contains_number")
 _number.add(
     [
         rf"(?:{SUBJ}\s+)?(?:{MODAL}\s+)?(?:contains?|includes?|has|have|mentions?)\s+(?:at\s+least\s+one\s+|a\s+)(?:number|numeral|digit|numeric\s+value)",
-        rf"(?:include|use|mention|give|put|add)\s+(?:at\s+least\s+one\s+|an?\s+(?:actual\s+|real\s+|specific\s+)?)(?:number|numeral|digit|numeric\s+value){IN_OBJ}?",
+        rf"(?:include|use|mention|give|put|add)\s+(?:at\s+least\s+one\s+|an?\s+)(?:actual\s+|real\s+|specific\s+)?(?:number|numeral|digit|numeric\s+value){IN_OBJ}?",
     ],
     lambda m: {},
 )
@@ -959,21 +995,32 @@ _number.add(
 
 _LEAD = re.compile(
     r"^(?:please|kindly|also|additionally|finally|moreover|in\s+addition|importantly|note|important|requirement|constraint"
-    r"|make\s+sure(?:\s+(?:that|to))?|ensure(?:\s+that)?|be\s+sure(?:\s+(?:that|to))?|remember(?:\s+to)?|don't\s+forget\s+to"
+    r"|make\s+sure(?:\s+that)?(?:\s+(?:to|you))?|ensure(?:\s+that)?|be\s+sure(?:\s+(?:that|to))?|remember(?:\s+to)?|don't\s+forget\s+to"
     r"|you\s+(?:must|should|need\s+to|have\s+to|are\s+required\s+to)|in\s+this\s+task"
     r"|in\s+(?:your|the)\s+(?:entire\s+|whole\s+)?(?:answer|response|reply|output)"
     r"|it\s+is\s+(?:important|essential|required)\s+(?:that|to)|i\s+(?:want|need)\s+you\s+to|i\s+would\s+like\s+you\s+to"
     r"|i\s+(?:want|need|would\s+like|'d\s+like)(?!\s+(?:you|to|it|a|an|the|some|something)\b)"
-    r"|keep\s+it\s+(?:short|brief|concise|tight)(?=\s*[,:])"
+    r"|(?:keep|make|i\s+(?:want|need|'d\s+like|would\s+like))\s+it\s+(?:short|brief|concise|tight)(?=\s*[,:])"
+    r"|i\s+(?:want|need|'d\s+like|would\s+like)\s+it(?=\s+(?:in|between|under|below|within)\s)"
     r")\s*[,:]?\s+",
     re.IGNORECASE,
 )
-_ASKED = re.compile(r"^(?:can|could|would|will)\s+you\s+(?:please\s+)?(?P<rest>[a-z][^?]*?)\s*\?$", re.IGNORECASE)
+_ASKED = re.compile(
+    r"^(?:can|could|would|will)\s+(?:you|u)\s+(?:please\s+)?(?P<rest>[a-z][^?]*?)\s*\??$", re.IGNORECASE
+)
 """A request put as a question ("Can you end it with a question?"): the imperative it asks for, not a permission."""
 _TAIL_POLITE = re.compile(
-    r"(?:,?\s+(?:please|pls|plz|thanks|thank\s+you)|\s+for\s+(?:me|this|this\s+one)|\s+(?:in\s+there|in\s+it))$",
+    r"(?:,?\s+(?:please|pls|plz|thanks|thx|thank\s+you)|\s+for\s+(?:me|this|this\s+one)|(?<!\bbe)(?<!\bis)\s+(?:in\s+there|in\s+it)"
+    r"|,\s*(?:ok|okay|alright)\??)$",
     re.IGNORECASE,
 )
+_REASON = re.compile(
+    r"(?:,\s*(?:it\s+is|this\s+is|that\s+is)\s+for\s+(?:a|an|the|my|our|your|their|his|her)\s+[a-z][\w\s'-]{0,60}"
+    r"|,?\s+(?:so(?:\s+that)?\s+|that\s+)?(?:people|they|customers|clients|readers|guests|folks|anyone|someone|i|we)"
+    r"\s+can\s+(?:call|reach|contact|email|text|find|write\s+to)(?:\s+(?:us|me|them|him|her|it))?(?:\s+back)?)$",
+    re.IGNORECASE,
+)
+"""A closing reason that adds nothing to check: "..., it's for a sign", "... so people can reach us"."""
 _EXAMPLE_MARK = (
     r"(?:such\s+as|like\s+(?:this|so|below)|like|for\s+example|for\s+instance|e\.?g\.?|i\.?e\.?|as\s+follows|example"
     r"|(?:using|in|with)\s+the\s+(?:following\s+)?(?:form|format)(?:\s+below)?|(?:with|in)\s+the\s+format\s+below)"
@@ -1032,7 +1079,9 @@ def normalise(text: str) -> str:
     """
     t = _strip_example(text.replace("’", "'").replace("‘", "'").strip())
     t = re.sub(r"\s+", " ", t).strip()
-    t = re.sub(r"\bit's\b", "it is", t, flags=re.IGNORECASE)
+    t = re.sub(  # outside quotes: a quoted "it's" is the user's own word
+        r"(\"[^\"]*\"|“[^”]*”|(?<!\w)'.*?'(?!\w))|\bit's\b", lambda m: m.group(1) or "it is", t, flags=re.IGNORECASE
+    )
     t = re.sub(
         rf"\s*\((?:{_EXAMPLE_MARK})\s*:?\s*{_EXAMPLE_ITEM}(?:\s*,\s*{_EXAMPLE_ITEM})*\s*\)", "", t, flags=re.IGNORECASE
     )
@@ -1044,6 +1093,9 @@ def normalise(text: str) -> str:
     if re.search(r":\s*[^:\"“”]{1,80}[?!]$", t):
         return t  # an unquoted phrase after a colon keeps its own final mark ("end with: Any questions?")
     t = re.sub(r"\s*[.!;:]+$", "", t).strip()
+    reason = _REASON.search(t)
+    if reason and not _CONDITION.search(reason.group(0)):
+        t = t[: reason.start()].strip()
     t = _TAIL_POLITE.sub("", t).strip()
     t = re.sub(r"\s*[.!;:]+$", "", t).strip()
     return re.sub(r"\?$", "", t).strip() if not re.search(rf"{Q}\?{Q}$|with\s+a\s+question\s+mark\?$", t) else t
