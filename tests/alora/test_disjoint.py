@@ -13,7 +13,7 @@ from gencomp_alora.training.families import FAMILIES
 from gencomp_alora.training.semantic import SEMANTIC_FAMILIES, phrasings
 
 GENERATED = Path(__file__).resolve().parents[2] / "datasets" / "requirement_checks"
-TRAINING = ("train", "val", "written", "written-2", "written-val")
+TRAINING = ("train", "val", "written", "written-2", "written-3", "written-val")
 """What the shipped adapter was trained and validated on: generated from templates, and written by hand."""
 
 
