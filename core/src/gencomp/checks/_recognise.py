@@ -619,6 +619,8 @@ def _kw_list_params(name: str, *, disjunction_ok: bool) -> Params:
 
 
 _WORDS_NOUN = r"(?:(?:key)?words?|phrases?|terms?|keywords?)"
+_QUOTED = rf"{Q}[^\"“”‘’`]{{1,60}}?{Q}"
+"""A quoted word or phrase, quotes included: the user's own words."""
 _ANYWHERE = r"(?:\s+(?:somewhere|anywhere|at\s+all))?"
 _IN_IT = rf"(?:\s+in\s+(?:it|there|{OBJ}))"
 """Where a keyword goes when it is the whole response: "in it", "in there", "in the answer"."""
@@ -630,11 +632,11 @@ _include.add(
         rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:include|includes|contain|contains|use|uses|mention|mentions|have|has)\s+(?:the\s+|these\s+|all\s+(?:of\s+)?the\s+)?{_WORDS_NOUN}\s*:?\s*{_LIST}{_ANYWHERE}",
         rf"(?:the\s+)?{_WORDS_NOUN}\s+{_LIST}\s+(?:{MODAL}\s+)?(?:all\s+)?(?:{_APPEAR}|are\s+used|are\s+included|are\s+mentioned|are\s+present)(?:\s+somewhere)?{IN_OBJ}?(?:\s+somewhere)?(?:\s+at\s+least\s+once)?",
         rf"(?:the\s+)?{_WORDS_NOUN}\s+{_LIST}\s+(?:{MODAL}\s+)?be{_ANYWHERE}{_IN_IT}{_ANYWHERE}",
-        rf"{_SAY}\s+(?P<kws>{Q}[^\"“”‘’`]{{1,60}}?{Q}){IN_OBJ}?{_ANYWHERE}{_IN_IT}?",
+        rf"{_SAY}\s+(?P<kws>{_QUOTED}){IN_OBJ}?{_ANYWHERE}{_IN_IT}?",
         rf"(?:work|weave|slip|fit|put)\s+(?:the\s+)?(?:key)?(?:word|phrase|term)\s+{_LIST}\s+(?:in|into)\s+(?:it|{OBJ})(?:\s+somewhere)?",
         rf"(?:work|weave|slip|fit)\s+in\s+(?:the\s+)?(?:key)?(?:word|phrase|term)\s+{_LIST}",
-        rf"(?P<kws>{Q}[^\"“”‘’`]{{1,60}}?{Q})\s+(?:{MODAL}\s+)?(?:be|is)\s+in\s+(?:there|it|{OBJ}){_ANYWHERE}",
-        rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:include|includes|use|uses|mention|mentions|say|says)\s+(?P<kws>{Q}[^\"“”‘’`]{{1,60}}?{Q}){_ANYWHERE}",
+        rf"(?P<kws>{_QUOTED})\s+(?:{MODAL}\s+)?(?:be|is)\s+in\s+(?:there|it|{OBJ}){_ANYWHERE}",
+        rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:include|includes|use|uses|mention|mentions|say|says)\s+(?P<kws>{_QUOTED}){_ANYWHERE}",
     ],
     _kw_list_params("keywords", disjunction_ok=False),
 )
@@ -650,9 +652,9 @@ _forbid.add(
         rf"(?:the\s+)?{_WORDS_NOUN}\s+{_LIST}\s+{NEG}\s+(?:appear|be\s+used|be\s+included|be\s+mentioned|show\s+up|be\s+(?:used\s+)?in\s+{OBJ}){IN_OBJ}?(?:\s+at\s+all)?",
         rf"(?:the\s+)?{_WORDS_NOUN}\s+{_LIST}\s+(?:is|are)\s+(?:forbidden|not\s+allowed|banned)",
         rf"keep\s+(?:the\s+)?{_WORDS_NOUN}\s+{_LIST}\s+out\s+of\s+(?:it|{OBJ})",
-        rf"no\s+(?P<kws>{Q}[^\"“”‘’`]{{1,60}}?{Q}){IN_OBJ}?{_ANYWHERE}",
-        rf"(?:(?:{NEG})\s+(?:use|say|write|include)|{_LEAVE_OUT})\s+(?P<kws>{Q}[^\"“”‘’`]{{1,60}}?{Q}){IN_OBJ}?{_ANYWHERE}",
-        rf"(?:{NEG})\s+(?:use|say|write|include)\s+(?P<kws>{Q}[^\"“”‘’`]{{1,60}}?{Q}(?:\s*,\s*|\s+(?:or|nor|and)\s+){Q}[^\"“”‘’`]{{1,60}}?{Q}){IN_OBJ}?",
+        rf"no\s+(?P<kws>{_QUOTED}){IN_OBJ}?{_ANYWHERE}",
+        rf"(?:(?:{NEG})\s+(?:use|say|write|include)|{_LEAVE_OUT})\s+(?P<kws>{_QUOTED}){IN_OBJ}?{_ANYWHERE}",
+        rf"(?:{NEG})\s+(?:use|say|write|include)\s+(?P<kws>{_QUOTED}(?:\s*,\s*|\s+(?:or|nor|and)\s+){_QUOTED}){IN_OBJ}?",
     ],
     _kw_list_params("forbidden_words", disjunction_ok=True),
 )
