@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -322,6 +323,124 @@ def test_training_from_precomputed_base_states_runs_only_the_invocation_and_is_e
     assert torch.allclose(fast, full, atol=1e-4) and not torch.allclose(fast, plain, atol=1e-3)
     assert torch.allclose(fast_plain, plain, atol=1e-4)
     assert len(model.get_base_model().model.layers) == n_layers  # the layers are restored after the block
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_precomputed_states_held_in_half_precision_take_what_state_bytes_says_and_keep_the_verdicts(
+    tiny_model_path: str, dtype: str
+) -> None:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from gencomp_alora.training.scoring import encode_groups
+    from gencomp_alora.training.toplayers import merge, only_top_layers, precompute, state_bytes, top_logits
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_path)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_path)
+    top = base.config.num_hidden_layers
+    inv = tok.encode(GENERATION_PROMPT, add_special_tokens=False)
+    cfg = LoraConfig(task_type="CAUSAL_LM", r=4, target_modules=["q_proj", "v_proj"], alora_invocation_tokens=inv,
+                     init_lora_weights=False)  # fmt: skip
+    with quiet_peft():
+        model = get_peft_model(base, cfg).eval()
+    groups = encode_groups(_hi_checks(tok))
+    exact = precompute(model, groups, top, inv, pad_id=0)
+    held = precompute(model, groups, top, inv, pad_id=0, dtype=getattr(torch, dtype))
+
+    def nbytes(x: Any) -> int:
+        kv = [t for part in (x.prefix_kv, x.rows_kv) if part is not None for pair in part for t in pair]
+        assert {t.dtype for t in kv} == {getattr(torch, dtype)}
+        return sum(t.nbytes for t in (*kv, x.hidden, x.mask, x.positions))
+
+    assert sum(nbytes(x) for x in held) == state_bytes(base.config, groups, top, inv, getattr(torch, dtype))
+    with torch.no_grad(), only_top_layers(model, top):
+        want = top_logits(model, merge(exact))
+        got = top_logits(model, merge(held))
+    assert got.dtype == torch.float32  # the states are cast back: the step runs in the model's dtype
+    assert torch.allclose(got, want, atol={"float32": 0, "float16": 0.02, "bfloat16": 0.2}[dtype])
+    assert (got.argmax(-1) == want.argmax(-1)).all()
+
+
+def test_half_precision_refuses_states_beyond_its_range() -> None:
+    import torch
+
+    from gencomp_alora.training.toplayers import _stored
+
+    with pytest.raises(OverflowError, match=r"exceed torch.float16's range; store them as float32 or bfloat16"):
+        _stored(torch.tensor([1.0, 7e4]), torch.float16)
+
+
+GB = 10**9
+
+
+@pytest.mark.parametrize(
+    ("wanted", "available", "chosen"),
+    [
+        ("auto", 40 * GB, "float32"),
+        ("auto", 20 * GB, "float16"),
+        ("auto", None, "float32"),
+        ("float16", 40 * GB, "float16"),
+        ("bfloat16", None, "bfloat16"),
+    ],
+    ids=["auto-fits", "auto-halves", "auto-unknown-memory", "asked", "asked-unknown-memory"],
+)
+def test_state_dtype_auto_holds_float32_where_it_fits_and_float16_where_only_that_fits(
+    wanted: str, available: int | None, chosen: str
+) -> None:
+    from gencomp_alora.training.train import choose_state_dtype
+
+    need = {"float32": 30 * GB, "float16": 15 * GB, "bfloat16": 15 * GB}
+    assert choose_state_dtype(wanted, need, available) == chosen
+
+
+@pytest.mark.parametrize(
+    ("wanted", "available", "expected"),
+    [
+        ("auto", 10 * GB, "would take 30.0 GB in float32 and 15.0 GB in float16, and 10.0 GB of memory is available"),
+        ("float32", 20 * GB, "15.0 GB in float16 as float32, and 20.0 GB of memory is available"),
+    ],
+    ids=["nothing-fits", "asked-does-not-fit"],
+)
+def test_states_that_do_not_fit_the_memory_are_refused_with_what_each_dtype_needs(
+    wanted: str, available: int, expected: str
+) -> None:
+    from gencomp_alora.training.train import choose_state_dtype
+
+    need = {"float32": 30 * GB, "float16": 15 * GB, "bfloat16": 15 * GB}
+    with pytest.raises(DataError, match="train on fewer examples") as info:
+        choose_state_dtype(wanted, need, available)
+    assert expected in str(info.value)
+
+
+def test_train_refuses_before_precomputing_when_the_states_do_not_fit(
+    tiny_model_path: str, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from gencomp.cli import main
+
+    monkeypatch.setattr("gencomp_alora.training.train.available_memory", lambda: 1000)  # a full machine
+    out = tmp_path / "o"
+    argv = ["alora", "train", str(tiny_dataset), "--base-model", tiny_model_path, "--out", str(out), "--quiet"]
+    assert main([*argv, "--threads", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "of memory is available" in err and "precomputing" not in err and not out.exists()
+
+
+def test_train_holds_the_states_in_the_dtype_asked_and_says_what_they_take(
+    tiny_model_path: str, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gencomp.cli import main
+
+    out = tmp_path / "o"
+    options = ["--epochs", "1", "--rank", "4", "--threads", "1", "--quiet", "--state-dtype", "float16"]
+    assert (
+        main(["alora", "train", str(tiny_dataset), "--base-model", tiny_model_path, "--out", str(out), *options]) == 0
+    )
+    err = capsys.readouterr().err
+    assert re.search(r"precomputing the base model's states before each invocation once: \d+\.\d GB as float16 of "
+                     r"\d+\.\d GB available", err)  # fmt: skip
+    assert (out / "adapter_model.safetensors").is_file()
 
 
 @pytest.fixture(scope="module")

@@ -166,7 +166,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             alpha=args.alpha or 2 * args.rank, top_layers=args.top_layers, target_modules=args.target_modules,
             batch_size=args.batch_size, max_examples=args.max_examples, seed=args.seed, threads=args.threads,
             device=args.device, progress=not args.quiet, init_adapter=args.init_adapter, init_note=args.init_note,
-            store_dtype=args.store_dtype,
+            store_dtype=args.store_dtype, state_dtype=args.state_dtype,
         )
     )  # fmt: skip
     return 0
@@ -333,7 +333,7 @@ def _positive_float(text: str) -> float:
 @hookimpl
 def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``gencomp alora train|eval|datagen``."""
-    from gencomp_alora.training.prompts import DEFAULT_GENERATION_PROMPT, STORE_DTYPES
+    from gencomp_alora.training.prompts import DEFAULT_GENERATION_PROMPT, STATE_DTYPES, STORE_DTYPES
 
     group = subparsers.add_parser("alora", help="train and evaluate requirement-check aLoRA adapters")
     sub = group.add_subparsers(dest="alora_command", metavar="{train,eval,datagen}")
@@ -379,6 +379,11 @@ def gencomp_register_commands(subparsers: argparse._SubParsersAction) -> None:  
     p.add_argument(
         "--store-dtype", choices=list(STORE_DTYPES), default="float32",
         help="store the weights in this dtype (training runs in float32; the shipped adapter is float16)",
+    )  # fmt: skip
+    p.add_argument(
+        "--state-dtype", choices=list(STATE_DTYPES), default="auto",
+        help="hold an aLoRA's precomputed base-model keys and values in this dtype (auto: float32 where it fits "
+        "the available memory, else float16, else refuse with what each needs)",
     )  # fmt: skip
     p.set_defaults(func=_cmd_train)
 

@@ -29,6 +29,7 @@ __all__ = [
     "JUDGE_YES",
     "METADATA_FILE",
     "NO",
+    "STATE_DTYPES",
     "STORE_DTYPES",
     "YES",
     "check_ids",
@@ -57,6 +58,10 @@ METADATA_FILE = "gencomp_alora.json"
 STORE_DTYPES = ("float32", "float16", "bfloat16")
 """The dtypes an adapter's weights can be stored in (``--store-dtype``, the metadata's ``stored_dtype``;
 training itself runs in float32)."""
+
+STATE_DTYPES = ("auto", "float32", "float16", "bfloat16")
+"""How training may hold an aLoRA's precomputed base-model keys and values (``--state-dtype``; ``auto``:
+float32 where it fits the available memory, else float16)."""
 
 JUDGE_TEMPLATE = (
     'Does the previous answer meet this requirement?\nRequirement: {requirement}\nReply with "Yes" or "No" first, '

@@ -34,6 +34,7 @@ from gencomp_alora.training.data import DataError, Example, load_examples
 from gencomp_alora.training.prompts import (
     DEFAULT_GENERATION_PROMPT,
     NO,
+    STATE_DTYPES,
     YES,
     check_ids,
     conversation_ids,
@@ -44,8 +45,10 @@ from gencomp_alora.training.scoring import encode_groups, group_logits
 
 __all__ = [
     "TrainConfig",
+    "available_memory",
     "check_config",
     "check_init_adapter",
+    "choose_state_dtype",
     "load_base",
     "resolve_base_model",
     "train",
@@ -53,6 +56,8 @@ __all__ = [
 ]
 
 ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
+MEMORY_HEADROOM = 0.85
+"""The share of the available memory the precomputed states may take (the rest: the model, its steps, the OS)."""
 
 
 @dataclass
@@ -84,6 +89,9 @@ class TrainConfig:
     init_adapter: str | None = None
     init_note: str | None = None
     store_dtype: str = "float32"
+    state_dtype: str = "auto"
+    """How an aLoRA's precomputed keys and values are held: ``float32``, ``float16``, ``bfloat16``, or
+    ``auto`` (float32 where it fits the available memory, else float16)."""
     extra_metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -140,6 +148,45 @@ def check_items(
         )
         for ex in examples
     ]
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux's ``MemAvailable``), or ``None`` where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB"
+
+
+def choose_state_dtype(wanted: str, need: dict[str, int], available: int | None) -> str:
+    """The dtype to hold the precomputed states in, given the bytes each dtype needs and the memory available.
+
+    Raises :class:`DataError` when the states would not fit, saying what each dtype needs and what to change.
+    """
+    if available is None:
+        return "float32" if wanted == "auto" else wanted
+    budget = available * MEMORY_HEADROOM
+    if wanted == "auto":
+        fits = [d for d in ("float32", "float16") if need[d] <= budget]
+        if fits:
+            return fits[0]
+    elif need[wanted] <= budget:
+        return wanted
+    asked = "" if wanted == "auto" else f" as {wanted}"
+    raise DataError(
+        f"the base model's precomputed states would take {_gb(need['float32'])} in float32 and "
+        f"{_gb(need['float16'])} in float16{asked}, and {_gb(available)} of memory is available (at most "
+        f"{MEMORY_HEADROOM:.0%} of it is used for them); train on fewer examples (--max-examples), adapt fewer "
+        "layers (--top-layers), or free memory"
+    )
 
 
 def _device(name: str) -> str:
@@ -221,6 +268,8 @@ def check_config(cfg: TrainConfig) -> None:
     for name, minimum in (("epochs", 0), ("rank", 1), ("alpha", 1), ("top_layers", 0), ("batch_size", 1),
                           ("max_group", 1), ("max_examples", 0), ("threads", 0)):  # fmt: skip
         whole(name, getattr(cfg, name), minimum)
+    if cfg.state_dtype not in STATE_DTYPES:
+        raise DataError(f"--state-dtype must be one of {', '.join(STATE_DTYPES)}, got {cfg.state_dtype!r}")
     if not (isinstance(cfg.lr, (int, float)) and math.isfinite(cfg.lr) and cfg.lr > 0):
         raise DataError(f"--lr must be a finite number above 0, got {cfg.lr!r}")
     if not (isinstance(cfg.val_fraction, (int, float)) and 0 <= cfg.val_fraction < 1):
@@ -330,14 +379,26 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     train_labels = [e.label for e in train_ex]
     val_labels = [e.label for e in val_ex]
     if cfg.adapter == "alora":  # everything before the invocation is the base model's: compute it once
-        from gencomp_alora.training.toplayers import batches, only_top_layers, precompute, top_logits
+        from gencomp_alora.training.toplayers import batches, only_top_layers, precompute, state_bytes, top_logits
 
         k = len(layers) if layers is not None else n_layers
-        t0 = time.time()
-        print("precomputing the base model's states before each invocation once ...", file=sys.stderr)
         invocation = lora_kwargs["alora_invocation_tokens"]
-        train_pre = precompute(model, train_groups, k, invocation, pad_id, progress=cfg.progress)
-        val_pre = precompute(model, val_groups, k, invocation, pad_id, progress=cfg.progress)
+        groups = [*train_groups, *val_groups]
+        need = {d: state_bytes(base.config, groups, k, invocation, getattr(torch, d)) for d in STATE_DTYPES[1:]}
+        available = available_memory() if device == "cpu" else None
+        state_dtype = choose_state_dtype(cfg.state_dtype, need, available)
+        t0 = time.time()
+        print(
+            f"precomputing the base model's states before each invocation once: {_gb(need[state_dtype])} as "
+            f"{state_dtype}" + (f" of {_gb(available)} available" if available is not None else "") + " ...",
+            file=sys.stderr,
+        )
+        dtype = getattr(torch, state_dtype)
+        try:
+            train_pre = precompute(model, train_groups, k, invocation, pad_id, progress=cfg.progress, dtype=dtype)
+            val_pre = precompute(model, val_groups, k, invocation, pad_id, progress=cfg.progress, dtype=dtype)
+        except OverflowError as exc:
+            raise DataError(f"--state-dtype {state_dtype}: {exc}") from None
         print(f"precomputed in {time.time() - t0:.0f}s", file=sys.stderr)
 
         def train_steps(order: Sequence[int]) -> Iterator[tuple[list[int], Callable[[], torch.Tensor]]]:
