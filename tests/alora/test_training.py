@@ -398,7 +398,7 @@ def test_state_dtype_auto_holds_float32_where_it_fits_and_float16_where_only_tha
     ("wanted", "available", "expected"),
     [
         ("auto", 10 * GB, "would take 30.0 GB in float32 and 15.0 GB in float16, and 10.0 GB of memory is available"),
-        ("float32", 20 * GB, "15.0 GB in float16 as float32, and 20.0 GB of memory is available"),
+        ("float32", 20 * GB, "--state-dtype float32: the base model's precomputed states would take 30.0 GB"),
     ],
     ids=["nothing-fits", "asked-does-not-fit"],
 )

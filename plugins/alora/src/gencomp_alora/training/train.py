@@ -180,10 +180,10 @@ def choose_state_dtype(wanted: str, need: dict[str, int], available: int | None)
             return fits[0]
     elif need[wanted] <= budget:
         return wanted
-    asked = "" if wanted == "auto" else f" as {wanted}"
+    asked = "" if wanted == "auto" else f"--state-dtype {wanted}: "
     raise DataError(
-        f"the base model's precomputed states would take {_gb(need['float32'])} in float32 and "
-        f"{_gb(need['float16'])} in float16{asked}, and {_gb(available)} of memory is available (at most "
+        f"{asked}the base model's precomputed states would take {_gb(need['float32'])} in float32 and "
+        f"{_gb(need['float16'])} in float16, and {_gb(available)} of memory is available (at most "
         f"{MEMORY_HEADROOM:.0%} of it is used for them); train on fewer examples (--max-examples), adapt fewer "
         "layers (--top-layers), or free memory"
     )
