@@ -362,13 +362,24 @@ def test_precomputed_states_held_in_half_precision_take_what_state_bytes_says_an
     assert (got.argmax(-1) == want.argmax(-1)).all()
 
 
-def test_half_precision_refuses_states_beyond_its_range() -> None:
+def test_half_precision_refuses_states_beyond_its_range(tiny_model_path: str) -> None:
     import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from gencomp_alora.training.toplayers import _stored
+    from gencomp_alora.training.scoring import encode_groups
+    from gencomp_alora.training.toplayers import precompute
 
+    tok = AutoTokenizer.from_pretrained(tiny_model_path)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_path)
+    with torch.no_grad():  # keys far beyond float16's largest value, 65504
+        for layer in model.model.layers:
+            layer.self_attn.k_proj.weight.mul_(1e6)
+    inv = tok.encode(GENERATION_PROMPT, add_special_tokens=False)
+    groups = encode_groups(_hi_checks(tok))
+    top = model.config.num_hidden_layers
     with pytest.raises(OverflowError, match=r"exceed torch.float16's range; store them as float32 or bfloat16"):
-        _stored(torch.tensor([1.0, 7e4]), torch.float16)
+        precompute(model, groups, top, inv, pad_id=0, dtype=torch.float16)
+    assert precompute(model, groups, top, inv, pad_id=0, dtype=torch.bfloat16)  # bfloat16 has float32's range
 
 
 GB = 10**9
