@@ -288,26 +288,33 @@ def test_shared_prefix_scoring_equals_the_uncached_adapter_forward(tiny_model_pa
             assert not torch.allclose(plain, full, atol=1e-3)  # the adapter really acts after the invocation
 
 
+def _tiny_alora(path: str, top: int, targets: list[str]) -> tuple[Any, Any, list[int]]:
+    """``(tokenizer, model, invocation ids)``: the tiny model, a random (non-zero) aLoRA on its top ``top`` layers."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    base = AutoModelForCausalLM.from_pretrained(path)
+    n_layers = base.config.num_hidden_layers
+    inv = tok.encode(GENERATION_PROMPT, add_special_tokens=False)
+    layers = list(range(n_layers - top, n_layers)) if top < n_layers else None
+    cfg = LoraConfig(task_type="CAUSAL_LM", r=4, target_modules=targets, layers_to_transform=layers,
+                     alora_invocation_tokens=inv, init_lora_weights=False)  # fmt: skip
+    with quiet_peft():
+        return tok, get_peft_model(base, cfg).eval(), inv
+
+
 @pytest.mark.parametrize("top", [1, 2], ids=["top-layer", "all-layers"])
 def test_training_from_precomputed_base_states_runs_only_the_invocation_and_is_exact(
     tiny_model_path: str, top: int
 ) -> None:
     import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from gencomp_alora.training.scoring import encode_groups, group_logits
     from gencomp_alora.training.toplayers import merge, only_top_layers, precompute, top_logits
 
-    tok = AutoTokenizer.from_pretrained(tiny_model_path)
-    base = AutoModelForCausalLM.from_pretrained(tiny_model_path)
-    n_layers = base.config.num_hidden_layers
-    inv = tok.encode(GENERATION_PROMPT, add_special_tokens=False)
-    layers = list(range(n_layers - top, n_layers)) if top < n_layers else None
-    cfg = LoraConfig(task_type="CAUSAL_LM", r=4, target_modules=["q_proj", "v_proj", "down_proj"],
-                     layers_to_transform=layers, alora_invocation_tokens=inv, init_lora_weights=False)  # fmt: skip
-    with quiet_peft():
-        model = get_peft_model(base, cfg).eval()
+    tok, model, inv = _tiny_alora(tiny_model_path, top, ["q_proj", "v_proj", "down_proj"])
+    n_layers = model.get_base_model().config.num_hidden_layers
     items = _hi_checks(tok)
     groups = encode_groups(items)
     pre = precompute(model, groups, top, inv, pad_id=0)
@@ -330,20 +337,13 @@ def test_precomputed_states_held_in_half_precision_take_what_state_bytes_says_an
     tiny_model_path: str, dtype: str
 ) -> None:
     import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from gencomp_alora.training.scoring import encode_groups
     from gencomp_alora.training.toplayers import merge, only_top_layers, precompute, state_bytes, top_logits
 
-    tok = AutoTokenizer.from_pretrained(tiny_model_path)
-    base = AutoModelForCausalLM.from_pretrained(tiny_model_path)
-    top = base.config.num_hidden_layers
-    inv = tok.encode(GENERATION_PROMPT, add_special_tokens=False)
-    cfg = LoraConfig(task_type="CAUSAL_LM", r=4, target_modules=["q_proj", "v_proj"], alora_invocation_tokens=inv,
-                     init_lora_weights=False)  # fmt: skip
-    with quiet_peft():
-        model = get_peft_model(base, cfg).eval()
+    top = 2  # the tiny model's layers, all of them
+    tok, model, inv = _tiny_alora(tiny_model_path, top, ["q_proj", "v_proj"])
+    config = model.get_base_model().config
     groups = encode_groups(_hi_checks(tok))
     exact = precompute(model, groups, top, inv, pad_id=0)
     held = precompute(model, groups, top, inv, pad_id=0, dtype=getattr(torch, dtype))
@@ -353,7 +353,7 @@ def test_precomputed_states_held_in_half_precision_take_what_state_bytes_says_an
         assert {t.dtype for t in kv} == {getattr(torch, dtype)}
         return sum(t.nbytes for t in (*kv, x.hidden, x.mask, x.positions))
 
-    assert sum(nbytes(x) for x in held) == state_bytes(base.config, groups, top, inv, getattr(torch, dtype))
+    assert sum(nbytes(x) for x in held) == state_bytes(config, groups, top, inv, getattr(torch, dtype))
     with torch.no_grad(), only_top_layers(model, top):
         want = top_logits(model, merge(exact))
         got = top_logits(model, merge(held))
