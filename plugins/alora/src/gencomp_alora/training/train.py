@@ -150,16 +150,11 @@ def check_items(
     ]
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux's ``MemAvailable``), or ``None`` where unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+def available_memory() -> int:
+    """Bytes of memory available to new allocations without swapping (psutil's, on every platform)."""
+    import psutil
+
+    return int(psutil.virtual_memory().available)
 
 
 def _gb(n: float) -> str:
