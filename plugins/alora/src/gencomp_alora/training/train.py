@@ -164,7 +164,9 @@ def _gb(n: float) -> str:
 def choose_state_dtype(wanted: str, need: dict[str, int], available: int | None) -> str:
     """The dtype to hold the precomputed states in, given the bytes each dtype needs and the memory available.
 
-    Raises :class:`DataError` when the states would not fit, saying what each dtype needs and what to change.
+    ``available`` is ``None`` when the states are not held in host memory (another device): nothing is refused
+    and ``auto`` is float32. Raises :class:`DataError` when the states would not fit, saying what each dtype
+    needs and what to change.
     """
     if available is None:
         return "float32" if wanted == "auto" else wanted
