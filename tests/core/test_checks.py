@@ -193,6 +193,27 @@ CASES = [
         "Call 2024-01-15.",
         "no phone number",
     ),
+    (
+        "contains_url",
+        lambda: checks.contains_url("https://www.greenleafcafe.com/"),
+        "Visit greenleafcafe.com.",
+        "Visit greenleafcafe.com/menu or shop.greenleafcafe.com.",
+        "the URL https://www.greenleafcafe.com/ is missing",
+    ),
+    (
+        "contains_email",
+        lambda: checks.contains_email("Sam.Ortiz@mailbox.com"),
+        "Write to sam.ortiz@MAILBOX.com.",
+        "Write to ortiz@mailbox.com or sam.ortiz@mailbox.com.au.",
+        "the e-mail address Sam.Ortiz@mailbox.com is missing",
+    ),
+    (
+        "contains_phone_number",
+        lambda: checks.contains_phone_number("555-0142"),
+        "Call Sam on (555) 0142 or +1 555 0142.",
+        "Call Sam on 555-0143, or 1555-0142.",
+        "the phone number 555-0142 is missing",
+    ),
     ("ends_with_question", lambda: checks.ends_with_question(), "Ready? Shall we?", "Shall we? Yes.", "not a question"),
     ("word_range", lambda: checks.word_range(3, 5), "one two three four", "one two", "2 words; between 3 and 5"),
     (

@@ -69,6 +69,19 @@ LEFT_TO_THE_MODEL = {
         "Try to answer in fewer than 50 words.",
         "Ideally, use no commas.",
         "You don't have to use bullet points.",
+        "You can include my email, sam@example.com.",
+        "Feel free to add our website, greenleafcafe.com.",
+    ],
+    "R10 given values that are not an obligation to include them, or that name a part": [
+        "Don't include my email sam@example.com.",
+        "My email is sam@example.com.",
+        "Put my email sam@example.com at the end.",
+        "Put my email sam@example.com in the signature.",
+        "Include my phone number, sam@example.com.",
+        "If they ask, give them my email sam@example.com.",
+        "Include greenleafcafe.com.",
+        "Include 2024-01-15.",
+        "Never share the link https://example.org/admin.",
     ],
     "R4 conditions": [
         "If you mention Paris, use fewer than 50 words.",
@@ -375,6 +388,20 @@ READ_AS: list[tuple[str, list[tuple[str, dict[str, Any]]]]] = [
         [("letter_frequency", {"letter": "?", "let_frequency": 1, "let_relation": "less than"})],
     ),
     ("Give an email address.", [("contains_email", {})]),
+    # a value written out is that value, not any one of its kind
+    (
+        "Make sure my email address, sam.ortiz@mailbox.com, is in there.",
+        [("contains_email", {"value": "sam.ortiz@mailbox.com"})],
+    ),
+    (
+        "Please put the link to our site (https://greenleafcafe.com) in the post.",
+        [("contains_url", {"value": "https://greenleafcafe.com"})],
+    ),
+    ("Include my number, 555-0142.", [("contains_phone_number", {"value": "555-0142"})]),
+    ("Give them our phone number 020 7946 0958.", [("contains_phone_number", {"value": "020 7946 0958"})]),
+    ("Add our website greenleafcafe.com.", [("contains_url", {"value": "greenleafcafe.com"})]),
+    ("sam@example.com should appear in the reply.", [("contains_email", {"value": "sam@example.com"})]),
+    ("The reply must include our URL https://x.org/menu", [("contains_url", {"value": "https://x.org/menu"})]),
     ("End with a question.", [("ends_with_question", {})]),
     (
         "In your response, the letter # should appear at least 4 times.",

@@ -64,6 +64,8 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("word_range", {"min_words": 0, "max_words": 9}),
     ("ends_with_question", {}),
     ("contains_email", {}),
+    ("contains_email", {"value": "sam.ortiz@mailbox.com"}),
+    ("contains_url", {"value": "https://greenleafcafe.com"}),
 ]
 
 
@@ -169,6 +171,8 @@ EXAMPLES: list[tuple[str, dict[str, Any], str, str]] = [
     ("contains_url", {}, "See https://example.org now.", "See the site."),
     ("ends_with_question", {}, "Is it blue?", "It is blue."),
     ("contains_email", {}, "Write to ann@example.org today.", "Write to [email] today."),
+    ("contains_email", {"value": "ann@example.org"}, "Write to ann@example.org.", "Write to bo@example.org."),
+    ("contains_url", {"value": "https://example.org"}, "See https://example.org, or call.", "See example.org.au."),
 ]
 
 

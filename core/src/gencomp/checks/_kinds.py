@@ -996,14 +996,44 @@ _NUMBER_WORDS = (
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*|\b(?:" + _NUMBER_WORDS + r")\b", re.IGNORECASE)
 
 
-def contains_url(*, description: str | None = None) -> Requirement:
-    """The response contains a URL (``http://``, ``https://`` or ``www.``)."""
+_SCHEME = re.compile(r"^(?:https?://)?(?:www\.)?", re.IGNORECASE)
 
-    def check(text: str, _: Context | None) -> tuple[bool, str]:
-        m = _URL.search(text)
-        return (True, f"contains the URL {m.group(0)}") if m else (False, "no URL (http://, https:// or www.)")
 
-    return _requirement("contains_url", {}, description or "Include a URL.", check)
+def _given(kind: str, value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise ValueError(
+            f"{kind}: value must be the {kind.removeprefix('contains_').replace('_', ' ')} to find, or None"
+        )
+    return value.strip() if value is not None else None
+
+
+def contains_url(value: str | None = None, *, description: str | None = None) -> Requirement:
+    """The response contains a URL (``http://``, ``https://`` or ``www.``); with ``value``, that one.
+
+    ``value`` is found in any case, with or without its ``http(s)://`` and ``www.``, and with or
+    without a final ``/`` ("https://greenleafcafe.com" is found as "greenleafcafe.com/"); a longer
+    address ("greenleafcafe.com/menu") is another URL and does not count.
+    """
+    given = _given("contains_url", value)
+    if given is None:
+
+        def check(text: str, _: Context | None) -> tuple[bool, str]:
+            m = _URL.search(text)
+            return (True, f"contains the URL {m.group(0)}") if m else (False, "no URL (http://, https:// or www.)")
+
+        return _requirement("contains_url", {}, description or "Include a URL.", check)
+
+    core = _SCHEME.sub("", given).rstrip("/")
+    found = re.compile(
+        r"(?<![\w@./-])(?:https?://)?(?:www\.)?" + re.escape(core) + r"/?(?![\w/#?=&%-]|[.,:;]\w)", re.IGNORECASE
+    )
+
+    def check_given(text: str, _: Context | None) -> tuple[bool, str]:
+        if found.search(text):
+            return True, f"contains the URL {given}"
+        return False, f"the URL {given} is missing"
+
+    return _requirement("contains_url", {"value": given}, description or f"Include the URL {given}.", check_given)
 
 
 def contains_number(*, description: str | None = None) -> Requirement:
@@ -1033,14 +1063,28 @@ def _emails(text: str) -> Iterator[str]:
         pos = text.find("@", pos + 1)
 
 
-def contains_email(*, description: str | None = None) -> Requirement:
-    """The response contains an e-mail address (``name@example.com``); a placeholder such as ``[email]`` is none."""
+def contains_email(value: str | None = None, *, description: str | None = None) -> Requirement:
+    """The response contains an e-mail address (``name@example.com``); a placeholder such as ``[email]`` is none.
 
-    def check(text: str, _: Context | None) -> tuple[bool, str]:
-        found = next(_emails(text), None)
-        return (True, f"contains the e-mail address {found}") if found else (False, "no e-mail address")
+    With ``value``, that address, in any case.
+    """
+    given = _given("contains_email", value)
+    if given is None:
 
-    return _requirement("contains_email", {}, description or "Include an e-mail address.", check)
+        def check(text: str, _: Context | None) -> tuple[bool, str]:
+            found = next(_emails(text), None)
+            return (True, f"contains the e-mail address {found}") if found else (False, "no e-mail address")
+
+        return _requirement("contains_email", {}, description or "Include an e-mail address.", check)
+
+    def check_given(text: str, _: Context | None) -> tuple[bool, str]:
+        if any(e.lower() == given.lower() for e in _emails(text)):
+            return True, f"contains the e-mail address {given}"
+        return False, f"the e-mail address {given} is missing"
+
+    return _requirement(
+        "contains_email", {"value": given}, description or f"Include the e-mail address {given}.", check_given
+    )
 
 
 _PHONE = re.compile(r"(?<![\w+.,/:-])(?:\+|\(\+?)?\d[\d ().-]{5,22}\d(?![\w.,/:-]\d|\w)")
@@ -1079,14 +1123,38 @@ def phone_numbers(text: str) -> list[str]:
     return found
 
 
-def contains_phone_number(*, description: str | None = None) -> Requirement:
-    """The response contains a phone number (see :func:`phone_numbers` for what counts)."""
+_DIGIT_RUN = re.compile(r"\+?\(?\d[\d ().-]*\d\)?")
 
-    def check(text: str, _: Context | None) -> tuple[bool, str]:
-        found = phone_numbers(text)
-        return (True, f"contains the phone number {found[0]}") if found else (False, "no phone number")
 
-    return _requirement("contains_phone_number", {}, description or "Include a phone number.", check)
+def contains_phone_number(value: str | None = None, *, description: str | None = None) -> Requirement:
+    """The response contains a phone number (see :func:`phone_numbers` for what counts); with ``value``, that one.
+
+    ``value`` is found by its digits, however they are grouped ("555-0142" as "555 0142"); written
+    with a ``+`` and a country code in front ("+1 555-0142") it counts too.
+    """
+    given = _given("contains_phone_number", value)
+    if given is None:
+
+        def check(text: str, _: Context | None) -> tuple[bool, str]:
+            found = phone_numbers(text)
+            return (True, f"contains the phone number {found[0]}") if found else (False, "no phone number")
+
+        return _requirement("contains_phone_number", {}, description or "Include a phone number.", check)
+
+    digits = "".join(ch for ch in given if ch.isdigit())
+    if not 3 <= len(digits) <= 15:
+        raise ValueError(f"contains_phone_number: {given!r} is not a phone number (3 to 15 digits)")
+
+    def check_given(text: str, _: Context | None) -> tuple[bool, str]:
+        for m in _DIGIT_RUN.finditer(text):
+            run = "".join(ch for ch in m.group(0) if ch.isdigit())
+            if run == digits or (m.group(0).startswith(("+", "(+")) and run.endswith(digits)):
+                return True, f"contains the phone number {given}"
+        return False, f"the phone number {given} is missing"
+
+    return _requirement(
+        "contains_phone_number", {"value": given}, description or f"Include the phone number {given}.", check_given
+    )
 
 
 _QUESTION_MARKS = "?\uff1f\u061f\u2e2e"

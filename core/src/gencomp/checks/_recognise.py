@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gencomp.checks import _language
+from gencomp.checks import _kinds, _language
 
 _UNITS = {
     "zero": 0, "one": 1, "a": 1, "an": 1, "single": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
@@ -983,6 +983,71 @@ _contains_kind(
     "contains_phone_number", r"(?:(?:tele)?phone\s+number|contact\s+number|mobile\s+number|cell(?:\s+phone)?\s+number)"
 )
 
+_GIVEN_LIT = (
+    rf"(?:\(\s*|<)?{Q}?(?P<v>"
+    r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}"
+    r"|(?:https?://|www\.)[^\s()<>\"',]+"
+    r"|[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,6}(?:/[^\s()<>\"',]*)?"
+    r"|\+?\(?\d[\d ().-]{3,22}\d"
+    rf"){Q}?(?:\s*\)|>)?"
+)
+"""An e-mail address, URL, bare domain or phone number written out in the requirement (group ``v``)."""
+_GIVEN_NOUNS = {
+    "contains_email": r"(?:(?:contact|support|work|business|personal|new)\s+)?e-?mail(?:\s+address)?",
+    "contains_url": r"(?:link(?:\s+to\s+(?:the|our|my|your|their|his|her|its)\s+(?:web\s*)?(?:site|page|homepage|shop|store|menu|form))?"
+    r"|url|web\s*site(?:\s+address)?|site|web\s+address|homepage|web\s+page)",
+    "contains_phone_number": r"(?:(?:tele)?phone(?:\s+number)?|(?:contact|mobile|cell|office|work|home|direct)\s+(?:phone\s+)?number"
+    r"|number)",
+}
+_GIVEN_NOUN = "(?P<noun>" + "|".join(_GIVEN_NOUNS.values()) + ")"
+_GIVEN_DET = r"(?:my|our|the|his|her|their|your|this|that|its)"
+_GIVEN_WHERE = (
+    rf"(?:\s+(?:in|into|on)\s+(?:it|there|{OBJ}|the\s+(?:post|message|e-?mail|note|letter|flyer|ad|advert|blurb|"
+    r"caption|announcement|invitation|invite|description|bio|listing|poster|tweet|update|notice|draft|copy|text)))?"
+    r"(?:\s+(?:somewhere|too|as\s+well))?"
+)
+_GIVEN_BE = (
+    rf"(?:(?:{MODAL}\s+)?(?:be|is)\s+(?:in\s+(?:there|it)|included|mentioned|listed|given|present|(?=in\s|on\s))"
+    rf"|(?:{MODAL}\s+)?(?:appears?|shows?\s+up|gets?\s+(?:in|included|mentioned)))"
+)
+
+
+def _given_params(kind: str) -> Params:
+    """The ``value`` of a :data:`_GIVEN_LIT` of ``kind``'s type, named by no noun of another kind."""
+
+    def params(m: re.Match[str]) -> dict[str, Any] | None:
+        value = m.group("v").strip()
+        noun = m.groupdict().get("noun")
+        if noun and not re.fullmatch(_GIVEN_NOUNS[kind], noun, re.IGNORECASE):
+            return None
+        if kind == "contains_email":
+            ok = "@" in value
+        elif kind == "contains_phone_number":
+            ok = "@" not in value and _kinds.phone_numbers(value) == [value]
+        else:  # a bare domain ("greenleafcafe.com") is a URL only where a noun says so
+            ok = (
+                "@" not in value
+                and not value[:1].isdigit()
+                and (re.match(r"(?:https?://|www\.)", value, re.IGNORECASE) is not None or noun is not None)
+            )
+        return {"value": value} if ok else None
+
+    return params
+
+
+for _given_kind in _GIVEN_NOUNS:
+    _kind(_given_kind).add(
+        [
+            rf"(?:include|add|put|give|mention|list|share|insert|provide|drop|write)\s+(?:(?:them|him|her|people|customers|readers|everyone)\s+)?"
+            rf"(?:{_GIVEN_DET}\s+)?(?:{_GIVEN_NOUN}\s*[,:]?\s*)?{_GIVEN_LIT}{_GIVEN_WHERE}",
+            rf"(?:{_GIVEN_DET}\s+)?{_GIVEN_NOUN}\s*[,:]?\s*{_GIVEN_LIT}\s*,?\s+{_GIVEN_BE}{_GIVEN_WHERE}",
+            rf"{_GIVEN_LIT}\s+{_GIVEN_BE}{_GIVEN_WHERE}",
+            rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:include|includes|contain|contains|mention|mentions|give|gives|list|lists|have|has)\s+"
+            rf"(?:{_GIVEN_DET}\s+)?(?:{_GIVEN_NOUN}\s*[,:]?\s*)?{_GIVEN_LIT}(?:\s+(?:somewhere|too|as\s+well))?",
+        ],
+        _given_params(_given_kind),
+    )
+
 _number = _kind("contains_number")
 _number.add(
     [
@@ -1148,7 +1213,7 @@ def matches(text: str) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-_FREE_TEXT = ("kw", "kw2", "kws", "p", "p2", "p3", "w", "w2", "l", "l2")
+_FREE_TEXT = ("kw", "kw2", "kws", "p", "p2", "p3", "w", "w2", "l", "l2", "v")
 """Groups that capture the user's own words (a keyword, a phrase): no gate reads inside them."""
 
 

@@ -500,7 +500,22 @@ def _contains_number(p: Mapping[str, Any]) -> KindGrammar:
     return KindGrammar(rx.seq(rx.ANY_STAR, digit, rx.ANY_STAR))
 
 
+def _given(value: str, opens: str, ends: str) -> KindGrammar:
+    """``value`` as given, at the start or after white space or one of ``opens``, then the end, white
+    space, one of ``ends``, or one of ``.,;:`` that ends a sentence or clause."""
+    before = rx.opt(rx.seq(rx.ANY_STAR, rx.chars(cs.from_chars(" \t\n" + opens))))
+    space = rx.chars(cs.from_chars(" \t\n"))
+    after = rx.alt(
+        rx.EPS,
+        rx.seq(rx.chars(cs.from_chars(" \t\n" + ends)), rx.ANY_STAR),
+        rx.seq(rx.chars(cs.from_chars(".,;:")), rx.opt(rx.seq(space, rx.ANY_STAR))),
+    )
+    return KindGrammar(rx.seq(before, rx.lit(value), after))
+
+
 def _contains_url(p: Mapping[str, Any]) -> KindGrammar:
+    if p.get("value"):
+        return _given(str(p["value"]), "(<\"'", ")\"'>!")
     host = rx.plus(rx.chars(cs.from_ranges([(0x30, 0x39), (0x61, 0x7A), (0x2D, 0x2E)])))
     url = rx.seq(rx.lit("https://"), host)
     return KindGrammar(rx.seq(rx.opt(rx.seq(rx.ANY_STAR, rx.chars(SEPARATOR))), url, rx.ANY_STAR))
@@ -513,6 +528,8 @@ def _ends_with_question(p: Mapping[str, Any]) -> KindGrammar:
 
 
 def _contains_email(p: Mapping[str, Any]) -> KindGrammar:
+    if p.get("value"):
+        return _given(str(p["value"]), '(<"', ")\"'>!?")  # ' may start an address
     alnum = cs.from_ranges([(0x30, 0x39), (0x61, 0x7A)])
     part = rx.rep(rx.chars(alnum), 1, 16)
     address = rx.seq(part, rx.lit("@"), part, rx.lit("."), rx.rep(rx.chars(cs.from_ranges([(0x61, 0x7A)])), 2, 6))
@@ -617,13 +634,14 @@ ENFORCEABLE: dict[str, str] = {
     "letter_frequency": "the letter at most N times (fewer than, at most)",
     "keyword_frequency": "at most N words starting with the keyword (fewer than, at most)",
     "contains_number": "a digit somewhere",
-    "contains_url": "an https:// address somewhere, after a separator",
+    "contains_url": "an https:// address somewhere, after a separator; a given URL as written, between separators",
     "repeat_prompt": "the request, word for word, then anything; in any case when the request's own case would leave "
     "no answer with the other requirements",
     "two_responses": "two responses around a ****** line; that they differ is checked",
     "word_range": "at most the larger number of words, as number_words; the smaller is checked",
     "ends_with_question": "anything, then a question mark at the very end (a closing quote allowed)",
-    "contains_email": "a plain address (name@domain.tld, letters and digits) between separators",
+    "contains_email": "a plain address (name@domain.tld, letters and digits) between separators; a given address "
+    "as written",
     "all_of": "the intersection of its parts' grammars; parts without one are checked",
 }
 """What the grammar of each enforceable kind accepts (every answer it accepts passes the check)."""
@@ -633,7 +651,7 @@ NOT_ENFORCEABLE: dict[str, str] = {
     "capital_word_frequency": "a count of words in capitals needs each word's whole spelling, which the "
     "word rules of the check and the model's tokens split differently; not implemented",
     "contains_phone_number": "not implemented: what counts as a phone number (7 to 15 digits in groups, no dates, "
-    "versions or ISBNs) is checked",
+    "versions or ISBNs), or a given one (its digits, however grouped), is checked",
 }
 """Kinds without a grammar, and why (lower bounds of words, sentences and letters are refused per call, saying why)."""
 
