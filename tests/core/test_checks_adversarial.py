@@ -72,6 +72,16 @@ LEFT_TO_THE_MODEL = {
         "You can include my email, sam@example.com.",
         "Feel free to add our website, greenleafcafe.com.",
     ],
+    "R1 closing words that are no mere comment": [
+        "Under 50 words, it's for the intro.",
+        "Keep it under 50 words for the product description.",
+        "Max 40 words so it fits on one line.",
+        "Use fewer than 30 words, my boss said 3 sentences.",
+        "No commas, it's going in the first paragraph.",
+        "Answer in French so it has 3 paragraphs.",
+        "Don't write more than 50 words and no commas.",
+        "Under 50 words, it is fine to use commas.",
+    ],
     "R10 given values that are not an obligation to include them, or that name a part": [
         "Don't include my email sam@example.com.",
         "My email is sam@example.com.",
@@ -388,6 +398,36 @@ READ_AS: list[tuple[str, list[tuple[str, dict[str, Any]]]]] = [
         [("letter_frequency", {"letter": "?", "let_frequency": 1, "let_relation": "less than"})],
     ),
     ("Give an email address.", [("contains_email", {})]),
+    # R1: a closing comment adds nothing to check
+    ("Write it in no more than 20 words.", [("number_words", {"num_words": 20, "relation": "at most"})]),
+    ("Max 40 words, it's going on a sticker.", [("number_words", {"num_words": 40, "relation": "at most"})]),
+    (
+        "It must be 25 words or fewer so it fits on the card.",
+        [("number_words", {"num_words": 25, "relation": "at most"})],
+    ),
+    ("Less than 10 words. Seriously.", [("number_words", {"num_words": 10, "relation": "less than"})]),
+    ("Close on a question so people comment.", [("ends_with_question", {})]),
+    # everyday wording of kinds
+    ("Zero question marks.", [("letter_frequency", {"letter": "?", "let_frequency": 1, "let_relation": "less than"})]),
+    (
+        "No more than one exclamation mark.",
+        [("letter_frequency", {"letter": "!", "let_frequency": 1, "let_relation": "at most"})],
+    ),
+    ("Make the last sentence a question.", [("ends_with_question", {})]),
+    ("Make sure there's a contact email in it.", [("contains_email", {})]),
+    ("Somewhere between 100 and 150 words, please.", [("word_range", {"min_words": 100, "max_words": 150})]),
+    ("Keep it in the 30 to 40 word range.", [("word_range", {"min_words": 30, "max_words": 40})]),
+    ("Please don't capitalize anything.", [("all_lowercase", {"english": False})]),
+    ("all lowercase, no capitals at all", [("all_lowercase", {"english": False})]),
+    # R8: "no X" after an affirmative clause is a clause of its own; a count never takes "No" as its verb
+    ("Under 50 words and no commas.", [("number_words", {"num_words": 50, "relation": "less than"}), ("no_comma", {})]),
+    (
+        "No exclamation marks and fewer than 4 sentences, it's going to my manager.",
+        [
+            ("letter_frequency", {"letter": "!", "let_frequency": 1, "let_relation": "less than"}),
+            ("number_sentences", {"num_sentences": 4, "relation": "less than"}),
+        ],
+    ),
     # a value written out is that value, not any one of its kind
     (
         "Make sure my email address, sam.ortiz@mailbox.com, is in there.",
@@ -460,6 +500,7 @@ READ_AS: list[tuple[str, list[tuple[str, dict[str, Any]]]]] = [
 ]
 if HAS_LANGID:
     READ_AS += [
+        ("Write it in Portuguese, my clients are in Brazil.", [("response_language", {"language": "pt"})]),
         ("Answer in French and do not use any commas.", [("response_language", {"language": "fr"}), ("no_comma", {})]),
         (
             "Make sure the entire response is in English and no capital letters are used.",

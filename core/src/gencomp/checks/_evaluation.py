@@ -15,6 +15,10 @@ SETS = {
     "paraphrases": "the paraphrase set, written with the recogniser (its phrasings were tuned on it)",
     "heldout": "the held-out set, written after an earlier recogniser was frozen (5 of its phrasings were added to "
     "the recogniser in issue 21, so it is held out no longer)",
+    "everyday": "everyday requirements as people type them, written by a writer who saw neither the recogniser nor "
+    "these sets, then read while widening the recogniser (recall 58% before): a development set",
+    "everyday-blind": "more of them, by another writer who saw neither the recogniser nor the other sets, and not "
+    "read while widening it (two wrong readings on it were looked at and fixed): recall 40% before the widening",
 }
 
 
@@ -102,11 +106,23 @@ def examples() -> dict[str, Requirement]:
 
 
 def normalised(kind: str | None, params: dict[str, Any]) -> dict[str, Any] | None:
-    """``params`` as the kind's constructor keeps them (its defaults filled in), or ``None`` for no kind."""
+    """``params`` as the kind's constructor keeps them (its defaults filled in), or ``None`` for no kind.
+
+    An ``all_of`` label lists its parts as ``{"kind", "params"}``; they are kept as (kind, params) pairs.
+    """
     if kind is None:
         return None
+    if kind == "all_of":
+        return {"parts": [(part["kind"], normalised(part["kind"], part["params"])) for part in params["parts"]]}
     check = code_check(make(kind, **params))
     return check.params if check is not None else params
+
+
+def _read(check: Any) -> dict[str, Any]:
+    """A recognised check's parameters as :func:`normalised` writes a label's."""
+    if check.kind == "all_of":
+        return {"parts": [(part.kind, part.params) for part in check.params["parts"]]}
+    return dict(check.params)
 
 
 def evaluate(rows: list[dict[str, Any]]) -> RecognitionReport:
@@ -128,7 +144,7 @@ def evaluate(rows: list[dict[str, Any]]) -> RecognitionReport:
         if check is None:
             continue
         report.recognised += 1
-        if check.kind == want_kind and check.params == normalised(want_kind, want_params):
+        if check.kind == want_kind and _read(check) == normalised(want_kind, want_params):
             report.correct += 1
             hits[want_kind] += 1
         else:

@@ -161,6 +161,8 @@ _FRAMES: list[tuple[str, str]] = [
         rf"respond\s+with|answer\s+with|reply\s+with)(?:\s+(?:in|with|using))?\s+",
         _TAIL,
     ),
+    (rf"(?:write|do|say|explain|put|get|have|make|need|want)\s+(?:{OBJ}|this|that)\s+(?:in|with|using)\s+", _TAIL),
+    (rf"i(?:'d|\s+would)\s+like\s+(?:{OBJ}|this)\s+to\s+(?:be|have|contain)\s+", _TAIL),
     (rf"{SUBJ}\s+(?:{MODAL}\s+)?{_HAVE}\s+", _TAIL),
     (rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:be\s+)?(?:written\s+)?(?:in|with)\s+(?:the\s+form\s+of\s+)?", _TAIL),
     (rf"{SUBJ}\s+(?:length\s+)?{BE}?", _TAIL),
@@ -277,18 +279,27 @@ _words.add(
 
 _range = _kind("word_range")
 _RANGE_CORE = (
-    rf"(?:(?:between|from)\s+(?P<lo>{NUM})\s+(?:and|to)\s+(?P<hi>{NUM})\s+words"
-    rf"|(?P<lo2>\d{{1,5}})\s*(?:-|\u2013|to)\s*(?P<hi2>\d{{1,5}})\s+words)"
+    rf"(?:(?:somewhere\s+|anywhere\s+)?(?:between|from)\s+(?P<lo>{NUM})\s+(?:and|to)\s+(?P<hi>{NUM})\s+words"
+    rf"|(?P<lo2>\d{{1,5}})\s*(?:-|\u2013|to)\s*(?P<hi2>\d{{1,5}})\s+words"
+    rf"|(?:in\s+)?the\s+(?P<lo3>\d{{1,5}})\s*(?:-|\u2013|to)\s*(?P<hi3>\d{{1,5}})[- ]word\s+range)"
 )
 
 
 def _range_params(m: re.Match[str]) -> dict[str, Any] | None:
-    lo = parse_number(m.group("lo") or m.group("lo2"))
-    hi = parse_number(m.group("hi") or m.group("hi2"))
+    found = m.groupdict()
+    lo = parse_number(next(found[g] for g in ("lo", "lo2", "lo3") if found.get(g)))
+    hi = parse_number(next(found[g] for g in ("hi", "hi2", "hi3") if found.get(g)))
     return {"min_words": lo, "max_words": hi} if lo < hi else None
 
 
 _range.add_framed(_RANGE_CORE, _range_params)
+_range.add(
+    [
+        rf"(?:the\s+)?word\s+count\s+(?:{MODAL}\s+)?(?:be|is|land|lands|fall|falls|stay|stays|sit|sits)\s+"
+        rf"between\s+(?P<lo>{NUM})\s+and\s+(?P<hi>{NUM})(?:\s+words)?"
+    ],
+    _range_params,
+)
 
 _SENT = r"(?:complete\s+|full\s+)?sentences?"
 _sentences = _kind("number_sentences")
@@ -479,8 +490,24 @@ _letter_kind.add(
         rf"{SUBJ}\s+{NEG}\s+(?:contain|include|use|have)\s+(?:any\s+)?{_MARK}",
         rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:contains?|has|have|uses?)\s+no\s+{_MARK}",
         rf"(?:{TELL}|write)\s+(?:{OBJ}\s+)?without\s+(?:using\s+)?(?:any\s+)?{_MARK}",
+        rf"(?:zero|not\s+(?:a\s+single|one))\s+{_MARK}(?:\s+(?:at\s+all|anywhere|whatsoever))?{IN_OBJ}?",
+        rf"there\s*(?:'s|\s+is|\s+are|\s+should\s+be|\s+must\s+be)\s+no\s+{_MARK}{IN_OBJ}?",
     ],
     _mark,
+)
+
+
+def _counted_mark(m: re.Match[str]) -> dict[str, Any]:
+    n, rel = _read_count(m)
+    if n == 0 and rel in ("exactly", "at most", BARE):  # "zero question marks" is "No question marks."
+        n, rel = 1, "less than"
+    named = re.search(_MARK, m.group(0), re.IGNORECASE)
+    assert named is not None
+    return {**_mark(named), "let_frequency": n, "let_relation": rel}
+
+
+_letter_kind.add_framed(  # "no more than one exclamation mark"
+    _count_core("(?:" + "|".join(_MARKS.values()) + ")", bare=True), _counted_mark
 )
 
 _CAPS_WORDS = (
@@ -631,7 +658,7 @@ _include.add(
         rf"(?:{_SAY}|contain|have)\s+(?:the\s+|these\s+|all\s+(?:of\s+)?the\s+|all\s+(?:of\s+)?these\s+)?{_WORDS_NOUN}\s*:?\s*{_LIST}{IN_OBJ}?{_ANYWHERE}{_IN_IT}?",
         rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:include|includes|contain|contains|use|uses|mention|mentions|have|has)\s+(?:the\s+|these\s+|all\s+(?:of\s+)?the\s+)?{_WORDS_NOUN}\s*:?\s*{_LIST}{_ANYWHERE}",
         rf"(?:the\s+)?{_WORDS_NOUN}\s+{_LIST}\s+(?:{MODAL}\s+)?(?:all\s+)?(?:{_APPEAR}|are\s+used|are\s+included|are\s+mentioned|are\s+present)(?:\s+somewhere)?{IN_OBJ}?(?:\s+somewhere)?(?:\s+at\s+least\s+once)?",
-        rf"(?:the\s+)?{_WORDS_NOUN}\s+{_LIST}\s+(?:{MODAL}\s+)?be{_ANYWHERE}{_IN_IT}{_ANYWHERE}",
+        rf"(?:the\s+)?{_WORDS_NOUN}\s+{_LIST}\s+(?:(?:{MODAL}\s+)?be|is|are){_ANYWHERE}{_IN_IT}{_ANYWHERE}",
         rf"{_SAY}\s+(?P<kws>{_QUOTED}){IN_OBJ}?{_ANYWHERE}{_IN_IT}?",
         rf"(?:work|weave|slip|fit|put)\s+(?:the\s+)?(?:key)?(?:word|phrase|term)\s+{_LIST}\s+(?:in|into)\s+(?:it|{OBJ})(?:\s+somewhere)?",
         rf"(?:work|weave|slip|fit)\s+in\s+(?:the\s+)?(?:key)?(?:word|phrase|term)\s+{_LIST}",
@@ -678,6 +705,8 @@ _lang.add(
         rf"make\s+{OBJ}\s+(?:be\s+)?(?:entirely\s+|only\s+|all\s+)?in\s+(?:only\s+)?(?:the\s+)?{_LANG}(?:\s+language)?{_ONLY}{IN_OBJ}?",
         rf"(?:{TELL}|speak)\s+(?:{OBJ}\s+)?(?:only\s+)?in\s+{_LANG}(?:\s+language)?,?\s+no\s+other\s+language\s+is\s+allowed{IN_OBJ}",
         rf"(?:{TELL}\s+)?(?:{OBJ}\s+)?using\s+only\s+(?:the\s+)?{_LANG}(?:\s+language)?{_ONLY}",
+        rf"(?:all\s+|entirely\s+|only\s+)?in\s+{_LANG}(?:\s+language)?{_ONLY}",
+        rf"(?:do|write|put|translate|have|make|get|need|want)\s+(?:{OBJ}|this|that)\s+(?:all\s+|entirely\s+|only\s+)?(?:in|into)\s+(?:the\s+)?{_LANG}(?:\s+language)?{_ONLY}",
     ],
     lambda m: {"language": _language.code_of(m.group("lang"))},
 )
@@ -707,6 +736,7 @@ def _case_kind(name: str, case_words: str, *, opposite: str, opposite_bare: str)
             rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:contain|contains|use|uses|have|has)\s+only\s+{letters}",
             rf"{SUBJ}\s+{BE}?with\s+no\s+(?:{opposite})\s+letters",
             rf"(?:that\s+)?all\s+(?:of\s+)?the\s+letters(?:\s+in\s+{OBJ})?\s+(?:are|should\s+be|must\s+be)\s+(?:in\s+)?{letters}",
+            rf"(?:make|put|write|keep)\s+(?:every|each)\s+(?:single\s+)?letter\s+(?:in\s+)?{letters}",
         ],
         lambda m: {"english": bool(m.groupdict().get("en"))},
     )
@@ -717,6 +747,10 @@ _case_kind(
     r"capital|capitals|caps|uppercase|upper[- ]case|block\s+capitals?|capital\s+letters",
     opposite="lowercase|lower[- ]case|small",
     opposite_bare="lowercase|lower[- ]case",
+)
+_kind("all_lowercase").add(
+    [rf"(?:{NEG})\s+capitali[sz]e\s+(?:anything|any\s+(?:letters?|words?))(?:\s+at\s+all)?{IN_OBJ}?"],
+    lambda m: {"english": False},
 )
 _case_kind(
     "all_lowercase",
@@ -739,6 +773,8 @@ _comma.add(
         rf"(?:{TELL}|write|do)\s+(?:{OBJ}\s+)?(?:without|with\s+no|with\s+zero)\s+(?:using\s+)?(?:any\s+commas|a\s+single\s+comma|commas)",
         rf"(?:(?:make|keep)\s+{OBJ}\s+|(?:it|this)\s+|{SUBJ}\s+{BE})?comma[- ]free",  # "I need this comma-free"
         rf"commas\s+are\s+not\s+allowed{IN_OBJ}?",
+        rf"there\s*(?:'s|\s+is|\s+are|\s+should\s+be|\s+must\s+be)\s+no\s+commas?{IN_OBJ}?",
+        rf"not\s+(?:a\s+single|one)\s+comma{IN_OBJ}?",
         rf"(?:the\s+)?(?:use\s+of\s+)?commas?\s+(?:is|are)\s+(?:forbidden|not\s+permitted|prohibited|banned){IN_OBJ}?",
     ],
     lambda m: {},
@@ -834,7 +870,7 @@ _end.add(
         rf"(?:finish|end|conclude|close|wrap\s+up)\s+(?:{OBJ}\s+)?(?:with|on)\s+(?:exactly\s+)?(?:this\s+|the\s+)?(?:exact\s+)?(?:phrase|sentence|words?|question|statement)?(?:\s+of)?\s*:?\s*{_PHRASE}{_NO_MORE}",
         rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:end|ends|finish|finishes|conclude|concludes)\s+with\s+(?:exactly\s+)?(?:the\s+(?:exact\s+)?(?:phrase|sentence|words?|question|statement)(?:\s+of)?\s*:?\s*)?{_PHRASE}{_NO_MORE}",
         rf"(?:the\s+)?(?:very\s+)?last\s+(?:words?|sentence)\s+(?:of\s+{OBJ}\s+)?(?:{MODAL}\s+)?(?:be|is)\s+{_PHRASE}",
-        rf"sign\s+(?:{OBJ}\s+)?off\s+with\s+{_PHRASE}{_NO_MORE}",
+        rf"sign\s+(?:{OBJ}\s+)?off\s+with\s+(?:exactly\s+)?{_PHRASE}{_NO_MORE}",
     ],
     lambda m: {"end_phrase": m.group("p").strip()},
 )
@@ -853,6 +889,12 @@ _question.add(
         rf"(?:finish|end|conclude|close)\s+(?:{OBJ}\s+)?(?:with|on)\s+a\s+question(?:\s+mark)?",
         rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:end|ends|finish|finishes|conclude|concludes)\s+with\s+a\s+question(?:\s+mark)?",
         rf"(?:finish|end)\s+(?:{OBJ}\s+)?with\s+{Q}\?{Q}",
+        rf"(?:finish|end|conclude|close|wrap\s+(?:{OBJ}\s+)?up)\s+(?:{OBJ}\s+)?(?:by\s+asking|with|on)"
+        r"(?:\s+(?:them|him|her|me|us|the\s+reader|the\s+readers|readers|people|everyone))?\s+a\s+question"
+        r"(?:\s+(?:to|for)\s+(?:the\s+reader|the\s+readers|readers|them|people|everyone))?",
+        rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:end|ends|finish|finishes|conclude|concludes|close|closes)\s+on\s+a\s+question",
+        rf"make\s+the\s+(?:last|final)\s+sentence(?:\s+of\s+{OBJ})?\s+a\s+question",
+        rf"(?:the\s+)?(?:last|final)\s+sentence(?:\s+of\s+{OBJ})?\s+(?:{MODAL}\s+)?(?:be|is)\s+a\s+question",
     ],
     lambda m: {},
 )
@@ -960,10 +1002,23 @@ def _options(text: str) -> dict[str, Any] | None:
     return {"options": [o.strip() for o in options]}
 
 
+_PLACE = (
+    rf"(?:\s+(?:in|into|on)\s+(?:it|there|{OBJ}|the\s+(?:post|message|e-?mail|note|letter|flyer|ad|advert|blurb|"
+    r"caption|announcement|invitation|invite|description|bio|listing|poster|tweet|update|notice|draft|copy|text)))?"
+    r"(?:\s+(?:somewhere|too|as\s+well))?"
+)
+"""Where something goes when that is the whole text written ("in the post", "on the flyer"), never a part of it."""
+_PURPOSE = r"(?:\s+for\s+(?:questions|enquiries|inquiries|bookings|orders|support|more\s+info(?:rmation)?|more\s+details|details))?"
+"""What a contact detail is for ("an email address for questions"): nothing to check."""
+
+
 def _contains_kind(name: str, noun: str, *, extra_nouns: str = "") -> None:
     """Phrasings of "include/give a <noun>" and "the answer contains a <noun>" for an everyday kind."""
     _kind(name).add(
         [
+            rf"there\s*(?:'s|\s+is|\s+should\s+be|\s+must\s+be|\s+needs\s+to\s+be)\s+(?:at\s+least\s+one\s+|an?\s+)"
+            rf"(?:{noun}{extra_nouns}){_PURPOSE}{_PLACE}",
+            rf"(?:include|add|give|provide|list|share|put)\s+(?:at\s+least\s+one\s+|an?\s+|your\s+)?(?:{noun}{extra_nouns}){_PURPOSE}",
             rf"(?:include|add|give|provide|contain|list|share|put)\s+(?:at\s+least\s+one\s+|an?\s+|your\s+)?(?:{noun}{extra_nouns}){IN_OBJ}?",
             rf"(?:{SUBJ}\s+)?(?:{MODAL}\s+)?(?:contains?|includes?|has|have|gives?|lists?)\s+(?:at\s+least\s+one\s+|an?\s+)?{noun}",
         ],
@@ -984,7 +1039,7 @@ _contains_kind(
 )
 
 _GIVEN_LIT = (
-    rf"(?:\(\s*|<)?{Q}?(?P<v>"
+    rf"(?:\((?!\d)\s*|<)?{Q}?(?P<v>"
     r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}"
     r"|(?:https?://|www\.)[^\s()<>\"',]+"
     r"|[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,6}(?:/[^\s()<>\"',]*)?"
@@ -994,18 +1049,15 @@ _GIVEN_LIT = (
 """An e-mail address, URL, bare domain or phone number written out in the requirement (group ``v``)."""
 _GIVEN_NOUNS = {
     "contains_email": r"(?:(?:contact|support|work|business|personal|new)\s+)?e-?mail(?:\s+address)?",
-    "contains_url": r"(?:link(?:\s+to\s+(?:the|our|my|your|their|his|her|its)\s+(?:web\s*)?(?:site|page|homepage|shop|store|menu|form))?"
+    "contains_url": r"(?:link(?:\s+to\s+(?:the|our|my|your|their|his|her|its)\s+(?:web\s*|[a-z]+\s+)?(?:site|page|homepage|shop|store|menu|form))?"
     r"|url|web\s*site(?:\s+address)?|site|web\s+address|homepage|web\s+page)",
     "contains_phone_number": r"(?:(?:tele)?phone(?:\s+number)?|(?:contact|mobile|cell|office|work|home|direct)\s+(?:phone\s+)?number"
+    r"|(?:office|phone|contact|main|direct|support)\s+line"
     r"|number)",
 }
 _GIVEN_NOUN = "(?P<noun>" + "|".join(_GIVEN_NOUNS.values()) + ")"
-_GIVEN_DET = r"(?:my|our|the|his|her|their|your|this|that|its)"
-_GIVEN_WHERE = (
-    rf"(?:\s+(?:in|into|on)\s+(?:it|there|{OBJ}|the\s+(?:post|message|e-?mail|note|letter|flyer|ad|advert|blurb|"
-    r"caption|announcement|invitation|invite|description|bio|listing|poster|tweet|update|notice|draft|copy|text)))?"
-    r"(?:\s+(?:somewhere|too|as\s+well))?"
-)
+_GIVEN_DET = r"(?:my|our|the|his|her|their|your|this|that|its|an?)"
+_GIVEN_WHERE = _PLACE
 _GIVEN_BE = (
     rf"(?:(?:{MODAL}\s+)?(?:be|is)\s+(?:in\s+(?:there|it)|included|mentioned|listed|given|present|(?=in\s|on\s))"
     rf"|(?:{MODAL}\s+)?(?:appears?|shows?\s+up|gets?\s+(?:in|included|mentioned)))"
@@ -1053,6 +1105,7 @@ _number.add(
     [
         rf"(?:{SUBJ}\s+)?(?:{MODAL}\s+)?(?:contains?|includes?|has|have|mentions?)\s+(?:at\s+least\s+one\s+|a\s+)(?:number|numeral|digit|numeric\s+value)",
         rf"(?:include|use|mention|give|put|add)\s+(?:at\s+least\s+one\s+|an?\s+)(?:actual\s+|real\s+|specific\s+)?(?:number|numeral|digit|numeric\s+value){IN_OBJ}?",
+        rf"there\s*(?:'s|\s+is|\s+should\s+be|\s+must\s+be|\s+needs\s+to\s+be)\s+(?:at\s+least\s+one\s+|an?\s+)(?:actual\s+|real\s+|specific\s+)?(?:number|numeral|digit){_PLACE}",
     ],
     lambda m: {},
 )
@@ -1088,6 +1141,48 @@ _REASON = re.compile(
     re.IGNORECASE,
 )
 """A closing reason that adds nothing to check: "..., it's for a sign", "... so people can reach us"."""
+_COMMENT = re.compile(
+    r"(?:(?:,\s*|\s+)(?:so(?:\s+that)?\s+(?=(?:it|they|people|readers|customers|clients|folks|everyone|he|she|we|i|you)\s)"
+    r"|because\s+|since\s+|cause\s+|cuz\s+)(?P<why>[^,;:]+)"
+    r"|,\s*(?:it|this|that|they|these|those)\s+(?:is|are|was|goes|go|will\s+be|sounds?|looks?|seems?|feels?)\s+(?P<what>[^,;:]+)"
+    r"|,\s*(?:my|our|his|her|their)\s+(?P<who>[a-z]+(?:\s+[a-z]+)?\s+(?:is|are|was|were|said|says|asked)\s+[^,;:]+)"
+    r"|\s+for\s+(?:my|our|his|her|their|a|an)\s+(?P<whom>[^,;:]+)"
+    r"|(?:[.!]\s+|,\s*)(?:seriously|lol|haha)(?:[,.!]?\s*(?:lol|haha))?"
+    r"|[.!?]\s+(?:it|this|that)\s+is\s+(?:for|going\s+(?:on|in|to|into))\s+(?P<use>[^,;:.!?]+)"
+    r")[.!]?$",
+    re.IGNORECASE,
+)
+"""A closing comment that adds nothing to check: a reason ("so it fits on the card", "because my boss asked"),
+what the text is ("it's a formal letter", "for my grandmother") or an aside ("Seriously.", ", lol")."""
+_PART_WORDS = (
+    r"words?|sentences?|paragraphs?|points?|titles?|headings?|headlines?|subject|lines?|sections?|intro\w*|conclusion|"
+    r"summary|signature|caption|items?|lists?|first|second|third|last|final|each|every|opening|closing|ending|beginning|"
+    r"start|end|part|half|letters?|characters?|pages?"
+)
+"""Words that name a unit or a part of the response."""
+_COMMENT_KEEPS = re.compile(
+    r"\d|[\"“”`<>\[\]*#]|\b(?:not?|never|don't|doesn't|must|should|shall|needs?|has\s+to|have\s+to|only|exact(?:ly)?|least|"
+    r"most|more\s+than|less\s+than|fewer|under|over|max(?:imum)?|min(?:imum)?|commas?|capital\w*|upper\w*|lower\w*|case|language|"
+    r"bullets?|links?|url|e-?mails?|phones?|numbers?|questions?|json|quot\w*|exclamation|marks?|highlight\w*|"
+    r"placeholders?|postscript|p\.?\s?s|starts?|ends?|begins?|finish\w*|"
+    rf"include\w*|mention\w*|use|using|say|write|written|{_PART_WORDS}|{_LANG_NAMES})\b",
+    re.IGNORECASE,
+)
+"""Words that make a closing clause something to check or a part to check on: such a clause is no comment."""
+
+
+def _without_comment(text: str) -> str:
+    """``text`` without a closing comment (:data:`_COMMENT`) in which nothing is to be checked."""
+    m = _COMMENT.search(text)
+    if m is None or m.start() == 0 or re.search(r"[\"“”‘’`]", m.group(0)) or re.search(r":\s", text[: m.start()]):
+        return text
+    said = " ".join(g for g in m.groups() if g)
+    told = " ".join(m.group(g) or "" for g in ("what", "who"))  # "so they can reply" is no permission
+    if _COMMENT_KEEPS.search(said) or _CONDITION.search(m.group(0)) or _PERMISSION.search(told):
+        return text
+    return text[: m.start()].strip()
+
+
 _EXAMPLE_MARK = (
     r"(?:such\s+as|like\s+(?:this|so|below)|like|for\s+example|for\s+instance|e\.?g\.?|i\.?e\.?|as\s+follows|example"
     r"|(?:using|in|with)\s+the\s+(?:following\s+)?(?:form|format)(?:\s+below)?|(?:with|in)\s+the\s+format\s+below)"
@@ -1152,6 +1247,7 @@ def normalise(text: str) -> str:
     t = re.sub(
         rf"\s*\((?:{_EXAMPLE_MARK})\s*:?\s*{_EXAMPLE_ITEM}(?:\s*,\s*{_EXAMPLE_ITEM})*\s*\)", "", t, flags=re.IGNORECASE
     )
+    t = _without_comment(t)
     request = _ASKED.fullmatch(t)
     if request:
         t = request.group("rest")
@@ -1161,8 +1257,13 @@ def normalise(text: str) -> str:
         return t  # an unquoted phrase after a colon keeps its own final mark ("end with: Any questions?")
     t = re.sub(r"\s*[.!;:]+$", "", t).strip()
     reason = _REASON.search(t)
-    if reason and not _CONDITION.search(reason.group(0)):
+    if (
+        reason
+        and not _CONDITION.search(reason.group(0))
+        and not re.search(rf"\b(?:{_PART_WORDS})\b", reason.group(0), re.I)
+    ):
         t = t[: reason.start()].strip()
+    t = _without_comment(t)
     t = _TAIL_POLITE.sub("", t).strip()
     t = re.sub(r"\s*[.!;:]+$", "", t).strip()
     return re.sub(r"\?$", "", t).strip() if not re.search(rf"{Q}\?{Q}$|with\s+a\s+question\s+mark\?$", t) else t
@@ -1324,6 +1425,13 @@ def clauses(text: str) -> list[list[str]]:
     return readings
 
 
+_CARRIED_VERB = (
+    r"use|write|give|keep|include|add|make|answer|respond|reply|provide|limit|put|have|list|end|start|begin|finish|"
+    r"mention|say|contain|compose|send"
+)
+"""Verbs a count clause may take from the clause before ("Use 3 bullets and at most 50 words"); never "No"."""
+
+
 def _with_subjects(pieces: list[str]) -> list[str] | None:
     out: list[str] = []
     for piece in pieces:
@@ -1343,14 +1451,20 @@ def _with_subjects(pieces: list[str]) -> list[str] | None:
                 p = f"{subject.group('subj')} {subject.group('modal') or ''} {p}"
             elif re.match(r"(?:in|with|without|using)\s", p, re.IGNORECASE) and subject:
                 p = f"{subject.group('subj')} {subject.group('modal') or 'is'} be {p}".replace(" is be ", " is ")
+            elif (
+                re.match(r"no\s", p, re.IGNORECASE)
+                and not re.search(NEG, prev, re.IGNORECASE)
+                and len({k for k, _ in matches(p)}) == 1
+            ):
+                pass  # a prohibition of its own after an affirmative clause: "Under 50 words and no commas"
             elif _COUNT_START.match(p) or (
                 re.match(r"(?:a|an|no|one|two|three)\s", p, re.IGNORECASE) and not _OWN_VERB.search(p)
             ):
                 if subject and subject.group("verb") and not re.match(NEG, subject.group("modal") or "", re.I):
                     p = f"{subject.group('subj')} {subject.group('modal') or ''} {subject.group('verb')} {p}"
-                elif imperative and not re.match(r"(?:do\s+not|don't|never)\b", imperative.group("verb"), re.I):
+                elif imperative and re.fullmatch(_CARRIED_VERB, imperative.group("verb"), re.I):
                     p = f"{imperative.group('verb')} {p}"
-                else:
+                elif re.search(NEG, prev, re.I) or len({k for k, _ in matches(p)}) != 1:
                     return None
         out.append(re.sub(r"\s+", " ", p).strip())
     return out
