@@ -81,6 +81,8 @@ LEFT_TO_THE_MODEL = {
         "Answer in French so it has 3 paragraphs.",
         "Don't write more than 50 words and no commas.",
         "Under 50 words, it is fine to use commas.",
+        "Under 50 words so it sounds friendly.",
+        "Keep it under 50 words, it should sound friendly.",
     ],
     "R10 given values that are not an obligation to include them, or that name a part": [
         "Don't include my email sam@example.com.",

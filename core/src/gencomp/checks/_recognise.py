@@ -1171,6 +1171,13 @@ _COMMENT_KEEPS = re.compile(
 """Words that make a closing clause something to check or a part to check on: such a clause is no comment."""
 
 
+_OUTCOME = re.compile(
+    r"\b(?:sounds?|seems?|looks?|feels?|comes?\s+across|reads?|stays?|remains?|becomes?|gets?|is|are|be|isn't|aren't)\b",
+    re.IGNORECASE,
+)
+"""A result the text is meant to have ("so it sounds friendly", "so it's clear"): a requirement, not a reason."""
+
+
 def _without_comment(text: str) -> str:
     """``text`` without a closing comment (:data:`_COMMENT`) in which nothing is to be checked."""
     m = _COMMENT.search(text)
@@ -1179,6 +1186,8 @@ def _without_comment(text: str) -> str:
     said = " ".join(g for g in m.groups() if g)
     told = " ".join(m.group(g) or "" for g in ("what", "who"))  # "so they can reply" is no permission
     if _COMMENT_KEEPS.search(said) or _CONDITION.search(m.group(0)) or _PERMISSION.search(told):
+        return text
+    if m.group("why") and _OUTCOME.search(m.group("why")):  # "so it sounds friendly" asks for friendliness
         return text
     return text[: m.start()].strip()
 
