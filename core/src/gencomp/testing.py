@@ -137,7 +137,9 @@ class _Plugin:
 async def loop_stall(work: Awaitable[T]) -> tuple[T, float]:
     """Await ``work`` while a heartbeat task ticks every 5 ms; returns its result and the longest gap (s).
 
-    A gap much longer than 5 ms means something blocked the event loop.
+    A gap much longer than 5 ms means something blocked the event loop. Bound it relative to the
+    run's length (a blocked loop stalls for a whole call), not by a fixed time: a loaded machine's
+    scheduler alone can pause the loop for a few hundred milliseconds.
     """
     gaps: list[float] = []
     done = asyncio.Event()
