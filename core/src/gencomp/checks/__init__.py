@@ -245,11 +245,9 @@ def recognise(text: str) -> Requirement | None:
                 break
             parts.append(candidates[0])
         else:
-            read = [code_check(part) for part in parts]
+            read = [c for c in map(code_check, parts) if c is not None]  # each part has one: checked above
             first = read[0]
-            if first is not None and all(
-                c is not None and (c.kind, c.params) == (first.kind, first.params) for c in read
-            ):
+            if first.kind in BUILTIN and all((c.kind, c.params) == (first.kind, first.params) for c in read):
                 return BUILTIN[first.kind](**first.params, description=text)  # one requirement said twice
             return all_of(parts, description=text)
     return None

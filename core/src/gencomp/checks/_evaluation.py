@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gencomp.checks import code_check, make, recognise
+from gencomp.checks import CodeCheck, code_check, make, recognise
 from gencomp.components import Requirement
 
 SETS = {
@@ -118,7 +118,7 @@ def normalised(kind: str | None, params: dict[str, Any]) -> dict[str, Any] | Non
     return check.params if check is not None else params
 
 
-def _read(check: Any) -> dict[str, Any]:
+def _read(check: CodeCheck) -> dict[str, Any]:
     """A recognised check's parameters as :func:`normalised` writes a label's."""
     if check.kind == "all_of":
         return {"parts": [(part.kind, part.params) for part in check.params["parts"]]}

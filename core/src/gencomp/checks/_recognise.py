@@ -1018,8 +1018,7 @@ def _contains_kind(name: str, noun: str, *, extra_nouns: str = "") -> None:
         [
             rf"there\s*(?:'s|\s+is|\s+should\s+be|\s+must\s+be|\s+needs\s+to\s+be)\s+(?:at\s+least\s+one\s+|an?\s+)"
             rf"(?:{noun}{extra_nouns}){_PURPOSE}{_PLACE}",
-            rf"(?:include|add|give|provide|list|share|put)\s+(?:at\s+least\s+one\s+|an?\s+|your\s+)?(?:{noun}{extra_nouns}){_PURPOSE}",
-            rf"(?:include|add|give|provide|contain|list|share|put)\s+(?:at\s+least\s+one\s+|an?\s+|your\s+)?(?:{noun}{extra_nouns}){IN_OBJ}?",
+            rf"(?:include|add|give|provide|contain|list|share|put)\s+(?:at\s+least\s+one\s+|an?\s+|your\s+)?(?:{noun}{extra_nouns}){_PURPOSE}{IN_OBJ}?",
             rf"(?:{SUBJ}\s+)?(?:{MODAL}\s+)?(?:contains?|includes?|has|have|gives?|lists?)\s+(?:at\s+least\s+one\s+|an?\s+)?{noun}",
         ],
         lambda m: {},
@@ -1057,7 +1056,6 @@ _GIVEN_NOUNS = {
 }
 _GIVEN_NOUN = "(?P<noun>" + "|".join(_GIVEN_NOUNS.values()) + ")"
 _GIVEN_DET = r"(?:my|our|the|his|her|their|your|this|that|its|an?)"
-_GIVEN_WHERE = _PLACE
 _GIVEN_BE = (
     rf"(?:(?:{MODAL}\s+)?(?:be|is)\s+(?:in\s+(?:there|it)|included|mentioned|listed|given|present|(?=in\s|on\s))"
     rf"|(?:{MODAL}\s+)?(?:appears?|shows?\s+up|gets?\s+(?:in|included|mentioned)))"
@@ -1091,9 +1089,9 @@ for _given_kind in _GIVEN_NOUNS:
     _kind(_given_kind).add(
         [
             rf"(?:include|add|put|give|mention|list|share|insert|provide|drop|write)\s+(?:(?:them|him|her|people|customers|readers|everyone)\s+)?"
-            rf"(?:{_GIVEN_DET}\s+)?(?:{_GIVEN_NOUN}\s*[,:]?\s*)?{_GIVEN_LIT}{_GIVEN_WHERE}",
-            rf"(?:{_GIVEN_DET}\s+)?{_GIVEN_NOUN}\s*[,:]?\s*{_GIVEN_LIT}\s*,?\s+{_GIVEN_BE}{_GIVEN_WHERE}",
-            rf"{_GIVEN_LIT}\s+{_GIVEN_BE}{_GIVEN_WHERE}",
+            rf"(?:{_GIVEN_DET}\s+)?(?:{_GIVEN_NOUN}\s*[,:]?\s*)?{_GIVEN_LIT}{_PLACE}",
+            rf"(?:{_GIVEN_DET}\s+)?{_GIVEN_NOUN}\s*[,:]?\s*{_GIVEN_LIT}\s*,?\s+{_GIVEN_BE}{_PLACE}",
+            rf"{_GIVEN_LIT}\s+{_GIVEN_BE}{_PLACE}",
             rf"{SUBJ}\s+(?:{MODAL}\s+)?(?:include|includes|contain|contains|mention|mentions|give|gives|list|lists|have|has)\s+"
             rf"(?:{_GIVEN_DET}\s+)?(?:{_GIVEN_NOUN}\s*[,:]?\s*)?{_GIVEN_LIT}(?:\s+(?:somewhere|too|as\s+well))?",
         ],
